@@ -1,0 +1,233 @@
+/* clkv.h — the one public header of clkv, a portable OpenCL runtime for LLM text generation.
+ *
+ * Usage:
+ *   clkv_runtime *rt; clkv_model *m; clkv_context *ctx; clkv_error err;
+ *   clkv_runtime_params rp = clkv_runtime_default_params();     // rp.device = "0" or "gpu"
+ *   if (clkv_runtime_create(&rp, &rt, &err)) { fprintf(stderr, "%s\n", err.message); ... }
+ *   clkv_model_params mp = clkv_model_default_params();
+ *   if (clkv_model_load(rt, "model.gguf", &mp, &m, &err)) ...
+ *   clkv_context_params cp = clkv_context_default_params();
+ *   if (clkv_context_create(m, &cp, &ctx, &err)) ...
+ *   clkv_gen_params gp = clkv_gen_default_params();             // gp.temperature = 0 → greedy
+ *   clkv_generate(ctx, "Hello", &gp, on_token, user_data, &stats);
+ *   clkv_context_free(ctx); clkv_model_free(m); clkv_runtime_free(rt);
+ *
+ * Conventions: functions return clkv_status (0 ok, negative error); objects are opaque;
+ * every *_free(NULL) is a no-op; the detail message of the last failure on an object is
+ * clkv_last_error_*(obj), or the clkv_error filled by a create/load call.
+ */
+#ifndef CLKV_H
+#define CLKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLKV_VERSION_STRING "0.1.0"
+
+/* ---- status codes: one X-macro drives the enum, the names and the messages ---- */
+#define CLKV_STATUS_MAP(X)                                                              \
+  X(OK, 0, "success")                                                                   \
+  X(ERR_INVALID_ARG, -1, "invalid argument")                                            \
+  X(ERR_NO_MEMORY, -2, "out of host memory")                                            \
+  X(ERR_IO, -3, "file input/output error")                                              \
+  X(ERR_FORMAT, -4, "malformed or truncated file")                                      \
+  X(ERR_UNSUPPORTED, -5, "unsupported model, type or feature")                          \
+  X(ERR_NO_DEVICE, -6, "no matching OpenCL device")                                     \
+  X(ERR_OPENCL, -7, "OpenCL call failed")                                               \
+  X(ERR_BUILD, -8, "OpenCL kernel build failed")                                        \
+  X(ERR_DEVICE_MEMORY, -9, "out of device memory")                                      \
+  X(ERR_CONTEXT_FULL, -10, "sequence does not fit in the context")                      \
+  X(ERR_NOT_FOUND, -11, "not found")                                                    \
+  X(ERR_CANCELLED, -12, "cancelled by the caller")                                      \
+  X(ERR_INTERNAL, -13, "internal error")
+
+typedef enum clkv_status {
+#define CLKV__STATUS_ENUM(name, value, msg) CLKV_##name = value,
+  CLKV_STATUS_MAP(CLKV__STATUS_ENUM)
+#undef CLKV__STATUS_ENUM
+} clkv_status;
+
+/* "CLKV_ERR_IO" and "file input/output error"; unknown values give "CLKV_UNKNOWN_STATUS". */
+const char *clkv_status_name(clkv_status s);
+const char *clkv_status_str(clkv_status s);
+
+/* The detail of a failure: status plus a message that says what went wrong and what to do. */
+typedef struct clkv_error {
+  clkv_status status;
+  char message[1536];
+} clkv_error;
+
+/* ---- devices ---- */
+typedef enum clkv_device_type {
+  CLKV_DEVICE_CPU = 1,
+  CLKV_DEVICE_GPU = 2,
+  CLKV_DEVICE_ACCELERATOR = 3,
+  CLKV_DEVICE_OTHER = 4
+} clkv_device_type;
+
+typedef enum clkv_vendor {
+  CLKV_VENDOR_UNKNOWN = 0,
+  CLKV_VENDOR_AMD,
+  CLKV_VENDOR_NVIDIA,
+  CLKV_VENDOR_INTEL,
+  CLKV_VENDOR_ARM,
+  CLKV_VENDOR_QUALCOMM,
+  CLKV_VENDOR_APPLE,
+  CLKV_VENDOR_POCL /* a CPU (or other) device driven by PoCL */
+} clkv_vendor;
+
+typedef struct clkv_device_info {
+  int index;                 /* global index over all platforms, as --device takes it */
+  int platform_index;
+  char name[256];
+  char vendor_name[128];     /* CL_DEVICE_VENDOR */
+  char platform_name[128];
+  char driver_version[128];
+  char cl_version[128];      /* CL_DEVICE_VERSION */
+  char clc_version[128];     /* CL_DEVICE_OPENCL_C_VERSION */
+  clkv_device_type type;
+  clkv_vendor vendor;        /* classified from capabilities, not only the name */
+  char arch[64];             /* e.g. "rdna", "gcn", "nvidia-sm", "intel-xe", "pocl-cpu" */
+  unsigned compute_units;
+  unsigned clock_mhz;
+  uint64_t global_mem_bytes;
+  uint64_t local_mem_bytes;
+  uint64_t max_alloc_bytes;
+  size_t max_workgroup_size;
+  int has_fp16;              /* cl_khr_fp16 */
+  int has_fp64;
+  int has_subgroups;         /* cl_khr_subgroups or cl_intel_subgroups */
+  unsigned subgroup_size;    /* 0 when unknown */
+  unsigned vec_width_float;  /* preferred vector widths */
+  unsigned vec_width_half;
+  int local_mem_is_global;   /* CL_GLOBAL local memory type (CPUs) */
+  char extensions[4096];
+} clkv_device_info;
+
+/* Lists every device of every platform. *out is malloc'd (caller frees with free()).
+ * Returns CLKV_ERR_NO_DEVICE with a message when there is no platform at all. */
+clkv_status clkv_devices_list(clkv_device_info **out, size_t *count, clkv_error *err);
+const char *clkv_vendor_name(clkv_vendor v);
+const char *clkv_device_type_name(clkv_device_type t);
+
+/* ---- runtime: one device, its context, queue and compiled programs ---- */
+typedef struct clkv_runtime clkv_runtime;
+
+typedef struct clkv_runtime_params {
+  const char *device;     /* index or name substring; NULL → $CLKV_DEVICE → best GPU → CPU */
+  const char *cache_dir;  /* NULL → $CLKV_CACHE_DIR → $XDG_CACHE_HOME/clkv → ~/.cache/clkv */
+  const char *kernel_dir; /* NULL → $CLKV_KERNEL_DIR → sources embedded in the library */
+  int use_binary_cache;   /* 1 (default): keep compiled programs on disk */
+  int profiling;          /* 1: queue with profiling (benchmarks, tuner) */
+} clkv_runtime_params;
+
+clkv_runtime_params clkv_runtime_default_params(void);
+clkv_status clkv_runtime_create(const clkv_runtime_params *p, clkv_runtime **out, clkv_error *err);
+void clkv_runtime_free(clkv_runtime *rt);
+const clkv_device_info *clkv_runtime_device(const clkv_runtime *rt);
+const char *clkv_runtime_cache_dir(const clkv_runtime *rt);
+/* Programs compiled from source vs loaded from the binary cache since the runtime began. */
+void clkv_runtime_build_counts(const clkv_runtime *rt, unsigned *compiled, unsigned *from_cache);
+/* Removes cached program binaries in dir (NULL → default cache dir). *removed may be NULL. */
+clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err);
+
+/* ---- model ---- */
+typedef struct clkv_model clkv_model;
+
+typedef struct clkv_model_params {
+  int n_ctx;     /* 0 → the model's context length, capped at 4096 */
+  int kv_block;  /* tokens per KV block: 8, 16 (default) or 32 */
+  int chunk;     /* prefill chunk size in tokens (default 128) */
+  int max_seqs;  /* sequences decoded together at most (default 8) */
+} clkv_model_params;
+
+clkv_model_params clkv_model_default_params(void);
+clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model_params *p,
+                            clkv_model **out, clkv_error *err);
+void clkv_model_free(clkv_model *m);
+
+typedef struct clkv_model_info {
+  char architecture[64];
+  char name[256];
+  int n_layers, n_embd, n_heads, n_kv_heads, head_dim, n_ff, n_vocab, n_ctx_train;
+  float rms_eps, rope_base;
+  char tokenizer[32];      /* "gpt2" or "llama" */
+  int has_chat_template;
+  int bos_id, eos_id;
+} clkv_model_info;
+void clkv_model_get_info(const clkv_model *m, clkv_model_info *out);
+
+/* Tokenizer access. clkv_tokenize writes at most cap ids and returns the count needed
+ * (which may exceed cap), or a negative status. */
+int clkv_tokenize(const clkv_model *m, const char *text, int add_special, int32_t *ids, int cap);
+/* Text of one token, raw bytes (may be a partial UTF-8 sequence); "" for control tokens. */
+const char *clkv_token_text(const clkv_model *m, int32_t id, size_t *len);
+
+/* Chat prompt from the model's template. roles: "system", "user", "assistant". Returns
+ * a malloc'd string (caller frees with free()), or NULL with err filled. */
+typedef struct clkv_chat_message {
+  const char *role;
+  const char *content;
+} clkv_chat_message;
+char *clkv_chat_format(const clkv_model *m, const clkv_chat_message *msgs, size_t n,
+                       int add_assistant_prefix, clkv_error *err);
+
+/* ---- context: KV cache and sequences; generation ---- */
+typedef struct clkv_context clkv_context;
+
+typedef struct clkv_context_params {
+  int n_seq_max; /* 0 → model's max_seqs */
+} clkv_context_params;
+
+clkv_context_params clkv_context_default_params(void);
+clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clkv_context **out,
+                                clkv_error *err);
+void clkv_context_free(clkv_context *ctx);
+const char *clkv_last_error(const clkv_context *ctx);
+
+typedef struct clkv_gen_params {
+  int max_tokens;          /* default 128 */
+  float temperature;       /* 0 → greedy; default 0.8 */
+  int top_k;               /* 0 → off; default 40 */
+  float top_p;             /* 1 → off; default 0.95 */
+  float min_p;             /* 0 → off; default 0.05 */
+  float repeat_penalty;    /* 1 → off; default 1.0 */
+  int repeat_last_n;       /* default 64 */
+  uint64_t seed;           /* default 42 */
+  int add_special;         /* 1: add BOS if the model asks for it */
+  const char *const *stop; /* NULL-terminated list of stop strings, may be NULL */
+} clkv_gen_params;
+
+clkv_gen_params clkv_gen_default_params(void);
+
+typedef struct clkv_gen_stats {
+  int prompt_tokens;
+  int prefill_tokens;     /* tokens actually computed in prefill */
+  int generated_tokens;
+  double prefill_ms, decode_ms;
+  double ttft_ms;         /* from the call to the first generated token */
+  double mean_itl_ms;     /* mean time between generated tokens */
+  double launches_per_token; /* kernel launches per decoded token */
+  int stop_reason;        /* 0 token limit, 1 EOS, 2 stop string, 3 cancelled */
+} clkv_gen_stats;
+
+/* Called for every generated token with its id and the text that became complete
+ * (never a cut UTF-8 character; may be empty). Return non-zero to stop. */
+typedef int (*clkv_token_cb)(void *user, int32_t id, const char *text, size_t len);
+
+/* Runs prefill then decode for one prompt. stats may be NULL. */
+clkv_status clkv_generate(clkv_context *ctx, const char *prompt, const clkv_gen_params *p,
+                          clkv_token_cb cb, void *user, clkv_gen_stats *stats);
+/* Same from token ids (no tokenization). */
+clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
+                              const clkv_gen_params *p, clkv_token_cb cb, void *user,
+                              clkv_gen_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CLKV_H */
