@@ -176,6 +176,26 @@ typedef struct clkv_chat_message {
 char *clkv_chat_format(const clkv_model *m, const clkv_chat_message *msgs, size_t n,
                        int add_assistant_prefix, clkv_error *err);
 
+/* Reads a GGUF file's header without a device: hyperparameters, tokenizer, chat template,
+ * tensor count and bytes by type. Validates the whole file as clkv_model_load does. */
+typedef struct clkv_type_count {
+  char type[16];   /* "Q4_1" */
+  uint64_t count;  /* tensors of this type */
+  uint64_t bytes;
+} clkv_type_count;
+
+typedef struct clkv_file_info {
+  clkv_model_info model;
+  uint32_t gguf_version;
+  uint64_t n_kv, n_tensors, file_bytes, tensor_bytes;
+  char chat_template[32];  /* recognised family: "chatml", "llama3", ... or "none" */
+  clkv_type_count by_type[16];
+  int n_types;
+  int runnable;            /* 1 if clkv can run it; else why_not says why */
+  char why_not[256];
+} clkv_file_info;
+clkv_status clkv_model_inspect(const char *path, clkv_file_info *out, clkv_error *err);
+
 /* ---- context: KV cache and sequences; generation ---- */
 typedef struct clkv_context clkv_context;
 

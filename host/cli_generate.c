@@ -1,0 +1,268 @@
+/* cli_generate.c — `clkv generate` (one prompt, text streamed as it is made) and
+ * `clkv chat` (an interactive loop over the model's chat template). */
+#include "cli_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct gen_opts {
+  const char *model, *prompt, *system, *device;
+  int chat, ids, stats, json, n_ctx, kv_block, chunk;
+  const char *stops[9];
+  int n_stops;
+  clkv_gen_params gp;
+} gen_opts;
+
+typedef struct sink {
+  const gen_opts *o;
+  int32_t *ids;
+  int n, cap;
+  char *text;
+  size_t len, tcap;
+} sink;
+
+static void gen_usage(FILE *f, int chat) {
+  fprintf(f,
+          "usage: clkv %s [-m MODEL] %s[-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+          "       [--repeat-penalty R] [--seed S] [--chat] [--system S] [--stop STR]\n"
+          "       [--device D] [--ctx N] [--kv-block 8|16|32] [--chunk N] [--ids] [--stats] [--json]\n"
+          "  -p PROMPT      the prompt (with --chat: the user's message)\n"
+          "  -n N           tokens to generate at most (default 128)\n"
+          "  --temp T       temperature, 0 = greedy (default 0.8)\n"
+          "  --chat         wrap the prompt in the model's chat template\n"
+          "  --ids          print token ids instead of text\n"
+          "  --stats        print prompt tokens, prefill/decode tokens/s, TTFT, inter-token latency\n"
+          "  --json         print one JSON object with text, ids and stats\n",
+          chat ? "chat" : "generate", chat ? "" : "[-p PROMPT] ");
+}
+
+static int on_token(void *user, int32_t id, const char *text, size_t len) {
+  sink *s = user;
+  if (id >= 0) {
+    if (s->n == s->cap) {
+      int cap = s->cap ? s->cap * 2 : 256;
+      int32_t *p = realloc(s->ids, sizeof(int32_t) * (size_t)cap);
+      if (!p) return 1;
+      s->ids = p;
+      s->cap = cap;
+    }
+    s->ids[s->n++] = id;
+  }
+  if (len) {
+    if (s->len + len + 1 > s->tcap) {
+      size_t cap = (s->tcap + len + 1) * 2;
+      char *p = realloc(s->text, cap);
+      if (!p) return 1;
+      s->text = p;
+      s->tcap = cap;
+    }
+    memcpy(s->text + s->len, text, len);
+    s->len += len;
+    s->text[s->len] = 0;
+  }
+  if (s->o->json) return 0;
+  if (s->o->ids) {
+    if (id >= 0) printf("%d ", id);
+  } else if (len) {
+    fwrite(text, 1, len, stdout);
+  }
+  fflush(stdout);
+  return 0;
+}
+
+static int parse(int argc, char **argv, gen_opts *o, int chat) {
+  memset(o, 0, sizeof *o);
+  o->gp = clkv_gen_default_params();
+  o->chat = chat;
+  o->kv_block = 16;
+  o->chunk = 128;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    long l;
+    double d;
+#define NEEDV()                                                                \
+  do {                                                                         \
+    if (!v) {                                                                  \
+      fprintf(stderr, "clkv: %s needs a value\n", a);                          \
+      return 2;                                                                \
+    }                                                                          \
+    i++;                                                                       \
+  } while (0)
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      gen_usage(stdout, chat);
+      return 1;
+    } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEEDV(); o->model = v; }
+    else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEEDV(); o->prompt = v; }
+    else if (!strcmp(a, "--system")) { NEEDV(); o->system = v; }
+    else if (!strcmp(a, "--device")) { NEEDV(); o->device = v; }
+    else if (!strcmp(a, "--stop")) {
+      NEEDV();
+      if (o->n_stops < 8) o->stops[o->n_stops++] = v;
+    } else if (!strcmp(a, "-n")) {
+      NEEDV();
+      if (!cli_parse_int(a, v, 0, 1 << 20, &l)) return 2;
+      o->gp.max_tokens = (int)l;
+    } else if (!strcmp(a, "--top-k")) {
+      NEEDV();
+      if (!cli_parse_int(a, v, 0, 1 << 24, &l)) return 2;
+      o->gp.top_k = (int)l;
+    } else if (!strcmp(a, "--seed")) {
+      NEEDV();
+      if (!cli_parse_int(a, v, 0, 0x7fffffffL, &l)) return 2;
+      o->gp.seed = (uint64_t)l;
+    } else if (!strcmp(a, "--ctx")) {
+      NEEDV();
+      if (!cli_parse_int(a, v, 16, 1 << 20, &l)) return 2;
+      o->n_ctx = (int)l;
+    } else if (!strcmp(a, "--kv-block")) {
+      NEEDV();
+      if (!cli_parse_int(a, v, 8, 32, &l) || (l != 8 && l != 16 && l != 32)) {
+        fprintf(stderr, "clkv: --kv-block takes 8, 16 or 32\n");
+        return 2;
+      }
+      o->kv_block = (int)l;
+    } else if (!strcmp(a, "--chunk")) {
+      NEEDV();
+      if (!cli_parse_int(a, v, 1, 4096, &l)) return 2;
+      o->chunk = (int)l;
+    } else if (!strcmp(a, "--temp")) {
+      NEEDV();
+      if (!cli_parse_float(a, v, 0, 100, &d)) return 2;
+      o->gp.temperature = (float)d;
+    } else if (!strcmp(a, "--top-p")) {
+      NEEDV();
+      if (!cli_parse_float(a, v, 0, 1, &d)) return 2;
+      o->gp.top_p = (float)d;
+    } else if (!strcmp(a, "--min-p")) {
+      NEEDV();
+      if (!cli_parse_float(a, v, 0, 1, &d)) return 2;
+      o->gp.min_p = (float)d;
+    } else if (!strcmp(a, "--repeat-penalty")) {
+      NEEDV();
+      if (!cli_parse_float(a, v, 0.01, 100, &d)) return 2;
+      o->gp.repeat_penalty = (float)d;
+    } else if (!strcmp(a, "--chat")) o->chat = 1;
+    else if (!strcmp(a, "--ids")) o->ids = 1;
+    else if (!strcmp(a, "--stats")) o->stats = 1;
+    else if (!strcmp(a, "--json")) o->json = 1;
+    else {
+      fprintf(stderr, "clkv: unknown option '%s'\n", a);
+      gen_usage(stderr, chat);
+      return 2;
+    }
+#undef NEEDV
+  }
+  o->stops[o->n_stops] = NULL;
+  if (o->n_stops) o->gp.stop = o->stops;
+  return 0;
+}
+
+static void print_stats(FILE *f, const clkv_gen_stats *s) {
+  double pf = s->prefill_ms > 0 ? s->prefill_tokens * 1000.0 / s->prefill_ms : 0;
+  double dc = s->decode_ms > 0 && s->generated_tokens > 1
+                  ? (s->generated_tokens - 1) * 1000.0 / s->decode_ms : 0;
+  fprintf(f,
+          "\n[stats] prompt tokens %d, prefill %.1f tok/s (%.1f ms), decode %.1f tok/s "
+          "(%d tokens), TTFT %.1f ms, mean ITL %.2f ms, launches/token %.0f\n",
+          s->prompt_tokens, pf, s->prefill_ms, dc, s->generated_tokens, s->ttft_ms,
+          s->mean_itl_ms, s->launches_per_token);
+}
+
+static void print_json(const gen_opts *o, const sink *s, const clkv_gen_stats *st) {
+  (void)o;
+  printf("{\"text\":");
+  cli_json_str(stdout, s->text ? s->text : "");
+  printf(",\"ids\":[");
+  for (int i = 0; i < s->n; i++) printf("%s%d", i ? "," : "", s->ids[i]);
+  printf("],\"prompt_tokens\":%d,\"generated_tokens\":%d,\"prefill_ms\":%.3f,\"decode_ms\":%.3f,"
+         "\"ttft_ms\":%.3f,\"mean_itl_ms\":%.3f,\"launches_per_token\":%.1f,\"stop_reason\":%d}\n",
+         st->prompt_tokens, st->generated_tokens, st->prefill_ms, st->decode_ms, st->ttft_ms,
+         st->mean_itl_ms, st->launches_per_token, st->stop_reason);
+}
+
+int cli_generate(int argc, char **argv, int chat) {
+  gen_opts o;
+  int rc = parse(argc, argv, &o, chat);
+  if (rc) return rc == 1 ? 0 : rc;
+  if (!chat && !o.prompt) o.prompt = "Once upon a time";
+  clkv_error err;
+  clkv_runtime *rt = NULL;
+  clkv_model *m = NULL;
+  clkv_context *ctx = NULL;
+  clkv_runtime_params rp = clkv_runtime_default_params();
+  rp.device = o.device;
+  clkv_status st = clkv_runtime_create(&rp, &rt, &err);
+  if (st) return cli_die(st, err.message);
+  clkv_model_params mp = clkv_model_default_params();
+  mp.n_ctx = o.n_ctx;
+  mp.kv_block = o.kv_block;
+  mp.chunk = o.chunk;
+  mp.max_seqs = 1;
+  const char *path = cli_model_path(o.model);
+  if ((st = clkv_model_load(rt, path, &mp, &m, &err))) {
+    fprintf(stderr, "clkv: cannot load %s\n", path);
+    rc = cli_die(st, err.message);
+    goto out;
+  }
+  if ((st = clkv_context_create(m, NULL, &ctx, &err))) {
+    rc = cli_die(st, err.message);
+    goto out;
+  }
+  clkv_chat_message msgs[256];
+  size_t n_msgs = 0;
+  if (o.system) msgs[n_msgs++] = (clkv_chat_message){"system", o.system};
+  char line[8192];
+  char *owned[256] = {0};
+  int n_owned = 0;
+  for (;;) {
+    const char *user = o.prompt;
+    if (chat && !user) {
+      fputs("> ", stdout);
+      fflush(stdout);
+      if (!fgets(line, sizeof line, stdin)) break;
+      line[strcspn(line, "\n")] = 0;
+      if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) break;
+      if (!*line) continue;
+      user = line;
+    }
+    char *prompt = NULL;
+    if (o.chat) {
+      if (n_msgs + 2 > sizeof msgs / sizeof msgs[0] || n_owned + 2 > 256) break;
+      owned[n_owned] = strdup(user);
+      msgs[n_msgs++] = (clkv_chat_message){"user", owned[n_owned++]};
+      prompt = clkv_chat_format(m, msgs, n_msgs, 1, &err);
+      if (!prompt) {
+        rc = cli_die(err.status, err.message);
+        break;
+      }
+    }
+    sink s = {&o, NULL, 0, 0, NULL, 0, 0};
+    clkv_gen_stats stats;
+    st = clkv_generate(ctx, prompt ? prompt : user, &o.gp, on_token, &s, &stats);
+    free(prompt);
+    if (st) {
+      rc = cli_die(st, clkv_last_error(ctx));
+      free(s.ids);
+      free(s.text);
+      break;
+    }
+    if (o.json) print_json(&o, &s, &stats);
+    else fputc('\n', stdout);
+    if (o.stats) print_stats(stderr, &stats);
+    if (chat && o.chat) {
+      owned[n_owned] = s.text ? s.text : strdup("");
+      msgs[n_msgs++] = (clkv_chat_message){"assistant", owned[n_owned++]};
+      s.text = NULL;
+    }
+    free(s.ids);
+    free(s.text);
+    if (!chat || o.prompt) break;
+  }
+  for (int i = 0; i < n_owned; i++) free(owned[i]);
+out:
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+  clkv_runtime_free(rt);
+  return rc;
+}

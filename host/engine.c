@@ -1,0 +1,345 @@
+/* engine.c — the engine context: a paged KV cache (fixed-size blocks from a free list,
+ * one block table per sequence), activation buffers, and the forward passes: prefill
+ * (consecutive tokens of one sequence, tiled causal attention) and decode (one token for
+ * each of a batch of sequences, paged attention). Five launches per layer. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+clkv_context_params clkv_context_default_params(void) {
+  clkv_context_params p = {0};
+  return p;
+}
+
+static cl_mem dev_buf(clkv_context *c, size_t bytes, cl_mem_flags flags, const char *what,
+                      clkv_error *err, clkv_status *st) {
+  cl_int e = CL_SUCCESS;
+  if (*st) return NULL;
+  if ((uint64_t)bytes > c->m->rt->info.max_alloc_bytes) {
+    *st = clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
+                    "the %s needs %zu bytes in one buffer, more than the device allows (%llu); "
+                    "use a smaller context (--ctx) or fewer sequences", what, bytes,
+                    (unsigned long long)c->m->rt->info.max_alloc_bytes);
+    return NULL;
+  }
+  cl_mem b = clCreateBuffer(c->m->rt->context, flags, bytes ? bytes : 4, NULL, &e);
+  if (e != CL_SUCCESS || !b) {
+    *st = clkv__err(err, clkv__cl_status(e),
+                    "allocating the %s (%zu bytes) failed with %s; use a smaller context (--ctx) "
+                    "or fewer sequences", what, bytes, clkv__cl_error_name(e));
+    return NULL;
+  }
+  return b;
+}
+
+clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clkv_context **out,
+                                clkv_error *err) {
+  if (!m || !out) return clkv__err(err, CLKV_ERR_INVALID_ARG, "model and out are required");
+  *out = NULL;
+  clkv_context *c = calloc(1, sizeof *c);
+  if (!c) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  const clkv_model_info *I = &m->info;
+  c->m = m;
+  c->n_seq_max = p && p->n_seq_max > 0 ? p->n_seq_max : m->params.max_seqs;
+  c->max_tok = m->params.chunk > c->n_seq_max ? m->params.chunk : c->n_seq_max;
+  const int bs = m->params.kv_block;
+  c->max_blocks = (m->n_ctx + bs - 1) / bs;
+  c->n_blocks = c->max_blocks * c->n_seq_max;
+  clkv_status st = CLKV_OK;
+  c->free_blocks = malloc(sizeof(int) * (size_t)c->n_blocks);
+  c->btab = calloc((size_t)c->n_seq_max * (size_t)c->max_blocks, sizeof(int32_t));
+  c->seqs = calloc((size_t)c->n_seq_max, sizeof *c->seqs);
+  c->h_logits = malloc(sizeof(float) * (size_t)c->n_seq_max * (size_t)I->n_vocab);
+  c->h_ids = malloc(sizeof(int32_t) * (size_t)c->max_tok);
+  c->h_seq = malloc(sizeof(int32_t) * (size_t)c->max_tok);
+  c->h_pos = malloc(sizeof(int32_t) * (size_t)c->max_tok);
+  if (!c->free_blocks || !c->btab || !c->seqs || !c->h_logits || !c->h_ids || !c->h_seq || !c->h_pos) {
+    st = clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory creating the context");
+    goto fail;
+  }
+  for (int i = 0; i < c->n_blocks; i++) c->free_blocks[i] = c->n_blocks - 1 - i;
+  c->n_free = c->n_blocks;
+  const size_t kv_bytes = (size_t)I->n_layers * (size_t)c->n_blocks * (size_t)m->kv_rows * (size_t)bs * 2;
+  const size_t T = (size_t)c->max_tok;
+  c->kc = dev_buf(c, kv_bytes, CL_MEM_READ_WRITE, "K cache", err, &st);
+  c->vc = dev_buf(c, kv_bytes, CL_MEM_READ_WRITE, "V cache", err, &st);
+  c->d_btab = dev_buf(c, sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks,
+                      CL_MEM_READ_ONLY, "block tables", err, &st);
+  c->d_ids = dev_buf(c, sizeof(int32_t) * T, CL_MEM_READ_ONLY, "token ids", err, &st);
+  c->d_seq = dev_buf(c, sizeof(int32_t) * T, CL_MEM_READ_ONLY, "token sequences", err, &st);
+  c->d_pos = dev_buf(c, sizeof(int32_t) * T, CL_MEM_READ_ONLY, "token positions", err, &st);
+  c->x = dev_buf(c, sizeof(float) * T * (size_t)I->n_embd, CL_MEM_READ_WRITE, "activations", err, &st);
+  c->q = dev_buf(c, sizeof(float) * T * (size_t)m->q_rows, CL_MEM_READ_WRITE, "queries", err, &st);
+  c->att = dev_buf(c, sizeof(float) * T * (size_t)m->q_rows, CL_MEM_READ_WRITE, "attention output", err, &st);
+  c->ff = dev_buf(c, sizeof(float) * T * (size_t)I->n_ff, CL_MEM_READ_WRITE, "feed-forward buffer", err, &st);
+  c->logits = dev_buf(c, sizeof(float) * (size_t)c->n_seq_max * (size_t)I->n_vocab,
+                      CL_MEM_WRITE_ONLY, "logits", err, &st);
+  if (st) goto fail;
+  c->btab_dirty = 1;
+  *out = c;
+  return CLKV_OK;
+fail:
+  clkv_context_free(c);
+  return st;
+}
+
+void clkv_context_free(clkv_context *c) {
+  if (!c) return;
+  cl_mem *bufs[] = {&c->kc, &c->vc, &c->d_btab, &c->d_ids, &c->d_seq, &c->d_pos,
+                    &c->x, &c->q, &c->att, &c->ff, &c->logits};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+    if (*bufs[i]) clReleaseMemObject(*bufs[i]);
+  free(c->free_blocks);
+  free(c->btab);
+  free(c->seqs);
+  free(c->h_logits);
+  free(c->h_ids);
+  free(c->h_seq);
+  free(c->h_pos);
+  free(c);
+}
+
+const char *clkv_last_error(const clkv_context *ctx) {
+  return ctx ? ctx->err.message : "no context";
+}
+
+/* ---- blocks ---- */
+clkv_status clkv__seq_reserve(clkv_context *c, int seq, int n_pos) {
+  const int bs = c->m->params.kv_block;
+  if (n_pos > c->m->n_ctx)
+    return clkv__err(&c->err, CLKV_ERR_CONTEXT_FULL,
+                     "the sequence needs %d positions but the context holds %d; shorten the "
+                     "prompt or the output, or raise --ctx (the model allows %d)", n_pos,
+                     c->m->n_ctx, c->m->info.n_ctx_train);
+  clkv__seq *s = &c->seqs[seq];
+  int need = (n_pos + bs - 1) / bs;
+  while (s->n_blocks < need) {
+    if (!c->n_free)
+      return clkv__err(&c->err, CLKV_ERR_CONTEXT_FULL, "the KV cache has no free block left");
+    c->btab[(size_t)seq * c->max_blocks + s->n_blocks++] = c->free_blocks[--c->n_free];
+    c->btab_dirty = 1;
+  }
+  s->active = 1;
+  return CLKV_OK;
+}
+
+void clkv__seq_release(clkv_context *c, int seq) {
+  clkv__seq *s = &c->seqs[seq];
+  while (s->n_blocks > 0) c->free_blocks[c->n_free++] = c->btab[(size_t)seq * c->max_blocks + --s->n_blocks];
+  s->n_pos = 0;
+  s->active = 0;
+}
+
+/* ---- launches ---- */
+static unsigned mv_rows(const clkv_model *m, int epi, int phase) {
+  unsigned r = m->tun.mv[phase].rows;
+  return (epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU) && r % 2 ? r + 1 : r;
+}
+
+/* Y = W · norm(X[x_row0 .. x_row0+n)) with the epilogue epi. */
+static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, int phase,
+                              cl_mem X, unsigned x_row0, unsigned n, cl_mem norm_w, cl_mem Y,
+                              unsigned layer, clkv_error *err) {
+  clkv_model *m = c->m;
+  cl_kernel k;
+  clkv_status st = clkv__model_matvec_kernel(m, w->type, epi, phase, &k, err);
+  if (st) return st;
+  const clkv__mv_shape s = m->tun.mv[phase];
+  const unsigned rows = mv_rows(m, epi, phase);
+  clkv_args a = clkv_args_begin(k);
+  clkv_args_mem(&a, w->buf);
+  clkv_args_u32(&a, w->rows);
+  clkv_args_u32(&a, w->cols);
+  clkv_args_mem(&a, X);
+  clkv_args_u32(&a, x_row0);
+  clkv_args_u32(&a, n);
+  clkv_args_mem(&a, norm_w ? norm_w : m->out_norm);
+  clkv_args_f32(&a, m->info.rms_eps);
+  clkv_args_mem(&a, Y);
+  clkv_args_mem(&a, c->kc);
+  clkv_args_mem(&a, c->vc);
+  clkv_args_mem(&a, c->d_btab);
+  clkv_args_mem(&a, c->d_seq);
+  clkv_args_mem(&a, c->d_pos);
+  clkv_args_mem(&a, m->inv_freq);
+  clkv_args_u32(&a, (cl_uint)m->q_rows);
+  clkv_args_u32(&a, (cl_uint)m->kv_rows);
+  clkv_args_u32(&a, layer * (cl_uint)c->n_blocks);
+  clkv_args_u32(&a, (cl_uint)c->max_blocks);
+  if ((st = clkv_args_end(&a, err))) return st;
+  const size_t groups = (w->rows + rows - 1) / rows;
+  const size_t global[3] = {s.ksplit, (groups + s.rg - 1) / s.rg * s.rg, (n + s.tt - 1) / s.tt};
+  const size_t local[3] = {s.ksplit, s.rg, 1};
+  return clkv__launch(m->rt, k, 3, global, local, err);
+}
+
+static clkv_status ensure_kernels(clkv_context *c, clkv_error *err) {
+  clkv_model *m = c->m;
+  clkv_status st = CLKV_OK;
+  if (!m->k_embed) {
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DWTYPE=%u", m->tok_embd.type);
+    CLKV_TRY(clkv__kernel_create(m->rt, "embed.cl", opts, "clkv_get_rows", &m->k_embed, err));
+  }
+  if (!m->k_attn_paged) {
+    char opts[256];
+    snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DATT_WG=%u -DTQ=%u -DTK=%u",
+             m->info.head_dim, m->info.n_kv_heads, m->params.kv_block, m->tun.att_wg, m->tun.tq,
+             m->tun.tk);
+    CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_paged", &m->k_attn_paged, err));
+    CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_prefill", &m->k_attn_prefill, err));
+  }
+fail:
+  return st;
+}
+
+/* Uploads ids/seq/pos for n tokens and the block tables if they changed. */
+static clkv_status upload_batch(clkv_context *c, int n, clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  cl_command_queue qu = c->m->rt->queue;
+  const size_t b = sizeof(int32_t) * (size_t)n;
+  CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_ids, CL_FALSE, 0, b, c->h_ids, 0, NULL, NULL));
+  CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_seq, CL_FALSE, 0, b, c->h_seq, 0, NULL, NULL));
+  CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_pos, CL_FALSE, 0, b, c->h_pos, 0, NULL, NULL));
+  if (c->btab_dirty) {
+    CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_btab, CL_FALSE, 0,
+                                     sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks,
+                                     c->btab, 0, NULL, NULL));
+    c->btab_dirty = 0;
+  }
+fail:
+  return st;
+}
+
+static clkv_status run_embed(clkv_context *c, int n, clkv_error *err) {
+  clkv_model *m = c->m;
+  clkv_args a = clkv_args_begin(m->k_embed);
+  clkv_args_mem(&a, m->tok_embd.buf);
+  clkv_args_u32(&a, (cl_uint)m->info.n_embd);
+  clkv_args_u32(&a, (cl_uint)m->info.n_vocab);
+  clkv_args_mem(&a, c->d_ids);
+  clkv_args_mem(&a, c->x);
+  clkv_status st = clkv_args_end(&a, err);
+  if (st) return st;
+  const size_t global[2] = {(size_t)m->info.n_embd / 32, (size_t)n};
+  return clkv__launch(m->rt, m->k_embed, 2, global, NULL, err);
+}
+
+static clkv_status run_attention(clkv_context *c, int layer, int n, int prefill_seq, int pos0,
+                                 clkv_error *err) {
+  clkv_model *m = c->m;
+  const float scale = 1.0f / sqrtf((float)m->info.head_dim);
+  const cl_uint nh = (cl_uint)m->info.n_heads;
+  cl_kernel k = prefill_seq >= 0 ? m->k_attn_prefill : m->k_attn_paged;
+  clkv_args a = clkv_args_begin(k);
+  clkv_args_mem(&a, c->q);
+  clkv_args_mem(&a, c->kc);
+  clkv_args_mem(&a, c->vc);
+  clkv_args_mem(&a, c->d_btab);
+  if (prefill_seq >= 0) {
+    clkv_args_u32(&a, (cl_uint)prefill_seq);
+    clkv_args_u32(&a, (cl_uint)pos0);
+    clkv_args_u32(&a, (cl_uint)n);
+  } else {
+    clkv_args_mem(&a, c->d_seq);
+    clkv_args_mem(&a, c->d_pos);
+  }
+  clkv_args_mem(&a, c->att);
+  clkv_args_u32(&a, nh);
+  clkv_args_u32(&a, (cl_uint)layer * (cl_uint)c->n_blocks);
+  clkv_args_u32(&a, (cl_uint)c->max_blocks);
+  clkv_args_f32(&a, scale);
+  clkv_status st = clkv_args_end(&a, err);
+  if (st) return st;
+  if (prefill_seq >= 0) {
+    const size_t tq = m->tun.tq;
+    const size_t global[2] = {((size_t)n + tq - 1) / tq * tq, nh};
+    const size_t local[2] = {tq, 1};
+    return clkv__launch(m->rt, k, 2, global, local, err);
+  }
+  const size_t global[2] = {(size_t)m->tun.att_wg * nh, (size_t)n};
+  const size_t local[2] = {m->tun.att_wg, 1};
+  return clkv__launch(m->rt, k, 2, global, local, err);
+}
+
+/* The layers and the logits, for n tokens already uploaded. prefill_seq < 0: decode. */
+static clkv_status run_layers(clkv_context *c, int n, int phase, int prefill_seq, int pos0,
+                              int logits_row0, int n_logits, clkv_error *err) {
+  clkv_model *m = c->m;
+  clkv_status st = CLKV_OK;
+  CLKV_TRY(run_embed(c, n, err));
+  for (int l = 0; l < m->info.n_layers; l++) {
+    const clkv__layer *L = &m->layers[l];
+    CLKV_TRY(run_matvec(c, &L->wqkv, CLKV__EPI_QKV, phase, c->x, 0, (unsigned)n, L->attn_norm,
+                        c->q, (unsigned)l, err));
+    CLKV_TRY(run_attention(c, l, n, prefill_seq, pos0, err));
+    CLKV_TRY(run_matvec(c, &L->wo, CLKV__EPI_ADD, phase, c->att, 0, (unsigned)n, NULL, c->x,
+                        (unsigned)l, err));
+    CLKV_TRY(run_matvec(c, &L->wgu, CLKV__EPI_SWIGLU, phase, c->x, 0, (unsigned)n, L->ffn_norm,
+                        c->ff, (unsigned)l, err));
+    CLKV_TRY(run_matvec(c, &L->wdown, CLKV__EPI_ADD, phase, c->ff, 0, (unsigned)n, NULL, c->x,
+                        (unsigned)l, err));
+  }
+  if (n_logits > 0) {
+    CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, CLKV__PH_DECODE, c->x,
+                        (unsigned)logits_row0, (unsigned)n_logits, m->out_norm, c->logits, 0, err));
+    CLKV_CL_TRY(clEnqueueReadBuffer(m->rt->queue, c->logits, CL_TRUE, 0,
+                                    sizeof(float) * (size_t)n_logits * (size_t)m->info.n_vocab,
+                                    c->h_logits, 0, NULL, NULL));
+  } else {
+    CLKV_CL_TRY(clFinish(m->rt->queue));
+  }
+fail:
+  return st;
+}
+
+static clkv_status check_ids(clkv_context *c, const int32_t *ids, int n) {
+  for (int i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= c->m->info.n_vocab)
+      return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "token id %d is outside the vocabulary "
+                       "(0..%d)", ids[i], c->m->info.n_vocab - 1);
+  return CLKV_OK;
+}
+
+clkv_status clkv__forward_prefill(clkv_context *c, int seq, const int32_t *ids, int n, int pos0,
+                                  int want_logits) {
+  clkv_status st;
+  if (n < 1 || n > c->max_tok || seq < 0 || seq >= c->n_seq_max)
+    return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "prefill of %d tokens for sequence %d", n, seq);
+  if ((st = check_ids(c, ids, n))) return st;
+  if ((st = clkv__seq_reserve(c, seq, pos0 + n))) return st;
+  if ((st = ensure_kernels(c, &c->err))) return st;
+  for (int i = 0; i < n; i++) {
+    c->h_ids[i] = ids[i];
+    c->h_seq[i] = seq;
+    c->h_pos[i] = pos0 + i;
+  }
+  if ((st = upload_batch(c, n, &c->err))) return st;
+  st = run_layers(c, n, CLKV__PH_PREFILL, seq, pos0, n - 1, want_logits ? 1 : 0, &c->err);
+  if (!st) c->seqs[seq].n_pos = pos0 + n;
+  return st;
+}
+
+clkv_status clkv__forward_decode(clkv_context *c, const int *seqs, const int32_t *ids,
+                                 const int *poss, int n) {
+  clkv_status st;
+  if (n < 1 || n > c->n_seq_max)
+    return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "decode batch of %d (at most %d)", n, c->n_seq_max);
+  if ((st = check_ids(c, ids, n))) return st;
+  for (int i = 0; i < n; i++) {
+    if (seqs[i] < 0 || seqs[i] >= c->n_seq_max)
+      return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "sequence %d does not exist", seqs[i]);
+    if ((st = clkv__seq_reserve(c, seqs[i], poss[i] + 1))) return st;
+    c->h_ids[i] = ids[i];
+    c->h_seq[i] = seqs[i];
+    c->h_pos[i] = poss[i];
+  }
+  if ((st = ensure_kernels(c, &c->err))) return st;
+  if ((st = upload_batch(c, n, &c->err))) return st;
+  st = run_layers(c, n, CLKV__PH_DECODE, -1, 0, 0, n, &c->err);
+  if (!st)
+    for (int i = 0; i < n; i++) c->seqs[seqs[i]].n_pos = poss[i] + 1;
+  return st;
+}

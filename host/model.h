@@ -1,0 +1,115 @@
+/* model.h — the loaded model (weights on the device in their stored type, tokenizer,
+ * chat template), the kernel variants it needs, and the engine context (paged KV cache,
+ * activation buffers, sequences). Internal to clkv. */
+#ifndef CLKV_MODEL_H
+#define CLKV_MODEL_H
+
+#include "chat.h"
+#include "clkv_internal.h"
+#include "gguf.h"
+#include "tokenizer.h"
+
+/* A weight matrix on the device: rows × cols (cols contiguous), stored type. */
+typedef struct clkv__weight {
+  cl_mem buf;
+  uint32_t type;
+  uint32_t rows, cols;
+  size_t bytes;
+} clkv__weight;
+
+typedef struct clkv__layer {
+  cl_mem attn_norm, ffn_norm; /* (dim) F32 */
+  clkv__weight wqkv;          /* (q_rows + 2*kv_rows, dim): q, k, v rows concatenated */
+  clkv__weight wo;            /* (dim, q_rows) */
+  clkv__weight wgu;           /* (2*n_ff, dim): gate and up rows interleaved */
+  clkv__weight wdown;         /* (dim, n_ff) */
+} clkv__layer;
+
+/* Kernel variants: matvec by (weight type slot, epilogue, phase). */
+enum { CLKV__EPI_STORE = 0, CLKV__EPI_ADD = 1, CLKV__EPI_QKV = 2, CLKV__EPI_SWIGLU = 3 };
+enum { CLKV__PH_DECODE = 0, CLKV__PH_PREFILL = 1 };
+#define CLKV__N_WTYPES 6 /* F32 F16 BF16 Q8_0 Q4_0 Q4_1 */
+
+/* Launch shape of the matvec family for one phase (tunables, from platforms/ defaults). */
+typedef struct clkv__mv_shape {
+  unsigned ksplit, rg, rows, tt;
+} clkv__mv_shape;
+
+typedef struct clkv__tunables {
+  clkv__mv_shape mv[2];     /* [phase] */
+  unsigned att_wg;          /* decode attention threads per (token, head) */
+  unsigned tq, tk;          /* prefill attention tiles */
+} clkv__tunables;
+
+struct clkv_model {
+  clkv_runtime *rt;
+  clkv_model_info info;
+  clkv_model_params params;
+  int n_ctx;                /* context used (≤ n_ctx_train) */
+  int q_rows, kv_rows;      /* n_heads*head_dim, n_kv_heads*head_dim */
+  clkv_tokenizer *tok;
+  clkv_chat_kind chat;
+  char *default_system;     /* from the template, may be NULL */
+  char bos_text[64], eos_text[64];
+  clkv__weight tok_embd;    /* (n_vocab, dim) */
+  clkv__weight output;      /* (n_vocab, dim); tok_embd's buffer when tied */
+  int tied;
+  cl_mem out_norm;          /* (dim) */
+  cl_mem inv_freq;          /* (head_dim/2) RoPE frequencies */
+  clkv__layer *layers;      /* (n_layers) */
+  size_t weight_bytes;
+  clkv__tunables tun;
+  cl_kernel k_mv[CLKV__N_WTYPES][4][2]; /* lazily created */
+  cl_kernel k_embed;
+  cl_kernel k_attn_paged, k_attn_prefill;
+  clkv_error err;
+};
+
+/* host/model_meta.c: hyperparameters from metadata, validated (clear error otherwise). */
+clkv_status clkv__model_hparams(const gguf_file *f, clkv_model_info *info, clkv_error *err);
+int clkv__wtype_slot(uint32_t type); /* 0..5, or -1 if not computable */
+
+/* host/model.c: kernel variant for a weight type, epilogue and phase (created on first use). */
+clkv_status clkv__model_matvec_kernel(clkv_model *m, uint32_t wtype, int epi, int phase,
+                                      cl_kernel *out, clkv_error *err);
+
+/* ---- the engine context (host/engine.c) ---- */
+typedef struct clkv__seq {
+  int active;
+  int n_pos;                /* tokens whose K/V are in the cache */
+  int n_blocks;             /* blocks held */
+} clkv__seq;
+
+struct clkv_context {
+  clkv_model *m;
+  int n_seq_max;
+  int max_tok;              /* tokens per forward call: max(chunk, n_seq_max) */
+  int max_blocks;           /* blocks per sequence (n_ctx / block size, rounded up) */
+  int n_blocks;             /* physical blocks per layer */
+  int *free_blocks;         /* stack of free physical block ids */
+  int n_free;
+  int32_t *btab;            /* (n_seq_max, max_blocks) host copy of the block tables */
+  int btab_dirty;
+  clkv__seq *seqs;          /* (n_seq_max) */
+  cl_mem kc, vc;            /* (n_layers, n_blocks, n_kv, block, head_dim) F16 */
+  cl_mem d_btab, d_ids, d_seq, d_pos;
+  cl_mem x, q, att, ff, logits;
+  float *h_logits;          /* (n_seq_max, n_vocab) */
+  int32_t *h_ids, *h_seq, *h_pos;
+  unsigned long long launches_at_start;
+  char errmsg[1536];
+  clkv_error err;
+};
+
+/* One forward pass. PREFILL: n tokens of sequence seq at positions pos0.. (consecutive);
+ * logits of the last token go to logits row 0. DECODE: token i of sequence seqs[i] at
+ * position poss[i]; logits row i. Returns a status with ctx->err filled. */
+clkv_status clkv__forward_prefill(clkv_context *ctx, int seq, const int32_t *ids, int n, int pos0,
+                                  int want_logits);
+clkv_status clkv__forward_decode(clkv_context *ctx, const int *seqs, const int32_t *ids,
+                                 const int *poss, int n);
+/* Makes sure sequence seq has blocks for positions [0, n_pos). */
+clkv_status clkv__seq_reserve(clkv_context *ctx, int seq, int n_pos);
+void clkv__seq_release(clkv_context *ctx, int seq);
+
+#endif /* CLKV_MODEL_H */

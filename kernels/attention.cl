@@ -1,0 +1,127 @@
+/* attention.cl — attention over the paged KV cache (F16, layout in common.cl):
+ *   clkv_attn_paged: any batch of tokens (decode: one per sequence), one workgroup per
+ *     (token, head), ATT_WG threads split the positions, online softmax, then combined;
+ *   clkv_attn_prefill: a chunk of consecutive tokens of one sequence, tiled flash-style:
+ *     TQ queries per workgroup share K/V tiles of TK positions in local memory; causal.
+ * GQA: query head h reads kv head h / (n_heads / N_KV). */
+#ifndef HEAD_DIM
+#define HEAD_DIM 64
+#endif
+#ifndef N_KV
+#define N_KV 1
+#endif
+#ifndef KV_BS
+#define KV_BS 16
+#endif
+#ifndef ATT_WG
+#define ATT_WG 16
+#endif
+#ifndef TQ
+#define TQ 16
+#endif
+#ifndef TK
+#define TK 32
+#endif
+#define HD4 (HEAD_DIM / 4)
+
+__kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
+void clkv_attn_paged(__global const float *Q, __global const half *kc, __global const half *vc,
+                     __global const int *btab, __global const int *tok_seq,
+                     __global const int *tok_pos, __global float *O, uint n_heads,
+                     uint layer_base, uint max_blocks, float scale) {
+  const uint lid = get_local_id(0);
+  const uint h = get_group_id(0);
+  const uint t = get_group_id(1);
+  const uint kvh = h / (n_heads / N_KV);
+  const int pos = tok_pos[t];
+  const int seq = tok_seq[t];
+  const __global float *q = Q + ((size_t)t * n_heads + h) * HEAD_DIM;
+
+  float4 qv[HD4], acc[HD4];
+  for (int i = 0; i < HD4; i++) {
+    qv[i] = vload4(i, q) * scale;
+    acc[i] = (float4)(0.0f);
+  }
+  float m = -INFINITY, l = 0.0f;
+  for (int p = lid; p <= pos; p += ATT_WG) {
+    const int blk = btab[seq * max_blocks + p / KV_BS];
+    const size_t idx = clkv_kv_index(layer_base, blk, kvh, N_KV, p % KV_BS, KV_BS, HEAD_DIM);
+    float s = 0.0f;
+    for (int i = 0; i < HD4; i++) s += dot(qv[i], vload_half4(i, kc + idx));
+    const float mn = fmax(m, s);
+    const float corr = exp(m - mn), w = exp(s - mn);
+    l = l * corr + w;
+    for (int i = 0; i < HD4; i++) acc[i] = acc[i] * corr + w * vload_half4(i, vc + idx);
+    m = mn;
+  }
+
+  __local float lm[ATT_WG], ll[ATT_WG];
+  __local float4 la[ATT_WG][HD4];
+  lm[lid] = m;
+  ll[lid] = l;
+  for (int i = 0; i < HD4; i++) la[lid][i] = acc[i];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  float M = -INFINITY;
+  for (int j = 0; j < ATT_WG; j++) M = fmax(M, lm[j]);
+  float L = 0.0f;
+  for (int j = 0; j < ATT_WG; j++) L += ll[j] * exp(lm[j] - M);
+  __global float *o = O + ((size_t)t * n_heads + h) * HEAD_DIM;
+  for (uint c = lid; c < HD4; c += ATT_WG) {
+    float4 s = (float4)(0.0f);
+    for (int j = 0; j < ATT_WG; j++) s += la[j][c] * exp(lm[j] - M);
+    vstore4(s / L, c, o);
+  }
+}
+
+__kernel __attribute__((reqd_work_group_size(TQ, 1, 1)))
+void clkv_attn_prefill(__global const float *Q, __global const half *kc,
+                       __global const half *vc, __global const int *btab, uint seq,
+                       uint pos0, uint n_tok, __global float *O, uint n_heads,
+                       uint layer_base, uint max_blocks, float scale) {
+  const uint lid = get_local_id(0);
+  const uint tile = get_group_id(0);
+  const uint h = get_group_id(1);
+  const uint kvh = h / (n_heads / N_KV);
+  const uint qi = tile * TQ + lid;
+  const int valid = qi < n_tok;
+  const uint mypos = pos0 + qi;
+  const uint last = pos0 + min(n_tok, (tile + 1) * TQ) - 1;
+
+  float4 qv[HD4], acc[HD4];
+  const __global float *q = Q + ((size_t)(valid ? qi : 0) * n_heads + h) * HEAD_DIM;
+  for (int i = 0; i < HD4; i++) {
+    qv[i] = vload4(i, q) * scale;
+    acc[i] = (float4)(0.0f);
+  }
+  float m = -INFINITY, l = 0.0f;
+
+  __local float4 Kt[TK][HD4], Vt[TK][HD4];
+  for (uint kb = 0; kb <= last; kb += TK) {
+    for (uint e = lid; e < TK * HD4; e += TQ) {
+      const uint kp = kb + e / HD4, c = e % HD4;
+      if (kp <= last) {
+        const int blk = btab[seq * max_blocks + kp / KV_BS];
+        const size_t idx = clkv_kv_index(layer_base, blk, kvh, N_KV, kp % KV_BS, KV_BS, HEAD_DIM);
+        Kt[e / HD4][c] = vload_half4(c, kc + idx);
+        Vt[e / HD4][c] = vload_half4(c, vc + idx);
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (valid) {
+      for (uint j = 0; j < TK && kb + j <= mypos; j++) {
+        float s = 0.0f;
+        for (int i = 0; i < HD4; i++) s += dot(qv[i], Kt[j][i]);
+        const float mn = fmax(m, s);
+        const float corr = exp(m - mn), w = exp(s - mn);
+        l = l * corr + w;
+        for (int i = 0; i < HD4; i++) acc[i] = acc[i] * corr + w * Vt[j][i];
+        m = mn;
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (valid) {
+    __global float *o = O + ((size_t)qi * n_heads + h) * HEAD_DIM;
+    for (int i = 0; i < HD4; i++) vstore4(acc[i] / l, i, o);
+  }
+}

@@ -1,0 +1,19 @@
+/* embed.cl — token embedding lookup: X[t] = dequant(E[ids[t]]), E in its stored type.
+ * Global size (cols / 32, n_tok): one 32-element block per work-item. */
+#ifndef WTYPE
+#define WTYPE T_Q8_0
+#endif
+
+__kernel void clkv_get_rows(__global const uchar *E, uint cols, uint n_vocab,
+                            __global const int *ids, __global float *X) {
+  const uint b = get_global_id(0);
+  const uint t = get_global_id(1);
+  int id = ids[t];
+  if (id < 0 || (uint)id >= n_vocab) id = 0; /* the host validates ids; never read out of bounds */
+  const size_t row_bytes = (size_t)(cols / 32) * BLOCK_BYTES_OF(WTYPE);
+  float16 lo, hi;
+  clkv_dequant32(E + (size_t)id * row_bytes, b, WTYPE, &lo, &hi);
+  __global float *x = X + (size_t)t * cols + b * 32;
+  vstore16(lo, 0, x);
+  vstore16(hi, 1, x);
+}

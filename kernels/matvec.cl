@@ -1,0 +1,173 @@
+/* matvec.cl — the quantized mat-vec / small mat-mat family: Y = W · norm(X) for a batch of
+ * tokens, W in its stored GGUF type, with a fused epilogue:
+ *   EPI 0 store, 1 add to Y (residual), 2 fused QKV (RoPE on q and k, k and v written
+ *   straight into the paged KV cache), 3 SwiGLU over interleaved gate/up rows.
+ * NORM 1 fuses RMSNorm of X (weight norm_w) into the product: one kernel per projection.
+ * Work: dim0 = KSPLIT threads share a row (split over blocks), dim1 = row groups (ROWS rows
+ * each, RG groups per workgroup), dim2 = token tiles of TT tokens. */
+#ifndef WTYPE
+#define WTYPE T_Q4_1
+#endif
+#ifndef EPI
+#define EPI 0
+#endif
+#ifndef NORM
+#define NORM 0
+#endif
+#ifndef KSPLIT
+#define KSPLIT 1
+#endif
+#ifndef RG
+#define RG 8
+#endif
+#ifndef ROWS
+#define ROWS 2
+#endif
+#ifndef TT
+#define TT 1
+#endif
+#ifndef HEAD_DIM
+#define HEAD_DIM 64
+#endif
+#ifndef N_KV
+#define N_KV 1
+#endif
+#ifndef KV_BS
+#define KV_BS 16
+#endif
+#define BLOCK_BYTES BLOCK_BYTES_OF(WTYPE)
+
+#if (EPI == 2 || EPI == 3) && (ROWS % 2) != 0
+#error "QKV and SwiGLU epilogues need an even ROWS"
+#endif
+
+__kernel __attribute__((reqd_work_group_size(KSPLIT, RG, 1)))
+void clkv_matvec(__global const uchar *W, uint rows, uint cols,
+                 __global const float *X, uint x_row0, uint n_tok,
+                 __global const float *norm_w, float eps,
+                 __global float *Y,
+                 __global half *kc, __global half *vc, __global const int *btab,
+                 __global const int *tok_seq, __global const int *tok_pos,
+                 __global const float *inv_freq, uint q_rows, uint kv_rows,
+                 uint layer_base, uint max_blocks) {
+  const uint ks = get_local_id(0);
+  const uint r0 = (get_group_id(1) * RG + get_local_id(1)) * ROWS;
+  const uint t0 = get_group_id(2) * TT;
+  const uint nb = cols / 32;
+  const size_t row_bytes = (size_t)nb * BLOCK_BYTES;
+
+  float16 acc[ROWS][TT];
+  float16 ss[TT];
+  for (int r = 0; r < ROWS; r++)
+    for (int t = 0; t < TT; t++) acc[r][t] = (float16)(0.0f);
+  for (int t = 0; t < TT; t++) ss[t] = (float16)(0.0f);
+
+  for (uint b = ks; b < nb; b += KSPLIT) {
+    float16 xlo[TT], xhi[TT];
+#if NORM
+    const float16 nlo = vload16(0, norm_w + b * 32), nhi = vload16(1, norm_w + b * 32);
+#endif
+    for (int t = 0; t < TT; t++) {
+      if (t0 + t < n_tok) {
+        const __global float *xp = X + (size_t)(x_row0 + t0 + t) * cols + b * 32;
+        xlo[t] = vload16(0, xp);
+        xhi[t] = vload16(1, xp);
+      } else {
+        xlo[t] = xhi[t] = (float16)(0.0f);
+      }
+#if NORM
+      ss[t] += xlo[t] * xlo[t] + xhi[t] * xhi[t];
+      xlo[t] *= nlo;
+      xhi[t] *= nhi;
+#endif
+    }
+    for (int r = 0; r < ROWS; r++) {
+      if (r0 + r < rows) {
+        float16 wlo, whi;
+        clkv_dequant32(W + (size_t)(r0 + r) * row_bytes, b, WTYPE, &wlo, &whi);
+        for (int t = 0; t < TT; t++) acc[r][t] += wlo * xlo[t] + whi * xhi[t];
+      }
+    }
+  }
+
+  float sum[ROWS][TT], ssum[TT];
+  for (int t = 0; t < TT; t++) {
+    ssum[t] = clkv_hsum16(ss[t]);
+    for (int r = 0; r < ROWS; r++) sum[r][t] = clkv_hsum16(acc[r][t]);
+  }
+
+#if KSPLIT > 1
+  /* Combine the KSPLIT partial sums of each row (and of the norm). */
+  __local float red[RG][ROWS * TT + TT][KSPLIT];
+  const uint lg = get_local_id(1);
+  for (int t = 0; t < TT; t++) {
+    red[lg][ROWS * TT + t][ks] = ssum[t];
+    for (int r = 0; r < ROWS; r++) red[lg][r * TT + t][ks] = sum[r][t];
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (uint s = KSPLIT / 2; s > 0; s >>= 1) {
+    if (ks < s)
+      for (int i = 0; i < ROWS * TT + TT; i++) red[lg][i][ks] += red[lg][i][ks + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (ks != 0) return;
+  for (int t = 0; t < TT; t++) {
+    ssum[t] = red[lg][ROWS * TT + t][0];
+    for (int r = 0; r < ROWS; r++) sum[r][t] = red[lg][r * TT + t][0];
+  }
+#endif
+
+  for (int t = 0; t < TT; t++) {
+    const uint tt = t0 + t;
+    if (tt >= n_tok) break;
+#if NORM
+    const float scale = rsqrt(ssum[t] / (float)cols + eps);
+#else
+    const float scale = 1.0f;
+#endif
+#if EPI == 0 || EPI == 1
+    for (int r = 0; r < ROWS; r++) {
+      if (r0 + r >= rows) break;
+#if EPI == 0
+      Y[(size_t)tt * rows + r0 + r] = sum[r][t] * scale;
+#else
+      Y[(size_t)tt * rows + r0 + r] += sum[r][t] * scale;
+#endif
+    }
+#elif EPI == 3
+    for (int r = 0; r < ROWS; r += 2) {
+      if (r0 + r >= rows) break;
+      const float g = sum[r][t] * scale, u = sum[r + 1][t] * scale;
+      Y[(size_t)tt * (rows / 2) + (r0 + r) / 2] = g / (1.0f + exp(-g)) * u;
+    }
+#elif EPI == 2
+    const int pos = tok_pos[tt];
+    const int seq = tok_seq[tt];
+    for (int r = 0; r < ROWS; r += 2) {
+      const uint R = r0 + r;
+      if (R >= rows) break;
+      float y0 = sum[r][t] * scale, y1 = sum[r + 1][t] * scale;
+      if (R < q_rows + kv_rows) { /* RoPE, pairs (2i, 2i+1) of a head */
+        const float ang = (float)pos * inv_freq[(R % HEAD_DIM) / 2];
+        const float c = cos(ang), s = sin(ang);
+        const float a = y0 * c - y1 * s, bb = y0 * s + y1 * c;
+        y0 = a;
+        y1 = bb;
+      }
+      if (R < q_rows) {
+        Y[(size_t)tt * q_rows + R] = y0;
+        Y[(size_t)tt * q_rows + R + 1] = y1;
+      } else {
+        const uint is_v = R >= q_rows + kv_rows;
+        const uint kr = R - q_rows - (is_v ? kv_rows : 0);
+        const int blk = btab[seq * max_blocks + pos / KV_BS];
+        const size_t idx = clkv_kv_index(layer_base, blk, kr / HEAD_DIM, N_KV, pos % KV_BS,
+                                         KV_BS, HEAD_DIM) + kr % HEAD_DIM;
+        __global half *dst = is_v ? vc : kc;
+        vstore_half_rte(y0, idx, dst);
+        vstore_half_rte(y1, idx + 1, dst);
+      }
+    }
+#endif
+  }
+}
