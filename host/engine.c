@@ -133,11 +133,6 @@ void clkv__seq_release(clkv_context *c, int seq) {
 }
 
 /* ---- launches ---- */
-static unsigned mv_rows(const clkv_model *m, int epi, int phase) {
-  unsigned r = m->tun.mv[phase].rows;
-  return (epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU) && r % 2 ? r + 1 : r;
-}
-
 /* Y = W · norm(X[x_row0 .. x_row0+n)) with the epilogue epi. */
 static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, int phase,
                               cl_mem X, unsigned x_row0, unsigned n, cl_mem norm_w, cl_mem Y,
@@ -146,33 +141,13 @@ static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, i
   cl_kernel k;
   clkv_status st = clkv__model_matvec_kernel(m, w->type, epi, phase, &k, err);
   if (st) return st;
-  const clkv__mv_shape s = m->tun.mv[phase];
-  const unsigned rows = mv_rows(m, epi, phase);
-  clkv_args a = clkv_args_begin(k);
-  clkv_args_mem(&a, w->buf);
-  clkv_args_u32(&a, w->rows);
-  clkv_args_u32(&a, w->cols);
-  clkv_args_mem(&a, X);
-  clkv_args_u32(&a, x_row0);
-  clkv_args_u32(&a, n);
-  clkv_args_mem(&a, norm_w ? norm_w : m->out_norm);
-  clkv_args_f32(&a, m->info.rms_eps);
-  clkv_args_mem(&a, Y);
-  clkv_args_mem(&a, c->kc);
-  clkv_args_mem(&a, c->vc);
-  clkv_args_mem(&a, c->d_btab);
-  clkv_args_mem(&a, c->d_seq);
-  clkv_args_mem(&a, c->d_pos);
-  clkv_args_mem(&a, m->inv_freq);
-  clkv_args_u32(&a, (cl_uint)m->q_rows);
-  clkv_args_u32(&a, (cl_uint)m->kv_rows);
-  clkv_args_u32(&a, layer * (cl_uint)c->n_blocks);
-  clkv_args_u32(&a, (cl_uint)c->max_blocks);
-  if ((st = clkv_args_end(&a, err))) return st;
-  const size_t groups = (w->rows + rows - 1) / rows;
-  const size_t global[3] = {s.ksplit, (groups + s.rg - 1) / s.rg * s.rg, (n + s.tt - 1) / s.tt};
-  const size_t local[3] = {s.ksplit, s.rg, 1};
-  return clkv__launch(m->rt, k, 3, global, local, err);
+  const clkv__mv_args a = {
+      .W = w->buf, .rows = w->rows, .cols = w->cols, .X = X, .x_row0 = x_row0, .n_tok = n,
+      .norm_w = norm_w ? norm_w : m->out_norm, .eps = m->info.rms_eps, .Y = Y, .kc = c->kc,
+      .vc = c->vc, .btab = c->d_btab, .tok_seq = c->d_seq, .tok_pos = c->d_pos,
+      .inv_freq = m->inv_freq, .q_rows = (unsigned)m->q_rows, .kv_rows = (unsigned)m->kv_rows,
+      .layer_base = layer * (unsigned)c->n_blocks, .max_blocks = (unsigned)c->max_blocks};
+  return clkv__matvec_enqueue(m->rt, k, &m->tun.mv[phase], epi, &a, err);
 }
 
 static clkv_status ensure_kernels(clkv_context *c, clkv_error *err) {
@@ -185,9 +160,8 @@ static clkv_status ensure_kernels(clkv_context *c, clkv_error *err) {
   }
   if (!m->k_attn_paged) {
     char opts[256];
-    snprintf(opts, sizeof opts, "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DATT_WG=%u -DTQ=%u -DTK=%u",
-             m->info.head_dim, m->info.n_kv_heads, m->params.kv_block, m->tun.att_wg, m->tun.tq,
-             m->tun.tk);
+    clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->params.kv_block, opts,
+                       sizeof opts);
     CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_paged", &m->k_attn_paged, err));
     CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_prefill", &m->k_attn_prefill, err));
   }
@@ -215,53 +189,22 @@ fail:
 
 static clkv_status run_embed(clkv_context *c, int n, clkv_error *err) {
   clkv_model *m = c->m;
-  clkv_args a = clkv_args_begin(m->k_embed);
-  clkv_args_mem(&a, m->tok_embd.buf);
-  clkv_args_u32(&a, (cl_uint)m->info.n_embd);
-  clkv_args_u32(&a, (cl_uint)m->info.n_vocab);
-  clkv_args_mem(&a, c->d_ids);
-  clkv_args_mem(&a, c->x);
-  clkv_status st = clkv_args_end(&a, err);
-  if (st) return st;
-  const size_t global[2] = {(size_t)m->info.n_embd / 32, (size_t)n};
-  return clkv__launch(m->rt, m->k_embed, 2, global, NULL, err);
+  return clkv__embed_enqueue(m->rt, m->k_embed, m->tok_embd.buf, (unsigned)m->info.n_embd,
+                             (unsigned)m->info.n_vocab, c->d_ids, (unsigned)n, c->x, err);
 }
 
 static clkv_status run_attention(clkv_context *c, int layer, int n, int prefill_seq, int pos0,
                                  clkv_error *err) {
   clkv_model *m = c->m;
-  const float scale = 1.0f / sqrtf((float)m->info.head_dim);
-  const cl_uint nh = (cl_uint)m->info.n_heads;
-  cl_kernel k = prefill_seq >= 0 ? m->k_attn_prefill : m->k_attn_paged;
-  clkv_args a = clkv_args_begin(k);
-  clkv_args_mem(&a, c->q);
-  clkv_args_mem(&a, c->kc);
-  clkv_args_mem(&a, c->vc);
-  clkv_args_mem(&a, c->d_btab);
-  if (prefill_seq >= 0) {
-    clkv_args_u32(&a, (cl_uint)prefill_seq);
-    clkv_args_u32(&a, (cl_uint)pos0);
-    clkv_args_u32(&a, (cl_uint)n);
-  } else {
-    clkv_args_mem(&a, c->d_seq);
-    clkv_args_mem(&a, c->d_pos);
-  }
-  clkv_args_mem(&a, c->att);
-  clkv_args_u32(&a, nh);
-  clkv_args_u32(&a, (cl_uint)layer * (cl_uint)c->n_blocks);
-  clkv_args_u32(&a, (cl_uint)c->max_blocks);
-  clkv_args_f32(&a, scale);
-  clkv_status st = clkv_args_end(&a, err);
-  if (st) return st;
-  if (prefill_seq >= 0) {
-    const size_t tq = m->tun.tq;
-    const size_t global[2] = {((size_t)n + tq - 1) / tq * tq, nh};
-    const size_t local[2] = {tq, 1};
-    return clkv__launch(m->rt, k, 2, global, local, err);
-  }
-  const size_t global[2] = {(size_t)m->tun.att_wg * nh, (size_t)n};
-  const size_t local[2] = {m->tun.att_wg, 1};
-  return clkv__launch(m->rt, k, 2, global, local, err);
+  const int prefill = prefill_seq >= 0;
+  const clkv__attn_args a = {
+      .Q = c->q, .kc = c->kc, .vc = c->vc, .btab = c->d_btab, .tok_seq = c->d_seq,
+      .tok_pos = c->d_pos, .seq = prefill ? (unsigned)prefill_seq : 0, .pos0 = (unsigned)pos0,
+      .n_tok = (unsigned)n, .n_heads = (unsigned)m->info.n_heads,
+      .layer_base = (unsigned)layer * (unsigned)c->n_blocks, .max_blocks = (unsigned)c->max_blocks,
+      .scale = 1.0f / sqrtf((float)m->info.head_dim), .O = c->att};
+  return clkv__attn_enqueue(m->rt, prefill ? m->k_attn_prefill : m->k_attn_paged, &m->tun,
+                            prefill, &a, err);
 }
 
 /* The layers and the logits, for n tokens already uploaded. prefill_seq < 0: decode. */

@@ -276,26 +276,15 @@ void clkv_model_get_info(const clkv_model *m, clkv_model_info *out) {
   if (m && out) *out = m->info;
 }
 
-/* Build options shared by the matvec and attention programs of this model. */
-static void model_defines(const clkv_model *m, char *buf, size_t cap) {
-  snprintf(buf, cap, "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d", m->info.head_dim, m->info.n_kv_heads,
-           m->params.kv_block);
-}
-
 clkv_status clkv__model_matvec_kernel(clkv_model *m, uint32_t wtype, int epi, int phase,
                                       cl_kernel *out, clkv_error *err) {
   int slot = clkv__wtype_slot(wtype);
   if (slot < 0) return clkv__err(err, CLKV_ERR_UNSUPPORTED, "no kernel for weight type %u", wtype);
   cl_kernel *k = &m->k_mv[slot][epi][phase];
   if (!*k) {
-    clkv__mv_shape s = m->tun.mv[phase];
-    unsigned rows = s.rows;
-    if ((epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU) && rows % 2) rows++;
-    char defs[160], opts[512];
-    model_defines(m, defs, sizeof defs);
-    int norm = epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU || epi == CLKV__EPI_STORE;
-    snprintf(opts, sizeof opts, "-DWTYPE=%u -DEPI=%d -DNORM=%d -DKSPLIT=%u -DRG=%u -DROWS=%u -DTT=%u %s",
-             wtype, epi, norm, s.ksplit, s.rg, rows, s.tt, defs);
+    char opts[512];
+    clkv__matvec_options(&m->tun.mv[phase], wtype, epi, m->info.head_dim, m->info.n_kv_heads,
+                         m->params.kv_block, opts, sizeof opts);
     clkv_status st = clkv__kernel_create(m->rt, "matvec.cl", opts, "clkv_matvec", k, err);
     if (st) return st;
   }

@@ -73,6 +73,46 @@ int clkv__wtype_slot(uint32_t type); /* 0..5, or -1 if not computable */
 clkv_status clkv__model_matvec_kernel(clkv_model *m, uint32_t wtype, int epi, int phase,
                                       cl_kernel *out, clkv_error *err);
 
+/* ---- ops (host/ops.c): one description of each kernel launch, shared by the engine,
+ * the kernel tests and the benchmarks ---- */
+typedef struct clkv__mv_args {
+  cl_mem W;                 /* weights, rows × cols in type wtype */
+  unsigned rows, cols;
+  cl_mem X;                 /* input rows (n_tok, cols), starting at row x_row0 */
+  unsigned x_row0, n_tok;
+  cl_mem norm_w;            /* RMSNorm weight (cols) when the variant fuses the norm */
+  float eps;
+  cl_mem Y;                 /* output; see the epilogue in kernels/matvec.cl */
+  /* fused QKV epilogue only (may be any valid buffer otherwise) */
+  cl_mem kc, vc, btab, tok_seq, tok_pos, inv_freq;
+  unsigned q_rows, kv_rows, layer_base, max_blocks;
+} clkv__mv_args;
+
+/* Options for a matvec variant and the rows each work-item computes. */
+void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
+                          int n_kv, int kv_block, char *buf, size_t cap);
+unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi);
+clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
+                                 const clkv__mv_args *a, clkv_error *err);
+
+typedef struct clkv__attn_args {
+  cl_mem Q;                 /* (n_tok, n_heads*head_dim) */
+  cl_mem kc, vc, btab;
+  cl_mem tok_seq, tok_pos;  /* paged (decode) variant */
+  unsigned seq, pos0;       /* prefill variant: one sequence, consecutive positions */
+  unsigned n_tok, n_heads, layer_base, max_blocks;
+  float scale;
+  cl_mem O;                 /* (n_tok, n_heads*head_dim) */
+} clkv__attn_args;
+
+void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, char *buf,
+                        size_t cap);
+clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,
+                               const clkv__attn_args *a, clkv_error *err);
+clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigned cols,
+                                unsigned n_vocab, cl_mem ids, unsigned n_tok, cl_mem X,
+                                clkv_error *err);
+
 /* ---- the engine context (host/engine.c) ---- */
 typedef struct clkv__seq {
   int active;

@@ -1,0 +1,107 @@
+/* ops.c — how each kernel is built and launched: build options from the tunables, the
+ * argument order, and the ND-range. The engine, the kernel tests and the benchmarks all
+ * go through these, so a kernel's signature lives in one place on the host. */
+#include "model.h"
+
+#include <stdio.h>
+
+unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi) {
+  unsigned r = s->rows ? s->rows : 1;
+  return (epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU) && r % 2 ? r + 1 : r;
+}
+
+void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
+                          int n_kv, int kv_block, char *buf, size_t cap) {
+  /* The store epilogue is used for the logits, after the final norm. */
+  int norm = epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU || epi == CLKV__EPI_STORE;
+  snprintf(buf, cap,
+           "-DWTYPE=%u -DEPI=%d -DNORM=%d -DKSPLIT=%u -DRG=%u -DROWS=%u -DTT=%u "
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d",
+           wtype, epi, norm, s->ksplit, s->rg, clkv__matvec_rows(s, epi), s->tt, head_dim, n_kv,
+           kv_block);
+}
+
+clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
+                                 const clkv__mv_args *m, clkv_error *err) {
+  clkv_args a = clkv_args_begin(k);
+  clkv_args_mem(&a, m->W);
+  clkv_args_u32(&a, m->rows);
+  clkv_args_u32(&a, m->cols);
+  clkv_args_mem(&a, m->X);
+  clkv_args_u32(&a, m->x_row0);
+  clkv_args_u32(&a, m->n_tok);
+  clkv_args_mem(&a, m->norm_w);
+  clkv_args_f32(&a, m->eps);
+  clkv_args_mem(&a, m->Y);
+  clkv_args_mem(&a, m->kc);
+  clkv_args_mem(&a, m->vc);
+  clkv_args_mem(&a, m->btab);
+  clkv_args_mem(&a, m->tok_seq);
+  clkv_args_mem(&a, m->tok_pos);
+  clkv_args_mem(&a, m->inv_freq);
+  clkv_args_u32(&a, m->q_rows);
+  clkv_args_u32(&a, m->kv_rows);
+  clkv_args_u32(&a, m->layer_base);
+  clkv_args_u32(&a, m->max_blocks);
+  clkv_status st = clkv_args_end(&a, err);
+  if (st) return st;
+  const size_t rows = clkv__matvec_rows(s, epi);
+  const size_t groups = (m->rows + rows - 1) / rows;
+  const size_t global[3] = {s->ksplit, (groups + s->rg - 1) / s->rg * s->rg,
+                            (m->n_tok + s->tt - 1) / s->tt};
+  const size_t local[3] = {s->ksplit, s->rg, 1};
+  return clkv__launch(rt, k, 3, global, local, err);
+}
+
+void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, char *buf,
+                        size_t cap) {
+  snprintf(buf, cap, "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DATT_WG=%u -DTQ=%u -DTK=%u", head_dim,
+           n_kv, kv_block, t->att_wg, t->tq, t->tk);
+}
+
+clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,
+                               const clkv__attn_args *m, clkv_error *err) {
+  clkv_args a = clkv_args_begin(k);
+  clkv_args_mem(&a, m->Q);
+  clkv_args_mem(&a, m->kc);
+  clkv_args_mem(&a, m->vc);
+  clkv_args_mem(&a, m->btab);
+  if (prefill) {
+    clkv_args_u32(&a, m->seq);
+    clkv_args_u32(&a, m->pos0);
+    clkv_args_u32(&a, m->n_tok);
+  } else {
+    clkv_args_mem(&a, m->tok_seq);
+    clkv_args_mem(&a, m->tok_pos);
+  }
+  clkv_args_mem(&a, m->O);
+  clkv_args_u32(&a, m->n_heads);
+  clkv_args_u32(&a, m->layer_base);
+  clkv_args_u32(&a, m->max_blocks);
+  clkv_args_f32(&a, m->scale);
+  clkv_status st = clkv_args_end(&a, err);
+  if (st) return st;
+  if (prefill) {
+    const size_t global[2] = {((size_t)m->n_tok + t->tq - 1) / t->tq * t->tq, m->n_heads};
+    const size_t local[2] = {t->tq, 1};
+    return clkv__launch(rt, k, 2, global, local, err);
+  }
+  const size_t global[2] = {(size_t)t->att_wg * m->n_heads, m->n_tok};
+  const size_t local[2] = {t->att_wg, 1};
+  return clkv__launch(rt, k, 2, global, local, err);
+}
+
+clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigned cols,
+                                unsigned n_vocab, cl_mem ids, unsigned n_tok, cl_mem X,
+                                clkv_error *err) {
+  clkv_args a = clkv_args_begin(k);
+  clkv_args_mem(&a, E);
+  clkv_args_u32(&a, cols);
+  clkv_args_u32(&a, n_vocab);
+  clkv_args_mem(&a, ids);
+  clkv_args_mem(&a, X);
+  clkv_status st = clkv_args_end(&a, err);
+  if (st) return st;
+  const size_t global[2] = {cols / 32, n_tok};
+  return clkv__launch(rt, k, 2, global, NULL, err);
+}
