@@ -15,6 +15,7 @@ static void usage(FILE *f) {
           "  inspect [MODEL] [--json]       summarize a GGUF model file\n"
           "  generate [options]             generate text from a prompt (clkv generate --help)\n"
           "  chat [options]                 interactive chat with the model\n"
+          "  bench device|gen|ops [...]     benchmarks (runs clkv_bench beside this program)\n"
           "  cache clear                    remove cached compiled kernels\n\n"
           "The default model is models/%s (scripts/setup fetches it).\n"
           "Environment: CLKV_DEVICE (index or name), CLKV_CACHE_DIR, CLKV_KERNEL_DIR, CLKV_MODEL.\n",
@@ -94,6 +95,28 @@ static int cli_cache(int argc, char **argv) {
   return 0;
 }
 
+/* `clkv bench ...` runs the clkv_bench program installed beside clkv. */
+static int cli_bench(int argc, char **argv, const char *argv0) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) exe[n] = 0;
+  else snprintf(exe, sizeof exe, "%s", argv0);
+  char *slash = strrchr(exe, '/');
+  char path[4200];
+  if (slash) {
+    *slash = 0;
+    snprintf(path, sizeof path, "%s/clkv_bench", exe);
+  } else {
+    snprintf(path, sizeof path, "clkv_bench");
+  }
+  argv[0] = path;
+  (void)argc;
+  execv(path, argv);
+  fprintf(stderr, "clkv: cannot run %s: %s (build the benchmarks: scripts/build)\n", path,
+          strerror(errno));
+  return 1;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
     usage(stdout);
@@ -109,6 +132,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "generate")) return cli_generate(argc - 1, argv + 1, 0);
   if (!strcmp(cmd, "chat")) return cli_generate(argc - 1, argv + 1, 1);
   if (!strcmp(cmd, "cache")) return cli_cache(argc - 1, argv + 1);
+  if (!strcmp(cmd, "bench")) return cli_bench(argc - 1, argv + 1, argv[0]);
   fprintf(stderr, "clkv: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;
