@@ -27,12 +27,19 @@ static clkv_sampler *make(const clkv_gen_params *p, int n) {
   return s;
 }
 
-/* Draws n tokens and counts them into counts[n_vocab]. */
+/* Draws `draws` tokens and counts them into counts[n_vocab]. */
 static void draw_counts(clkv_sampler *s, const float *logits, int draws, int *counts) {
   for (int i = 0; i < draws; i++) {
     int32_t t = clkv_sampler_sample(s, logits, NULL, 0);
     counts[t]++;
   }
+}
+
+/* The same with a fresh sampler made from p over n tokens. */
+static void counts_for(const clkv_gen_params *p, const float *logits, int n, int draws, int *counts) {
+  clkv_sampler *s = make(p, n);
+  draw_counts(s, logits, draws, counts);
+  clkv_sampler_free(s);
 }
 
 Test(sampler, rejects_bad_arguments_and_free_null) {
@@ -114,14 +121,12 @@ Test(sampler, top_k_keeps_only_the_k_best) {
   const float logits[8] = {0.0f, 1.0f, 0.9f, 0.1f, 1.1f, 0.2f, 0.95f, 0.3f};
   clkv_gen_params p = plain(1.0f, 11);
   p.top_k = 3; /* ids 4, 1, 6 */
-  clkv_sampler *s = make(&p, 8);
   int counts[8] = {0};
-  draw_counts(s, logits, 3000, counts);
+  counts_for(&p, logits, 8, 3000, counts);
   for (int i = 0; i < 8; i++) {
     if (i == 4 || i == 1 || i == 6) cr_expect_gt(counts[i], 600, "id %d drawn %d times", i, counts[i]);
     else cr_expect_eq(counts[i], 0, "id %d outside the top 3 drawn %d times", i, counts[i]);
   }
-  clkv_sampler_free(s);
 }
 
 Test(sampler, tiny_top_p_keeps_only_the_top_token) {
@@ -138,12 +143,10 @@ Test(sampler, top_p_keeps_smallest_prefix_reaching_p) {
   const float logits[3] = {logf(0.5f), logf(0.3f), logf(0.2f)};
   clkv_gen_params p = plain(1.0f, 4);
   p.top_p = 0.7f;
-  clkv_sampler *s = make(&p, 3);
   int counts[3] = {0};
-  draw_counts(s, logits, 4000, counts);
+  counts_for(&p, logits, 3, 4000, counts);
   cr_expect_eq(counts[2], 0, "token 2 is outside the top-p set, drawn %d times", counts[2]);
   cr_expect(fabs(counts[0] / 4000.0 - 0.625) < 0.03, "renormalized p0 = %f", counts[0] / 4000.0);
-  clkv_sampler_free(s);
 }
 
 Test(sampler, min_p_filters_unlikely_tokens) {
@@ -151,12 +154,10 @@ Test(sampler, min_p_filters_unlikely_tokens) {
   const float logits[4] = {logf(0.5f), logf(0.3f), logf(0.15f), logf(0.05f)};
   clkv_gen_params p = plain(1.0f, 8);
   p.min_p = 0.2f;
-  clkv_sampler *s = make(&p, 4);
   int counts[4] = {0};
-  draw_counts(s, logits, 5000, counts);
+  counts_for(&p, logits, 4, 5000, counts);
   cr_expect_eq(counts[3], 0, "token 3 (p 0.05 < 0.1) drawn %d times", counts[3]);
   for (int i = 0; i < 3; i++) cr_expect_gt(counts[i], 300, "token %d drawn %d times", i, counts[i]);
-  clkv_sampler_free(s);
 }
 
 Test(sampler, repetition_penalty_deterministic_cases) {
@@ -203,25 +204,21 @@ Test(sampler, frequencies_match_probabilities_at_temperature_1) {
   const double want[3] = {0.5, 0.3, 0.2};
   const float logits[3] = {(float)log(0.5), (float)log(0.3), (float)log(0.2)};
   clkv_gen_params p = plain(1.0f, 12345);
-  clkv_sampler *s = make(&p, 3);
   int counts[3] = {0};
-  draw_counts(s, logits, 20000, counts);
+  counts_for(&p, logits, 3, 20000, counts);
   for (int i = 0; i < 3; i++)
     cr_expect(fabs(counts[i] / 20000.0 - want[i]) < 0.02, "token %d: %f vs %f", i,
               counts[i] / 20000.0, want[i]);
-  clkv_sampler_free(s);
 }
 
 Test(sampler, temperature_sharpens) {
   /* T = 0.5 squares the odds: 0.5^2 : 0.3^2 : 0.2^2 → 0.6579 0.2368 0.1053 */
   const float logits[3] = {logf(0.5f), logf(0.3f), logf(0.2f)};
   clkv_gen_params p = plain(0.5f, 77);
-  clkv_sampler *s = make(&p, 3);
   int counts[3] = {0};
-  draw_counts(s, logits, 20000, counts);
+  counts_for(&p, logits, 3, 20000, counts);
   cr_expect(fabs(counts[0] / 20000.0 - 0.6579) < 0.02, "p0 = %f", counts[0] / 20000.0);
   cr_expect(fabs(counts[2] / 20000.0 - 0.1053) < 0.02, "p2 = %f", counts[2] / 20000.0);
-  clkv_sampler_free(s);
 }
 
 Test(sampler, handles_inf_and_nan_logits) {
