@@ -60,6 +60,26 @@ static void build_counts(const clkv_runtime *rt, unsigned want_compiled, unsigne
   cr_assert_eq(k, want_cached, "from cache %u, expected %u", k, want_cached);
 }
 
+/* Fixture: a runtime whose binary cache is a fresh temp dir, removed afterwards. */
+static char fx_dir[64];
+static clkv_runtime *fx_rt;
+static void fx_setup(void) {
+  make_tmpdir(fx_dir, sizeof fx_dir);
+  fx_rt = runtime_in(fx_dir);
+}
+static void fx_teardown(void) {
+  clkv_runtime_free(fx_rt);
+  remove_cache(fx_dir);
+}
+
+static cl_kernel selftest_kernel(clkv_runtime *rt) {
+  cl_kernel k = NULL;
+  clkv_error err;
+  cr_assert_eq(clkv__kernel_create(rt, "selftest.cl", "", "clkv_selftest_axpy", &k, &err), CLKV_OK, "%s",
+               err.message);
+  return k;
+}
+
 /* Runs y += a*x through clkv_selftest_axpy (program options `opts`) and checks against C. */
 static void check_axpy(clkv_runtime *rt, const char *opts) {
   enum { N = 1000 };
@@ -209,17 +229,13 @@ Test(runtime, create_rejects_unknown_device) {
 }
 
 /* ---- runtime and the selftest kernel ---- */
-Test(runtime, selftest_axpy_matches_c) {
-  char dir[64];
-  make_tmpdir(dir, sizeof dir);
-  clkv_runtime *rt = runtime_in(dir);
-  cr_assert_str_eq(clkv_runtime_cache_dir(rt), dir);
+Test(runtime, selftest_axpy_matches_c, .init = fx_setup, .fini = fx_teardown) {
+  clkv_runtime *rt = fx_rt;
+  cr_assert_str_eq(clkv_runtime_cache_dir(rt), fx_dir);
   cr_assert_geq(clkv_runtime_device(rt)->compute_units, 1);
   check_axpy(rt, "");
   check_axpy(rt, ""); /* second time: the program comes from memory */
   build_counts(rt, 1, 0);
-  clkv_runtime_free(rt);
-  remove_cache(dir);
 }
 
 Test(runtime, params_and_environment) {
@@ -403,29 +419,22 @@ Test(runtime, kernel_sources_embedded_and_checked) {
   cr_assert_eq(err.status, CLKV_ERR_INVALID_ARG);
 }
 
-Test(runtime, unknown_kernel_name_is_not_found) {
-  char dir[64];
-  make_tmpdir(dir, sizeof dir);
-  clkv_runtime *rt = runtime_in(dir);
+Test(runtime, unknown_kernel_name_is_not_found, .init = fx_setup, .fini = fx_teardown) {
+  clkv_runtime *rt = fx_rt;
   cl_kernel k;
   clkv_error err;
   cr_assert_eq(clkv__kernel_create(rt, "selftest.cl", "", "no_such_kernel", &k, &err), CLKV_ERR_NOT_FOUND);
   cr_assert(strstr(err.message, "no_such_kernel") && strstr(err.message, "CL_INVALID_KERNEL_NAME"), "%s",
             err.message);
-  clkv_runtime_free(rt);
-  remove_cache(dir);
 }
 
 /* ---- the argument cursor and launch checks ---- */
-Test(runtime, args_end_catches_wrong_count) {
-  char dir[64];
-  make_tmpdir(dir, sizeof dir);
-  clkv_runtime *rt = runtime_in(dir);
+Test(runtime, args_end_catches_wrong_count, .init = fx_setup, .fini = fx_teardown) {
+  clkv_runtime *rt = fx_rt;
   cl_kernel k;
   clkv_error err;
   cl_int e;
-  cr_assert_eq(clkv__kernel_create(rt, "selftest.cl", "", "clkv_selftest_axpy", &k, &err), CLKV_OK, "%s",
-               err.message);
+  k = selftest_kernel(rt);
   cl_mem b = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, 64, NULL, &e);
   cr_assert_eq(e, CL_SUCCESS);
 
@@ -455,18 +464,13 @@ Test(runtime, args_end_catches_wrong_count) {
   cr_assert(strstr(err.message, "argument 2") && strstr(err.message, "clkv_selftest_axpy"), "%s", err.message);
   clReleaseMemObject(b);
   clReleaseKernel(k);
-  clkv_runtime_free(rt);
-  remove_cache(dir);
 }
 
-Test(runtime, launch_rejects_bad_sizes) {
-  char dir[64];
-  make_tmpdir(dir, sizeof dir);
-  clkv_runtime *rt = runtime_in(dir);
+Test(runtime, launch_rejects_bad_sizes, .init = fx_setup, .fini = fx_teardown) {
+  clkv_runtime *rt = fx_rt;
   cl_kernel k;
   clkv_error err;
-  cr_assert_eq(clkv__kernel_create(rt, "selftest.cl", "", "clkv_selftest_axpy", &k, &err), CLKV_OK, "%s",
-               err.message);
+  k = selftest_kernel(rt);
   size_t g = 10, l = 4;
   cr_assert_eq(clkv__launch(rt, k, 1, &g, &l, &err), CLKV_ERR_INVALID_ARG);
   cr_assert(strstr(err.message, "clkv_selftest_axpy") && strstr(err.message, "multiple"), "%s", err.message);
@@ -478,8 +482,6 @@ Test(runtime, launch_rejects_bad_sizes) {
   cr_assert_eq(clkv__launch(rt, k, 4, g2, NULL, &err), CLKV_ERR_INVALID_ARG);
   cr_assert_eq(rt->launches, 0, "nothing was launched");
   clReleaseKernel(k);
-  clkv_runtime_free(rt);
-  remove_cache(dir);
 }
 
 /* ---- utilities ---- */
