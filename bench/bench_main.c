@@ -1,0 +1,35 @@
+/* bench_main.c — clkv_bench: dispatches to the benchmark subcommands listed in one table
+ * (adding a subcommand is one line here plus its bench_<name>.c). */
+#include "bench_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int bench_device_main(int argc, char **argv);
+
+static const struct bench_command {
+  const char *name;
+  bench_main_fn run;
+  const char *help;
+} commands[] = {
+    {"device", bench_device_main,
+     "device microbenchmarks (bandwidth, compute, launch latency, transfers), beside clpeak"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: clkv_bench <command> [options]   (<command> --help for its options)\n\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i)
+    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; ++i)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "clkv_bench: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
