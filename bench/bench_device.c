@@ -481,7 +481,7 @@ int bench_device_main(int argc, char **argv) {
                      "--global-bandwidth --compute-sp --kernel-latency --transfer-bandwidth",
                      &cp_store);
     cp = &cp_store;
-    snprintf(cp_state, sizeof cp_state, "%s -p %d -d %d, %.1f s%s%s", exe, plat, dev,
+    snprintf(cp_state, sizeof cp_state, "%.1000s -p %d -d %d, %.1f s%s%.255s", exe, plat, dev,
              cp->seconds, cp->note[0] ? "; " : "", cp->note);
   }
   fprintf(stderr, "clkv_bench: our measurements took %.1f s\n", ours_s);
