@@ -231,6 +231,8 @@ clkv_status clkv__program_get(clkv_runtime *rt, const char *file, const char *op
   char *opts = NULL, *src = NULL, key[512], path[1200];
   clkv_status st = CLKV_OK;
   cl_program prog = NULL;
+  clkv_error local;
+  if (!err) err = &local; /* the status of a failed source read is read back below */
   if (!rt || !file || !out) return clkv__err(err, CLKV_ERR_INVALID_ARG, "clkv__program_get: rt, file and out are required");
   *out = NULL;
   if (!options) options = "";
@@ -246,8 +248,7 @@ clkv_status clkv__program_get(clkv_runtime *rt, const char *file, const char *op
       return CLKV_OK;
     }
   if (!(src = program_source(rt, file, err))) {
-    st = err ? err->status : CLKV_ERR_IO;
-    if (st == CLKV_OK) st = CLKV_ERR_IO;
+    st = err->status;
     goto fail;
   }
   int use_cache = rt->use_binary_cache && rt->cache_dir[0];
