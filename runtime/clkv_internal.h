@@ -85,6 +85,9 @@ clkv_status clkv__device_query(cl_platform_id plat, cl_device_id dev, clkv_devic
                                clkv_error *err);
 /* Picks a device index from a list: sel NULL/"" → best GPU else CPU; a number → that index;
  * otherwise a case-insensitive substring of name, vendor, platform or "gpu"/"cpu". */
+/* The platform and device handles of the device with this global index. */
+clkv_status clkv__device_ids(size_t index, cl_platform_id *plat, cl_device_id *dev,
+                             clkv_error *err);
 clkv_status clkv__device_select(const clkv_device_info *devs, size_t n, const char *sel,
                                 size_t *index, clkv_error *err);
 

@@ -302,7 +302,6 @@ clkv_status clkv_devices_list(clkv_device_info **out, size_t *count, clkv_error 
 
 /* The ids of the device with global index `index` (used by runtime.c; not part of
  * clkv_internal.h, which this module may not change). */
-clkv_status clkv__device_ids(size_t index, cl_platform_id *plat, cl_device_id *dev, clkv_error *err);
 clkv_status clkv__device_ids(size_t index, cl_platform_id *plat, cl_device_id *dev, clkv_error *err) {
   size_t n = 0;
   return walk_devices(index, plat, dev, NULL, &n, err);

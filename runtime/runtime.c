@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 /* Defined in device.c (not declared in clkv_internal.h, which this module may not change). */
-clkv_status clkv__device_ids(size_t index, cl_platform_id *plat, cl_device_id *dev, clkv_error *err);
 
 clkv_runtime_params clkv_runtime_default_params(void) {
   clkv_runtime_params p;
