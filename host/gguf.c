@@ -446,7 +446,7 @@ static clkv_status parse(gguf_file *f, clkv_error *err) {
 
 void gguf_close(gguf_file *f) {
   if (!f) return;
-  for (uint64_t i = 0; i < f->n_kv; i++) free_value(&f->kv[i].value);
+  for (uint64_t i = 0; f->kv && i < f->n_kv; i++) free_value(&f->kv[i].value);
   free(f->kv);
   free(f->tensors);
   if (f->owns && f->base) {
