@@ -85,3 +85,301 @@ void ref_attention_head(float *out, const float *q, const float *k, const float 
 }
 
 float ref_round_f16(float x) { return clkv_fp16_to_fp32(clkv_fp32_to_fp16(x)); }
+
+/* ---- model loading ---- */
+
+/* Dequantizes tensor `name` to a malloc'd F32 [rows][cols] array; rows == 0 means a 1-D
+ * tensor of cols elements. NULL with err set when it is missing, misshaped or undecodable. */
+static float *load_f32(const gguf_file *f, const char *name, uint64_t cols, uint64_t rows,
+                       clkv_error *err) {
+  const gguf_tensor *t = gguf_find_tensor(f, name);
+  if (!t) {
+    clkv__err(err, CLKV_ERR_NOT_FOUND,
+              "tensor '%s' is missing: this is not a complete llama model; convert it again "
+              "with llama.cpp's convert_hf_to_gguf.py", name);
+    return NULL;
+  }
+  int one_d = rows == 0;
+  if (one_d) rows = 1;
+  if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1 ||
+      (one_d && t->n_dims != 1)) {
+    clkv__err(err, CLKV_ERR_FORMAT,
+              "tensor '%s' has shape [%llu, %llu, %llu, %llu] but the hyperparameters ask for "
+              "[%llu, %llu]: the file's metadata and tensors disagree", name,
+              (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+              (unsigned long long)t->ne[2], (unsigned long long)t->ne[3],
+              (unsigned long long)cols, (unsigned long long)rows);
+    return NULL;
+  }
+  const ggml_type_info *ti = ggml_type_get(t->type);
+  uint64_t row_bytes = ggml_row_bytes(t->type, cols);
+  if (!ti || row_bytes == 0 || row_bytes * rows > t->n_bytes) {
+    clkv__err(err, CLKV_ERR_UNSUPPORTED,
+              "tensor '%s' has type %u (%s) with rows of %llu elements, which the reference "
+              "cannot read; use a model quantized to F32, F16, BF16, Q8_0, Q4_0 or Q4_1", name,
+              t->type, ti && ti->name ? ti->name : "unknown", (unsigned long long)cols);
+    return NULL;
+  }
+  float *out = malloc(cols * rows * sizeof *out);
+  if (!out) {
+    clkv__err(err, CLKV_ERR_NO_MEMORY, "no host memory for %llu x %llu floats of tensor '%s'",
+              (unsigned long long)rows, (unsigned long long)cols, name);
+    return NULL;
+  }
+  const unsigned char *src = t->data;
+  for (uint64_t r = 0; r < rows; r++) {
+    if (clkv_dequantize_row(t->type, src + r * row_bytes, out + r * cols, cols) != CLKV_OK) {
+      clkv__err(err, CLKV_ERR_UNSUPPORTED,
+                "tensor '%s': cannot dequantize type %s; use a model quantized to F32, F16, "
+                "BF16, Q8_0, Q4_0 or Q4_1", name, ti->name ? ti->name : "unknown");
+      free(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+/* "<arch>.<key>" as an int in [lo, hi]; def when absent (def < 0: required). */
+static int get_hparam(const gguf_file *f, const char *arch, const char *key, int64_t def,
+                      int64_t lo, int64_t hi, int *out, clkv_error *err) {
+  char full[160];
+  snprintf(full, sizeof full, "%s.%s", arch, key);
+  int64_t v;
+  if (!gguf_get_i64(f, full, &v)) {
+    if (def < 0) {
+      clkv__err(err, CLKV_ERR_FORMAT, "metadata key '%s' is missing: the file lacks the "
+                "model's hyperparameters; convert it again with llama.cpp", full);
+      return 0;
+    }
+    v = def;
+  }
+  if (v < lo || v > hi) {
+    clkv__err(err, CLKV_ERR_FORMAT, "metadata '%s' = %lld is outside [%lld, %lld]", full,
+              (long long)v, (long long)lo, (long long)hi);
+    return 0;
+  }
+  *out = (int)v;
+  return 1;
+}
+
+static int read_hparams(ref_model *m, const gguf_file *f, int n_ctx, clkv_error *err) {
+  char arch[64] = "";
+  if (!gguf_get_str(f, "general.architecture", arch, sizeof arch)) {
+    clkv__err(err, CLKV_ERR_FORMAT, "metadata 'general.architecture' is missing: not a model file");
+    return 0;
+  }
+  if (strcmp(arch, "llama") != 0) {
+    clkv__err(err, CLKV_ERR_UNSUPPORTED, "architecture '%s' is not supported by the reference; "
+              "it runs 'llama' models only", arch);
+    return 0;
+  }
+  const int64_t big = 1 << 20;
+  int ctx_train, key_len = 0, val_len = 0, rope_dims = 0;
+  if (!get_hparam(f, arch, "block_count", -1, 1, 4096, &m->n_layers, err) ||
+      !get_hparam(f, arch, "embedding_length", -1, 1, big, &m->dim, err) ||
+      !get_hparam(f, arch, "feed_forward_length", -1, 1, big, &m->n_ff, err) ||
+      !get_hparam(f, arch, "attention.head_count", -1, 1, 4096, &m->n_heads, err) ||
+      !get_hparam(f, arch, "attention.head_count_kv", m->n_heads, 1, 4096, &m->n_kv_heads, err) ||
+      !get_hparam(f, arch, "context_length", 2048, 1, 1 << 24, &ctx_train, err) ||
+      !get_hparam(f, arch, "attention.key_length", 0, 0, 4096, &key_len, err) ||
+      !get_hparam(f, arch, "attention.value_length", 0, 0, 4096, &val_len, err) ||
+      !get_hparam(f, arch, "rope.dimension_count", 0, 0, 4096, &rope_dims, err))
+    return 0;
+  m->head_dim = key_len ? key_len : m->dim / m->n_heads;
+  if ((!key_len && m->dim % m->n_heads) || (val_len && val_len != m->head_dim) ||
+      m->n_heads % m->n_kv_heads || m->head_dim % 2) {
+    clkv__err(err, CLKV_ERR_UNSUPPORTED, "heads do not divide evenly (dim %d, %d heads, %d kv "
+              "heads, key length %d, value length %d): not a plain llama layout", m->dim,
+              m->n_heads, m->n_kv_heads, key_len, val_len);
+    return 0;
+  }
+  if (rope_dims && rope_dims != m->head_dim) {
+    clkv__err(err, CLKV_ERR_UNSUPPORTED, "partial RoPE (%d of %d dims) is not supported by "
+              "the reference", rope_dims, m->head_dim);
+    return 0;
+  }
+  double d;
+  m->eps = gguf_get_f64(f, "llama.attention.layer_norm_rms_epsilon", &d) ? (float)d : 1e-5f;
+  m->rope_base = gguf_get_f64(f, "llama.rope.freq_base", &d) ? (float)d : 10000.0f;
+  const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
+  if (!emb || emb->n_dims != 2 || emb->ne[1] < 1 || emb->ne[1] > (uint64_t)1 << 24) {
+    clkv__err(err, emb ? CLKV_ERR_FORMAT : CLKV_ERR_NOT_FOUND, "tensor 'token_embd.weight' is "
+              "%s: convert the model again with llama.cpp", emb ? "not a [dim, n_vocab] matrix" : "missing");
+    return 0;
+  }
+  m->n_vocab = (int)emb->ne[1];
+  int vocab_meta = 0;
+  if (!get_hparam(f, arch, "vocab_size", 0, 0, 1 << 24, &vocab_meta, err)) return 0;
+  if (vocab_meta && vocab_meta != m->n_vocab) {
+    clkv__err(err, CLKV_ERR_FORMAT, "llama.vocab_size is %d but token_embd.weight has %d rows",
+              vocab_meta, m->n_vocab);
+    return 0;
+  }
+  if (n_ctx < 0) {
+    clkv__err(err, CLKV_ERR_INVALID_ARG, "n_ctx %d is negative; pass 0 for the model's own", n_ctx);
+    return 0;
+  }
+  m->n_ctx = n_ctx ? n_ctx : (ctx_train < 2048 ? ctx_train : 2048);
+  return 1;
+}
+
+static int alloc_state(ref_model *m) {
+  size_t kv = (size_t)m->n_layers * (size_t)m->n_ctx * (size_t)(m->n_kv_heads * m->head_dim);
+  size_t qd = (size_t)m->n_heads * (size_t)m->head_dim, d = (size_t)m->dim;
+  size_t wide = qd > d ? qd : d;
+  m->k_cache = calloc(kv, sizeof(float));
+  m->v_cache = calloc(kv, sizeof(float));
+  m->x = calloc(d, sizeof(float));
+  m->xb = calloc(wide, sizeof(float));
+  m->xb2 = calloc(wide, sizeof(float));
+  m->q = calloc(qd, sizeof(float));
+  m->hb = calloc((size_t)m->n_ff, sizeof(float));
+  m->hb2 = calloc((size_t)m->n_ff, sizeof(float));
+  m->att = calloc((size_t)m->n_ctx, sizeof(float));
+  m->logits = calloc((size_t)m->n_vocab, sizeof(float));
+  return m->k_cache && m->v_cache && m->x && m->xb && m->xb2 && m->q && m->hb && m->hb2 &&
+         m->att && m->logits;
+}
+
+ref_model *ref_model_load(const gguf_file *f, int n_ctx, clkv_error *err) {
+  if (!f) {
+    clkv__err(err, CLKV_ERR_INVALID_ARG, "ref_model_load: no gguf_file given");
+    return NULL;
+  }
+  ref_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    clkv__err(err, CLKV_ERR_NO_MEMORY, "no host memory for the reference model");
+    return NULL;
+  }
+  m->kv_f16 = 1;
+  if (!read_hparams(m, f, n_ctx, err)) goto fail;
+  uint64_t d = (uint64_t)m->dim, qd = (uint64_t)(m->n_heads * m->head_dim);
+  uint64_t kvd = (uint64_t)(m->n_kv_heads * m->head_dim), ff = (uint64_t)m->n_ff;
+  m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
+  if (!m->layers) {
+    clkv__err(err, CLKV_ERR_NO_MEMORY, "no host memory for %d layers", m->n_layers);
+    goto fail;
+  }
+  if (!(m->tok_embd = load_f32(f, "token_embd.weight", d, (uint64_t)m->n_vocab, err)) ||
+      !(m->out_norm = load_f32(f, "output_norm.weight", d, 0, err)))
+    goto fail;
+  if (gguf_find_tensor(f, "output.weight")) {
+    if (!(m->output = load_f32(f, "output.weight", d, (uint64_t)m->n_vocab, err))) goto fail;
+  } else {
+    m->output = m->tok_embd; /* tied embeddings */
+  }
+  for (int l = 0; l < m->n_layers; l++) {
+    ref_layer *L = &m->layers[l];
+    struct { float **dst; const char *name; uint64_t cols, rows; } w[] = {
+        {&L->attn_norm, "attn_norm", d, 0}, {&L->wq, "attn_q", d, qd},
+        {&L->wk, "attn_k", d, kvd},         {&L->wv, "attn_v", d, kvd},
+        {&L->wo, "attn_output", qd, d},     {&L->ffn_norm, "ffn_norm", d, 0},
+        {&L->w_gate, "ffn_gate", d, ff},    {&L->w_up, "ffn_up", d, ff},
+        {&L->w_down, "ffn_down", ff, d},
+    };
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+      char name[128];
+      snprintf(name, sizeof name, "blk.%d.%s.weight", l, w[i].name);
+      if (!(*w[i].dst = load_f32(f, name, w[i].cols, w[i].rows, err))) goto fail;
+    }
+  }
+  if (!alloc_state(m)) {
+    clkv__err(err, CLKV_ERR_NO_MEMORY, "no host memory for a KV cache of %d positions; pass "
+              "a smaller n_ctx", m->n_ctx);
+    goto fail;
+  }
+  return m;
+fail:
+  ref_model_free(m);
+  return NULL;
+}
+
+void ref_model_free(ref_model *m) {
+  if (!m) return;
+  if (m->layers) {
+    for (int l = 0; l < m->n_layers; l++) {
+      ref_layer *L = &m->layers[l];
+      free(L->attn_norm); free(L->wq); free(L->wk); free(L->wv); free(L->wo);
+      free(L->ffn_norm); free(L->w_gate); free(L->w_up); free(L->w_down);
+    }
+    free(m->layers);
+  }
+  if (m->output != m->tok_embd) free(m->output);
+  free(m->tok_embd);
+  free(m->out_norm);
+  free(m->k_cache); free(m->v_cache);
+  free(m->x); free(m->xb); free(m->xb2); free(m->q); free(m->hb); free(m->hb2);
+  free(m->att); free(m->logits);
+  free(m);
+}
+
+/* ---- forward pass ---- */
+
+const float *ref_forward(ref_model *m, int32_t token, int pos) {
+  if (!m || token < 0 || token >= m->n_vocab || pos < 0 || pos >= m->n_ctx) return NULL;
+  const int dim = m->dim, hd = m->head_dim, ff = m->n_ff;
+  const int qd = m->n_heads * hd, kvd = m->n_kv_heads * hd, group = m->n_heads / m->n_kv_heads;
+  float *x = m->x;
+  memcpy(x, m->tok_embd + (size_t)token * (size_t)dim, (size_t)dim * sizeof *x);
+  for (int l = 0; l < m->n_layers; l++) {
+    const ref_layer *L = &m->layers[l];
+    float *kl = m->k_cache + (size_t)l * (size_t)m->n_ctx * (size_t)kvd; /* (n_ctx, kvd) */
+    float *vl = m->v_cache + (size_t)l * (size_t)m->n_ctx * (size_t)kvd;
+    float *k = kl + (size_t)pos * (size_t)kvd, *v = vl + (size_t)pos * (size_t)kvd;
+
+    /* attention: q, k, v; RoPE on q and k; cache k, v; attend over 0..pos */
+    ref_rmsnorm(m->xb, x, L->attn_norm, dim, m->eps);
+    ref_matvec(L->wq, m->xb, m->q, qd, dim);
+    ref_matvec(L->wk, m->xb, k, kvd, dim);
+    ref_matvec(L->wv, m->xb, v, kvd, dim);
+    for (int h = 0; h < m->n_heads; h++) ref_rope(m->q + h * hd, hd, pos, m->rope_base);
+    for (int h = 0; h < m->n_kv_heads; h++) ref_rope(k + h * hd, hd, pos, m->rope_base);
+    if (m->kv_f16)
+      for (int i = 0; i < kvd; i++) {
+        k[i] = ref_round_f16(k[i]);
+        v[i] = ref_round_f16(v[i]);
+      }
+    for (int h = 0; h < m->n_heads; h++) {
+      int kvh = h / group;
+      ref_attention_head(m->xb2 + h * hd, m->q + h * hd, kl + kvh * hd, vl + kvh * hd, pos + 1,
+                         hd, kvd, kvd);
+    }
+    ref_matvec(L->wo, m->xb2, m->xb, dim, qd);
+    for (int i = 0; i < dim; i++) x[i] += m->xb[i];
+
+    /* feed-forward: x += W_down (silu(W_gate xb) * (W_up xb)) */
+    ref_rmsnorm(m->xb, x, L->ffn_norm, dim, m->eps);
+    ref_matvec(L->w_gate, m->xb, m->hb, ff, dim);
+    ref_matvec(L->w_up, m->xb, m->hb2, ff, dim);
+    ref_swiglu(m->hb, m->hb, m->hb2, ff);
+    ref_matvec(L->w_down, m->hb, m->xb, dim, ff);
+    for (int i = 0; i < dim; i++) x[i] += m->xb[i];
+  }
+  ref_rmsnorm(x, x, m->out_norm, dim, m->eps);
+  ref_matvec(m->output, x, m->logits, m->n_vocab, dim);
+  return m->logits;
+}
+
+static int32_t argmax(const float *x, int n) {
+  int32_t best = 0;
+  for (int i = 1; i < n; i++)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/* The stop token, when reached, is stored in out and counted. */
+int ref_generate_greedy(ref_model *m, const int32_t *prompt, int n_prompt, int n,
+                        int32_t stop_id, int32_t *out) {
+  if (!m || !prompt || n_prompt < 1 || n_prompt > m->n_ctx) return 0;
+  const float *logits = NULL;
+  for (int i = 0; i < n_prompt; i++)
+    if (!(logits = ref_forward(m, prompt[i], i))) return 0;
+  int got = 0;
+  for (int pos = n_prompt; got < n;) {
+    int32_t t = argmax(logits, m->n_vocab);
+    out[got++] = t;
+    if ((stop_id >= 0 && t == stop_id) || got == n || pos >= m->n_ctx) break;
+    if (!(logits = ref_forward(m, t, pos++))) break;
+  }
+  return got;
+}
