@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,11 +106,21 @@ double bench_clpeak_get(const bench_clpeak *c, const char *section, const char *
   return NAN;
 }
 
+__attribute__((format(printf, 2, 3))) static void add_note(bench_clpeak *out, const char *fmt,
+                                                           ...) {
+  size_t n = strlen(out->note);
+  if (n + 2 >= sizeof out->note) return;
+  if (n) out->note[n++] = ' ', out->note[n] = 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(out->note + n, sizeof out->note - n, fmt, ap);
+  va_end(ap);
+}
+
 void bench_clpeak_run(const char *exe, int platform, int device, const char *tests,
                       bench_clpeak *out) {
-  memset(out, 0, sizeof *out);
   if (strchr(exe, '\'')) {
-    snprintf(out->note, sizeof out->note, "clpeak path contains a quote; not run");
+    add_note(out, "%s: clpeak path contains a quote; not run.", tests);
     return;
   }
   char cmd[1536];
@@ -117,14 +128,14 @@ void bench_clpeak_run(const char *exe, int platform, int device, const char *tes
   double t0 = bench_now_s();
   FILE *p = popen(cmd, "r");
   if (!p) {
-    snprintf(out->note, sizeof out->note, "could not start %s", exe);
+    add_note(out, "%s: could not start clpeak.", tests);
     return;
   }
   size_t cap = 1 << 16, n = 0;
   char *text = malloc(cap);
   if (!text) {
     pclose(p);
-    snprintf(out->note, sizeof out->note, "out of host memory reading clpeak's output");
+    add_note(out, "%s: out of host memory reading clpeak's output.", tests);
     return;
   }
   size_t got;
@@ -139,13 +150,14 @@ void bench_clpeak_run(const char *exe, int platform, int device, const char *tes
   }
   text[n] = 0;
   int status = pclose(p);
-  out->seconds = bench_now_s() - t0;
-  out->ran = status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  out->seconds += bench_now_s() - t0;
+  int ok = status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  out->ran += ok;
   int found = bench_clpeak_parse(text, out);
-  if (!out->ran)
-    snprintf(out->note, sizeof out->note, "clpeak exited with status %d; %d figures parsed",
-             WIFEXITED(status) ? WEXITSTATUS(status) : -1, found);
+  if (!ok)
+    add_note(out, "%s: clpeak exited with status %d.", tests,
+             status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   else if (found == 0)
-    snprintf(out->note, sizeof out->note, "could not parse clpeak's output (no figures found)");
+    add_note(out, "%s: could not parse clpeak's output (no figures found).", tests);
   free(text);
 }

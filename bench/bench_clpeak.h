@@ -14,9 +14,9 @@ typedef struct bench_clpeak_figure {
 } bench_clpeak_figure;
 
 typedef struct bench_clpeak {
-  int ran;           /* 1 if clpeak was started and exited 0 */
-  double seconds;    /* how long it ran */
-  char note[256];    /* why it did not run or could not be parsed; "" when all is well */
+  int ran;           /* runs of clpeak that exited 0 */
+  double seconds;    /* how long it ran, all runs together */
+  char note[512];    /* why a run failed or could not be parsed; "" when all is well */
   bench_clpeak_figure fig[BENCH_CLPEAK_MAX];
   int n_fig;
 } bench_clpeak;
@@ -26,7 +26,8 @@ typedef struct bench_clpeak {
 int bench_clpeak_find(char *path, size_t cap);
 
 /* Runs `exe -p platform -d device <tests>` (tests: e.g. "--global-bandwidth --kernel-latency")
- * and parses its output into out. Never fails hard: problems end up in out->note. */
+ * and adds the figures it prints to out (zero it before the first run). Never fails hard:
+ * problems are appended to out->note. */
 void bench_clpeak_run(const char *exe, int platform, int device, const char *tests,
                       bench_clpeak *out);
 

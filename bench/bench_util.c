@@ -72,7 +72,7 @@ clkv_status bench_kernel_once(clkv_runtime *rt, cl_kernel k, cl_uint dims, const
   cl_event ev = NULL;
   cl_int rc_q = CL_SUCCESS, rc_s = CL_SUCCESS, rc_e = CL_SUCCESS;
   CLKV_CL_TRY(clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, global, local, 0, NULL, &ev));
-  CLKV_CL_TRY(clWaitForEvents(1, &ev));
+  CLKV_CL_TRY(clFinish(rt->queue)); /* lower latency than clWaitForEvents on PoCL */
   double q = event_ns(ev, CL_PROFILING_COMMAND_QUEUED, &rc_q);
   double s = event_ns(ev, CL_PROFILING_COMMAND_START, &rc_s);
   double e = event_ns(ev, CL_PROFILING_COMMAND_END, &rc_e);

@@ -31,7 +31,7 @@ typedef struct bench_time {
 clkv_status bench_measure(bench_op op, void *user, double target_s, int reps, bench_time *out,
                           clkv_error *err);
 
-/* Enqueues k once on rt->queue (rt must have profiling on), waits, and returns the event's
+/* Enqueues k once on rt->queue (rt must have profiling on), clFinish-es, and returns the event's
  * START→END time in *seconds; *queued_to_start_s (may be NULL) gets QUEUED→START. */
 clkv_status bench_kernel_once(clkv_runtime *rt, cl_kernel k, cl_uint dims, const size_t *global,
                               const size_t *local, double *seconds, double *queued_to_start_s,

@@ -16,17 +16,22 @@
 #define HSUM8(v) (HSUM4((v).lo) + HSUM4((v).hi))
 #define HSUM16(v) (HSUM8((v).lo) + HSUM8((v).hi))
 
-/* Read bandwidth: work-group g reads a contiguous span of BW_FETCH * local_size elements,
- * one element per work-item per step, so neighbouring work-items touch neighbouring
- * addresses on every load (coalesced on GPUs, streaming on CPUs). */
-#define BW_KERNEL(T, W)                                                                    \
-  __kernel void bw_read_##T(__global const T *src, __global float *dst) {                 \
-    size_t lsz = get_local_size(0);                                                        \
-    size_t i = get_group_id(0) * lsz * BW_FETCH + get_local_id(0);                         \
+/* Read bandwidth, two access orders (the host reports the faster one per width):
+ * - bw_lo_*: work-group g reads a contiguous span of BW_FETCH * local_size elements,
+ *   consecutive work-items on consecutive addresses, steps of local_size;
+ * - bw_go_*: work-item i reads i, i + global_size, i + 2 * global_size, ...
+ * Both read every element of src exactly once. */
+#define BW_KERNEL_AT(NAME, T, W, FIRST, STEP)                                              \
+  __kernel void NAME(__global const T *src, __global float *dst) {                        \
+    size_t i = (FIRST), step = (STEP);                                                     \
     T acc = (T)(0.0f);                                                                     \
-    for (int f = 0; f < BW_FETCH; ++f, i += lsz) acc += src[i];                            \
+    for (int f = 0; f < BW_FETCH; ++f, i += step) acc += src[i];                           \
     dst[get_global_id(0)] = HSUM##W(acc);                                                  \
   }
+#define BW_KERNEL(T, W)                                                                    \
+  BW_KERNEL_AT(bw_lo_##T, T, W, get_group_id(0) * get_local_size(0) * BW_FETCH +          \
+               get_local_id(0), get_local_size(0))                                         \
+  BW_KERNEL_AT(bw_go_##T, T, W, get_global_id(0), get_global_size(0))
 
 BW_KERNEL(float, 1)
 BW_KERNEL(float2, 2)
