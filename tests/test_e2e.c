@@ -1,0 +1,349 @@
+/* test_e2e.c — the whole forward pass against the plain-C reference: tiny random models of
+ * every weight type (GQA and not) with prompts crossing block and chunk boundaries, logits
+ * compared at every step; greedy tokens on the real model; and the error paths a user
+ * meets (context too long, empty prompt, unsupported type, unknown device), through the
+ * API and the CLI. */
+#include "model.h"
+#include "ref/ref.h"
+
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static clkv_runtime *rt;
+static clkv_error err;
+static char tmpdir[256];
+
+static void setup(void) {
+  clkv_runtime_params p = clkv_runtime_default_params();
+  cr_assert_eq(clkv_runtime_create(&p, &rt, &err), CLKV_OK, "%s", err.message);
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/clkv-e2e-XXXXXX");
+  cr_assert(mkdtemp(tmpdir));
+}
+static void teardown(void) {
+  clkv_runtime_free(rt);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  if (system(cmd)) {}
+}
+
+TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 900);
+
+static float max_abs(const float *a, int n) {
+  float m = 0;
+  for (int i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i]));
+  return m;
+}
+
+static int argmax(const float *a, int n) {
+  int b = 0;
+  for (int i = 1; i < n; i++)
+    if (a[i] > a[b]) b = i;
+  return b;
+}
+
+/* Logits of engine and reference agree within 2e-3 * (1 + max |ref|). */
+static void expect_logits(const float *got, const float *want, int n, const char *what, int step) {
+  const float lim = 2e-3f * (1.0f + max_abs(want, n));
+  for (int i = 0; i < n; i++)
+    cr_assert(fabsf(got[i] - want[i]) <= lim, "%s step %d logit %d: %g vs %g (limit %g)", what,
+              step, i, (double)got[i], (double)want[i], (double)lim);
+}
+
+/* Writes a tiny model, runs prompt (chunked prefill) + greedy decode on both paths and
+ * compares logits at the end of prefill and at every decode step. */
+static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied) {
+  ref_tiny_params tp = ref_tiny_default();
+  tp.wtype = wtype;
+  tp.n_heads = n_heads;
+  tp.n_kv_heads = n_kv;
+  tp.tied = tied;
+  tp.seed = 1000 + wtype * 7 + (uint64_t)n_kv;
+  char path[400];
+  snprintf(path, sizeof path, "%s/tiny-%u-%d-%d.gguf", tmpdir, wtype, n_heads, n_kv);
+  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+
+  gguf_file *f;
+  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  ref_model *ref = ref_model_load(f, 128, &err);
+  cr_assert(ref, "%s", err.message);
+
+  clkv_model_params mp = clkv_model_default_params();
+  mp.kv_block = kv_block;
+  mp.chunk = chunk;
+  mp.n_ctx = 128;
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+
+  const int n_prompt = 45, n_gen = 12, V = tp.n_vocab;
+  int32_t prompt[45];
+  for (int i = 0; i < n_prompt; i++) prompt[i] = (int32_t)((i * 37 + 11) % (V - 2));
+  const float *rl = NULL;
+  for (int i = 0; i < n_prompt; i++) rl = ref_forward(ref, prompt[i], i);
+  for (int pos = 0; pos < n_prompt; pos += chunk) {
+    int len = n_prompt - pos < chunk ? n_prompt - pos : chunk;
+    cr_assert_eq(clkv__forward_prefill(ctx, 0, prompt + pos, len, pos, pos + len == n_prompt),
+                 CLKV_OK, "%s", ctx->err.message);
+  }
+  char what[96];
+  snprintf(what, sizeof what, "%s nh %d nkv %d bs %d chunk %d", ggml_type_get(wtype)->name,
+           n_heads, n_kv, kv_block, chunk);
+  expect_logits(ctx->h_logits, rl, V, what, 0);
+  int pos = n_prompt;
+  for (int s = 1; s <= n_gen; s++, pos++) {
+    int32_t tok = argmax(rl, V);
+    cr_assert_eq(argmax(ctx->h_logits, V), tok, "%s: greedy token differs at step %d", what, s);
+    rl = ref_forward(ref, tok, pos);
+    int seq = 0;
+    cr_assert_eq(clkv__forward_decode(ctx, &seq, &tok, &pos, 1), CLKV_OK, "%s", ctx->err.message);
+    expect_logits(ctx->h_logits, rl, V, what, s);
+  }
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+  ref_model_free(ref);
+  gguf_close(f);
+}
+
+Test(e2e, tiny_models_every_weight_type_match_reference) {
+  const uint32_t types[] = {GGML_T_Q4_1, GGML_T_Q4_0, GGML_T_Q8_0, GGML_T_F16, GGML_T_BF16, GGML_T_F32};
+  for (int i = 0; i < 6; i++) {
+    check_tiny(types[i], 4, 2, 16, 16, 1); /* GQA, 45 tokens = 3 chunks, crosses blocks */
+    check_tiny(types[i], 4, 4, 16, 32, 0); /* plain multi-head, untied output */
+  }
+}
+
+Test(e2e, tiny_model_block_sizes_and_chunks) {
+  check_tiny(GGML_T_Q4_1, 4, 2, 8, 7, 1);
+  check_tiny(GGML_T_Q4_1, 4, 2, 32, 45, 1);
+  check_tiny(GGML_T_Q8_0, 4, 1, 8, 128, 0); /* multi-query */
+}
+
+/* ---- the real model ---- */
+static const char *real_model(void) {
+  const char *p = getenv("CLKV_MODEL");
+  static char buf[512];
+  if (!p || !*p) {
+    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", CLKV_SOURCE_DIR);
+    p = buf;
+  }
+  return access(p, R_OK) == 0 ? p : NULL;
+}
+
+typedef struct collect {
+  int32_t ids[256];
+  int n;
+  char text[4096];
+  size_t len;
+} collect;
+
+static int on_tok(void *u, int32_t id, const char *text, size_t len) {
+  collect *c = u;
+  if (id >= 0 && c->n < 256) c->ids[c->n++] = id;
+  if (c->len + len < sizeof c->text) {
+    memcpy(c->text + c->len, text, len);
+    c->len += len;
+    c->text[c->len] = 0;
+  }
+  return 0;
+}
+
+Test(e2e, real_model_greedy_matches_reference_64_tokens) {
+  const char *path = real_model();
+  if (!path) cr_skip_test("default model not found (run scripts/setup)");
+  clkv_model *m;
+  clkv_model_params mp = clkv_model_default_params();
+  mp.n_ctx = 256;
+  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  gguf_file *f;
+  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  ref_model *ref = ref_model_load(f, 256, &err);
+  cr_assert(ref, "%s", err.message);
+  const char *prompts[] = {
+      "The history of the printing press begins",
+      "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+      "<|im_start|>user\nName three primary colors.<|im_end|>\n<|im_start|>assistant\n",
+  };
+  for (int p = 0; p < 3; p++) {
+    int32_t ids[128];
+    int n = clkv_tokenize(m, prompts[p], 1, ids, 128);
+    cr_assert(n > 0 && n < 128);
+    int32_t want[64];
+    int nw = ref_generate_greedy(ref, ids, n, 64, -1, want);
+    cr_assert_eq(nw, 64);
+    clkv_gen_params gp = clkv_gen_default_params();
+    gp.temperature = 0;
+    gp.max_tokens = 64;
+    collect c = {.n = 0, .len = 0};
+    /* the reference does not stop at EOS: compare up to an end-of-generation token */
+    clkv_gen_stats st;
+    cr_assert_eq(clkv_generate_ids(ctx, ids, n, &gp, on_tok, &c, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+    cr_assert(c.n >= 1);
+    int cmp = c.n;
+    for (int i = 0; i < cmp; i++)
+      cr_assert_eq(c.ids[i], want[i], "prompt %d: token %d differs: %d vs reference %d", p, i,
+                   c.ids[i], want[i]);
+    if (st.stop_reason != 1) cr_assert_eq(c.n, 64, "prompt %d: %d tokens", p, c.n);
+    cr_log_info("prompt %d: %d tokens equal to the reference", p, cmp);
+  }
+  ref_model_free(ref);
+  gguf_close(f);
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}
+
+Test(e2e, real_model_answers_paris) {
+  const char *path = real_model();
+  if (!path) cr_skip_test("default model not found (run scripts/setup)");
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(rt, path, NULL, &m, &err), CLKV_OK, "%s", err.message);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  clkv_chat_message msg = {"user", "What is the capital of France?"};
+  char *prompt = clkv_chat_format(m, &msg, 1, 1, &err);
+  cr_assert(prompt, "%s", err.message);
+  cr_assert(strstr(prompt, "<|im_start|>assistant\n"), "%s", prompt);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.temperature = 0;
+  gp.max_tokens = 48;
+  collect c = {.n = 0, .len = 0};
+  clkv_gen_stats st;
+  cr_assert_eq(clkv_generate(ctx, prompt, &gp, on_tok, &c, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_log_info("answer: %s", c.text);
+  cr_assert(strstr(c.text, "Paris"), "answer without Paris: %s", c.text);
+  cr_assert_eq(st.prefill_tokens, st.prompt_tokens);
+  free(prompt);
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}
+
+/* ---- errors ---- */
+Test(e2e, prompt_longer_than_context_and_empty_prompt) {
+  ref_tiny_params tp = ref_tiny_default();
+  char path[400];
+  snprintf(path, sizeof path, "%s/tiny.gguf", tmpdir);
+  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  clkv_model_params mp = clkv_model_default_params();
+  mp.n_ctx = 32;
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  clkv_gen_params gp = clkv_gen_default_params();
+  char longp[200];
+  memset(longp, 'a', 199);
+  longp[199] = 0;
+  cr_assert_eq(clkv_generate(ctx, longp, &gp, NULL, NULL, NULL), CLKV_ERR_CONTEXT_FULL);
+  cr_assert(strstr(clkv_last_error(ctx), "context"), "%s", clkv_last_error(ctx));
+  cr_assert_eq(clkv_generate(ctx, "", &gp, NULL, NULL, NULL), CLKV_ERR_INVALID_ARG);
+  cr_assert(strstr(clkv_last_error(ctx), "empty"), "%s", clkv_last_error(ctx));
+  /* generation that runs into the end of the context stops cleanly */
+  gp.max_tokens = 100;
+  gp.temperature = 0;
+  clkv_gen_stats st;
+  cr_assert_eq(clkv_generate(ctx, "abc", &gp, NULL, NULL, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_assert(st.generated_tokens <= 32 - 3);
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}
+
+Test(e2e, unsupported_tensor_type_is_named) {
+  ref_tiny_params tp = ref_tiny_default();
+  char path[400], bad[400];
+  snprintf(path, sizeof path, "%s/tiny.gguf", tmpdir);
+  snprintf(bad, sizeof bad, "%s/q5.gguf", tmpdir);
+  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  /* copy every key and tensor, but store blk.0.attn_q.weight as Q5_0 (raw bytes) */
+  gguf_file *f;
+  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  gguf_writer *w = gguf_writer_new();
+  gguf_writer_set_str(w, "general.architecture", "llama");
+  for (uint64_t i = 0; i < f->n_kv; i++) {
+    const gguf_kv *kv = &f->kv[i];
+    char key[128];
+    snprintf(key, sizeof key, "%.*s", (int)kv->key.len, kv->key.data);
+    if (!strcmp(key, "general.architecture")) continue;
+    if (kv->value.type == GGUF_V_UINT32 || kv->value.type == GGUF_V_INT32)
+      gguf_writer_set_u32(w, key, (uint32_t)kv->value.v.u64);
+    else if (kv->value.type == GGUF_V_FLOAT32) gguf_writer_set_f32(w, key, (float)kv->value.v.f64);
+  }
+  for (uint64_t i = 0; i < f->n_tensors; i++) {
+    const gguf_tensor *t = &f->tensors[i];
+    if (!strcmp(t->name, "blk.0.attn_q.weight")) {
+      size_t nb = ggml_row_bytes(GGML_T_Q5_0, t->ne[0]) * t->ne[1];
+      void *z = calloc(1, nb);
+      gguf_writer_add_tensor(w, t->name, GGML_T_Q5_0, t->n_dims, t->ne, z, nb);
+      free(z);
+    } else {
+      gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->n_bytes);
+    }
+  }
+  cr_assert_eq(gguf_writer_save(w, bad, &err), CLKV_OK, "%s", err.message);
+  gguf_writer_free(w);
+  gguf_close(f);
+  clkv_model *m = NULL;
+  clkv_status st = clkv_model_load(rt, bad, NULL, &m, &err);
+  cr_assert_eq(st, CLKV_ERR_UNSUPPORTED, "%s", err.message);
+  cr_assert_null(m);
+  cr_assert(strstr(err.message, "Q5_0") && strstr(err.message, "blk.0.attn_q.weight"), "%s", err.message);
+  clkv_file_info fi;
+  cr_assert_eq(clkv_model_inspect(bad, &fi, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(fi.runnable, 0);
+}
+
+Test(e2e, unknown_device_is_an_error) {
+  clkv_runtime_params p = clkv_runtime_default_params();
+  p.device = "no-such-device-xyz";
+  clkv_runtime *r2 = NULL;
+  cr_assert_eq(clkv_runtime_create(&p, &r2, &err), CLKV_ERR_NO_DEVICE);
+  cr_assert_null(r2);
+  cr_assert(strlen(err.message) > 0);
+}
+
+/* The CLI exits non-zero with a message, never crashes. */
+static int run_cli(const char *args, char *out, size_t cap) {
+  char exe[PATH_MAX], cmd[PATH_MAX + 600];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  cr_assert(n > 0);
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  *slash = 0;
+  snprintf(cmd, sizeof cmd, "%s/clkv %s 2>&1", exe, args);
+  FILE *p = popen(cmd, "r");
+  cr_assert(p);
+  size_t len = fread(out, 1, cap - 1, p);
+  out[len] = 0;
+  int rc = pclose(p);
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
+}
+
+Test(e2e, cli_errors_are_clear_and_nonzero) {
+  char out[8192], args[600];
+  ref_tiny_params tp = ref_tiny_default();
+  char path[400];
+  snprintf(path, sizeof path, "%s/tiny.gguf", tmpdir);
+  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  snprintf(args, sizeof args, "generate -m '%s' --ctx 16 -p 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'", path);
+  int rc = run_cli(args, out, sizeof out);
+  cr_assert(rc == 1 && strstr(out, "CLKV_ERR_CONTEXT_FULL"), "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' -p ''", path);
+  rc = run_cli(args, out, sizeof out);
+  cr_assert(rc == 1 && strstr(out, "empty"), "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' --device no-such-device -p hi", path);
+  rc = run_cli(args, out, sizeof out);
+  cr_assert(rc == 1 && strstr(out, "CLKV_ERR_NO_DEVICE"), "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s/missing.gguf' -p hi", tmpdir);
+  rc = run_cli(args, out, sizeof out);
+  cr_assert(rc == 1 && strstr(out, "CLKV_ERR_IO"), "rc %d: %s", rc, out);
+  rc = run_cli("generate --temp banana", out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "--temp"), "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' -p hello -n 5 --temp 0 --ids", path);
+  rc = run_cli(args, out, sizeof out);
+  cr_assert(rc == 0, "rc %d: %s", rc, out);
+}

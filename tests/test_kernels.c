@@ -1,0 +1,372 @@
+/* test_kernels.c — each kernel against the plain-C reference (tests/ref): the matvec family
+ * for every supported weight type and epilogue, in CPU and GPU-like launch shapes; fused
+ * QKV with RoPE and paged KV writes; paged decode and tiled prefill attention (GQA and not,
+ * positions crossing block boundaries, shuffled block tables); embedding lookup.
+ * Tolerance: max |kernel - ref| <= 2e-4 * (1 + max |ref|) unless stated. */
+#include "model.h"
+#include "ref/ref.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static clkv_runtime *rt;
+static clkv_error err;
+
+static void setup(void) {
+  clkv_runtime_params p = clkv_runtime_default_params();
+  cr_assert_eq(clkv_runtime_create(&p, &rt, &err), CLKV_OK, "%s", err.message);
+}
+static void teardown(void) { clkv_runtime_free(rt); }
+
+static uint64_t rng_state = 12345;
+static float frand(void) { /* uniform in [-1, 1) */
+  rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (float)((rng_state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+}
+
+static cl_mem buf_from(const void *data, size_t bytes) {
+  cl_int e;
+  cl_mem b = clCreateBuffer(rt->context, CL_MEM_READ_WRITE | (data ? CL_MEM_COPY_HOST_PTR : 0),
+                            bytes, (void *)data, &e);
+  cr_assert_eq(e, CL_SUCCESS);
+  return b;
+}
+
+static void read_buf(cl_mem b, void *out, size_t bytes) {
+  cr_assert_eq(clEnqueueReadBuffer(rt->queue, b, CL_TRUE, 0, bytes, out, 0, NULL, NULL), CL_SUCCESS);
+}
+
+static float max_abs(const float *a, size_t n) {
+  float m = 0;
+  for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(a[i]));
+  return m;
+}
+
+static void expect_close(const float *got, const float *want, size_t n, float tol, const char *what) {
+  const float lim = tol * (1.0f + max_abs(want, n));
+  for (size_t i = 0; i < n; i++)
+    cr_assert(fabsf(got[i] - want[i]) <= lim, "%s[%zu]: got %g want %g (limit %g)", what, i,
+              (double)got[i], (double)want[i], (double)lim);
+}
+
+/* Quantizes a random rows×cols matrix into type t; returns the bytes, and in deq the
+ * matrix the kernel should see (dequantized back). */
+static void *make_weights(uint32_t t, int rows, int cols, float *deq) {
+  size_t rb = ggml_row_bytes(t, (uint64_t)cols);
+  cr_assert(rb > 0);
+  unsigned char *w = malloc(rb * (size_t)rows);
+  float *row = malloc(sizeof(float) * (size_t)cols);
+  for (int r = 0; r < rows; r++) {
+    for (int c = 0; c < cols; c++) row[c] = frand() * 0.5f;
+    cr_assert_eq(clkv_quantize_row(t, row, w + rb * (size_t)r, (uint64_t)cols), rb);
+    cr_assert_eq(clkv_dequantize_row(t, w + rb * (size_t)r, deq + (size_t)r * cols, (uint64_t)cols), CLKV_OK);
+  }
+  free(row);
+  return w;
+}
+
+static const uint32_t types[] = {GGML_T_F32, GGML_T_F16, GGML_T_BF16, GGML_T_Q8_0, GGML_T_Q4_0, GGML_T_Q4_1};
+static const clkv__mv_shape shapes[] = {
+    {1, 4, 2, 1},  /* CPU decode default */
+    {1, 4, 2, 8},  /* CPU prefill default */
+    {4, 2, 2, 3},  /* GPU-like: 4 threads share a row, local reduction, odd token tile */
+    {8, 1, 1, 1},
+};
+
+/* One matvec variant against ref: Y = W·norm(X) (STORE), Y += W·X (ADD), SwiGLU. */
+static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi) {
+  const int rows = 70, cols = 96, n = 5;
+  float *deq = malloc(sizeof(float) * rows * cols);
+  void *w = make_weights(t, rows, cols, deq);
+  float x[5 * 96], nw[96], y0[5 * 70], want[5 * 70], got[5 * 70];
+  for (int i = 0; i < n * cols; i++) x[i] = frand() * 2;
+  for (int i = 0; i < cols; i++) nw[i] = 1.0f + frand() * 0.2f;
+  for (int i = 0; i < n * rows; i++) y0[i] = frand();
+  const float eps = 1e-5f;
+  int out_rows = epi == CLKV__EPI_SWIGLU ? rows / 2 : rows;
+  for (int k = 0; k < n; k++) {
+    float xn[96], y[70];
+    if (epi == CLKV__EPI_ADD) memcpy(xn, x + k * cols, sizeof xn);
+    else ref_rmsnorm(xn, x + k * cols, nw, cols, eps);
+    ref_matvec(deq, xn, y, rows, cols);
+    for (int r = 0; r < out_rows; r++) {
+      float *dst = want + k * out_rows + r;
+      if (epi == CLKV__EPI_STORE) *dst = y[r];
+      else if (epi == CLKV__EPI_ADD) *dst = y0[k * rows + r] + y[r];
+      else ref_swiglu(dst, &y[2 * r], &y[2 * r + 1], 1);
+    }
+  }
+  char opts[256];
+  clkv__matvec_options(s, t, epi, 64, 1, 16, opts, sizeof opts);
+  cl_kernel k;
+  cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+  cl_mem W = buf_from(w, ggml_row_bytes(t, cols) * rows), X = buf_from(x, sizeof x),
+         N = buf_from(nw, sizeof nw), Y = buf_from(y0, sizeof y0), dummy = buf_from(NULL, 64);
+  clkv__mv_args a = {.W = W, .rows = rows, .cols = cols, .X = X, .x_row0 = 0, .n_tok = n,
+                     .norm_w = N, .eps = eps, .Y = Y, .kc = dummy, .vc = dummy, .btab = dummy,
+                     .tok_seq = dummy, .tok_pos = dummy, .inv_freq = dummy};
+  cr_assert_eq(clkv__matvec_enqueue(rt, k, s, epi, &a, &err), CLKV_OK, "%s", err.message);
+  read_buf(Y, got, sizeof(float) * (size_t)(n * out_rows));
+  char what[96];
+  snprintf(what, sizeof what, "%s epi %d shape %u/%u/%u/%u", ggml_type_get(t)->name, epi, s->ksplit,
+           s->rg, s->rows, s->tt);
+  expect_close(got, want, (size_t)(n * out_rows), 2e-4f, what);
+  clReleaseKernel(k);
+  cl_mem all[] = {W, X, N, Y, dummy};
+  for (int i = 0; i < 5; i++) clReleaseMemObject(all[i]);
+  free(w);
+  free(deq);
+}
+
+TestSuite(kernels, .init = setup, .fini = teardown, .timeout = 300);
+
+Test(kernels, matvec_every_type_epilogue_and_shape) {
+  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+      for (int epi = 0; epi < 4; epi++)
+        if (epi != CLKV__EPI_QKV) check_matvec(types[t], &shapes[s], epi);
+}
+
+Test(kernels, matvec_reads_from_row_offset) {
+  /* the logits of a prefill chunk use x_row0 = last token */
+  const int rows = 64, cols = 64;
+  float *deq = malloc(sizeof(float) * rows * cols);
+  void *w = make_weights(GGML_T_Q8_0, rows, cols, deq);
+  float x[3 * 64], nw[64], want[64], got[64], xn[64];
+  for (int i = 0; i < 3 * cols; i++) x[i] = frand();
+  for (int i = 0; i < cols; i++) nw[i] = 1.0f;
+  ref_rmsnorm(xn, x + 2 * cols, nw, cols, 1e-5f);
+  ref_matvec(deq, xn, want, rows, cols);
+  clkv__mv_shape s = {1, 4, 2, 1};
+  char opts[256];
+  clkv__matvec_options(&s, GGML_T_Q8_0, CLKV__EPI_STORE, 64, 1, 16, opts, sizeof opts);
+  cl_kernel k;
+  cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+  cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q8_0, cols) * rows), X = buf_from(x, sizeof x),
+         N = buf_from(nw, sizeof nw), Y = buf_from(NULL, sizeof got);
+  clkv__mv_args a = {.W = W, .rows = rows, .cols = cols, .X = X, .x_row0 = 2, .n_tok = 1,
+                     .norm_w = N, .eps = 1e-5f, .Y = Y, .kc = Y, .vc = Y, .btab = Y,
+                     .tok_seq = Y, .tok_pos = Y, .inv_freq = Y};
+  cr_assert_eq(clkv__matvec_enqueue(rt, k, &s, CLKV__EPI_STORE, &a, &err), CLKV_OK, "%s", err.message);
+  read_buf(Y, got, sizeof got);
+  expect_close(got, want, 64, 2e-4f, "row offset");
+  clReleaseKernel(k);
+  clReleaseMemObject(W);
+  clReleaseMemObject(X);
+  clReleaseMemObject(N);
+  clReleaseMemObject(Y);
+  free(w);
+  free(deq);
+}
+
+/* Paged cache geometry used by the QKV and attention tests. */
+typedef struct paged {
+  int nh, nkv, hd, bs, n_seq, max_blocks, n_blocks;
+  int32_t btab[2 * 16];
+} paged;
+
+static void paged_init(paged *p, int nh, int nkv, int hd, int bs) {
+  p->nh = nh;
+  p->nkv = nkv;
+  p->hd = hd;
+  p->bs = bs;
+  p->n_seq = 2;
+  p->max_blocks = 16;
+  p->n_blocks = 32;
+  /* a shuffled assignment: sequence s, logical block b → physical (b*7 + s*3 + 5) % 32 */
+  for (int s = 0; s < 2; s++)
+    for (int b = 0; b < 16; b++) p->btab[s * 16 + b] = (b * 7 + s * 3 + 5) % 32;
+}
+
+static size_t kv_index(const paged *p, int layer, int seq, int pos, int kvh) {
+  int blk = p->btab[seq * p->max_blocks + pos / p->bs];
+  return ((((size_t)layer * p->n_blocks + blk) * p->nkv + kvh) * p->bs + pos % p->bs) * p->hd;
+}
+
+Test(kernels, fused_qkv_rope_writes_paged_cache) {
+  const int nh = 4, nkv = 2, hd = 16, dim = 64, bs = 8, n = 6, layer = 1;
+  paged p;
+  paged_init(&p, nh, nkv, hd, bs);
+  const int q_rows = nh * hd, kv_rows = nkv * hd, rows = q_rows + 2 * kv_rows;
+  float *deq = malloc(sizeof(float) * rows * dim);
+  void *w = make_weights(GGML_T_Q4_1, rows, dim, deq);
+  float x[6 * 64], nw[64];
+  for (int i = 0; i < n * dim; i++) x[i] = frand();
+  for (int i = 0; i < dim; i++) nw[i] = 1.0f + 0.1f * frand();
+  /* tokens: 3 of sequence 0 at positions 6,7,8 (crossing a block), 3 of sequence 1 at 14..16 */
+  int32_t seqs[6] = {0, 0, 0, 1, 1, 1}, poss[6] = {6, 7, 8, 14, 15, 16};
+  const float base = 10000.0f;
+  float freq[8];
+  for (int i = 0; i < hd / 2; i++) freq[i] = (float)pow(base, -2.0 * i / hd);
+  const size_t cache_elems = (size_t)2 * p.n_blocks * nkv * bs * hd;
+  uint16_t *kc0 = calloc(cache_elems, 2), *kc = malloc(cache_elems * 2), *vc = malloc(cache_elems * 2);
+  clkv__mv_shape shapes2[] = {{1, 4, 2, 1}, {4, 2, 2, 4}};
+  for (int si = 0; si < 2; si++) {
+    char opts[256];
+    clkv__matvec_options(&shapes2[si], GGML_T_Q4_1, CLKV__EPI_QKV, hd, nkv, bs, opts, sizeof opts);
+    cl_kernel k;
+    cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+    cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q4_1, dim) * rows), X = buf_from(x, sizeof x),
+           N = buf_from(nw, sizeof nw), Q = buf_from(NULL, sizeof(float) * n * q_rows),
+           K = buf_from(kc0, cache_elems * 2), V = buf_from(kc0, cache_elems * 2),
+           B = buf_from(p.btab, sizeof p.btab), S = buf_from(seqs, sizeof seqs),
+           P = buf_from(poss, sizeof poss), F = buf_from(freq, sizeof freq);
+    clkv__mv_args a = {.W = W, .rows = rows, .cols = dim, .X = X, .n_tok = n, .norm_w = N,
+                       .eps = 1e-5f, .Y = Q, .kc = K, .vc = V, .btab = B, .tok_seq = S,
+                       .tok_pos = P, .inv_freq = F, .q_rows = q_rows, .kv_rows = kv_rows,
+                       .layer_base = (unsigned)(layer * p.n_blocks), .max_blocks = p.max_blocks};
+    cr_assert_eq(clkv__matvec_enqueue(rt, k, &shapes2[si], CLKV__EPI_QKV, &a, &err), CLKV_OK, "%s", err.message);
+    float *q = malloc(sizeof(float) * n * q_rows);
+    read_buf(Q, q, sizeof(float) * n * q_rows);
+    read_buf(K, kc, cache_elems * 2);
+    read_buf(V, vc, cache_elems * 2);
+    for (int t = 0; t < n; t++) {
+      float xn[64], y[128];
+      ref_rmsnorm(xn, x + t * dim, nw, dim, 1e-5f);
+      ref_matvec(deq, xn, y, rows, dim);
+      for (int h = 0; h < nh + nkv; h++) ref_rope(y + h * hd, hd, poss[t], base);
+      expect_close(q + t * q_rows, y, (size_t)q_rows, 2e-4f, "q");
+      for (int h = 0; h < nkv; h++) {
+        size_t idx = kv_index(&p, layer, seqs[t], poss[t], h);
+        for (int d = 0; d < hd; d++) {
+          float kw = y[q_rows + h * hd + d], vw = y[q_rows + kv_rows + h * hd + d];
+          float kg = clkv_fp16_to_fp32(kc[idx + d]), vg = clkv_fp16_to_fp32(vc[idx + d]);
+          cr_assert(fabsf(kg - kw) <= 2e-3f * (1 + fabsf(kw)), "k t%d h%d d%d: %g vs %g", t, h, d, kg, kw);
+          cr_assert(fabsf(vg - vw) <= 2e-3f * (1 + fabsf(vw)), "v t%d h%d d%d: %g vs %g", t, h, d, vg, vw);
+        }
+      }
+    }
+    /* nothing written to layer 0 */
+    for (size_t i = 0; i < cache_elems / 2; i++) cr_assert_eq(kc[i], 0, "layer 0 written at %zu", i);
+    free(q);
+    clReleaseKernel(k);
+    cl_mem all[] = {W, X, N, Q, K, V, B, S, P, F};
+    for (int i = 0; i < 10; i++) clReleaseMemObject(all[i]);
+  }
+  free(kc0);
+  free(kc);
+  free(vc);
+  free(w);
+  free(deq);
+}
+
+/* Fills a paged cache (layer 0) with random K/V for two sequences up to max_pos, and the
+ * matching contiguous reference arrays [seq][pos][kvh*hd] rounded through fp16. */
+static void fill_cache(const paged *p, int max_pos, uint16_t *kc, uint16_t *vc, float *kref, float *vref) {
+  for (int s = 0; s < 2; s++)
+    for (int pos = 0; pos < max_pos; pos++)
+      for (int h = 0; h < p->nkv; h++) {
+        size_t idx = kv_index(p, 0, s, pos, h);
+        for (int d = 0; d < p->hd; d++) {
+          float kv = frand() * 2, vv = frand();
+          kc[idx + d] = clkv_fp32_to_fp16(kv);
+          vc[idx + d] = clkv_fp32_to_fp16(vv);
+          size_t r = (((size_t)s * max_pos + pos) * p->nkv + h) * p->hd + d;
+          kref[r] = clkv_fp16_to_fp32(kc[idx + d]);
+          vref[r] = clkv_fp16_to_fp32(vc[idx + d]);
+        }
+      }
+}
+
+static void check_attention(int nh, int nkv, int prefill, const clkv__tunables *tun) {
+  const int hd = 16, bs = 8, max_pos = 60;
+  paged p;
+  paged_init(&p, nh, nkv, hd, bs);
+  const size_t cache_elems = (size_t)p.n_blocks * nkv * bs * hd;
+  uint16_t *kc = calloc(cache_elems, 2), *vc = calloc(cache_elems, 2);
+  float *kref = malloc(sizeof(float) * 2 * max_pos * nkv * hd), *vref = malloc(sizeof(float) * 2 * max_pos * nkv * hd);
+  fill_cache(&p, max_pos, kc, vc, kref, vref);
+  /* decode: 4 tokens of both sequences at various positions; prefill: 37 tokens of
+   * sequence 1 from position 21 (reads earlier cached positions, crosses blocks). */
+  int32_t seqs[40], poss[40];
+  int n;
+  if (prefill) {
+    n = 37;
+    for (int i = 0; i < n; i++) seqs[i] = 1, poss[i] = 21 + i;
+  } else {
+    n = 4;
+    int32_t s4[4] = {0, 1, 0, 1}, p4[4] = {0, 7, 8, 59};
+    memcpy(seqs, s4, sizeof s4);
+    memcpy(poss, p4, sizeof p4);
+  }
+  float *q = malloc(sizeof(float) * n * nh * hd), *want = malloc(sizeof(float) * n * nh * hd),
+        *got = malloc(sizeof(float) * n * nh * hd);
+  for (int i = 0; i < n * nh * hd; i++) q[i] = frand();
+  const float scale = 1.0f / sqrtf((float)hd);
+  for (int t = 0; t < n; t++)
+    for (int h = 0; h < nh; h++) {
+      int kvh = h / (nh / nkv);
+      float qs[16];
+      for (int d = 0; d < hd; d++) qs[d] = q[(t * nh + h) * hd + d]; /* ref scales */
+      const float *kb = kref + ((size_t)seqs[t] * max_pos * nkv + kvh) * hd;
+      const float *vb = vref + ((size_t)seqs[t] * max_pos * nkv + kvh) * hd;
+      ref_attention_head(want + (t * nh + h) * hd, qs, kb, vb, poss[t] + 1, hd, nkv * hd, nkv * hd);
+    }
+  char opts[256];
+  clkv__attn_options(tun, hd, nkv, bs, opts, sizeof opts);
+  cl_kernel k;
+  cr_assert_eq(clkv__kernel_create(rt, "attention.cl", opts, prefill ? "clkv_attn_prefill" : "clkv_attn_paged",
+                                   &k, &err), CLKV_OK, "%s", err.message);
+  cl_mem Q = buf_from(q, sizeof(float) * n * nh * hd), K = buf_from(kc, cache_elems * 2),
+         V = buf_from(vc, cache_elems * 2), B = buf_from(p.btab, sizeof p.btab),
+         S = buf_from(seqs, sizeof(int32_t) * n), P = buf_from(poss, sizeof(int32_t) * n),
+         O = buf_from(NULL, sizeof(float) * n * nh * hd);
+  clkv__attn_args a = {.Q = Q, .kc = K, .vc = V, .btab = B, .tok_seq = S, .tok_pos = P,
+                       .seq = 1, .pos0 = 21, .n_tok = (unsigned)n, .n_heads = (unsigned)nh,
+                       .layer_base = 0, .max_blocks = (unsigned)p.max_blocks, .scale = scale, .O = O};
+  cr_assert_eq(clkv__attn_enqueue(rt, k, tun, prefill, &a, &err), CLKV_OK, "%s", err.message);
+  read_buf(O, got, sizeof(float) * n * nh * hd);
+  char what[64];
+  snprintf(what, sizeof what, "%s nh %d nkv %d wg %u tq %u", prefill ? "prefill" : "paged", nh, nkv,
+           tun->att_wg, tun->tq);
+  expect_close(got, want, (size_t)(n * nh * hd), 1e-4f, what);
+  clReleaseKernel(k);
+  cl_mem all[] = {Q, K, V, B, S, P, O};
+  for (int i = 0; i < 7; i++) clReleaseMemObject(all[i]);
+  free(kc);
+  free(vc);
+  free(kref);
+  free(vref);
+  free(q);
+  free(want);
+  free(got);
+}
+
+Test(kernels, attention_paged_and_prefill_gqa_and_not) {
+  clkv__tunables tuns[] = {{.att_wg = 8, .tq = 16, .tk = 32}, {.att_wg = 64, .tq = 8, .tk = 8},
+                           {.att_wg = 1, .tq = 32, .tk = 16}};
+  for (size_t i = 0; i < 3; i++)
+    for (int prefill = 0; prefill < 2; prefill++) {
+      check_attention(4, 2, prefill, &tuns[i]); /* GQA */
+      check_attention(2, 2, prefill, &tuns[i]); /* plain multi-head */
+      check_attention(4, 1, prefill, &tuns[i]); /* multi-query */
+    }
+}
+
+Test(kernels, embedding_rows) {
+  const uint32_t ts[] = {GGML_T_Q8_0, GGML_T_F16, GGML_T_Q4_1, GGML_T_F32};
+  for (int ti = 0; ti < 4; ti++) {
+    const int vocab = 40, cols = 64;
+    float *deq = malloc(sizeof(float) * vocab * cols);
+    void *e = make_weights(ts[ti], vocab, cols, deq);
+    int32_t ids[5] = {0, 39, 7, 7, 12};
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DWTYPE=%u", ts[ti]);
+    cl_kernel k;
+    cr_assert_eq(clkv__kernel_create(rt, "embed.cl", opts, "clkv_get_rows", &k, &err), CLKV_OK, "%s", err.message);
+    cl_mem E = buf_from(e, ggml_row_bytes(ts[ti], cols) * vocab), I = buf_from(ids, sizeof ids),
+           X = buf_from(NULL, sizeof(float) * 5 * cols);
+    cr_assert_eq(clkv__embed_enqueue(rt, k, E, cols, vocab, I, 5, X, &err), CLKV_OK, "%s", err.message);
+    float got[5 * 64];
+    read_buf(X, got, sizeof got);
+    for (int t = 0; t < 5; t++) expect_close(got + t * cols, deq + ids[t] * cols, cols, 1e-6f, "embed");
+    clReleaseKernel(k);
+    clReleaseMemObject(E);
+    clReleaseMemObject(I);
+    clReleaseMemObject(X);
+    free(e);
+    free(deq);
+  }
+}
