@@ -41,6 +41,7 @@ static uint64_t remaining(const cursor *c) { return c->size - c->pos; }
 
 /* Takes n bytes for `field`, or fails naming the field and where the file ended. */
 static clkv_status take(cursor *c, uint64_t n, const char *field, const unsigned char **out) {
+  *out = NULL;
   if (n > remaining(c))
     return fail_at(c, c->pos, CLKV_ERR_FORMAT,
                    "%s needs %llu bytes but the file ends after %llu more (size %llu); " HINT_TRUNC,
@@ -58,28 +59,28 @@ static uint64_t le(const unsigned char *b, unsigned n) {
 }
 
 static clkv_status rd_u32(cursor *c, const char *field, uint32_t *v) {
-  const unsigned char *b;
+  const unsigned char *b = NULL;
   clkv_status st = take(c, 4, field, &b);
   if (st == CLKV_OK) *v = (uint32_t)le(b, 4);
   return st;
 }
 
 static clkv_status rd_u64(cursor *c, const char *field, uint64_t *v) {
-  const unsigned char *b;
+  const unsigned char *b = NULL;
   clkv_status st = take(c, 8, field, &b);
   if (st == CLKV_OK) *v = le(b, 8);
   return st;
 }
 
 static clkv_status rd_str(cursor *c, const char *field, gguf_str *s) {
-  uint64_t at = c->pos, len;
+  uint64_t at = c->pos, len = 0;
   clkv_status st = rd_u64(c, field, &len);
   if (st != CLKV_OK) return st;
   if (len > remaining(c))
     return fail_at(c, at, CLKV_ERR_FORMAT,
                    "%s has length %llu but only %llu bytes remain in the file; " HINT_TRUNC, field,
                    (unsigned long long)len, (unsigned long long)remaining(c));
-  const unsigned char *b;
+  const unsigned char *b = NULL;
   take(c, len, field, &b);
   s->len = len;
   s->data = (const char *)b;
@@ -145,8 +146,8 @@ static clkv_status parse_value(cursor *c, uint32_t type, int depth, const char *
 
 static clkv_status parse_array(cursor *c, int depth, const char *what, gguf_value *out) {
   uint64_t at = c->pos;
-  uint32_t et;
-  uint64_t n;
+  uint32_t et = 0;
+  uint64_t n = 0;
   clkv_status st;
   out->type = GGUF_V_ARRAY;
   if (depth >= GGUF_MAX_DEPTH)
@@ -200,7 +201,7 @@ static clkv_status parse_value(cursor *c, uint32_t type, int depth, const char *
     out->type = GGUF_V_STRING;
     return rd_str(c, "string value", &out->v.str);
   }
-  const unsigned char *b;
+  const unsigned char *b = NULL;
   clkv_status st = take(c, (uint64_t)es, "value", &b);
   if (st == CLKV_OK) decode_scalar((gguf_vtype)type, b, out);
   return st;
@@ -239,7 +240,7 @@ static int strset_add(strset *s, const gguf_str *str) {
 
 /* ---- the file ---- */
 static clkv_status parse_header(cursor *c, gguf_file *f) {
-  const unsigned char *magic;
+  const unsigned char *magic = NULL;
   clkv_status st;
   if (c->size == 0)
     return fail_at(c, 0, CLKV_ERR_FORMAT, "the file is empty; " HINT_TRUNC);
@@ -290,7 +291,7 @@ static clkv_status parse_kvs(cursor *c, gguf_file *f) {
   for (uint64_t i = 0; i < n; i++) {
     gguf_kv *kv = &f->kv[i];
     uint64_t at = c->pos;
-    uint32_t type;
+    uint32_t type = 0;
     char what[160];
     if ((st = rd_str(c, "metadata key", &kv->key)) != CLKV_OK) break;
     snprintf(what, sizeof what, "metadata key %llu '%.*s'", (unsigned long long)i,
@@ -326,7 +327,7 @@ static clkv_status read_alignment(cursor *c, gguf_file *f) {
 
 static clkv_status parse_tensor(cursor *c, gguf_tensor *t, uint64_t i) {
   uint64_t at = c->pos;
-  gguf_str name;
+  gguf_str name = {0, NULL};
   clkv_status st;
   if ((st = rd_str(c, "tensor name", &name)) != CLKV_OK) return st;
   if (name.len >= sizeof t->name || memchr(name.data, '\0', name.len))
