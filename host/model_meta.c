@@ -181,7 +181,7 @@ clkv_status clkv_model_inspect(const char *path, clkv_file_info *out, clkv_error
   st = clkv__model_hparams(f, &out->model, &herr);
   if (st) {
     out->runnable = 0;
-    snprintf(out->why_not, sizeof out->why_not, "%s", herr.message);
+    snprintf(out->why_not, sizeof out->why_not, "%.250s", herr.message);
     st = CLKV_OK; /* the file itself is valid: report what we know */
   } else {
     check_runnable(f, out);

@@ -238,8 +238,12 @@ clkv_status clkv__program_get(clkv_runtime *rt, const char *file, const char *op
   if (!options) options = "";
   size_t olen = strlen(options) + 64;
   if (!(opts = malloc(olen))) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
-  snprintf(opts, olen, "%s%s%s", options, rt->info.has_fp16 ? " -DCLKV_HAS_FP16=1" : "",
-           rt->info.has_subgroups ? " -DCLKV_HAS_SUBGROUPS=1" : "");
+  /* Compiler warnings are for kernel developers (CLKV_KERNEL_WARNINGS=1); some drivers
+   * (PoCL) print them on stderr during every build, which users should not see. */
+  const char *warn = getenv("CLKV_KERNEL_WARNINGS");
+  snprintf(opts, olen, "%s%s%s%s", options, rt->info.has_fp16 ? " -DCLKV_HAS_FP16=1" : "",
+           rt->info.has_subgroups ? " -DCLKV_HAS_SUBGROUPS=1" : "",
+           warn && *warn == '1' ? "" : " -w");
   program_key(file, opts, key, sizeof key);
   for (int i = 0; i < rt->n_programs; i++)
     if (!strcmp(rt->programs[i].key, key)) {
