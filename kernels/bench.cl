@@ -2,9 +2,7 @@
  * vector width, fp32/fp16 multiply-add chains, int8 dot products, and an empty kernel for
  * launch latency. Results are written out only to keep the compiler from removing the work. */
 
-#ifndef BW_FETCH
-#define BW_FETCH 16 /* loads per work-item in the bandwidth kernels */
-#endif
+#define BW_FETCH 16 /* loads per work-item in the bandwidth kernels (unrolled below) */
 #ifndef CP_ITERS
 #define CP_ITERS 64 /* outer iterations of the compute kernels (16 multiply-adds each) */
 #endif
@@ -21,11 +19,16 @@
  *   consecutive work-items on consecutive addresses, steps of local_size;
  * - bw_go_*: work-item i reads i, i + global_size, i + 2 * global_size, ...
  * Both read every element of src exactly once. */
+/* Straight-line loads (no inner loop) vectorize best across work-items on CPU devices. */
+#define BW_LOAD4(acc, src, i, step)                                                        \
+  acc += src[i]; i += step; acc += src[i]; i += step;                                      \
+  acc += src[i]; i += step; acc += src[i]; i += step;
 #define BW_KERNEL_AT(NAME, T, W, FIRST, STEP)                                              \
   __kernel void NAME(__global const T *src, __global float *dst) {                        \
     size_t i = (FIRST), step = (STEP);                                                     \
     T acc = (T)(0.0f);                                                                     \
-    for (int f = 0; f < BW_FETCH; ++f, i += step) acc += src[i];                           \
+    BW_LOAD4(acc, src, i, step) BW_LOAD4(acc, src, i, step)                                \
+    BW_LOAD4(acc, src, i, step) BW_LOAD4(acc, src, i, step)                                \
     dst[get_global_id(0)] = HSUM##W(acc);                                                  \
   }
 #define BW_KERNEL(T, W)                                                                    \
