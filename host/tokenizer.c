@@ -453,7 +453,7 @@ int clkv_tokenizer_encode(const clkv_tokenizer *t, const char *text, size_t len,
   else if (out.n > INT32_MAX) rc = CLKV_ERR_INVALID_ARG;
   else {
     size_t room = cap > 0 ? (size_t)cap : 0;
-    if (out.n) memcpy(ids, out.v, (out.n < room ? out.n : room) * sizeof *ids);
+    if (out.n && room) memcpy(ids, out.v, (out.n < room ? out.n : room) * sizeof *ids);
     rc = (int)out.n;
   }
 done:

@@ -305,20 +305,15 @@ static size_t unhex(const char *s, const char *end, char *out) {
   return n;
 }
 
-Test(tokenizer, matches_hf_peer_on_texts) {
-  const char *path = model_path(), *py = getenv("CLKV_PYTHON");
-  if (!path) cr_skip_test("default model not found (run scripts/setup or set CLKV_MODEL)");
-  if (!py || !*py) cr_skip_test("CLKV_PYTHON is not set (scripts/test sets it)");
-  char dir[] = "/tmp/clkv_tok_XXXXXX", out_path[64], cmd[4096];
-  cr_assert_not_null(mkdtemp(dir));
+/* Runs the peer on the GGUF at path over tests/data/tokenizer_texts.json (output in dir)
+ * and compares every text id for id, plus decode(encode(text)) == text. 0 if the peer did
+ * not run. */
+static int compare_with_peer(const char *py, const char *path, const char *dir) {
+  char out_path[256], cmd[4096];
   snprintf(out_path, sizeof out_path, "%s/peer.txt", dir);
   snprintf(cmd, sizeof cmd, "'%s' '%s/tests/peer/tokenizer_peer.py' '%s' '%s/tests/data/tokenizer_texts.json' '%s'",
            py, CLKV_SOURCE_DIR, path, CLKV_SOURCE_DIR, out_path);
-  int rc = system(cmd);
-  if (rc != 0) {
-    rmdir(dir);
-    cr_skip_test("the peer did not run (%d): %s", rc, cmd);
-  }
+  if (system(cmd) != 0) return 0;
   clkv_tokenizer *t = load_model_tokenizer(path);
   FILE *f = fopen(out_path, "r");
   cr_assert_not_null(f);
@@ -336,9 +331,10 @@ Test(tokenizer, matches_hf_peer_on_texts) {
     }
     text[tl] = 0;
     int ng = clkv_tokenizer_encode(t, text, tl, 0, 1, got, 8192);
-    cr_expect_eq(ng, nw, "text %d \"%s\": %d ids, the peer has %d", lines, text, ng, nw);
+    cr_expect_eq(ng, nw, "%s text %d \"%s\": %d ids, the peer has %d", path, lines, text, ng, nw);
     for (int i = 0; i < ng && i < nw; i++)
-      cr_expect_eq(got[i], want[i], "text %d \"%s\": id %d is %d, the peer has %d", lines, text, i, got[i], want[i]);
+      cr_expect_eq(got[i], want[i], "%s text %d \"%s\": id %d is %d, the peer has %d", path, lines,
+                   text, i, got[i], want[i]);
     size_t ml = detok(t, got, ng, 1, mine);
     cr_expect(ml == tl && !memcmp(mine, text, tl), "text %d: decode(encode) differs: \"%s\"", lines, mine);
     cr_expect(dl == tl && !memcmp(dec, text, tl), "text %d: the peer's own decode differs", lines);
@@ -346,7 +342,71 @@ Test(tokenizer, matches_hf_peer_on_texts) {
   }
   fclose(f);
   remove(out_path);
-  rmdir(dir);
   clkv_tokenizer_free(t);
   cr_assert_geq(lines, 20, "the peer wrote %d lines", lines);
+  return 1;
+}
+
+Test(tokenizer, matches_hf_peer_on_texts) {
+  const char *path = model_path(), *py = getenv("CLKV_PYTHON");
+  if (!path) cr_skip_test("default model not found (run scripts/setup or set CLKV_MODEL)");
+  if (!py || !*py) cr_skip_test("CLKV_PYTHON is not set (scripts/test sets it)");
+  char dir[] = "/tmp/clkv_tok_XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  int ran = compare_with_peer(py, path, dir);
+  rmdir(dir);
+  if (!ran) cr_skip_test("the peer (tests/peer/tokenizer_peer.py) did not run");
+}
+
+/* Writes the default model's vocabulary and merges into a tokenizer-only GGUF that names
+ * another pre-tokenizer. */
+static void write_with_pre(const char *model, const char *pre, const char *out) {
+  gguf_file *f = NULL;
+  clkv_error err = {0};
+  cr_assert_eq(gguf_open(model, &f, &err), CLKV_OK, "%s", err.message);
+  const gguf_value *tok = gguf_get_arr(f, "tokenizer.ggml.tokens");
+  const gguf_value *mer = gguf_get_arr(f, "tokenizer.ggml.merges");
+  const gguf_value *typ = gguf_get_arr(f, "tokenizer.ggml.token_type");
+  cr_assert(tok && mer && typ && typ->v.arr.type == GGUF_V_INT32);
+  gguf_writer *w = gguf_writer_new();
+  gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+  gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
+  const gguf_value *arrs[2] = {tok, mer};
+  const char *keys[2] = {"tokenizer.ggml.tokens", "tokenizer.ggml.merges"};
+  for (int a = 0; a < 2; a++) {
+    size_t n = arrs[a]->v.arr.n;
+    char **s = malloc(n * sizeof *s);
+    cr_assert_not_null(s);
+    for (size_t i = 0; i < n; i++) s[i] = strndup(arrs[a]->v.arr.items[i].v.str.data, arrs[a]->v.arr.items[i].v.str.len);
+    gguf_writer_set_arr_str(w, keys[a], (const char *const *)s, n);
+    for (size_t i = 0; i < n; i++) free(s[i]);
+    free(s);
+  }
+  int32_t *types = malloc(typ->v.arr.n * sizeof *types);
+  cr_assert_not_null(types);
+  memcpy(types, typ->v.arr.data, typ->v.arr.n * sizeof *types);
+  gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, typ->v.arr.n);
+  free(types);
+  gguf_close(f);
+  cr_assert_eq(gguf_writer_save(w, out, &err), CLKV_OK, "%s", err.message);
+  gguf_writer_free(w);
+}
+
+/* The Llama 3 and plain GPT-2 pre-tokenizers, on the same vocabulary, against the peer. */
+Test(tokenizer, other_pretokenizers_match_hf_peer) {
+  const char *path = model_path(), *py = getenv("CLKV_PYTHON");
+  if (!path) cr_skip_test("default model not found (run scripts/setup or set CLKV_MODEL)");
+  if (!py || !*py) cr_skip_test("CLKV_PYTHON is not set (scripts/test sets it)");
+  char dir[] = "/tmp/clkv_tok_XXXXXX", file[128];
+  cr_assert_not_null(mkdtemp(dir));
+  const char *pres[] = {"llama-bpe", "gpt2"};
+  int ran = 1;
+  for (int i = 0; i < 2 && ran; i++) {
+    snprintf(file, sizeof file, "%s/%s.gguf", dir, pres[i]);
+    write_with_pre(path, pres[i], file);
+    ran = compare_with_peer(py, file, dir);
+    remove(file);
+  }
+  rmdir(dir);
+  if (!ran) cr_skip_test("the peer (tests/peer/tokenizer_peer.py) did not run");
 }
