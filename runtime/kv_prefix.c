@@ -167,7 +167,7 @@ clkv_status clkv_kv_seq_prefill_begin(clkv_kv_pool *P, int seq, const int32_t *t
     b->last_use = ++P->tick;
     s->dtab[i] = s->g[i];
   }
-  memcpy(s->tok, tokens, (size_t)k * bt * sizeof *tokens);
+  if (k) memcpy(s->tok, tokens, (size_t)k * bt * sizeof *tokens);
   s->len = s->committed = k * bt;
   s->n_blocks = k;
   P->st.prefix_hit_tokens += (uint64_t)k * bt;
