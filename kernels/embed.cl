@@ -11,9 +11,11 @@ __kernel void clkv_get_rows(__global const uchar *E, uint cols, uint n_vocab,
   int id = ids[t];
   if (id < 0 || (uint)id >= n_vocab) id = 0; /* the host validates ids; never read out of bounds */
   const size_t row_bytes = (size_t)(cols / 32) * BLOCK_BYTES_OF(WTYPE);
-  float16 lo, hi;
-  clkv_dequant32(E + (size_t)id * row_bytes, b, WTYPE, &lo, &hi);
+  float8 w0, w1, w2, w3;
+  clkv_deq32(E + (size_t)id * row_bytes, b, WTYPE, &w0, &w1, &w2, &w3);
   __global float *x = X + (size_t)t * cols + b * 32;
-  vstore16(lo, 0, x);
-  vstore16(hi, 1, x);
+  vstore8(w0, 0, x);
+  vstore8(w1, 1, x);
+  vstore8(w2, 2, x);
+  vstore8(w3, 3, x);
 }

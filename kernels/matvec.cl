@@ -56,45 +56,49 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   const uint nb = cols / 32;
   const size_t row_bytes = (size_t)nb * BLOCK_BYTES;
 
-  float16 acc[ROWS][TT];
-  float16 ss[TT];
-  for (int r = 0; r < ROWS; r++)
-    for (int t = 0; t < TT; t++) acc[r][t] = (float16)(0.0f);
-  for (int t = 0; t < TT; t++) ss[t] = (float16)(0.0f);
+  float sum[ROWS][TT], ssum[TT];
+  float8 ss[TT];
+  for (int t = 0; t < TT; t++) {
+    ss[t] = (float8)(0.0f);
+    for (int r = 0; r < ROWS; r++) sum[r][t] = 0.0f;
+  }
 
   for (uint b = ks; b < nb; b += KSPLIT) {
-    float16 xlo[TT], xhi[TT];
+    float8 x[TT][4];
+    float xs[TT];
 #if NORM
-    const float16 nlo = vload16(0, norm_w + b * 32), nhi = vload16(1, norm_w + b * 32);
+    const __global float *np = norm_w + b * 32;
+    const float8 n0 = vload8(0, np), n1 = vload8(1, np), n2 = vload8(2, np), n3 = vload8(3, np);
 #endif
     for (int t = 0; t < TT; t++) {
       if (t0 + t < n_tok) {
         const __global float *xp = X + (size_t)(x_row0 + t0 + t) * cols + b * 32;
-        xlo[t] = vload16(0, xp);
-        xhi[t] = vload16(1, xp);
+        x[t][0] = vload8(0, xp); x[t][1] = vload8(1, xp);
+        x[t][2] = vload8(2, xp); x[t][3] = vload8(3, xp);
       } else {
-        xlo[t] = xhi[t] = (float16)(0.0f);
+        x[t][0] = x[t][1] = x[t][2] = x[t][3] = (float8)(0.0f);
       }
 #if NORM
-      ss[t] += xlo[t] * xlo[t] + xhi[t] * xhi[t];
-      xlo[t] *= nlo;
-      xhi[t] *= nhi;
+      ss[t] += x[t][0] * x[t][0] + x[t][1] * x[t][1] + x[t][2] * x[t][2] + x[t][3] * x[t][3];
+      x[t][0] *= n0; x[t][1] *= n1; x[t][2] *= n2; x[t][3] *= n3;
 #endif
+      xs[t] = clkv_hsum8(x[t][0] + x[t][1] + x[t][2] + x[t][3]);
     }
     for (int r = 0; r < ROWS; r++) {
       if (r0 + r < rows) {
-        float16 wlo, whi;
-        clkv_dequant32(W + (size_t)(r0 + r) * row_bytes, b, WTYPE, &wlo, &whi);
-        for (int t = 0; t < TT; t++) acc[r][t] += wlo * xlo[t] + whi * xhi[t];
+        const __global uchar *row = W + (size_t)(r0 + r) * row_bytes;
+#if TT == 1
+        sum[r][0] += clkv_dot32(row, b, WTYPE, x[0][0], x[0][1], x[0][2], x[0][3], xs[0]);
+#else
+        float8 w0, w1, w2, w3;
+        clkv_deq32(row, b, WTYPE, &w0, &w1, &w2, &w3);
+        for (int t = 0; t < TT; t++)
+          sum[r][t] += clkv_hsum8(w0 * x[t][0] + w1 * x[t][1] + w2 * x[t][2] + w3 * x[t][3]);
+#endif
       }
     }
   }
-
-  float sum[ROWS][TT], ssum[TT];
-  for (int t = 0; t < TT; t++) {
-    ssum[t] = clkv_hsum16(ss[t]);
-    for (int r = 0; r < ROWS; r++) sum[r][t] = clkv_hsum16(acc[r][t]);
-  }
+  for (int t = 0; t < TT; t++) ssum[t] = clkv_hsum8(ss[t]);
 
 #if KSPLIT > 1
   /* Combine the KSPLIT partial sums of each row (and of the norm). */
