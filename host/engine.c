@@ -9,7 +9,7 @@
 #include <string.h>
 
 clkv_context_params clkv_context_default_params(void) {
-  clkv_context_params p = {0};
+  clkv_context_params p = {0, 1, 0, 0, CLKV_KV_LRU};
   return p;
 }
 
@@ -34,37 +34,69 @@ static cl_mem dev_buf(clkv_context *c, size_t bytes, cl_mem_flags flags, const c
   return b;
 }
 
+/* The model identity and KV layout mixed into every prefix-cache hash. */
+static uint64_t prefix_seed(const clkv_model *m) {
+  clkv_sha256 h;
+  unsigned char d[32];
+  clkv_sha256_init(&h);
+  clkv_sha256_update(&h, &m->info, sizeof m->info);
+  clkv_sha256_update(&h, &m->params.kv_block, sizeof m->params.kv_block);
+  clkv_sha256_update(&h, "kv-f16", 6);
+  clkv_sha256_final(&h, d);
+  uint64_t v;
+  memcpy(&v, d, sizeof v);
+  return v;
+}
+
 clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clkv_context **out,
                                 clkv_error *err) {
   if (!m || !out) return clkv__err(err, CLKV_ERR_INVALID_ARG, "model and out are required");
   *out = NULL;
+  clkv_context_params cp = p ? *p : clkv_context_default_params();
+  if (cp.kv_host_blocks < 0 || cp.kv_device_blocks < 0 || cp.evict < CLKV_KV_LRU || cp.evict > CLKV_KV_FIFO)
+    return clkv__err(err, CLKV_ERR_INVALID_ARG, "context params out of range");
   clkv_context *c = calloc(1, sizeof *c);
   if (!c) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
   const clkv_model_info *I = &m->info;
   c->m = m;
-  c->n_seq_max = p && p->n_seq_max > 0 ? p->n_seq_max : m->params.max_seqs;
+  c->params = cp;
+  c->n_seq_max = cp.n_seq_max > 0 ? cp.n_seq_max : m->params.max_seqs;
   c->max_tok = m->params.chunk > c->n_seq_max ? m->params.chunk : c->n_seq_max;
   const int bs = m->params.kv_block;
   c->max_blocks = (m->n_ctx + bs - 1) / bs;
-  c->n_blocks = c->max_blocks * c->n_seq_max;
+  c->n_blocks = cp.kv_device_blocks ? cp.kv_device_blocks : c->max_blocks * c->n_seq_max;
+  c->n_host_blocks = cp.kv_host_blocks;
+  c->block_bytes = (size_t)m->kv_rows * (size_t)bs * 2;
+  c->uploaded_gen = (uint64_t)-1;
   clkv_status st = CLKV_OK;
-  c->free_blocks = malloc(sizeof(int) * (size_t)c->n_blocks);
-  c->btab = calloc((size_t)c->n_seq_max * (size_t)c->max_blocks, sizeof(int32_t));
-  c->seqs = calloc((size_t)c->n_seq_max, sizeof *c->seqs);
+  clkv_kv_pool_params pp = clkv_kv_pool_default_params();
+  pp.n_device_blocks = c->n_blocks;
+  pp.n_host_blocks = c->n_host_blocks;
+  pp.block_tokens = bs;
+  pp.max_seqs = c->n_seq_max;
+  pp.max_blocks_per_seq = c->max_blocks;
+  pp.policy = (clkv_kv_evict_policy)cp.evict;
+  pp.prefix_seed = prefix_seed(m);
+  pp.bytes_per_block = c->block_bytes * 2 * (size_t)I->n_layers;
+  CLKV_TRY(clkv_kv_pool_create(&pp, &c->pool, err));
+  c->btab = malloc(sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks);
   c->h_logits = malloc(sizeof(float) * (size_t)c->n_seq_max * (size_t)I->n_vocab);
   c->h_ids = malloc(sizeof(int32_t) * (size_t)c->max_tok);
   c->h_seq = malloc(sizeof(int32_t) * (size_t)c->max_tok);
   c->h_pos = malloc(sizeof(int32_t) * (size_t)c->max_tok);
-  if (!c->free_blocks || !c->btab || !c->seqs || !c->h_logits || !c->h_ids || !c->h_seq || !c->h_pos) {
+  if (!c->btab || !c->h_logits || !c->h_ids || !c->h_seq || !c->h_pos) {
     st = clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory creating the context");
     goto fail;
   }
-  for (int i = 0; i < c->n_blocks; i++) c->free_blocks[i] = c->n_blocks - 1 - i;
-  c->n_free = c->n_blocks;
-  const size_t kv_bytes = (size_t)I->n_layers * (size_t)c->n_blocks * (size_t)m->kv_rows * (size_t)bs * 2;
+  const size_t kv_bytes = (size_t)I->n_layers * (size_t)c->n_blocks * c->block_bytes;
   const size_t T = (size_t)c->max_tok;
   c->kc = dev_buf(c, kv_bytes, CL_MEM_READ_WRITE, "K cache", err, &st);
   c->vc = dev_buf(c, kv_bytes, CL_MEM_READ_WRITE, "V cache", err, &st);
+  if (c->n_host_blocks) {
+    const size_t hb = (size_t)I->n_layers * (size_t)c->n_host_blocks * c->block_bytes;
+    c->hk = dev_buf(c, hb, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, "host-tier K cache", err, &st);
+    c->hv = dev_buf(c, hb, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, "host-tier V cache", err, &st);
+  }
   c->d_btab = dev_buf(c, sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks,
                       CL_MEM_READ_ONLY, "block tables", err, &st);
   c->d_ids = dev_buf(c, sizeof(int32_t) * T, CL_MEM_READ_ONLY, "token ids", err, &st);
@@ -77,7 +109,6 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
   c->logits = dev_buf(c, sizeof(float) * (size_t)c->n_seq_max * (size_t)I->n_vocab,
                       CL_MEM_WRITE_ONLY, "logits", err, &st);
   if (st) goto fail;
-  c->btab_dirty = 1;
   *out = c;
   return CLKV_OK;
 fail:
@@ -87,13 +118,12 @@ fail:
 
 void clkv_context_free(clkv_context *c) {
   if (!c) return;
-  cl_mem *bufs[] = {&c->kc, &c->vc, &c->d_btab, &c->d_ids, &c->d_seq, &c->d_pos,
-                    &c->x, &c->q, &c->att, &c->ff, &c->logits};
+  cl_mem *bufs[] = {&c->kc, &c->vc, &c->hk, &c->hv, &c->d_btab, &c->d_ids, &c->d_seq,
+                    &c->d_pos, &c->x, &c->q, &c->att, &c->ff, &c->logits};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (*bufs[i]) clReleaseMemObject(*bufs[i]);
-  free(c->free_blocks);
+  clkv_kv_pool_free(c->pool);
   free(c->btab);
-  free(c->seqs);
   free(c->h_logits);
   free(c->h_ids);
   free(c->h_seq);
@@ -106,30 +136,96 @@ const char *clkv_last_error(const clkv_context *ctx) {
 }
 
 /* ---- blocks ---- */
-clkv_status clkv__seq_reserve(clkv_context *c, int seq, int n_pos) {
-  const int bs = c->m->params.kv_block;
-  if (n_pos > c->m->n_ctx)
-    return clkv__err(&c->err, CLKV_ERR_CONTEXT_FULL,
-                     "the sequence needs %d positions but the context holds %d; shorten the "
-                     "prompt or the output, or raise --ctx (the model allows %d)", n_pos,
-                     c->m->n_ctx, c->m->info.n_ctx_train);
-  clkv__seq *s = &c->seqs[seq];
-  int need = (n_pos + bs - 1) / bs;
-  while (s->n_blocks < need) {
-    if (!c->n_free)
-      return clkv__err(&c->err, CLKV_ERR_CONTEXT_FULL, "the KV cache has no free block left");
-    c->btab[(size_t)seq * c->max_blocks + s->n_blocks++] = c->free_blocks[--c->n_free];
-    c->btab_dirty = 1;
+void clkv_context_kv_stats(const clkv_context *c, clkv_kv_stats *o) {
+  if (!o) return;
+  memset(o, 0, sizeof *o);
+  if (!c) return;
+  clkv_kv_pool_stats s;
+  clkv_kv_pool_stats_get(c->pool, &s);
+  o->block_tokens = c->m->params.kv_block;
+  o->device_blocks_total = s.blocks_total[0];
+  o->device_blocks_used = s.blocks_used[0];
+  o->device_blocks_cached = s.blocks_cached[0];
+  o->device_blocks_free = s.blocks_free[0];
+  o->host_blocks_total = s.blocks_total[1];
+  o->host_blocks_used = s.blocks_used[1];
+  o->host_blocks_cached = s.blocks_cached[1];
+  o->host_blocks_free = s.blocks_free[1];
+  o->device_bytes_used = s.bytes_used[0] + s.bytes_cached[0];
+  o->host_bytes_used = s.bytes_used[1] + s.bytes_cached[1];
+  o->prompt_tokens = s.prompt_tokens;
+  o->prefix_hit_tokens = s.prefix_hit_tokens;
+  o->evictions = s.evictions;
+  o->swaps_out = s.swap_out_blocks;
+  o->swaps_in = s.swap_in_blocks;
+  o->bytes_moved = s.bytes_moved;
+  o->cow_copies = s.cow_copies;
+}
+
+clkv_status clkv__seq_start(clkv_context *c, const int32_t *prompt, int n, int *seq, int *cached) {
+  clkv_status st = clkv_kv_seq_new(c->pool, seq, &c->err);
+  if (st) return st;
+  int32_t hit = 0;
+  if (c->params.prefix_cache && n > 0) {
+    st = clkv_kv_seq_prefill_begin(c->pool, *seq, prompt, n, &hit, &c->err);
+    if (st) {
+      clkv_kv_seq_free(c->pool, *seq);
+      return st;
+    }
   }
-  s->active = 1;
+  *cached = hit;
   return CLKV_OK;
 }
 
-void clkv__seq_release(clkv_context *c, int seq) {
-  clkv__seq *s = &c->seqs[seq];
-  while (s->n_blocks > 0) c->free_blocks[c->n_free++] = c->btab[(size_t)seq * c->max_blocks + --s->n_blocks];
-  s->n_pos = 0;
-  s->active = 0;
+void clkv__seq_end(clkv_context *c, int seq) { clkv_kv_seq_free(c->pool, seq); }
+
+/* Copies one block (every layer, K and V) between the device cache and the host tier. */
+static clkv_status copy_block(clkv_context *c, cl_mem sk, cl_mem sv, size_t s_blocks, int src,
+                              cl_mem dk, cl_mem dv, size_t d_blocks, int dst) {
+  clkv_status st = CLKV_OK;
+  clkv_error *err = &c->err;
+  for (int l = 0; l < c->m->info.n_layers; l++) {
+    const size_t so = ((size_t)l * s_blocks + (size_t)src) * c->block_bytes;
+    const size_t dof = ((size_t)l * d_blocks + (size_t)dst) * c->block_bytes;
+    CLKV_CL_TRY(clEnqueueCopyBuffer(c->m->rt->queue, sk, dk, so, dof, c->block_bytes, 0, NULL, NULL));
+    CLKV_CL_TRY(clEnqueueCopyBuffer(c->m->rt->queue, sv, dv, so, dof, c->block_bytes, 0, NULL, NULL));
+  }
+fail:
+  return st;
+}
+
+clkv_status clkv__kv_sync(clkv_context *c) {
+  const clkv_kv_op *ops;
+  size_t n;
+  clkv_status st = CLKV_OK;
+  clkv_kv_pool_take_ops(c->pool, &ops, &n);
+  const size_t D = (size_t)c->n_blocks, H = (size_t)c->n_host_blocks;
+  for (size_t i = 0; i < n && !st; i++) {
+    const clkv_kv_op *o = &ops[i];
+    if (o->kind == CLKV_KV_OP_COPY_D2D)
+      st = copy_block(c, c->kc, c->vc, D, o->src, c->kc, c->vc, D, o->dst);
+    else if (o->kind == CLKV_KV_OP_MOVE_D2H)
+      st = copy_block(c, c->kc, c->vc, D, o->src, c->hk, c->hv, H, o->dst);
+    else
+      st = copy_block(c, c->hk, c->hv, H, o->src, c->kc, c->vc, D, o->dst);
+  }
+  if (st) return st;
+  const uint64_t gen = clkv_kv_pool_generation(c->pool);
+  if (gen != c->uploaded_gen) {
+    for (int s = 0; s < c->n_seq_max; s++) {
+      const int32_t *t = clkv_kv_seq_block_table(c->pool, s);
+      int32_t *row = c->btab + (size_t)s * c->max_blocks;
+      if (t) memcpy(row, t, sizeof(int32_t) * (size_t)c->max_blocks);
+      else for (int b = 0; b < c->max_blocks; b++) row[b] = -1;
+    }
+    clkv_error *err = &c->err;
+    CLKV_CL_TRY(clEnqueueWriteBuffer(c->m->rt->queue, c->d_btab, CL_TRUE, 0,
+                                     sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks,
+                                     c->btab, 0, NULL, NULL));
+    c->uploaded_gen = gen;
+  }
+fail:
+  return st;
 }
 
 /* ---- launches ---- */
@@ -169,7 +265,7 @@ fail:
   return st;
 }
 
-/* Uploads ids/seq/pos for n tokens and the block tables if they changed. */
+/* Uploads ids/seq/pos for n tokens. */
 static clkv_status upload_batch(clkv_context *c, int n, clkv_error *err) {
   clkv_status st = CLKV_OK;
   cl_command_queue qu = c->m->rt->queue;
@@ -177,12 +273,6 @@ static clkv_status upload_batch(clkv_context *c, int n, clkv_error *err) {
   CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_ids, CL_FALSE, 0, b, c->h_ids, 0, NULL, NULL));
   CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_seq, CL_FALSE, 0, b, c->h_seq, 0, NULL, NULL));
   CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_pos, CL_FALSE, 0, b, c->h_pos, 0, NULL, NULL));
-  if (c->btab_dirty) {
-    CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_btab, CL_FALSE, 0,
-                                     sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks,
-                                     c->btab, 0, NULL, NULL));
-    c->btab_dirty = 0;
-  }
 fail:
   return st;
 }
@@ -246,14 +336,29 @@ static clkv_status check_ids(clkv_context *c, const int32_t *ids, int n) {
   return CLKV_OK;
 }
 
-clkv_status clkv__forward_prefill(clkv_context *c, int seq, const int32_t *ids, int n, int pos0,
+/* Positions must stay inside the context; the pool's tables are as wide as it. */
+static clkv_status check_room(clkv_context *c, int seq, int n) {
+  const int len = clkv_kv_seq_len(c->pool, seq);
+  if (len < 0 || clkv_kv_seq_swapped(c->pool, seq))
+    return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "sequence %d is not active on the device", seq);
+  if (len + n > c->m->n_ctx)
+    return clkv__err(&c->err, CLKV_ERR_CONTEXT_FULL,
+                     "the sequence needs %d positions but the context holds %d; shorten the "
+                     "prompt or the output, or raise --ctx (the model allows %d)", len + n,
+                     c->m->n_ctx, c->m->info.n_ctx_train);
+  return CLKV_OK;
+}
+
+clkv_status clkv__forward_prefill(clkv_context *c, int seq, const int32_t *ids, int n,
                                   int want_logits) {
   clkv_status st;
   if (n < 1 || n > c->max_tok || seq < 0 || seq >= c->n_seq_max)
     return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "prefill of %d tokens for sequence %d", n, seq);
-  if ((st = check_ids(c, ids, n))) return st;
-  if ((st = clkv__seq_reserve(c, seq, pos0 + n))) return st;
+  if ((st = check_ids(c, ids, n)) || (st = check_room(c, seq, n))) return st;
+  const int pos0 = clkv_kv_seq_len(c->pool, seq);
   if ((st = ensure_kernels(c, &c->err))) return st;
+  if ((st = clkv_kv_seq_append(c->pool, seq, ids, n, &c->err))) return st;
+  if ((st = clkv__kv_sync(c))) return st;
   for (int i = 0; i < n; i++) {
     c->h_ids[i] = ids[i];
     c->h_seq[i] = seq;
@@ -261,28 +366,29 @@ clkv_status clkv__forward_prefill(clkv_context *c, int seq, const int32_t *ids, 
   }
   if ((st = upload_batch(c, n, &c->err))) return st;
   st = run_layers(c, n, CLKV__PH_PREFILL, seq, pos0, n - 1, want_logits ? 1 : 0, &c->err);
-  if (!st) c->seqs[seq].n_pos = pos0 + n;
+  if (!st) clkv_kv_seq_commit(c->pool, seq);
   return st;
 }
 
-clkv_status clkv__forward_decode(clkv_context *c, const int *seqs, const int32_t *ids,
-                                 const int *poss, int n) {
+clkv_status clkv__forward_decode(clkv_context *c, const int *seqs, const int32_t *ids, int n) {
   clkv_status st;
   if (n < 1 || n > c->n_seq_max)
     return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "decode batch of %d (at most %d)", n, c->n_seq_max);
   if ((st = check_ids(c, ids, n))) return st;
+  if ((st = ensure_kernels(c, &c->err))) return st;
   for (int i = 0; i < n; i++) {
     if (seqs[i] < 0 || seqs[i] >= c->n_seq_max)
       return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "sequence %d does not exist", seqs[i]);
-    if ((st = clkv__seq_reserve(c, seqs[i], poss[i] + 1))) return st;
+    if ((st = check_room(c, seqs[i], 1))) return st;
     c->h_ids[i] = ids[i];
     c->h_seq[i] = seqs[i];
-    c->h_pos[i] = poss[i];
+    c->h_pos[i] = clkv_kv_seq_len(c->pool, seqs[i]);
+    if ((st = clkv_kv_seq_append(c->pool, seqs[i], &ids[i], 1, &c->err))) return st;
   }
-  if ((st = ensure_kernels(c, &c->err))) return st;
+  if ((st = clkv__kv_sync(c))) return st;
   if ((st = upload_batch(c, n, &c->err))) return st;
   st = run_layers(c, n, CLKV__PH_DECODE, -1, 0, 0, n, &c->err);
   if (!st)
-    for (int i = 0; i < n; i++) c->seqs[seqs[i]].n_pos = poss[i] + 1;
+    for (int i = 0; i < n; i++) clkv_kv_seq_commit(c->pool, seqs[i]);
   return st;
 }

@@ -125,8 +125,7 @@ clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
                      "the prompt has %d tokens but the context holds %d (one more is needed to "
                      "generate); shorten the prompt or raise --ctx (the model allows %d)", n_ids,
                      m->n_ctx, m->info.n_ctx_train);
-  const int seq = 0;
-  clkv__seq_release(ctx, seq);
+  int seq = -1, cached = 0;
   const int n_hist_cap = n_ids + (gp.max_tokens > 0 ? gp.max_tokens : 0) + 1;
   int32_t *hist = malloc(sizeof(int32_t) * (size_t)n_hist_cap);
   clkv_sampler *smp = clkv_sampler_new(&gp, m->info.n_vocab);
@@ -140,9 +139,14 @@ clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
   int n_hist = n_ids;
   S.prompt_tokens = n_ids;
   const double t0 = clkv__now_ms();
-  for (int pos = 0; pos < n_ids; pos += m->params.chunk) {
+  /* leading prompt blocks already in the prefix cache are not computed again */
+  if ((st = clkv__seq_start(ctx, ids, n_ids, &seq, &cached))) {
+    seq = -1;
+    goto done;
+  }
+  for (int pos = cached; pos < n_ids; pos += m->params.chunk) {
     int len = n_ids - pos < m->params.chunk ? n_ids - pos : m->params.chunk;
-    st = clkv__forward_prefill(ctx, seq, ids + pos, len, pos, pos + len == n_ids);
+    st = clkv__forward_prefill(ctx, seq, ids + pos, len, pos + len == n_ids);
     if (st) goto done;
     S.prefill_tokens += len;
   }
@@ -186,7 +190,7 @@ clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
     }
     if (i + 1 == gp.max_tokens) break;
     if (pos + 1 >= m->n_ctx) break; /* context full: stop as at the token limit */
-    st = clkv__forward_decode(ctx, &seq, &tok, &pos, 1);
+    st = clkv__forward_decode(ctx, &seq, &tok, 1);
     if (st) goto done;
     pos++;
   }
@@ -202,7 +206,7 @@ clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
       ? (double)(m->rt->launches - launches0) / (S.generated_tokens - 1) : 0;
 done:
   if (stats) *stats = S;
-  clkv__seq_release(ctx, seq);
+  if (seq >= 0) clkv__seq_end(ctx, seq);
   clkv_sampler_free(smp);
   free(hist);
   free(out.buf);

@@ -7,6 +7,7 @@
 #include "chat.h"
 #include "clkv_internal.h"
 #include "gguf.h"
+#include "kv_pool.h"
 #include "tokenizer.h"
 
 /* A weight matrix on the device: rows × cols (cols contiguous), stored type. */
@@ -114,42 +115,39 @@ clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigne
                                 clkv_error *err);
 
 /* ---- the engine context (host/engine.c) ---- */
-typedef struct clkv__seq {
-  int active;
-  int n_pos;                /* tokens whose K/V are in the cache */
-  int n_blocks;             /* blocks held */
-} clkv__seq;
-
 struct clkv_context {
   clkv_model *m;
+  clkv_context_params params;
   int n_seq_max;
   int max_tok;              /* tokens per forward call: max(chunk, n_seq_max) */
   int max_blocks;           /* blocks per sequence (n_ctx / block size, rounded up) */
-  int n_blocks;             /* physical blocks per layer */
-  int *free_blocks;         /* stack of free physical block ids */
-  int n_free;
+  int n_blocks;             /* physical device blocks per layer */
+  int n_host_blocks;        /* host-tier blocks per layer (0: no host tier) */
+  size_t block_bytes;       /* one block of one layer, K or V */
+  clkv_kv_pool *pool;       /* block tables, refcounts, prefix cache, tiers (runtime/kv_pool.h) */
+  uint64_t uploaded_gen;    /* pool generation whose tables are on the device */
   int32_t *btab;            /* (n_seq_max, max_blocks) host copy of the block tables */
-  int btab_dirty;
-  clkv__seq *seqs;          /* (n_seq_max) */
   cl_mem kc, vc;            /* (n_layers, n_blocks, n_kv, block, head_dim) F16 */
+  cl_mem hk, hv;            /* host tier: (n_layers, n_host_blocks, ...) in host memory */
   cl_mem d_btab, d_ids, d_seq, d_pos;
   cl_mem x, q, att, ff, logits;
   float *h_logits;          /* (n_seq_max, n_vocab) */
   int32_t *h_ids, *h_seq, *h_pos;
-  unsigned long long launches_at_start;
-  char errmsg[1536];
   clkv_error err;
 };
 
-/* One forward pass. PREFILL: n tokens of sequence seq at positions pos0.. (consecutive);
- * logits of the last token go to logits row 0. DECODE: token i of sequence seqs[i] at
- * position poss[i]; logits row i. Returns a status with ctx->err filled. */
-clkv_status clkv__forward_prefill(clkv_context *ctx, int seq, const int32_t *ids, int n, int pos0,
+/* Starts a sequence for a prompt: with the prefix cache on, the leading full blocks already
+ * cached are taken (their K/V are reused; *cached tokens need no computing). */
+clkv_status clkv__seq_start(clkv_context *ctx, const int32_t *prompt, int n, int *seq,
+                            int *cached);
+void clkv__seq_end(clkv_context *ctx, int seq);
+/* Executes the pool's pending block copies and uploads changed block tables. */
+clkv_status clkv__kv_sync(clkv_context *ctx);
+/* One forward pass. PREFILL: n tokens appended to sequence seq (positions continue from
+ * its length); the logits of the last go to logits row 0. DECODE: one token for each of n
+ * sequences; logits row i. On failure ctx->err says why; end the sequence. */
+clkv_status clkv__forward_prefill(clkv_context *ctx, int seq, const int32_t *ids, int n,
                                   int want_logits);
-clkv_status clkv__forward_decode(clkv_context *ctx, const int *seqs, const int32_t *ids,
-                                 const int *poss, int n);
-/* Makes sure sequence seq has blocks for positions [0, n_pos). */
-clkv_status clkv__seq_reserve(clkv_context *ctx, int seq, int n_pos);
-void clkv__seq_release(clkv_context *ctx, int seq);
+clkv_status clkv__forward_decode(clkv_context *ctx, const int *seqs, const int32_t *ids, int n);
 
 #endif /* CLKV_MODEL_H */

@@ -199,8 +199,18 @@ clkv_status clkv_model_inspect(const char *path, clkv_file_info *out, clkv_error
 /* ---- context: KV cache and sequences; generation ---- */
 typedef struct clkv_context clkv_context;
 
+typedef enum clkv_kv_evict {
+  CLKV_KV_LRU = 0, /* least recently used cached block first (default) */
+  CLKV_KV_LFU = 1, /* fewest prefix hits first */
+  CLKV_KV_FIFO = 2 /* oldest cached block first */
+} clkv_kv_evict;
+
 typedef struct clkv_context_params {
-  int n_seq_max; /* 0 → model's max_seqs */
+  int n_seq_max;      /* 0 → model's max_seqs */
+  int prefix_cache;   /* 1 (default): reuse K/V of prompt blocks seen before */
+  int kv_host_blocks; /* blocks of host memory behind the device tier (0 = none, default) */
+  int kv_device_blocks; /* 0 → enough for every sequence to reach the context length */
+  clkv_kv_evict evict;
 } clkv_context_params;
 
 clkv_context_params clkv_context_default_params(void);
@@ -208,6 +218,17 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
                                 clkv_error *err);
 void clkv_context_free(clkv_context *ctx);
 const char *clkv_last_error(const clkv_context *ctx);
+
+/* KV-cache statistics: blocks per tier, prefix hit rate, evictions, swaps, bytes moved. */
+typedef struct clkv_kv_stats {
+  int block_tokens;
+  int device_blocks_total, device_blocks_used, device_blocks_cached, device_blocks_free;
+  int host_blocks_total, host_blocks_used, host_blocks_cached, host_blocks_free;
+  uint64_t device_bytes_used, host_bytes_used; /* referenced + cached blocks */
+  uint64_t prompt_tokens, prefix_hit_tokens;   /* hit rate = hit / prompt */
+  uint64_t evictions, swaps_out, swaps_in, bytes_moved, cow_copies;
+} clkv_kv_stats;
+void clkv_context_kv_stats(const clkv_context *ctx, clkv_kv_stats *out);
 
 typedef struct clkv_gen_params {
   int max_tokens;          /* default 128 */

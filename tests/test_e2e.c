@@ -85,9 +85,12 @@ static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int 
   for (int i = 0; i < n_prompt; i++) prompt[i] = (int32_t)((i * 37 + 11) % (V - 2));
   const float *rl = NULL;
   for (int i = 0; i < n_prompt; i++) rl = ref_forward(ref, prompt[i], i);
+  int seq, cached;
+  cr_assert_eq(clkv__seq_start(ctx, prompt, n_prompt, &seq, &cached), CLKV_OK, "%s", ctx->err.message);
+  cr_assert_eq(cached, 0);
   for (int pos = 0; pos < n_prompt; pos += chunk) {
     int len = n_prompt - pos < chunk ? n_prompt - pos : chunk;
-    cr_assert_eq(clkv__forward_prefill(ctx, 0, prompt + pos, len, pos, pos + len == n_prompt),
+    cr_assert_eq(clkv__forward_prefill(ctx, seq, prompt + pos, len, pos + len == n_prompt),
                  CLKV_OK, "%s", ctx->err.message);
   }
   char what[96];
@@ -99,10 +102,10 @@ static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int 
     int32_t tok = argmax(rl, V);
     cr_assert_eq(argmax(ctx->h_logits, V), tok, "%s: greedy token differs at step %d", what, s);
     rl = ref_forward(ref, tok, pos);
-    int seq = 0;
-    cr_assert_eq(clkv__forward_decode(ctx, &seq, &tok, &pos, 1), CLKV_OK, "%s", ctx->err.message);
+    cr_assert_eq(clkv__forward_decode(ctx, &seq, &tok, 1), CLKV_OK, "%s", ctx->err.message);
     expect_logits(ctx->h_logits, rl, V, what, s);
   }
+  clkv__seq_end(ctx, seq);
   clkv_context_free(ctx);
   clkv_model_free(m);
   ref_model_free(ref);
@@ -121,6 +124,145 @@ Test(e2e, tiny_model_block_sizes_and_chunks) {
   check_tiny(GGML_T_Q4_1, 4, 2, 8, 7, 1);
   check_tiny(GGML_T_Q4_1, 4, 2, 32, 45, 1);
   check_tiny(GGML_T_Q8_0, 4, 1, 8, 128, 0); /* multi-query */
+}
+
+/* ---- the paged KV cache: prefix reuse and the host tier ---- */
+typedef struct idlist {
+  int32_t ids[64];
+  int n;
+} idlist;
+
+static int on_id(void *u, int32_t id, const char *text, size_t len) {
+  (void)text;
+  (void)len;
+  idlist *l = u;
+  if (id >= 0 && l->n < 64) l->ids[l->n++] = id;
+  return 0;
+}
+
+static clkv_model *tiny_model(const char *name, int kv_block, int n_ctx) {
+  ref_tiny_params tp = ref_tiny_default();
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  clkv_model_params mp = clkv_model_default_params();
+  mp.kv_block = kv_block;
+  mp.n_ctx = n_ctx;
+  mp.chunk = 16;
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  return m;
+}
+
+Test(e2e, prefix_cache_reuses_blocks_with_identical_tokens) {
+  clkv_model *m = tiny_model("prefix.gguf", 16, 128);
+  clkv_context_params cp = clkv_context_default_params();
+  clkv_context *on, *off;
+  cr_assert_eq(clkv_context_create(m, &cp, &on, &err), CLKV_OK, "%s", err.message);
+  cp.prefix_cache = 0;
+  cr_assert_eq(clkv_context_create(m, &cp, &off, &err), CLKV_OK, "%s", err.message);
+  int32_t prompt[45];
+  for (int i = 0; i < 45; i++) prompt[i] = (int32_t)((i * 29 + 5) % 300);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.temperature = 0;
+  gp.max_tokens = 20;
+  idlist ref_ids = {.n = 0}, first = {.n = 0}, second = {.n = 0};
+  clkv_gen_stats s0, s1, s2;
+  cr_assert_eq(clkv_generate_ids(off, prompt, 45, &gp, on_id, &ref_ids, &s0), CLKV_OK, "%s", clkv_last_error(off));
+  cr_assert_eq(clkv_generate_ids(on, prompt, 45, &gp, on_id, &first, &s1), CLKV_OK, "%s", clkv_last_error(on));
+  cr_assert_eq(clkv_generate_ids(on, prompt, 45, &gp, on_id, &second, &s2), CLKV_OK, "%s", clkv_last_error(on));
+  cr_assert_eq(s0.prefill_tokens, 45);
+  cr_assert_eq(s1.prefill_tokens, 45);
+  /* the second run computes only what is not in the cache: the first 45 + 19 generated
+   * tokens filled 4 blocks of 16, so 32 of 45 prompt tokens... or more: 45 = 2 full
+   * blocks + 13, and block 3 (tokens 32..47) mixes prompt and generated tokens */
+  cr_assert_eq(s2.prefill_tokens, 45 - 32, "prefilled %d", s2.prefill_tokens);
+  cr_assert_eq(first.n, ref_ids.n);
+  cr_assert_eq(second.n, ref_ids.n);
+  for (int i = 0; i < ref_ids.n; i++) {
+    cr_assert_eq(first.ids[i], ref_ids.ids[i], "token %d", i);
+    cr_assert_eq(second.ids[i], ref_ids.ids[i], "token %d (prefix-cached run)", i);
+  }
+  clkv_kv_stats ks;
+  clkv_context_kv_stats(on, &ks);
+  cr_assert_eq(ks.prompt_tokens, 90);
+  cr_assert_eq(ks.prefix_hit_tokens, 32);
+  cr_assert(ks.device_blocks_cached >= 2, "%d cached", ks.device_blocks_cached);
+  cr_assert_eq(ks.device_blocks_used, 0); /* no sequence is live */
+  clkv_context_free(on);
+  clkv_context_free(off);
+  clkv_model_free(m);
+}
+
+Test(e2e, swap_to_host_tier_and_back_gives_identical_logits) {
+  clkv_model *m = tiny_model("swap.gguf", 8, 128);
+  clkv_context_params cp = clkv_context_default_params();
+  cp.kv_host_blocks = 32;
+  cp.prefix_cache = 0;
+  clkv_context *a, *b;
+  cr_assert_eq(clkv_context_create(m, &cp, &a, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv_context_create(m, &cp, &b, &err), CLKV_OK, "%s", err.message);
+  int32_t prompt[30];
+  for (int i = 0; i < 30; i++) prompt[i] = (int32_t)((i * 13 + 3) % 300);
+  int sa, sb, ca, cb;
+  cr_assert_eq(clkv__seq_start(a, prompt, 30, &sa, &ca), CLKV_OK);
+  cr_assert_eq(clkv__seq_start(b, prompt, 30, &sb, &cb), CLKV_OK);
+  cr_assert_eq(clkv__forward_prefill(a, sa, prompt, 16, 0), CLKV_OK, "%s", a->err.message);
+  cr_assert_eq(clkv__forward_prefill(a, sa, prompt + 16, 14, 1), CLKV_OK, "%s", a->err.message);
+  cr_assert_eq(clkv__forward_prefill(b, sb, prompt, 16, 0), CLKV_OK, "%s", b->err.message);
+  cr_assert_eq(clkv__forward_prefill(b, sb, prompt + 16, 14, 1), CLKV_OK, "%s", b->err.message);
+  const int V = m->info.n_vocab;
+  for (int step = 0; step < 10; step++) {
+    int32_t tok = argmax(a->h_logits, V);
+    cr_assert_eq(argmax(b->h_logits, V), tok, "step %d", step);
+    if (step == 4) {
+      /* swap b's sequence out, scribble over the device cache, bring it back */
+      cr_assert_eq(clkv_kv_seq_swap_out(b->pool, sb, &err), CLKV_OK, "%s", err.message);
+      cr_assert_eq(clkv__kv_sync(b), CLKV_OK, "%s", b->err.message);
+      cr_assert(clkv_kv_seq_swapped(b->pool, sb));
+      const float junk = 1e4f;
+      cr_assert_eq(clEnqueueFillBuffer(rt->queue, b->kc, &junk, sizeof junk, 0,
+                                       (size_t)m->info.n_layers * b->n_blocks * b->block_bytes, 0, NULL, NULL), CL_SUCCESS);
+      cr_assert_eq(clkv_kv_seq_swap_in(b->pool, sb, &err), CLKV_OK, "%s", err.message);
+      cr_assert_eq(clkv__kv_sync(b), CLKV_OK, "%s", b->err.message);
+      clkv_kv_stats ks;
+      clkv_context_kv_stats(b, &ks);
+      cr_assert(ks.swaps_out >= 4 && ks.swaps_in == ks.swaps_out && ks.bytes_moved > 0);
+    }
+    cr_assert_eq(clkv__forward_decode(a, &sa, &tok, 1), CLKV_OK, "%s", a->err.message);
+    cr_assert_eq(clkv__forward_decode(b, &sb, &tok, 1), CLKV_OK, "%s", b->err.message);
+    for (int i = 0; i < V; i++)
+      cr_assert_eq(a->h_logits[i], b->h_logits[i], "step %d logit %d", step, i);
+  }
+  clkv_context_free(a);
+  clkv_context_free(b);
+  clkv_model_free(m);
+}
+
+Test(e2e, block_sizes_give_identical_greedy_tokens) {
+  idlist out[3];
+  const int sizes[3] = {8, 16, 32};
+  int32_t prompt[40];
+  for (int i = 0; i < 40; i++) prompt[i] = (int32_t)((i * 17 + 1) % 300);
+  for (int k = 0; k < 3; k++) {
+    char name[32];
+    snprintf(name, sizeof name, "bs%d.gguf", sizes[k]);
+    clkv_model *m = tiny_model(name, sizes[k], 128);
+    clkv_context *c;
+    cr_assert_eq(clkv_context_create(m, NULL, &c, &err), CLKV_OK, "%s", err.message);
+    clkv_gen_params gp = clkv_gen_default_params();
+    gp.temperature = 0;
+    gp.max_tokens = 30;
+    out[k].n = 0;
+    cr_assert_eq(clkv_generate_ids(c, prompt, 40, &gp, on_id, &out[k], NULL), CLKV_OK, "%s", clkv_last_error(c));
+    clkv_context_free(c);
+    clkv_model_free(m);
+  }
+  for (int k = 1; k < 3; k++) {
+    cr_assert_eq(out[k].n, out[0].n);
+    for (int i = 0; i < out[0].n; i++)
+      cr_assert_eq(out[k].ids[i], out[0].ids[i], "block %d token %d", sizes[k], i);
+  }
 }
 
 /* ---- the real model ---- */
