@@ -7,7 +7,8 @@
 
 typedef struct gen_opts {
   const char *model, *prompt, *system, *device;
-  int chat, ids, stats, json, n_ctx, kv_block, chunk;
+  int chat, ids, stats, json, n_ctx, kv_block, chunk, no_prefix, kv_host_blocks;
+  clkv_kv_evict evict;
   const char *stops[9];
   int n_stops;
   clkv_gen_params gp;
@@ -26,6 +27,7 @@ static void gen_usage(FILE *f, int chat) {
           "usage: clkv %s [-m MODEL] %s[-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
           "       [--repeat-penalty R] [--seed S] [--chat] [--system S] [--stop STR]\n"
           "       [--device D] [--ctx N] [--kv-block 8|16|32] [--chunk N] [--ids] [--stats] [--json]\n"
+          "       [--no-prefix-cache] [--kv-evict lru|lfu|fifo] [--kv-host-blocks N]\n"
           "  -p PROMPT      the prompt (with --chat: the user's message)\n"
           "  -n N           tokens to generate at most (default 128)\n"
           "  --temp T       temperature, 0 = greedy (default 0.8)\n"
@@ -158,7 +160,9 @@ static int parse(int argc, char **argv, gen_opts *o, int chat) {
   return 0;
 }
 
-static void print_stats(FILE *f, const clkv_gen_stats *s) {
+static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ctx) {
+  clkv_kv_stats k;
+  clkv_context_kv_stats(ctx, &k);
   double pf = s->prefill_ms > 0 ? s->prefill_tokens * 1000.0 / s->prefill_ms : 0;
   double dc = s->decode_ms > 0 && s->generated_tokens > 1
                   ? (s->generated_tokens - 1) * 1000.0 / s->decode_ms : 0;
@@ -167,6 +171,14 @@ static void print_stats(FILE *f, const clkv_gen_stats *s) {
           "(%d tokens), TTFT %.1f ms, mean ITL %.2f ms, launches/token %.0f\n",
           s->prompt_tokens, pf, s->prefill_ms, dc, s->generated_tokens, s->ttft_ms,
           s->mean_itl_ms, s->launches_per_token);
+  fprintf(f,
+          "[kv] device blocks %d used, %d cached, %d free of %d (%d tokens each, %.1f MiB in use); "
+          "prefix hits %llu of %llu prompt tokens; evictions %llu, swaps %llu/%llu\n",
+          k.device_blocks_used, k.device_blocks_cached, k.device_blocks_free,
+          k.device_blocks_total, k.block_tokens, (double)k.device_bytes_used / 1048576.0,
+          (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.prompt_tokens,
+          (unsigned long long)k.evictions, (unsigned long long)k.swaps_out,
+          (unsigned long long)k.swaps_in);
 }
 
 static void print_json(const gen_opts *o, const sink *s, const clkv_gen_stats *st) {
@@ -205,7 +217,11 @@ int cli_generate(int argc, char **argv, int chat) {
     rc = cli_die(st, err.message);
     goto out;
   }
-  if ((st = clkv_context_create(m, NULL, &ctx, &err))) {
+  clkv_context_params cp = clkv_context_default_params();
+  cp.prefix_cache = !o.no_prefix;
+  cp.evict = o.evict;
+  cp.kv_host_blocks = o.kv_host_blocks;
+  if ((st = clkv_context_create(m, &cp, &ctx, &err))) {
     rc = cli_die(st, err.message);
     goto out;
   }
@@ -249,7 +265,7 @@ int cli_generate(int argc, char **argv, int chat) {
     }
     if (o.json) print_json(&o, &s, &stats);
     else fputc('\n', stdout);
-    if (o.stats) print_stats(stderr, &stats);
+    if (o.stats) print_stats(stderr, &stats, ctx);
     if (chat && o.chat) {
       owned[n_owned] = s.text ? s.text : strdup("");
       msgs[n_msgs++] = (clkv_chat_message){"assistant", owned[n_owned++]};
