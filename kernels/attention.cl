@@ -4,15 +4,6 @@
  *   clkv_attn_prefill: a chunk of consecutive tokens of one sequence, tiled flash-style:
  *     TQ queries per workgroup share K/V tiles of TK positions in local memory; causal.
  * GQA: query head h reads kv head h / (n_heads / N_KV). */
-#ifndef HEAD_DIM
-#define HEAD_DIM 64
-#endif
-#ifndef N_KV
-#define N_KV 1
-#endif
-#ifndef KV_BS
-#define KV_BS 16
-#endif
 #ifndef ATT_WG
 #define ATT_WG 16
 #endif

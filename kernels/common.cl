@@ -87,6 +87,17 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
   *w0 = *w0 * d + m; *w1 = *w1 * d + m; *w2 = *w2 * d + m; *w3 = *w3 * d + m;
 }
 
+/* KV cache geometry: head size, KV heads, tokens per block (the host passes all three). */
+#ifndef HEAD_DIM
+#define HEAD_DIM 64
+#endif
+#ifndef N_KV
+#define N_KV 1
+#endif
+#ifndef KV_BS
+#define KV_BS 16
+#endif
+
 /* Location of a token's K (or V) row for one kv head inside the paged cache.
  * Cache layout: [layer][block][kv_head][BS tokens][head_dim], blocks numbered per layer. */
 inline size_t clkv_kv_index(uint layer_base, uint phys_block, uint kvh, uint n_kv, uint slot,

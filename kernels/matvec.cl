@@ -26,15 +26,6 @@
 #ifndef TT
 #define TT 1
 #endif
-#ifndef HEAD_DIM
-#define HEAD_DIM 64
-#endif
-#ifndef N_KV
-#define N_KV 1
-#endif
-#ifndef KV_BS
-#define KV_BS 16
-#endif
 #define BLOCK_BYTES BLOCK_BYTES_OF(WTYPE)
 
 #if (EPI == 2 || EPI == 3) && (ROWS % 2) != 0
