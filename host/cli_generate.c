@@ -144,7 +144,21 @@ static int parse(int argc, char **argv, gen_opts *o, int chat) {
       NEEDV();
       if (!cli_parse_float(a, v, 0.01, 100, &d)) return 2;
       o->gp.repeat_penalty = (float)d;
-    } else if (!strcmp(a, "--chat")) o->chat = 1;
+    } else if (!strcmp(a, "--kv-evict")) {
+      NEEDV();
+      if (!strcmp(v, "lru")) o->evict = CLKV_KV_LRU;
+      else if (!strcmp(v, "lfu")) o->evict = CLKV_KV_LFU;
+      else if (!strcmp(v, "fifo")) o->evict = CLKV_KV_FIFO;
+      else {
+        fprintf(stderr, "clkv: --kv-evict takes lru, lfu or fifo\n");
+        return 2;
+      }
+    } else if (!strcmp(a, "--kv-host-blocks")) {
+      NEEDV();
+      if (!cli_parse_int(a, v, 0, 1 << 20, &l)) return 2;
+      o->kv_host_blocks = (int)l;
+    } else if (!strcmp(a, "--no-prefix-cache")) o->no_prefix = 1;
+    else if (!strcmp(a, "--chat")) o->chat = 1;
     else if (!strcmp(a, "--ids")) o->ids = 1;
     else if (!strcmp(a, "--stats")) o->stats = 1;
     else if (!strcmp(a, "--json")) o->json = 1;
