@@ -6,6 +6,7 @@
 #include <string.h>
 
 int bench_device_main(int argc, char **argv);
+int bench_kv_main(int argc, char **argv);
 
 static const struct bench_command {
   const char *name;
@@ -14,6 +15,7 @@ static const struct bench_command {
 } commands[] = {
     {"device", bench_device_main,
      "device microbenchmarks (bandwidth, compute, launch latency, transfers), beside clpeak"},
+    {"kv", bench_kv_main, "paged vs contiguous KV memory; TTFT with a cached system prompt"},
 };
 
 static void usage(FILE *f) {
