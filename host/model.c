@@ -2,12 +2,11 @@
  * stored type (q/k/v rows concatenated, gate/up rows interleaved, for the fused kernels),
  * tokenizer and chat template; creates the kernel variants on first use. */
 #include "model.h"
+#include "tuner.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t);
 
 clkv_model_params clkv_model_default_params(void) {
   clkv_model_params p = {0, 16, 128, 4};
@@ -226,7 +225,7 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
     clkv__err(err, st, "out of host memory");
     goto fail;
   }
-  clkv__default_tunables(&rt->info, &m->tun);
+  clkv__tunables_load(rt, &m->tun, m->tuning_source, sizeof m->tuning_source);
   CLKV_TRY(load_weights(m, f, err));
   gguf_close(f);
   *out = m;

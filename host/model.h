@@ -60,6 +60,7 @@ struct clkv_model {
   clkv__layer *layers;      /* (n_layers) */
   size_t weight_bytes;
   clkv__tunables tun;
+  char tuning_source[1200]; /* the tuning file applied, or "defaults" */
   cl_kernel k_mv[CLKV__N_WTYPES][4][2]; /* lazily created */
   cl_kernel k_embed;
   cl_kernel k_attn_paged, k_attn_prefill;

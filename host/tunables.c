@@ -1,11 +1,13 @@
-/* tunables.c — default launch shapes of the kernels per kind of device, used before (or
- * without) tuning. CPUs (PoCL) want one thread per row group and no local reductions;
- * GPUs want many threads sharing a row and a local-memory reduction. */
-#include "model.h"
+/* tunables.c — launch shapes of the kernels: defaults per kind of device, then the
+ * per-device tuning file written by `clkv tune` (host/tuner.c), then environment overrides.
+ * CPUs (PoCL) want one thread per row group and no local reductions; GPUs want many
+ * threads sharing a row and a local-memory reduction. */
+#include "tuner.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t);
+#define CLKV__TUNING_FORMAT "clkv-tuning-v1"
 
 static unsigned env_u(const char *name, unsigned def) {
   const char *s = getenv(name);
@@ -14,7 +16,7 @@ static unsigned env_u(const char *name, unsigned def) {
   return v > 0 && v <= 4096 ? (unsigned)v : def;
 }
 
-void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t) {
+static void device_defaults(const clkv_device_info *d, clkv__tunables *t) {
   if (d->type == CLKV_DEVICE_CPU) {
     t->mv[CLKV__PH_DECODE] = (clkv__mv_shape){1, 4, 2, 1};
     t->mv[CLKV__PH_PREFILL] = (clkv__mv_shape){1, 4, 2, 8};
@@ -29,10 +31,131 @@ void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t) {
     t->tq = 32;
     t->tk = 32;
   }
-  /* Developer overrides, until the tuner owns these. */
+}
+
+/* Developer overrides, applied last. */
+static void env_overrides(clkv__tunables *t) {
   t->mv[CLKV__PH_DECODE].rg = env_u("CLKV_MV_RG", t->mv[CLKV__PH_DECODE].rg);
   t->mv[CLKV__PH_DECODE].rows = env_u("CLKV_MV_ROWS", t->mv[CLKV__PH_DECODE].rows);
   t->mv[CLKV__PH_DECODE].ksplit = env_u("CLKV_MV_KSPLIT", t->mv[CLKV__PH_DECODE].ksplit);
   t->mv[CLKV__PH_PREFILL].tt = env_u("CLKV_MV_TT", t->mv[CLKV__PH_PREFILL].tt);
   t->att_wg = env_u("CLKV_ATT_WG", t->att_wg);
+}
+
+void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t) {
+  device_defaults(d, t);
+  env_overrides(t);
+}
+
+void clkv__tuning_path(const clkv_runtime *rt, char *buf, size_t cap) {
+  const char *fields[] = {rt->info.name, rt->info.driver_version, rt->info.platform_name,
+                          CLKV__TUNING_FORMAT};
+  clkv_sha256 s;
+  clkv_sha256_init(&s);
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+    clkv_sha256_update(&s, fields[i], strlen(fields[i]) + 1); /* NUL separates fields */
+  unsigned char d[32];
+  char hex[65];
+  clkv_sha256_final(&s, d);
+  clkv_sha256_hex(d, hex);
+  snprintf(buf, cap, "%s/tuning/%s.txt", rt->cache_dir, hex);
+}
+
+static unsigned *field(clkv__tunables *t, const char *key) {
+  static const char *const names[] = {"ksplit", "rg", "rows", "tt"};
+  for (int ph = 0; ph < 2; ph++) {
+    const char *pre = ph == CLKV__PH_DECODE ? "decode." : "prefill.";
+    size_t n = strlen(pre);
+    if (strncmp(key, pre, n)) continue;
+    unsigned *f[] = {&t->mv[ph].ksplit, &t->mv[ph].rg, &t->mv[ph].rows, &t->mv[ph].tt};
+    for (int i = 0; i < 4; i++)
+      if (!strcmp(key + n, names[i])) return f[i];
+    return NULL;
+  }
+  if (!strcmp(key, "att_wg")) return &t->att_wg;
+  if (!strcmp(key, "tq")) return &t->tq;
+  if (!strcmp(key, "tk")) return &t->tk;
+  return NULL;
+}
+
+int clkv__tunables_parse(const char *text, clkv__tunables *t) {
+  clkv__tunables r = *t;
+  int n = 0;
+  for (const char *p = text; *p;) {
+    const char *end = strchr(p, '\n');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    char line[128];
+    if (*p == '#') { /* a comment, of any length */
+      p += len + (end ? 1 : 0);
+      continue;
+    }
+    if (len >= sizeof line) return -1;
+    memcpy(line, p, len);
+    line[len] = 0;
+    p += len + (end ? 1 : 0);
+    if (len && line[len - 1] == '\r') line[--len] = 0;
+    if (!len) continue;
+    char *eq = strchr(line, '=');
+    if (!eq) return -1;
+    *eq = 0;
+    unsigned *f = field(&r, line);
+    char *num_end;
+    long v = strtol(eq + 1, &num_end, 10);
+    if (!f || num_end == eq + 1 || *num_end || v < 1 || v > 4096) return -1;
+    *f = (unsigned)v;
+    n++;
+  }
+  for (int ph = 0; ph < 2; ph++)
+    if (r.mv[ph].ksplit & (r.mv[ph].ksplit - 1)) return -1; /* a power of two */
+  if (!n) return -1;
+  *t = r;
+  return 0;
+}
+
+/* The whole file as a string (caller frees), or NULL if absent/unreadable. */
+static char *read_small_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *buf = malloc(65537);
+  size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+  int bad = !buf || ferror(f) || !feof(f) || memchr(buf, 0, n);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return NULL;
+  }
+  buf[n] = 0;
+  return buf;
+}
+
+int clkv__tunables_load(const clkv_runtime *rt, clkv__tunables *t, char *source, size_t cap) {
+  char path[1200];
+  device_defaults(&rt->info, t);
+  clkv__tuning_path(rt, path, sizeof path);
+  int loaded = 0;
+  FILE *probe = fopen(path, "rb");
+  if (probe) {
+    fclose(probe);
+    char *text = read_small_file(path);
+    clkv__tunables r = *t;
+    size_t wg = rt->info.max_workgroup_size ? rt->info.max_workgroup_size : 1;
+    int ok = text && clkv__tunables_parse(text, &r) == 0 &&
+             r.mv[0].ksplit * r.mv[0].rg <= wg && r.mv[1].ksplit * r.mv[1].rg <= wg &&
+             r.att_wg <= wg && r.tq <= wg;
+    free(text);
+    if (ok) {
+      *t = r;
+      loaded = 1;
+    } else {
+      fprintf(stderr, "clkv: warning: ignoring damaged tuning file %s (run clkv tune again)\n",
+              path);
+    }
+  }
+  env_overrides(t);
+  if (source && cap) snprintf(source, cap, "%s", loaded ? path : "defaults");
+  return loaded;
+}
+
+const char *clkv_model_tuning_source(const clkv_model *m) {
+  return m && m->tuning_source[0] ? m->tuning_source : "defaults";
 }

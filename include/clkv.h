@@ -160,6 +160,8 @@ typedef struct clkv_model_info {
   int bos_id, eos_id;
 } clkv_model_info;
 void clkv_model_get_info(const clkv_model *m, clkv_model_info *out);
+/* Where the kernel launch shapes came from: the tuning file's path, or "defaults". */
+const char *clkv_model_tuning_source(const clkv_model *m);
 
 /* Tokenizer access. clkv_tokenize writes at most cap ids and returns the count needed
  * (which may exceed cap), or a negative status. */

@@ -1,0 +1,53 @@
+/* tuner.h — the autotuner: searches the launch shapes of the matvec and attention kernels
+ * for one model's shapes on one device, checking each candidate against plain C before
+ * timing it, and the per-device tuning file that host/tunables.c loads at start-up. */
+#ifndef CLKV_TUNER_H
+#define CLKV_TUNER_H
+
+#include "model.h"
+
+enum { CLKV__TK_MV_DECODE = 0, CLKV__TK_MV_PREFILL, CLKV__TK_ATT_DECODE, CLKV__TK_ATT_PREFILL,
+       CLKV__TK_COUNT };
+
+/* One tuned kernel: its default and tuned shapes ("ksplit=1 rg=4 rows=2") and median times. */
+typedef struct clkv__tune_kernel {
+  char name[32];            /* "matvec.decode", "attn.prefill", ... */
+  char default_shape[64], tuned_shape[64];
+  double default_ms, tuned_ms;
+  unsigned tried, failed;   /* candidates timed / rejected by the correctness check */
+} clkv__tune_kernel;
+
+typedef struct clkv__tune_report {
+  clkv__tune_kernel k[CLKV__TK_COUNT];
+  clkv__tunables defaults, tuned;
+  unsigned candidates_checked; /* every timed candidate passed the check first */
+  double elapsed_s;
+  int budget_hit;           /* the search stopped early; best so far kept */
+  int wall_clock;           /* 1: timed by wall clock (no profiling queue), else events */
+} clkv__tune_report;
+
+/* Progress: done of total candidates, and what is running now. */
+typedef void (*clkv__tune_progress)(void *user, unsigned done, unsigned total, const char *what);
+
+/* Tunes for the shapes of a model (projection sizes, heads) with synthetic weights of type
+ * wtype, within about budget_s seconds (defaults are always measured). Does not write the
+ * tuning file (clkv__tuning_save does). */
+clkv_status clkv__tune(clkv_runtime *rt, const clkv_model_info *shape, uint32_t wtype,
+                       double budget_s, clkv__tune_progress progress, void *user,
+                       clkv__tune_report *out, clkv_error *err);
+
+/* <cache_dir>/tuning/<sha256 of device, driver, platform, format>.txt */
+void clkv__tuning_path(const clkv_runtime *rt, char *buf, size_t cap);
+/* Writes t to the tuning file (temp file, then rename). */
+clkv_status clkv__tuning_save(const clkv_runtime *rt, const clkv__tunables *t, clkv_error *err);
+
+/* host/tunables.c: the device's defaults with the environment overrides (no file). */
+void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t);
+/* host/tunables.c: defaults for the device, then the tuning file if present and valid
+ * (a damaged file is ignored with a one-line warning on stderr), then the environment
+ * overrides. Returns 1 if the file was applied; source gets its path or "defaults". */
+int clkv__tunables_load(const clkv_runtime *rt, clkv__tunables *t, char *source, size_t cap);
+/* Parses "key=value" lines into t (only keys present change). 0 on success, -1 if damaged. */
+int clkv__tunables_parse(const char *text, clkv__tunables *t);
+
+#endif /* CLKV_TUNER_H */
