@@ -3,6 +3,7 @@
  * transfers), each warmed up, calibrated to a target time and reported as a median; printed
  * beside clpeak's figures for the same device when clpeak is installed. */
 #include "bench_clpeak.h"
+#include "bench_peaks.h"
 #include "bench_util.h"
 
 #include <math.h>
@@ -394,6 +395,23 @@ static void print_json(const clkv_device_info *d, const dev_opts *o, const dev_r
     bench_json_close(&j);
   }
   bench_json_end(&j);
+}
+
+clkv_status bench_device_peaks(clkv_runtime *rt, double target_s, bench_peaks *out,
+                               clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  dev_opts o = {NULL, 0, 0, 0, target_s, 3};
+  dev_results r;
+  memset(&r, 0, sizeof r);
+  for (int w = 0; w < 5; ++w) r.bw[w] = r.sp[w] = r.hp[w] = NAN;
+  double t0 = bench_now_s();
+  CLKV_TRY(run_bandwidth(rt, &o, &r, err));
+  CLKV_TRY(run_compute(rt, &o, &r, err));
+  out->gbps = best_of(r.bw, 5);
+  out->gflops = best_of(r.sp, 5);
+  out->seconds = bench_now_s() - t0;
+fail:
+  return st;
 }
 
 /* clpeak numbers devices per platform; clkv numbers them over all platforms. */

@@ -6,6 +6,8 @@
 #include <string.h>
 
 int bench_device_main(int argc, char **argv);
+int bench_gen_main(int argc, char **argv);
+int bench_ops_main(int argc, char **argv);
 int bench_kv_main(int argc, char **argv);
 
 static const struct bench_command {
@@ -16,6 +18,8 @@ static const struct bench_command {
     {"device", bench_device_main,
      "device microbenchmarks (bandwidth, compute, launch latency, transfers), beside clpeak"},
     {"kv", bench_kv_main, "paged vs contiguous KV memory; TTFT with a cached system prompt"},
+    {"gen", bench_gen_main, "end-to-end prefill/decode tokens/s, latency, roofline fractions"},
+    {"ops", bench_ops_main, "per-op mat-vec and attention GB/s and GFLOP/s vs the device"},
 };
 
 static void usage(FILE *f) {

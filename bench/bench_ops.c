@@ -1,0 +1,349 @@
+/* bench_ops.c — `clkv_bench ops`: each kernel of the forward pass alone, over the cases of the
+ * kernel tests at the default model's shapes (every weight type's mat-vec for decode and a
+ * prefill chunk; paged decode and tiled prefill attention at several contexts), launched
+ * through host/ops.c with the default tunables; achieved GB/s and GFLOP/s against the
+ * device's measured bandwidth and fp32 compute. */
+#include "bench_peaks.h"
+#include "bench_util.h"
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* host/tunables.c */
+void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t);
+
+/* SmolLM2-135M: the default model */
+#define DIM 576
+#define FF 1536
+#define VOCAB 49152
+#define N_HEADS 9
+#define N_KV 3
+#define HEAD_DIM 64
+#define KV_BS 16
+#define CHUNK 128
+
+typedef struct ops_opts {
+  const char *device;
+  int json, quick;
+  double target_s;
+  int reps;
+} ops_opts;
+
+typedef struct op_result {
+  char op[24], type[8], shape[24];
+  int tokens;
+  double seconds, bytes, flops;
+} op_result;
+
+/* One timed case: `launches` enqueues of the op back to back between two profiling markers;
+ * the time per launch is (end marker − start marker) / launches, which counts the device's
+ * own gaps between launches as the engine sees them. */
+typedef struct op_case {
+  clkv_runtime *rt;
+  cl_kernel k;
+  const clkv__tunables *tun;
+  int is_attn, prefill, epi;
+  clkv__mv_args mv;
+  clkv__attn_args at;
+  int launches;
+} op_case;
+
+static clkv_status enqueue_once(op_case *c, clkv_error *err) {
+  if (c->is_attn) return clkv__attn_enqueue(c->rt, c->k, c->tun, c->prefill, &c->at, err);
+  return clkv__matvec_enqueue(c->rt, c->k, &c->tun->mv[c->prefill], c->epi, &c->mv, err);
+}
+
+static clkv_status case_op(void *user, double *seconds, clkv_error *err) {
+  op_case *c = user;
+  clkv_status st = CLKV_OK;
+  cl_event a = NULL, b = NULL;
+  cl_ulong t0 = 0, t1 = 0;
+  CLKV_CL_TRY(clEnqueueMarkerWithWaitList(c->rt->queue, 0, NULL, &a));
+  for (int i = 0; i < c->launches; ++i) CLKV_TRY(enqueue_once(c, err));
+  CLKV_CL_TRY(clEnqueueMarkerWithWaitList(c->rt->queue, 0, NULL, &b));
+  CLKV_CL_TRY(clFinish(c->rt->queue));
+  CLKV_CL_TRY(clGetEventProfilingInfo(a, CL_PROFILING_COMMAND_END, sizeof t0, &t0, NULL));
+  CLKV_CL_TRY(clGetEventProfilingInfo(b, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL));
+  *seconds = (double)(t1 - t0) * 1e-9 / c->launches;
+fail:
+  if (a) clReleaseEvent(a);
+  if (b) clReleaseEvent(b);
+  return st;
+}
+
+static clkv_status time_case(op_case *c, const ops_opts *o, double *seconds, clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  double t;
+  c->launches = 1;
+  CLKV_TRY(case_op(c, &t, err)); /* first launch: page faults, lazy setup */
+  CLKV_TRY(case_op(c, &t, err));
+  /* batch short ops so that a batch lasts about a millisecond */
+  c->launches = t > 0 && t < 1e-3 ? (int)fmin(64, ceil(1e-3 / t)) : 1;
+  bench_time bt;
+  CLKV_TRY(bench_measure(case_op, c, o->target_s, o->reps, &bt, err));
+  *seconds = bt.median_s;
+fail:
+  return st;
+}
+
+static cl_mem filled(clkv_runtime *rt, size_t bytes, const void *pattern, size_t psize,
+                     clkv_error *err) {
+  cl_int e;
+  cl_mem b = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, bytes, NULL, &e);
+  if (e == CL_SUCCESS && pattern)
+    e = clEnqueueFillBuffer(rt->queue, b, pattern, psize, 0, bytes, 0, NULL, NULL);
+  if (e != CL_SUCCESS) {
+    if (b) clReleaseMemObject(b);
+    clkv__err(err, CLKV_ERR_DEVICE_MEMORY, "cannot create a %zu-byte buffer (CL error %d); "
+              "run with --quick or on a device with more memory", bytes, (int)e);
+    return NULL;
+  }
+  return b;
+}
+
+/* rows × cols weights of type t: 16 random rows quantized with clkv_quantize_row, repeated. */
+static cl_mem make_weights(clkv_runtime *rt, uint32_t t, unsigned rows, unsigned cols,
+                           size_t *bytes, clkv_error *err) {
+  size_t rb = ggml_row_bytes(t, cols);
+  unsigned char *w = malloc(rb * rows);
+  float *row = malloc(sizeof(float) * cols);
+  cl_mem b = NULL;
+  if (!w || !row) {
+    clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory for %u×%u weights", rows, cols);
+    goto done;
+  }
+  uint64_t s = 99;
+  for (unsigned r = 0; r < rows && r < 16; ++r) {
+    for (unsigned c = 0; c < cols; ++c) {
+      s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+      row[c] = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f - 0.5f;
+    }
+    clkv_quantize_row(t, row, w + rb * r, cols);
+  }
+  for (unsigned r = 16; r < rows; ++r) memcpy(w + rb * r, w + rb * (r % 16), rb);
+  cl_int e;
+  b = clCreateBuffer(rt->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, rb * rows, w, &e);
+  if (e != CL_SUCCESS) {
+    b = NULL;
+    clkv__err(err, CLKV_ERR_DEVICE_MEMORY, "cannot upload %zu bytes of weights (CL error %d)",
+              rb * rows, (int)e);
+  }
+  *bytes = rb * rows;
+done:
+  free(w);
+  free(row);
+  return b;
+}
+
+static const uint32_t wtypes[] = {GGML_T_F32, GGML_T_F16, GGML_T_BF16,
+                                  GGML_T_Q8_0, GGML_T_Q4_0, GGML_T_Q4_1};
+static const unsigned mv_shapes[][2] = {{DIM, DIM}, {FF, DIM}, {DIM, FF}, {VOCAB, DIM}};
+
+/* Mat-vec of each type and shape: decode (1 token) and a prefill chunk (not for the output
+ * projection: prefill computes logits of the last token only). */
+static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, const ops_opts *o,
+                                op_result *res, int *n_res, clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  const float half = 0.5f, one = 1.0f;
+  cl_mem X = NULL, Y = NULL, N = NULL, W = NULL;
+  cl_kernel k = NULL;
+  CLKV_TRY((X = filled(rt, sizeof(float) * CHUNK * FF, &half, 4, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((Y = filled(rt, sizeof(float) * CHUNK * VOCAB, &half, 4, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((N = filled(rt, sizeof(float) * FF, &one, 4, err)) ? CLKV_OK : err->status);
+  for (size_t t = 0; t < sizeof wtypes / sizeof wtypes[0]; ++t) {
+    for (size_t s = 0; s < sizeof mv_shapes / sizeof mv_shapes[0]; ++s) {
+      unsigned rows = mv_shapes[s][0], cols = mv_shapes[s][1];
+      if (o->quick && rows == VOCAB && wtypes[t] != GGML_T_Q4_1) continue;
+      size_t wbytes = 0;
+      CLKV_TRY((W = make_weights(rt, wtypes[t], rows, cols, &wbytes, err)) ? CLKV_OK
+                                                                            : err->status);
+      int epi = rows == VOCAB ? CLKV__EPI_STORE : CLKV__EPI_ADD; /* as the engine uses them */
+      for (int ph = 0; ph < 2; ++ph) {
+        if (ph == CLKV__PH_PREFILL && rows == VOCAB) continue;
+        unsigned n_tok = ph == CLKV__PH_PREFILL ? CHUNK : 1;
+        char opts[256];
+        clkv__matvec_options(&tun->mv[ph], wtypes[t], epi, HEAD_DIM, N_KV, KV_BS, opts,
+                             sizeof opts);
+        CLKV_TRY(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, err));
+        op_case c = {.rt = rt, .k = k, .tun = tun, .prefill = ph, .epi = epi,
+                     .mv = {.W = W, .rows = rows, .cols = cols, .X = X, .n_tok = n_tok,
+                            .norm_w = N, .eps = 1e-5f, .Y = Y, .kc = X, .vc = X, .btab = X,
+                            .tok_seq = X, .tok_pos = X, .inv_freq = X}};
+        op_result *r = &res[(*n_res)++];
+        snprintf(r->op, sizeof r->op, "matvec %s", ph ? "prefill" : "decode");
+        snprintf(r->type, sizeof r->type, "%s", ggml_type_get(wtypes[t])->name);
+        snprintf(r->shape, sizeof r->shape, "%ux%u", rows, cols);
+        r->tokens = (int)n_tok;
+        /* weights once, the input, the output (read and written by the add epilogue) */
+        r->bytes = (double)wbytes + 4.0 * n_tok * cols + 4.0 * n_tok * rows * (epi ? 2 : 1);
+        r->flops = 2.0 * rows * cols * n_tok;
+        CLKV_TRY(time_case(&c, o, &r->seconds, err));
+        clReleaseKernel(k);
+        k = NULL;
+      }
+      clReleaseMemObject(W);
+      W = NULL;
+    }
+  }
+fail:
+  if (k) clReleaseKernel(k);
+  cl_mem all[] = {W, N, Y, X};
+  for (int i = 0; i < 4; ++i)
+    if (all[i]) clReleaseMemObject(all[i]);
+  return st;
+}
+
+/* Attention over one sequence of ctx positions (blocks in order): decode of the last
+ * position, and prefill of the last CHUNK positions (causal). */
+static clkv_status bench_attention(clkv_runtime *rt, const clkv__tunables *tun,
+                                   const ops_opts *o, op_result *res, int *n_res,
+                                   clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  static const unsigned ctxs[] = {128, 512, 2048};
+  const unsigned max_ctx = 2048, max_blocks = max_ctx / KV_BS;
+  const size_t kv_bytes = (size_t)max_ctx * N_KV * HEAD_DIM * 2;
+  const uint16_t h = 0x2E66; /* 0.1 in fp16 */
+  const float q = 0.1f;
+  cl_mem Q = NULL, O = NULL, K = NULL, V = NULL, B = NULL, S = NULL, P = NULL;
+  cl_kernel k = NULL;
+  int32_t btab[2048 / KV_BS], zero = 0;
+  for (unsigned i = 0; i < max_blocks; ++i) btab[i] = (int32_t)i;
+  size_t qo = sizeof(float) * CHUNK * N_HEADS * HEAD_DIM;
+  CLKV_TRY((Q = filled(rt, qo, &q, 4, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((O = filled(rt, qo, NULL, 0, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((K = filled(rt, kv_bytes, &h, 2, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((V = filled(rt, kv_bytes, &h, 2, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((B = filled(rt, sizeof btab, NULL, 0, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((S = filled(rt, sizeof zero, &zero, 4, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((P = filled(rt, sizeof zero, NULL, 0, err)) ? CLKV_OK : err->status);
+  CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, B, CL_TRUE, 0, sizeof btab, btab, 0, NULL, NULL));
+  char opts[256];
+  clkv__attn_options(tun, HEAD_DIM, N_KV, KV_BS, opts, sizeof opts);
+  for (int pf = 0; pf < 2; ++pf) {
+    CLKV_TRY(clkv__kernel_create(rt, "attention.cl", opts,
+                                 pf ? "clkv_attn_prefill" : "clkv_attn_paged", &k, err));
+    for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; ++i) {
+      unsigned ctx = ctxs[i], n_tok = pf ? CHUNK : 1;
+      if (o->quick && ctx == 2048) continue;
+      int32_t pos = (int32_t)ctx - 1;
+      CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, P, CL_TRUE, 0, 4, &pos, 0, NULL, NULL));
+      op_case c = {.rt = rt, .k = k, .tun = tun, .is_attn = 1, .prefill = pf,
+                   .at = {.Q = Q, .kc = K, .vc = V, .btab = B, .tok_seq = S, .tok_pos = P,
+                          .seq = 0, .pos0 = ctx - n_tok, .n_tok = n_tok, .n_heads = N_HEADS,
+                          .layer_base = 0, .max_blocks = max_blocks,
+                          .scale = 1.0f / sqrtf((float)HEAD_DIM), .O = O}};
+      op_result *r = &res[(*n_res)++];
+      snprintf(r->op, sizeof r->op, "attention %s", pf ? "prefill" : "decode");
+      snprintf(r->type, sizeof r->type, "F16 KV");
+      snprintf(r->shape, sizeof r->shape, "ctx %u", ctx);
+      r->tokens = (int)n_tok;
+      /* K and V of the context once, Q in, O out; QK and PV: 4 flops per head element per
+       * (query, key) pair, causal for prefill */
+      double pairs = pf ? (double)n_tok * (ctx - n_tok) + n_tok * (n_tok + 1) / 2.0 : ctx;
+      r->bytes = 2.0 * ctx * N_KV * HEAD_DIM * 2 + 2.0 * n_tok * N_HEADS * HEAD_DIM * 4;
+      r->flops = 4.0 * pairs * N_HEADS * HEAD_DIM;
+      CLKV_TRY(time_case(&c, o, &r->seconds, err));
+    }
+    clReleaseKernel(k);
+    k = NULL;
+  }
+fail:
+  if (k) clReleaseKernel(k);
+  cl_mem all[] = {P, S, B, V, K, O, Q};
+  for (int i = 0; i < 7; ++i)
+    if (all[i]) clReleaseMemObject(all[i]);
+  return st;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: clkv_bench ops [--json] [--quick] [--device D]\n"
+             "  --json    one JSON object on stdout instead of the table\n"
+             "  --quick   fewer cases (the output projection in Q4_1 only, contexts up to 512),\n"
+             "            shorter timings: a smoke test\n");
+}
+
+int bench_ops_main(int argc, char **argv) {
+  ops_opts o = {NULL, 0, 0, 0.1, 3};
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--json")) o.json = 1;
+    else if (!strcmp(argv[i], "--quick")) o.quick = 1;
+    else if (!strcmp(argv[i], "--device") && i + 1 < argc) o.device = argv[++i];
+    else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      usage(stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "clkv_bench ops: unknown option '%s'\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (o.quick) o.target_s = 0.03;
+  clkv_error err;
+  clkv_runtime *rt = NULL;
+  clkv_runtime_params rp = clkv_runtime_default_params();
+  rp.device = o.device;
+  rp.profiling = 1;
+  if (clkv_runtime_create(&rp, &rt, &err)) {
+    fprintf(stderr, "clkv_bench ops: %s\n", err.message);
+    return 1;
+  }
+  clkv__tunables tun;
+  clkv__default_tunables(&rt->info, &tun);
+  op_result res[80];
+  int n = 0, rc = 1;
+  bench_peaks pk;
+  fprintf(stderr, "clkv_bench ops: measuring the device, then the mat-vecs and attention...\n");
+  if (bench_device_peaks(rt, o.quick ? 0.02 : 0.05, &pk, &err) ||
+      bench_matvec(rt, &tun, &o, res, &n, &err) || bench_attention(rt, &tun, &o, res, &n, &err)) {
+    fprintf(stderr, "clkv_bench ops: %s\n", err.message);
+    goto done;
+  }
+  const clkv_device_info *d = clkv_runtime_device(rt);
+  bench_json j;
+  if (o.json) {
+    bench_json_begin(&j, stdout);
+    bench_json_object(&j, "device");
+    bench_json_str(&j, "name", d->name);
+    bench_json_num(&j, "measured_gbps", pk.gbps);
+    bench_json_num(&j, "measured_fp32_gflops", pk.gflops);
+    bench_json_close(&j);
+    bench_json_object(&j, "ops");
+  } else {
+    printf("clkv_bench ops: %s; measured %.2f GB/s read, %.2f GFLOP/s fp32\n"
+           "decode mat-vec shape: %u/%u/%u/%u (ksplit/rg/rows/tt), prefill %u/%u/%u/%u, "
+           "attention wg %u, tiles %u/%u\n\n",
+           d->name, pk.gbps, pk.gflops, tun.mv[0].ksplit, tun.mv[0].rg, tun.mv[0].rows,
+           tun.mv[0].tt, tun.mv[1].ksplit, tun.mv[1].rg, tun.mv[1].rows, tun.mv[1].tt,
+           tun.att_wg, tun.tq, tun.tk);
+    printf("%-18s %-7s %-11s %6s %11s %9s %6s %9s %6s\n", "op", "type", "shape", "tokens",
+           "time us", "GB/s", "%BW", "GFLOP/s", "%FP");
+  }
+  for (int i = 0; i < n; ++i) {
+    const op_result *r = &res[i];
+    double gbps = r->bytes / r->seconds * 1e-9, gflops = r->flops / r->seconds * 1e-9;
+    if (o.json) {
+      char key[80];
+      snprintf(key, sizeof key, "%.23s %.7s %.23s x%d", r->op, r->type, r->shape, r->tokens);
+      bench_json_object(&j, key);
+      bench_json_num(&j, "median_us", r->seconds * 1e6);
+      bench_json_num(&j, "bytes", r->bytes);
+      bench_json_num(&j, "flops", r->flops);
+      bench_json_num(&j, "gbps", gbps);
+      bench_json_num(&j, "gflops", gflops);
+      bench_json_num(&j, "bandwidth_fraction", gbps / pk.gbps);
+      bench_json_num(&j, "compute_fraction", gflops / pk.gflops);
+      bench_json_close(&j);
+    } else {
+      printf("%-18s %-7s %-11s %6d %11.1f %9.2f %5.0f%% %9.2f %5.0f%%\n", r->op, r->type,
+             r->shape, r->tokens, r->seconds * 1e6, gbps, 100 * gbps / pk.gbps, gflops,
+             100 * gflops / pk.gflops);
+    }
+  }
+  if (o.json) bench_json_end(&j);
+  rc = 0;
+done:
+  clkv_runtime_free(rt);
+  return rc;
+}
