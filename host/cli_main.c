@@ -16,6 +16,7 @@ static void usage(FILE *f) {
           "  generate [options]             generate text from a prompt (clkv generate --help)\n"
           "  chat [options]                 interactive chat with the model\n"
           "  bench device|gen|ops [...]     benchmarks (runs clkv_bench beside this program)\n"
+          "  tune [-m MODEL] [--budget S]   tune kernel launch shapes for this device (saved)\n"
           "  cache clear                    remove cached compiled kernels\n\n"
           "The default model is models/%s (scripts/setup fetches it).\n"
           "Environment: CLKV_DEVICE (index or name), CLKV_CACHE_DIR, CLKV_KERNEL_DIR, CLKV_MODEL.\n",
@@ -131,6 +132,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "inspect")) return cli_inspect(argc - 1, argv + 1);
   if (!strcmp(cmd, "generate")) return cli_generate(argc - 1, argv + 1, 0);
   if (!strcmp(cmd, "chat")) return cli_generate(argc - 1, argv + 1, 1);
+  if (!strcmp(cmd, "tune")) return cli_tune(argc - 1, argv + 1);
   if (!strcmp(cmd, "cache")) return cli_cache(argc - 1, argv + 1);
   if (!strcmp(cmd, "bench")) return cli_bench(argc - 1, argv + 1, argv[0]);
   fprintf(stderr, "clkv: unknown command '%s'\n\n", cmd);

@@ -18,6 +18,7 @@ int cli_parse_float(const char *opt, const char *v, double lo, double hi, double
 int cli_devices(int argc, char **argv);
 int cli_inspect(int argc, char **argv);
 int cli_generate(int argc, char **argv, int chat);
+int cli_tune(int argc, char **argv);
 int cli_die(clkv_status st, const char *msg);
 
 #endif
