@@ -174,7 +174,8 @@ static int parse(int argc, char **argv, gen_opts *o, int chat) {
   return 0;
 }
 
-static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ctx) {
+static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ctx,
+                        const clkv_model *m) {
   clkv_kv_stats k;
   clkv_context_kv_stats(ctx, &k);
   double pf = s->prefill_ms > 0 ? s->prefill_tokens * 1000.0 / s->prefill_ms : 0;
@@ -193,6 +194,8 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
           (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.prompt_tokens,
           (unsigned long long)k.evictions, (unsigned long long)k.swaps_out,
           (unsigned long long)k.swaps_in);
+  const char *src = clkv_model_tuning_source(m);
+  fprintf(f, "[tuning] %s\n", strcmp(src, "defaults") ? src : "defaults (run clkv tune)");
 }
 
 static void print_json(const gen_opts *o, const sink *s, const clkv_gen_stats *st) {
@@ -279,7 +282,7 @@ int cli_generate(int argc, char **argv, int chat) {
     }
     if (o.json) print_json(&o, &s, &stats);
     else fputc('\n', stdout);
-    if (o.stats) print_stats(stderr, &stats, ctx);
+    if (o.stats) print_stats(stderr, &stats, ctx, m);
     if (chat && o.chat) {
       owned[n_owned] = s.text ? s.text : strdup("");
       msgs[n_msgs++] = (clkv_chat_message){"assistant", owned[n_owned++]};

@@ -527,7 +527,7 @@ Test(e2e, cli_errors_are_clear_and_nonzero) {
   snprintf(args, sizeof args, "generate -m '%s' -p hello -n 5 --temp 0 --stats --no-prefix-cache "
            "--kv-evict fifo --kv-host-blocks 4 --kv-block 8", path);
   rc = run_cli(args, out, sizeof out);
-  cr_assert(rc == 0 && strstr(out, "[kv] device blocks"), "rc %d: %s", rc, out);
+  cr_assert(rc == 0 && strstr(out, "[kv] device blocks") && strstr(out, "[tuning] "), "rc %d: %s", rc, out);
   rc = run_cli("generate --kv-evict newest", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "lru, lfu or fifo"), "rc %d: %s", rc, out);
 }
