@@ -448,7 +448,7 @@ clkv_status clkv__tune(clkv_runtime *rt, const clkv_model_info *m, uint32_t wtyp
     clkv__tune_kernel *tk = &out->k[k];
     snprintf(tk->name, sizeof tk->name, "%s", names[k]);
     shape_str(k, &out->defaults, tk->default_shape, sizeof tk->default_shape);
-    snprintf(tk->tuned_shape, sizeof tk->tuned_shape, "%s", tk->default_shape);
+    memcpy(tk->tuned_shape, tk->default_shape, sizeof tk->tuned_shape); /* same size */
     if (progress) progress(user, b.done, b.total, tk->default_shape);
     if (evaluate(&b, k, &out->defaults, &tk->default_ms)) {
       tk->failed++;
