@@ -100,11 +100,25 @@ clkv_status clkv_generate(clkv_context *ctx, const char *prompt, const clkv_gen_
                           clkv_token_cb cb, void *user, clkv_gen_stats *stats) {
   if (!ctx || !prompt) return CLKV_ERR_INVALID_ARG;
   clkv_gen_params gp = p ? *p : clkv_gen_default_params();
-  int n = clkv_tokenize(ctx->m, prompt, gp.add_special, NULL, 0);
-  if (n < 0) return clkv__err(&ctx->err, (clkv_status)n, "the prompt could not be tokenized");
-  int32_t *ids = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+  /* Every token covers at least one byte, except BOS and a SentencePiece space prefix, so
+   * this capacity is nearly always enough and the prompt is tokenized once. */
+  int cap = (int)strlen(prompt) + 8;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)cap);
   if (!ids) return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
-  clkv_tokenize(ctx->m, prompt, gp.add_special, ids, n);
+  int n = clkv_tokenize(ctx->m, prompt, gp.add_special, ids, cap);
+  if (n > cap) {
+    int32_t *more = realloc(ids, sizeof(int32_t) * (size_t)n);
+    if (!more) {
+      free(ids);
+      return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+    }
+    ids = more;
+    n = clkv_tokenize(ctx->m, prompt, gp.add_special, ids, n);
+  }
+  if (n < 0) {
+    free(ids);
+    return clkv__err(&ctx->err, (clkv_status)n, "the prompt could not be tokenized");
+  }
   clkv_status st = clkv_generate_ids(ctx, ids, n, &gp, cb, user, stats);
   free(ids);
   return st;

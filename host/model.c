@@ -181,12 +181,10 @@ static clkv_status load_chat(clkv_model *m, const gguf_file *f) {
     m->default_system = clkv__chat_default_system(t);
     free(t);
   }
-  size_t len;
   int32_t bos = clkv_tokenizer_bos(m->tok), eos = clkv_tokenizer_eos(m->tok);
   const char *p;
   if (bos >= 0 && (p = clkv_tokenizer_token(m->tok, bos))) snprintf(m->bos_text, sizeof m->bos_text, "%s", p);
   if (eos >= 0 && (p = clkv_tokenizer_token(m->tok, eos))) snprintf(m->eos_text, sizeof m->eos_text, "%s", p);
-  (void)len;
   return CLKV_OK;
 }
 

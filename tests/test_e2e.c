@@ -53,6 +53,22 @@ static void expect_logits(const float *got, const float *want, int n, const char
               step, i, (double)got[i], (double)want[i], (double)lim);
 }
 
+/* Writes a tiny model as tmpdir/name; path receives its full name. */
+static void write_tiny(const ref_tiny_params *tp, const char *name, char *path, size_t cap) {
+  snprintf(path, cap, "%s/%s", tmpdir, name);
+  cr_assert_eq(ref_tiny_write(tp, path, &err), CLKV_OK, "%s", err.message);
+}
+
+static clkv_model *load_tiny(const char *path, int kv_block, int chunk, int n_ctx) {
+  clkv_model_params mp = clkv_model_default_params();
+  mp.kv_block = kv_block;
+  mp.chunk = chunk;
+  mp.n_ctx = n_ctx;
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  return m;
+}
+
 /* Writes a tiny model, runs prompt (chunked prefill) + greedy decode on both paths and
  * compares logits at the end of prefill and at every decode step. */
 static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied) {
@@ -62,21 +78,16 @@ static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int 
   tp.n_kv_heads = n_kv;
   tp.tied = tied;
   tp.seed = 1000 + wtype * 7 + (uint64_t)n_kv;
-  char path[400];
-  snprintf(path, sizeof path, "%s/tiny-%u-%d-%d.gguf", tmpdir, wtype, n_heads, n_kv);
-  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  char name[64], path[400];
+  snprintf(name, sizeof name, "tiny-%u-%d-%d.gguf", wtype, n_heads, n_kv);
+  write_tiny(&tp, name, path, sizeof path);
 
   gguf_file *f;
   cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   ref_model *ref = ref_model_load(f, 128, &err);
   cr_assert(ref, "%s", err.message);
 
-  clkv_model_params mp = clkv_model_default_params();
-  mp.kv_block = kv_block;
-  mp.chunk = chunk;
-  mp.n_ctx = 128;
-  clkv_model *m;
-  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  clkv_model *m = load_tiny(path, kv_block, chunk, 128);
   clkv_context *ctx;
   cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
 
@@ -143,15 +154,8 @@ static int on_id(void *u, int32_t id, const char *text, size_t len) {
 static clkv_model *tiny_model(const char *name, int kv_block, int n_ctx) {
   ref_tiny_params tp = ref_tiny_default();
   char path[400];
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
-  clkv_model_params mp = clkv_model_default_params();
-  mp.kv_block = kv_block;
-  mp.n_ctx = n_ctx;
-  mp.chunk = 16;
-  clkv_model *m;
-  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
-  return m;
+  write_tiny(&tp, name, path, sizeof path);
+  return load_tiny(path, kv_block, 16, n_ctx);
 }
 
 Test(e2e, prefix_cache_reuses_blocks_with_identical_tokens) {
@@ -369,12 +373,9 @@ Test(e2e, real_model_answers_paris) {
 Test(e2e, prompt_longer_than_context_and_empty_prompt) {
   ref_tiny_params tp = ref_tiny_default();
   char path[400];
-  snprintf(path, sizeof path, "%s/tiny.gguf", tmpdir);
-  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
-  clkv_model_params mp = clkv_model_default_params();
-  mp.n_ctx = 32;
-  clkv_model *m;
-  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  write_tiny(&tp, "tiny.gguf", path, sizeof path);
+  const clkv_model_params dp = clkv_model_default_params();
+  clkv_model *m = load_tiny(path, dp.kv_block, dp.chunk, 32);
   clkv_context *ctx;
   cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
   clkv_gen_params gp = clkv_gen_default_params();
@@ -443,9 +444,8 @@ static void copy_metadata(const gguf_file *f, gguf_writer *w) {
 Test(e2e, unsupported_tensor_type_is_named) {
   ref_tiny_params tp = ref_tiny_default();
   char path[400], bad[400];
-  snprintf(path, sizeof path, "%s/tiny.gguf", tmpdir);
+  write_tiny(&tp, "tiny.gguf", path, sizeof path);
   snprintf(bad, sizeof bad, "%s/q5.gguf", tmpdir);
-  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
   /* copy every key and tensor, but store blk.0.attn_q.weight as Q5_0 (raw bytes) */
   gguf_file *f;
   cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
@@ -505,8 +505,7 @@ Test(e2e, cli_errors_are_clear_and_nonzero) {
   char out[8192], args[600];
   ref_tiny_params tp = ref_tiny_default();
   char path[400];
-  snprintf(path, sizeof path, "%s/tiny.gguf", tmpdir);
-  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  write_tiny(&tp, "tiny.gguf", path, sizeof path);
   snprintf(args, sizeof args, "generate -m '%s' --ctx 16 -p 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'", path);
   int rc = run_cli(args, out, sizeof out);
   cr_assert(rc == 1 && strstr(out, "CLKV_ERR_CONTEXT_FULL"), "rc %d: %s", rc, out);
