@@ -9,6 +9,7 @@ int bench_device_main(int argc, char **argv);
 int bench_gen_main(int argc, char **argv);
 int bench_ops_main(int argc, char **argv);
 int bench_kv_main(int argc, char **argv);
+int bench_kvq_main(int argc, char **argv);
 
 static const struct bench_command {
   const char *name;
@@ -18,6 +19,7 @@ static const struct bench_command {
     {"device", bench_device_main,
      "device microbenchmarks (bandwidth, compute, launch latency, transfers), beside clpeak"},
     {"kv", bench_kv_main, "paged vs contiguous KV memory; TTFT with a cached system prompt"},
+    {"kvq", bench_kvq_main, "Q8/Q4 KV: memory per token, top-1 agreement and KL vs F16 KV"},
     {"gen", bench_gen_main, "end-to-end prefill/decode tokens/s, latency, roofline fractions"},
     {"ops", bench_ops_main, "per-op mat-vec and attention GB/s and GFLOP/s vs the device"},
 };
