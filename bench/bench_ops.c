@@ -164,8 +164,8 @@ static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, con
         if (ph == CLKV__PH_PREFILL && rows == VOCAB) continue;
         unsigned n_tok = ph == CLKV__PH_PREFILL ? CHUNK : 1;
         char opts[256];
-        clkv__matvec_options(&tun->mv[ph], wtypes[t], epi, HEAD_DIM, N_KV, KV_BS, opts,
-                             sizeof opts);
+        clkv__matvec_options(&tun->mv[ph], wtypes[t], epi, HEAD_DIM, N_KV, KV_BS,
+                             CLKV_KV_F16, opts, sizeof opts);
         CLKV_TRY(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, err));
         op_case c = {.rt = rt, .k = k, .tun = tun, .prefill = ph, .epi = epi,
                      .mv = {.W = W, .rows = rows, .cols = cols, .X = X, .n_tok = n_tok,
@@ -220,7 +220,7 @@ static clkv_status bench_attention(clkv_runtime *rt, const clkv__tunables *tun,
   CLKV_TRY((P = filled(rt, sizeof zero, NULL, 0, err)) ? CLKV_OK : err->status);
   CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, B, CL_TRUE, 0, sizeof btab, btab, 0, NULL, NULL));
   char opts[256];
-  clkv__attn_options(tun, HEAD_DIM, N_KV, KV_BS, opts, sizeof opts);
+  clkv__attn_options(tun, HEAD_DIM, N_KV, KV_BS, CLKV_KV_F16, opts, sizeof opts);
   for (int pf = 0; pf < 2; ++pf) {
     CLKV_TRY(clkv__kernel_create(rt, "attention.cl", opts,
                                  pf ? "clkv_attn_prefill" : "clkv_attn_paged", &k, err));

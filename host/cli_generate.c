@@ -2,6 +2,7 @@
  * `clkv chat` (an interactive loop over the model's chat template). */
 #include "cli_util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,9 @@ typedef struct gen_opts {
   const char *model, *prompt, *system, *device;
   int chat, ids, stats, json, n_ctx, kv_block, chunk, no_prefix, kv_host_blocks;
   clkv_kv_evict evict;
+  clkv_kv_type kv_type;
+  uint64_t kv_mem;
+  double kv_frac;
   const char *stops[9];
   int n_stops;
   clkv_gen_params gp;
@@ -28,13 +32,18 @@ static void gen_usage(FILE *f, int chat) {
           "       [--repeat-penalty R] [--seed S] [--chat] [--system S] [--stop STR]\n"
           "       [--device D] [--ctx N] [--kv-block 8|16|32] [--chunk N] [--ids] [--stats] [--json]\n"
           "       [--no-prefix-cache] [--kv-evict lru|lfu|fifo] [--kv-host-blocks N]\n"
+          "       [--kv-type f16|q8|q4] [--kv-mem SIZE|FRACTION]\n"
           "  -p PROMPT      the prompt (with --chat: the user's message)\n"
           "  -n N           tokens to generate at most (default 128)\n"
           "  --temp T       temperature, 0 = greedy (default 0.8)\n"
           "  --chat         wrap the prompt in the model's chat template\n"
           "  --ids          print token ids instead of text\n"
           "  --stats        print prompt tokens, prefill/decode tokens/s, TTFT, inter-token latency\n"
-          "  --json         print one JSON object with text, ids and stats\n",
+          "  --json         print one JSON object with text, ids and stats\n"
+          "  --kv-type T    KV cache precision: f16 (default), q8 or q4 (about 1/2, 1/4 the memory)\n"
+          "  --kv-mem M     device memory for the KV cache: bytes with K/M/G (512M), or a fraction\n"
+          "                 of what the weights leave (0.5); default: enough for the context,\n"
+          "                 within 90%% of device memory\n",
           chat ? "chat" : "generate", chat ? "" : "[-p PROMPT] ");
 }
 
@@ -70,6 +79,41 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
   }
   fflush(stdout);
   return 0;
+}
+
+/* The index of v among names, or -1 with a message naming the choices. */
+static int pick(const char *opt, const char *v, const char *const *names, int n) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(v, names[i])) return i;
+  fprintf(stderr, "clkv: %s takes", opt);
+  for (int i = 0; i < n; i++) fprintf(stderr, "%s %s", i ? (i + 1 == n ? " or" : ",") : "", names[i]);
+  fprintf(stderr, ", not '%s'\n", v);
+  return -1;
+}
+
+/* "512M", "2G", "65536K", "1048576" → bytes; "0.5" → a fraction in (0, 1]. */
+static int parse_mem(const char *v, uint64_t *bytes, double *frac) {
+  char *end;
+  *bytes = 0;
+  *frac = 0;
+  if (strchr(v, '.')) {
+    double d = strtod(v, &end);
+    if (*end || !(d > 0 && d <= 1)) return 0;
+    *frac = d;
+    return 1;
+  }
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || end == v || n == 0 || v[0] == '-') return 0;
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10, end++;
+  else if (*end == 'M' || *end == 'm') shift = 20, end++;
+  else if (*end == 'G' || *end == 'g') shift = 30, end++;
+  if (*end == 'i' && shift) end++;
+  if (*end == 'B' && shift) end++;
+  if (*end || n > (~0ULL >> shift)) return 0;
+  *bytes = (uint64_t)n << shift;
+  return 1;
 }
 
 static int parse(int argc, char **argv, gen_opts *o, int chat) {
@@ -146,17 +190,27 @@ static int parse(int argc, char **argv, gen_opts *o, int chat) {
       o->gp.repeat_penalty = (float)d;
     } else if (!strcmp(a, "--kv-evict")) {
       NEEDV();
-      if (!strcmp(v, "lru")) o->evict = CLKV_KV_LRU;
-      else if (!strcmp(v, "lfu")) o->evict = CLKV_KV_LFU;
-      else if (!strcmp(v, "fifo")) o->evict = CLKV_KV_FIFO;
-      else {
-        fprintf(stderr, "clkv: --kv-evict takes lru, lfu or fifo\n");
-        return 2;
-      }
+      static const char *const pol[] = {"lru", "lfu", "fifo"}; /* clkv_kv_evict order */
+      int i = pick(a, v, pol, 3);
+      if (i < 0) return 2;
+      o->evict = (clkv_kv_evict)i;
     } else if (!strcmp(a, "--kv-host-blocks")) {
       NEEDV();
       if (!cli_parse_int(a, v, 0, 1 << 20, &l)) return 2;
       o->kv_host_blocks = (int)l;
+    } else if (!strcmp(a, "--kv-type")) {
+      NEEDV();
+      static const char *const types[] = {"f16", "q8", "q4"}; /* clkv_kv_type order */
+      int i = pick(a, v, types, 3);
+      if (i < 0) return 2;
+      o->kv_type = (clkv_kv_type)i;
+    } else if (!strcmp(a, "--kv-mem")) {
+      NEEDV();
+      if (!parse_mem(v, &o->kv_mem, &o->kv_frac)) {
+        fprintf(stderr, "clkv: --kv-mem takes a size (512M, 2G, 65536K) or a fraction (0.5) of the "
+                        "device memory the weights leave, not '%s'\n", v);
+        return 2;
+      }
     } else if (!strcmp(a, "--no-prefix-cache")) o->no_prefix = 1;
     else if (!strcmp(a, "--chat")) o->chat = 1;
     else if (!strcmp(a, "--ids")) o->ids = 1;
@@ -187,8 +241,10 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
           s->prompt_tokens, pf, s->prefill_ms, dc, s->generated_tokens, s->ttft_ms,
           s->mean_itl_ms, s->launches_per_token);
   fprintf(f,
-          "[kv] device blocks %d used, %d cached, %d free of %d (%d tokens each, %.1f MiB in use); "
+          "[kv] %s, %llu bytes/token; device blocks %d used, %d cached, %d free of %d "
+          "(%d tokens each, %.1f MiB in use); "
           "prefix hits %llu of %llu prompt tokens; evictions %llu, swaps %llu/%llu\n",
+          clkv_kv_type_name(k.kv_type), (unsigned long long)k.bytes_per_token,
           k.device_blocks_used, k.device_blocks_cached, k.device_blocks_free,
           k.device_blocks_total, k.block_tokens, (double)k.device_bytes_used / 1048576.0,
           (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.prompt_tokens,
@@ -226,6 +282,7 @@ int cli_generate(int argc, char **argv, int chat) {
   clkv_model_params mp = clkv_model_default_params();
   mp.n_ctx = o.n_ctx;
   mp.kv_block = o.kv_block;
+  mp.kv_type = o.kv_type;
   mp.chunk = o.chunk;
   mp.max_seqs = 1;
   const char *path = cli_model_path(o.model);
@@ -238,6 +295,8 @@ int cli_generate(int argc, char **argv, int chat) {
   cp.prefix_cache = !o.no_prefix;
   cp.evict = o.evict;
   cp.kv_host_blocks = o.kv_host_blocks;
+  cp.kv_mem_bytes = o.kv_mem;
+  cp.kv_mem_fraction = o.kv_frac;
   if ((st = clkv_context_create(m, &cp, &ctx, &err))) {
     rc = cli_die(st, err.message);
     goto out;

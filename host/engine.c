@@ -9,7 +9,7 @@
 #include <string.h>
 
 clkv_context_params clkv_context_default_params(void) {
-  clkv_context_params p = {0, 1, 0, 0, CLKV_KV_LRU};
+  clkv_context_params p = {0, 1, 0, 0, CLKV_KV_LRU, 0, 0.0};
   return p;
 }
 
@@ -34,6 +34,105 @@ static cl_mem dev_buf(clkv_context *c, size_t bytes, cl_mem_flags flags, const c
   return b;
 }
 
+/* Device bytes a context needs besides the KV blocks: activations, logits, tables. */
+static uint64_t other_bytes(const clkv_context *c) {
+  const clkv_model_info *I = &c->m->info;
+  const uint64_t T = (uint64_t)c->max_tok;
+  return 4 * (T * ((uint64_t)I->n_embd + 2 * (uint64_t)c->m->q_rows + (uint64_t)I->n_ff + 3) +
+              (uint64_t)c->n_seq_max * ((uint64_t)I->n_vocab + (uint64_t)c->max_blocks));
+}
+
+static double mib(uint64_t b) { return (double)b / 1048576.0; }
+
+/* The number of device blocks: an explicit count, a byte budget, a fraction of the memory
+ * the weights leave, or by default enough for every sequence to reach the context length
+ * within 90% of that memory. At least one sequence must be able to reach the context. */
+static clkv_status size_device_tier(clkv_context *c, const clkv_context_params *cp,
+                                    clkv_error *err) {
+  const uint64_t per_block = (uint64_t)c->block_bytes * 2 * (uint64_t)c->m->info.n_layers;
+  const uint64_t total = c->m->rt->info.global_mem_bytes, used = c->m->weight_bytes + other_bytes(c);
+  const uint64_t left = total > used ? total - used : 0;
+  const uint64_t need_one = (uint64_t)c->max_blocks * per_block;
+  const char *kt = clkv_kv_type_name(c->m->params.kv_type);
+  uint64_t n;
+  const char *how;
+  if (cp->kv_device_blocks) n = (uint64_t)cp->kv_device_blocks, how = "the requested block count";
+  else if (cp->kv_mem_bytes) n = cp->kv_mem_bytes / per_block, how = "--kv-mem";
+  else if (cp->kv_mem_fraction > 0) n = (uint64_t)(cp->kv_mem_fraction * (double)left) / per_block,
+                                    how = "--kv-mem (fraction of free device memory)";
+  else {
+    const uint64_t want = (uint64_t)c->max_blocks * (uint64_t)c->n_seq_max;
+    const uint64_t fit = (uint64_t)(0.9 * (double)left) / per_block;
+    n = want < fit ? want : fit;
+    how = "device memory";
+  }
+  if (n < (uint64_t)c->max_blocks)
+    return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
+                     "the KV cache gets %llu blocks (%.1f MiB, from %s) but one sequence at the "
+                     "context length %d needs %d blocks (%.1f MiB of %s K/V); the weights take "
+                     "%.1f MiB of the device's %.1f MiB. Lower --ctx, use --kv-type q8 or q4, "
+                     "or raise --kv-mem", (unsigned long long)n, mib(n * per_block), how,
+                     c->m->n_ctx, c->max_blocks, mib(need_one), kt, mib(c->m->weight_bytes),
+                     mib(total));
+  if (n * per_block > left)
+    return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
+                     "the weights (%.1f MiB), buffers (%.1f MiB) and KV cache (%.1f MiB, %llu "
+                     "blocks) do not fit in the device's %.1f MiB; lower --kv-mem or --ctx, or "
+                     "use --kv-type q8 or q4", mib(c->m->weight_bytes), mib(other_bytes(c)),
+                     mib(n * per_block), (unsigned long long)n, mib(total));
+  if (n > (uint64_t)INT32_MAX / 2) n = (uint64_t)INT32_MAX / 2;
+  c->n_blocks = (int)n;
+  return CLKV_OK;
+}
+
+/* Splits a tier into as few arenas as the device's largest allocation allows. */
+static clkv_status tier_alloc(clkv_context *c, clkv__kv_tier *t, int n_blocks, cl_mem_flags flags,
+                              const char *what, clkv_error *err) {
+  const int L = c->m->info.n_layers;
+  const uint64_t layer_bytes = (uint64_t)n_blocks * c->block_bytes;
+  const uint64_t max_alloc = c->m->rt->info.max_alloc_bytes;
+  t->n_blocks = n_blocks;
+  t->layers = layer_bytes ? (int)(max_alloc / layer_bytes) : L;
+  if (t->layers > L) t->layers = L;
+  if (t->layers < 1)
+    return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
+                     "one layer of the %s KV cache (%d blocks, %llu bytes) is larger than the "
+                     "device allows in one buffer (%llu bytes); lower --kv-mem or --ctx, or use "
+                     "--kv-type q8 or q4", what, n_blocks, (unsigned long long)layer_bytes,
+                     (unsigned long long)max_alloc);
+  t->n_arenas = (L + t->layers - 1) / t->layers;
+  if (t->n_arenas > CLKV__MAX_ARENAS)
+    return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
+                     "the %s KV cache would need %d buffers (at most %d); lower --kv-mem or --ctx",
+                     what, t->n_arenas, CLKV__MAX_ARENAS);
+  clkv_status st = CLKV_OK;
+  char name[64];
+  for (int a = 0; a < t->n_arenas && !st; a++) {
+    const int layers = a + 1 < t->n_arenas ? t->layers : L - a * t->layers;
+    const size_t bytes = (size_t)layers * (size_t)layer_bytes;
+    snprintf(name, sizeof name, "%s K cache", what);
+    t->k[a] = dev_buf(c, bytes, flags, name, err, &st);
+    snprintf(name, sizeof name, "%s V cache", what);
+    t->v[a] = dev_buf(c, bytes, flags, name, err, &st);
+  }
+  return st;
+}
+
+static void tier_free(clkv__kv_tier *t) {
+  for (int a = 0; a < t->n_arenas; a++) {
+    if (t->k[a]) clReleaseMemObject(t->k[a]);
+    if (t->v[a]) clReleaseMemObject(t->v[a]);
+  }
+  t->n_arenas = 0;
+}
+
+void clkv__kv_locate(const clkv_context *c, const clkv__kv_tier *t, int layer, int block, int is_v,
+                     cl_mem *mem, size_t *offset) {
+  const int a = layer / t->layers;
+  *mem = is_v ? t->v[a] : t->k[a];
+  *offset = ((size_t)(layer % t->layers) * (size_t)t->n_blocks + (size_t)block) * c->block_bytes;
+}
+
 /* The model identity and KV layout mixed into every prefix-cache hash. */
 static uint64_t prefix_seed(const clkv_model *m) {
   clkv_sha256 h;
@@ -41,7 +140,8 @@ static uint64_t prefix_seed(const clkv_model *m) {
   clkv_sha256_init(&h);
   clkv_sha256_update(&h, &m->info, sizeof m->info);
   clkv_sha256_update(&h, &m->params.kv_block, sizeof m->params.kv_block);
-  clkv_sha256_update(&h, "kv-f16", 6);
+  const char *kt = clkv_kv_type_name(m->params.kv_type);
+  clkv_sha256_update(&h, kt, strlen(kt));
   clkv_sha256_final(&h, d);
   uint64_t v;
   memcpy(&v, d, sizeof v);
@@ -53,7 +153,8 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
   if (!m || !out) return clkv__err(err, CLKV_ERR_INVALID_ARG, "model and out are required");
   *out = NULL;
   clkv_context_params cp = p ? *p : clkv_context_default_params();
-  if (cp.kv_host_blocks < 0 || cp.kv_device_blocks < 0 || cp.evict < CLKV_KV_LRU || cp.evict > CLKV_KV_FIFO)
+  if (cp.kv_host_blocks < 0 || cp.kv_device_blocks < 0 || cp.evict < CLKV_KV_LRU ||
+      cp.evict > CLKV_KV_FIFO || !(cp.kv_mem_fraction >= 0.0 && cp.kv_mem_fraction <= 1.0))
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "context params out of range");
   clkv_context *c = calloc(1, sizeof *c);
   if (!c) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
@@ -64,11 +165,14 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
   c->max_tok = m->params.chunk > c->n_seq_max ? m->params.chunk : c->n_seq_max;
   const int bs = m->params.kv_block;
   c->max_blocks = (m->n_ctx + bs - 1) / bs;
-  c->n_blocks = cp.kv_device_blocks ? cp.kv_device_blocks : c->max_blocks * c->n_seq_max;
   c->n_host_blocks = cp.kv_host_blocks;
-  c->block_bytes = (size_t)m->kv_rows * (size_t)bs * 2;
+  c->block_bytes = clkv__kv_block_bytes(m->params.kv_type, I->n_kv_heads, bs, I->head_dim);
   c->uploaded_gen = (uint64_t)-1;
   clkv_status st = CLKV_OK;
+  if ((st = size_device_tier(c, &cp, err))) {
+    free(c);
+    return st;
+  }
   clkv_kv_pool_params pp = clkv_kv_pool_default_params();
   pp.n_device_blocks = c->n_blocks;
   pp.n_host_blocks = c->n_host_blocks;
@@ -88,15 +192,12 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
     st = clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory creating the context");
     goto fail;
   }
-  const size_t kv_bytes = (size_t)I->n_layers * (size_t)c->n_blocks * c->block_bytes;
   const size_t T = (size_t)c->max_tok;
-  c->kc = dev_buf(c, kv_bytes, CL_MEM_READ_WRITE, "K cache", err, &st);
-  c->vc = dev_buf(c, kv_bytes, CL_MEM_READ_WRITE, "V cache", err, &st);
-  if (c->n_host_blocks) {
-    const size_t hb = (size_t)I->n_layers * (size_t)c->n_host_blocks * c->block_bytes;
-    c->hk = dev_buf(c, hb, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, "host-tier K cache", err, &st);
-    c->hv = dev_buf(c, hb, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, "host-tier V cache", err, &st);
-  }
+  if ((st = tier_alloc(c, &c->dev, c->n_blocks, CL_MEM_READ_WRITE, "device", err))) goto fail;
+  if (c->n_host_blocks &&
+      (st = tier_alloc(c, &c->host, c->n_host_blocks, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
+                       "host-tier", err)))
+    goto fail;
   c->d_btab = dev_buf(c, sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks,
                       CL_MEM_READ_ONLY, "block tables", err, &st);
   c->d_ids = dev_buf(c, sizeof(int32_t) * T, CL_MEM_READ_ONLY, "token ids", err, &st);
@@ -118,8 +219,10 @@ fail:
 
 void clkv_context_free(clkv_context *c) {
   if (!c) return;
-  cl_mem *bufs[] = {&c->kc, &c->vc, &c->hk, &c->hv, &c->d_btab, &c->d_ids, &c->d_seq,
-                    &c->d_pos, &c->x, &c->q, &c->att, &c->ff, &c->logits};
+  tier_free(&c->dev);
+  tier_free(&c->host);
+  cl_mem *bufs[] = {&c->d_btab, &c->d_ids, &c->d_seq, &c->d_pos, &c->x, &c->q, &c->att, &c->ff,
+                    &c->logits};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (*bufs[i]) clReleaseMemObject(*bufs[i]);
   clkv_kv_pool_free(c->pool);
@@ -160,6 +263,9 @@ void clkv_context_kv_stats(const clkv_context *c, clkv_kv_stats *o) {
   o->swaps_in = s.swap_in_blocks;
   o->bytes_moved = s.bytes_moved;
   o->cow_copies = s.cow_copies;
+  o->kv_type = c->m->params.kv_type;
+  o->bytes_per_token = (uint64_t)c->block_bytes * 2 * (uint64_t)c->m->info.n_layers /
+                       (uint64_t)c->m->params.kv_block;
 }
 
 clkv_status clkv__seq_start(clkv_context *c, const int32_t *prompt, int n, int *seq, int *cached) {
@@ -179,17 +285,19 @@ clkv_status clkv__seq_start(clkv_context *c, const int32_t *prompt, int n, int *
 
 void clkv__seq_end(clkv_context *c, int seq) { clkv_kv_seq_free(c->pool, seq); }
 
-/* Copies one block (every layer, K and V) between the device cache and the host tier. */
-static clkv_status copy_block(clkv_context *c, cl_mem sk, cl_mem sv, size_t s_blocks, int src,
-                              cl_mem dk, cl_mem dv, size_t d_blocks, int dst) {
+/* Copies one block (every layer, K and V) between tiers (or within the device tier). */
+static clkv_status copy_block(clkv_context *c, const clkv__kv_tier *from, int src,
+                              const clkv__kv_tier *to, int dst) {
   clkv_status st = CLKV_OK;
   clkv_error *err = &c->err;
-  for (int l = 0; l < c->m->info.n_layers; l++) {
-    const size_t so = ((size_t)l * s_blocks + (size_t)src) * c->block_bytes;
-    const size_t dof = ((size_t)l * d_blocks + (size_t)dst) * c->block_bytes;
-    CLKV_CL_TRY(clEnqueueCopyBuffer(c->m->rt->queue, sk, dk, so, dof, c->block_bytes, 0, NULL, NULL));
-    CLKV_CL_TRY(clEnqueueCopyBuffer(c->m->rt->queue, sv, dv, so, dof, c->block_bytes, 0, NULL, NULL));
-  }
+  for (int l = 0; l < c->m->info.n_layers; l++)
+    for (int v = 0; v < 2; v++) {
+      cl_mem sm, dm;
+      size_t so, dof;
+      clkv__kv_locate(c, from, l, src, v, &sm, &so);
+      clkv__kv_locate(c, to, l, dst, v, &dm, &dof);
+      CLKV_CL_TRY(clEnqueueCopyBuffer(c->m->rt->queue, sm, dm, so, dof, c->block_bytes, 0, NULL, NULL));
+    }
 fail:
   return st;
 }
@@ -199,15 +307,11 @@ clkv_status clkv__kv_sync(clkv_context *c) {
   size_t n;
   clkv_status st = CLKV_OK;
   clkv_kv_pool_take_ops(c->pool, &ops, &n);
-  const size_t D = (size_t)c->n_blocks, H = (size_t)c->n_host_blocks;
   for (size_t i = 0; i < n && !st; i++) {
     const clkv_kv_op *o = &ops[i];
-    if (o->kind == CLKV_KV_OP_COPY_D2D)
-      st = copy_block(c, c->kc, c->vc, D, o->src, c->kc, c->vc, D, o->dst);
-    else if (o->kind == CLKV_KV_OP_MOVE_D2H)
-      st = copy_block(c, c->kc, c->vc, D, o->src, c->hk, c->hv, H, o->dst);
-    else
-      st = copy_block(c, c->hk, c->hv, H, o->src, c->kc, c->vc, D, o->dst);
+    if (o->kind == CLKV_KV_OP_COPY_D2D) st = copy_block(c, &c->dev, o->src, &c->dev, o->dst);
+    else if (o->kind == CLKV_KV_OP_MOVE_D2H) st = copy_block(c, &c->dev, o->src, &c->host, o->dst);
+    else st = copy_block(c, &c->host, o->src, &c->dev, o->dst);
   }
   if (st) return st;
   const uint64_t gen = clkv_kv_pool_generation(c->pool);
@@ -239,11 +343,14 @@ static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, i
   if (st) return st;
   const clkv__mv_args a = {
       .W = w->buf, .rows = w->rows, .cols = w->cols, .X = X, .x_row0 = x_row0, .n_tok = n,
-      .norm_w = norm_w ? norm_w : m->out_norm, .eps = m->info.rms_eps, .Y = Y, .kc = c->kc,
-      .vc = c->vc, .btab = c->d_btab, .tok_seq = c->d_seq, .tok_pos = c->d_pos,
+      .norm_w = norm_w ? norm_w : m->out_norm, .eps = m->info.rms_eps, .Y = Y,
+      .kc = c->dev.k[layer / (unsigned)c->dev.layers], .vc = c->dev.v[layer / (unsigned)c->dev.layers],
+      .btab = c->d_btab, .tok_seq = c->d_seq, .tok_pos = c->d_pos,
       .inv_freq = m->inv_freq, .q_rows = (unsigned)m->q_rows, .kv_rows = (unsigned)m->kv_rows,
-      .layer_base = layer * (unsigned)c->n_blocks, .max_blocks = (unsigned)c->max_blocks};
-  return clkv__matvec_enqueue(m->rt, k, &m->tun.mv[phase], epi, &a, err);
+      .layer_base = layer % (unsigned)c->dev.layers * (unsigned)c->n_blocks,
+      .max_blocks = (unsigned)c->max_blocks};
+  const clkv__mv_shape sh = clkv__model_mv_shape(m, epi, phase);
+  return clkv__matvec_enqueue(m->rt, k, &sh, epi, &a, err);
 }
 
 static clkv_status ensure_kernels(clkv_context *c, clkv_error *err) {
@@ -256,8 +363,8 @@ static clkv_status ensure_kernels(clkv_context *c, clkv_error *err) {
   }
   if (!m->k_attn_paged) {
     char opts[256];
-    clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->params.kv_block, opts,
-                       sizeof opts);
+    clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->params.kv_block,
+                       m->params.kv_type, opts, sizeof opts);
     CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_paged", &m->k_attn_paged, err));
     CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_prefill", &m->k_attn_prefill, err));
   }
@@ -288,10 +395,12 @@ static clkv_status run_attention(clkv_context *c, int layer, int n, int prefill_
   clkv_model *m = c->m;
   const int prefill = prefill_seq >= 0;
   const clkv__attn_args a = {
-      .Q = c->q, .kc = c->kc, .vc = c->vc, .btab = c->d_btab, .tok_seq = c->d_seq,
+      .Q = c->q, .kc = c->dev.k[layer / c->dev.layers], .vc = c->dev.v[layer / c->dev.layers],
+      .btab = c->d_btab, .tok_seq = c->d_seq,
       .tok_pos = c->d_pos, .seq = prefill ? (unsigned)prefill_seq : 0, .pos0 = (unsigned)pos0,
       .n_tok = (unsigned)n, .n_heads = (unsigned)m->info.n_heads,
-      .layer_base = (unsigned)layer * (unsigned)c->n_blocks, .max_blocks = (unsigned)c->max_blocks,
+      .layer_base = (unsigned)(layer % c->dev.layers) * (unsigned)c->n_blocks,
+      .max_blocks = (unsigned)c->max_blocks,
       .scale = 1.0f / sqrtf((float)m->info.head_dim), .O = c->att};
   return clkv__attn_enqueue(m->rt, prefill ? m->k_attn_prefill : m->k_attn_paged, &m->tun,
                             prefill, &a, err);
@@ -370,20 +479,24 @@ clkv_status clkv__forward_prefill(clkv_context *c, int seq, const int32_t *ids, 
   return st;
 }
 
-clkv_status clkv__forward_decode(clkv_context *c, const int *seqs, const int32_t *ids, int n) {
+clkv_status clkv__decode_reserve(clkv_context *c, int seq, int32_t id) {
+  clkv_status st;
+  if (seq < 0 || seq >= c->n_seq_max)
+    return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "sequence %d does not exist", seq);
+  if ((st = check_ids(c, &id, 1)) || (st = check_room(c, seq, 1))) return st;
+  return clkv_kv_seq_append(c->pool, seq, &id, 1, &c->err);
+}
+
+clkv_status clkv__forward_decode_reserved(clkv_context *c, const int *seqs, const int32_t *ids,
+                                          int n) {
   clkv_status st;
   if (n < 1 || n > c->n_seq_max)
     return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "decode batch of %d (at most %d)", n, c->n_seq_max);
-  if ((st = check_ids(c, ids, n))) return st;
   if ((st = ensure_kernels(c, &c->err))) return st;
   for (int i = 0; i < n; i++) {
-    if (seqs[i] < 0 || seqs[i] >= c->n_seq_max)
-      return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "sequence %d does not exist", seqs[i]);
-    if ((st = check_room(c, seqs[i], 1))) return st;
     c->h_ids[i] = ids[i];
     c->h_seq[i] = seqs[i];
-    c->h_pos[i] = clkv_kv_seq_len(c->pool, seqs[i]);
-    if ((st = clkv_kv_seq_append(c->pool, seqs[i], &ids[i], 1, &c->err))) return st;
+    c->h_pos[i] = clkv_kv_seq_len(c->pool, seqs[i]) - 1;
   }
   if ((st = clkv__kv_sync(c))) return st;
   if ((st = upload_batch(c, n, &c->err))) return st;
@@ -391,4 +504,13 @@ clkv_status clkv__forward_decode(clkv_context *c, const int *seqs, const int32_t
   if (!st)
     for (int i = 0; i < n; i++) clkv_kv_seq_commit(c->pool, seqs[i]);
   return st;
+}
+
+clkv_status clkv__forward_decode(clkv_context *c, const int *seqs, const int32_t *ids, int n) {
+  clkv_status st;
+  if (n < 1 || n > c->n_seq_max)
+    return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "decode batch of %d (at most %d)", n, c->n_seq_max);
+  for (int i = 0; i < n; i++)
+    if ((st = clkv__decode_reserve(c, seqs[i], ids[i]))) return st;
+  return clkv__forward_decode_reserved(c, seqs, ids, n);
 }

@@ -96,6 +96,315 @@ static int emit(text_out *t, size_t upto, int32_t id, clkv_token_cb cb, void *us
   return r;
 }
 
+/* ---- one request: its sampler, history, text and statistics ---- */
+enum { RQ_WAITING, RQ_RUNNING, RQ_SWAPPED, RQ_DONE };
+
+typedef struct gen_stream {
+  clkv_request *r;
+  clkv_gen_params gp;
+  clkv_sampler *smp;
+  int32_t *hist;           /* prompt, then every sampled token */
+  int n_hist, n_prompt;
+  text_out out;
+  clkv_utf8_stream u8;
+  double t_start, t_prefill, last, itl_sum;
+  unsigned long long launches0;
+  int state, seq;
+  int32_t pending;         /* sampled, not yet in the KV cache */
+} gen_stream;
+
+static clkv_status stream_init(clkv_context *ctx, gen_stream *g, clkv_request *r, double t0) {
+  const clkv_model *m = ctx->m;
+  memset(g, 0, sizeof *g);
+  g->r = r;
+  g->gp = r->params;
+  g->seq = -1;
+  g->state = RQ_WAITING;
+  g->t_start = t0;
+  memset(&r->stats, 0, sizeof r->stats);
+  r->status = CLKV_OK;
+  if (r->n_ids <= 0 || !r->ids)
+    return r->status = clkv__err(&ctx->err, CLKV_ERR_INVALID_ARG, "the prompt is empty; give some text");
+  if (r->n_ids >= m->n_ctx)
+    return r->status = clkv__err(&ctx->err, CLKV_ERR_CONTEXT_FULL,
+                                 "the prompt has %d tokens but the context holds %d (one more is "
+                                 "needed to generate); shorten the prompt or raise --ctx (the "
+                                 "model allows %d)", r->n_ids, m->n_ctx, m->info.n_ctx_train);
+  const int cap = r->n_ids + (g->gp.max_tokens > 0 ? g->gp.max_tokens : 0) + 1;
+  g->hist = malloc(sizeof(int32_t) * (size_t)cap);
+  g->smp = clkv_sampler_new(&g->gp, m->info.n_vocab);
+  if (!g->hist || !g->smp)
+    return r->status = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  memcpy(g->hist, r->ids, sizeof(int32_t) * (size_t)r->n_ids);
+  g->n_hist = g->n_prompt = r->n_ids;
+  r->stats.prompt_tokens = r->n_ids;
+  return CLKV_OK;
+}
+
+static void stream_free(gen_stream *g) {
+  clkv_sampler_free(g->smp);
+  free(g->hist);
+  free(g->out.buf);
+  g->smp = NULL;
+  g->hist = NULL;
+  g->out.buf = NULL;
+}
+
+/* Ends a request: flushes held-back text (unless a stop string or the callback ended it). */
+static void stream_finish(clkv_context *ctx, gen_stream *g) {
+  clkv_gen_stats *S = &g->r->stats;
+  if (S->stop_reason == 0 || S->stop_reason == 1) {
+    char buf[16];
+    size_t nb = clkv_utf8_stream_flush(&g->u8, buf, sizeof buf);
+    text_append(&g->out, buf, nb);
+    if (g->out.len > g->out.emitted && g->r->cb)
+      g->r->cb(g->r->user, -1, g->out.buf + g->out.emitted, g->out.len - g->out.emitted);
+  }
+  S->decode_ms = S->generated_tokens ? g->last - g->t_prefill : 0;
+  S->mean_itl_ms = S->generated_tokens > 1 ? g->itl_sum / (S->generated_tokens - 1) : 0;
+  S->launches_per_token = S->generated_tokens > 1
+      ? (double)(ctx->m->rt->launches - g->launches0) / (S->generated_tokens - 1) : 0;
+  g->state = RQ_DONE;
+}
+
+/* Samples the next token from logits; emits it. Returns 1 when the request is finished,
+ * 0 when `pending` must be fed to the next decode step, or an error status. */
+static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
+  clkv_gen_stats *S = &g->r->stats;
+  const clkv_model *m = ctx->m;
+  if (S->generated_tokens >= g->gp.max_tokens) return 1; /* max_tokens 0 */
+  int32_t tok = clkv_sampler_sample(g->smp, logits, g->hist, g->n_hist);
+  double now = clkv__now_ms();
+  if (S->generated_tokens == 0) S->ttft_ms = now - g->t_start;
+  else g->itl_sum += now - g->last;
+  g->last = now;
+  g->hist[g->n_hist++] = tok;
+  S->generated_tokens++;
+  if (clkv_tokenizer_is_eog(m->tok, tok)) {
+    S->stop_reason = 1;
+    return 1;
+  }
+  size_t plen;
+  const char *piece = clkv_tokenizer_piece(m->tok, tok, 0, &plen);
+  char buf[256];
+  size_t nb = clkv_utf8_stream_push(&g->u8, piece, plen < 200 ? plen : 200, buf, sizeof buf);
+  if (text_append(&g->out, buf, nb))
+    return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  size_t safe;
+  long hit = find_stop(&g->out, g->gp.stop, &safe);
+  if (hit >= 0) {
+    emit(&g->out, (size_t)hit, tok, g->r->cb, g->r->user);
+    S->stop_reason = 2;
+    return 1;
+  }
+  if (emit(&g->out, safe, tok, g->r->cb, g->r->user)) {
+    S->stop_reason = 3;
+    return 1;
+  }
+  if (S->generated_tokens == g->gp.max_tokens) return 1;
+  if (g->n_hist >= m->n_ctx) return 1; /* context full: stop as at the token limit */
+  g->pending = tok;
+  return 0;
+}
+
+/* ---- the scheduler: continuous batching with preemption ---- */
+typedef struct batch {
+  clkv_context *ctx;
+  gen_stream *g;
+  int n;
+  int *order;      /* admission order of running/swapped requests (indices into g) */
+  int n_order;
+} batch;
+
+static void order_remove(batch *b, int i) {
+  for (int k = 0; k < b->n_order; k++)
+    if (b->order[k] == i) {
+      memmove(b->order + k, b->order + k + 1, sizeof(int) * (size_t)(b->n_order - k - 1));
+      b->n_order--;
+      return;
+    }
+}
+
+static void end_request(batch *b, int i) {
+  gen_stream *g = &b->g[i];
+  if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
+  g->seq = -1;
+  order_remove(b, i);
+  stream_finish(b->ctx, g);
+}
+
+/* Handles the result of stream_step for request i: finished, continuing, or failed. */
+static clkv_status after_step(batch *b, int i, int r) {
+  if (r < 0) return (clkv_status)r;
+  if (r == 1) end_request(b, i);
+  else b->g[i].state = RQ_RUNNING;
+  return CLKV_OK;
+}
+
+/* Prefills request i (its prompt, or after a recompute preemption its history without the
+ * pending token). CLKV_ERR_CONTEXT_FULL: no room now; the request stays waiting. */
+static clkv_status admit(batch *b, int i) {
+  clkv_context *ctx = b->ctx;
+  gen_stream *g = &b->g[i];
+  const int fresh = g->r->stats.generated_tokens == 0;
+  const int n = fresh ? g->n_hist : g->n_hist - 1;
+  const int chunk = ctx->m->params.chunk;
+  int seq, cached;
+  const double t0 = clkv__now_ms();
+  clkv_status st = clkv__seq_start(ctx, g->hist, n, &seq, &cached);
+  if (st) return st;
+  int done = 0;
+  for (int pos = cached; pos < n && !st; pos += chunk) {
+    const int len = n - pos < chunk ? n - pos : chunk;
+    st = clkv__forward_prefill(ctx, seq, g->hist + pos, len, fresh && pos + len == n);
+    done += len;
+  }
+  if (st) {
+    clkv__seq_end(ctx, seq);
+    return st;
+  }
+  g->r->stats.prefill_tokens += done;
+  g->seq = seq;
+  b->order[b->n_order++] = i;
+  g->state = RQ_RUNNING;
+  if (!fresh) return CLKV_OK;
+  g->t_prefill = clkv__now_ms();
+  g->r->stats.prefill_ms += g->t_prefill - t0;
+  g->launches0 = ctx->m->rt->launches;
+  return after_step(b, i, stream_step(ctx, g, ctx->h_logits));
+}
+
+/* Makes room by preempting the most recently admitted running request other than those
+ * in keep[0..n_keep): swapped to the host tier when it has room, else its blocks are
+ * released and it is recomputed later (its full blocks stay in the prefix cache). Returns
+ * 0 when there was no one to preempt. */
+static int preempt(batch *b, const int *keep, int n_keep) {
+  for (int k = b->n_order - 1; k >= 0; k--) {
+    const int i = b->order[k];
+    gen_stream *g = &b->g[i];
+    int kept = 0;
+    for (int j = 0; j < n_keep; j++) kept |= keep[j] == i;
+    if (kept || g->state != RQ_RUNNING) continue;
+    clkv_error e;
+    if (b->ctx->n_host_blocks && !clkv_kv_seq_swap_out(b->ctx->pool, g->seq, &e)) {
+      g->state = RQ_SWAPPED;
+      return 1;
+    }
+    clkv__seq_end(b->ctx, g->seq);
+    g->seq = -1;
+    g->state = RQ_WAITING;
+    order_remove(b, i);
+    return 1;
+  }
+  return 0;
+}
+
+static int n_live(const batch *b) { return b->n_order; }
+
+/* Runs every request to completion; see clkv_generate_batch. */
+static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, double t0) {
+  batch b = {ctx, calloc((size_t)n, sizeof(gen_stream)), n, malloc(sizeof(int) * (size_t)n), 0};
+  int *seqs = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
+  int *idx = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
+  int32_t *toks = malloc(sizeof(int32_t) * (size_t)ctx->n_seq_max);
+  clkv_status st = CLKV_OK;
+  if (!b.g || !b.order || !seqs || !idx || !toks) {
+    st = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+    goto out;
+  }
+  for (int i = 0; i < n; i++)
+    if (stream_init(ctx, &b.g[i], &reqs[i], t0)) {
+      if (reqs[i].status == CLKV_ERR_NO_MEMORY) {
+        st = CLKV_ERR_NO_MEMORY;
+        goto out;
+      }
+      b.g[i].state = RQ_DONE; /* a bad request fails alone */
+    }
+  int idle = 0;
+  for (;;) {
+    /* 1. swapped requests come back first, oldest first */
+    for (int k = 0; k < b.n_order; k++) {
+      gen_stream *g = &b.g[b.order[k]];
+      clkv_error e;
+      if (g->state == RQ_SWAPPED && clkv_kv_seq_swap_in(ctx->pool, g->seq, &e)) break;
+      if (g->state == RQ_SWAPPED) g->state = RQ_RUNNING;
+    }
+    /* 2. admit waiting requests in order while sequence slots and blocks last */
+    for (int i = 0; i < n && n_live(&b) < ctx->n_seq_max; i++) {
+      if (b.g[i].state != RQ_WAITING) continue;
+      clkv_status s = admit(&b, i);
+      if (s == CLKV_ERR_CONTEXT_FULL && n_live(&b) > 0) break; /* retry when others finish */
+      if (s == CLKV_ERR_CONTEXT_FULL || s == CLKV_ERR_INVALID_ARG) {
+        /* nothing else holds memory: this request can never run */
+        reqs[i].status = s;
+        stream_finish(ctx, &b.g[i]);
+        continue;
+      }
+      if (s) {
+        st = s;
+        goto out;
+      }
+    }
+    /* 3. one decode step for every running request, oldest first; when blocks run out the
+     * youngest request not yet in this step is preempted (possibly the one asking) */
+    int m = 0;
+    for (int k = 0; k < b.n_order; k++) {
+      const int i = b.order[k];
+      gen_stream *g = &b.g[i];
+      if (g->state != RQ_RUNNING) continue;
+      clkv_status s;
+      while ((s = clkv__decode_reserve(ctx, g->seq, g->pending)) == CLKV_ERR_CONTEXT_FULL &&
+             preempt(&b, idx, m) && g->state == RQ_RUNNING) {
+      }
+      if (g->state == RQ_WAITING) k--; /* it left the order: the next one moved to k */
+      if (g->state != RQ_RUNNING) continue;
+      if (s) {
+        st = s;
+        goto out;
+      }
+      idx[m] = i;
+      seqs[m] = g->seq;
+      toks[m++] = g->pending;
+    }
+    if (m == 0) {
+      int left = 0;
+      for (int i = 0; i < n; i++) left += b.g[i].state == RQ_WAITING || b.g[i].state == RQ_SWAPPED;
+      if (!left) break;
+      if (++idle > 2) { /* nothing could be admitted, resumed or decoded */
+        st = clkv__err(&ctx->err, CLKV_ERR_CONTEXT_FULL,
+                       "the KV cache cannot hold the waiting sequences (%s); raise --kv-mem or "
+                       "lower --ctx", ctx->err.message);
+        goto out;
+      }
+      continue;
+    }
+    idle = 0;
+    if ((st = clkv__forward_decode_reserved(ctx, seqs, toks, m))) goto out;
+    for (int j = 0; j < m; j++)
+      if ((st = after_step(&b, idx[j], stream_step(ctx, &b.g[idx[j]],
+                                                  ctx->h_logits + (size_t)j * ctx->m->info.n_vocab))))
+        goto out;
+  }
+out:
+  if (b.g)
+    for (int i = 0; i < n; i++) {
+      if (b.g[i].seq >= 0) clkv__seq_end(ctx, b.g[i].seq);
+      if (st && reqs[i].status == CLKV_OK && b.g[i].state != RQ_DONE) reqs[i].status = st;
+      stream_free(&b.g[i]);
+    }
+  free(b.g);
+  free(b.order);
+  free(seqs);
+  free(idx);
+  free(toks);
+  return st;
+}
+
+clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n) {
+  if (!ctx || (!reqs && n) || n < 0) return CLKV_ERR_INVALID_ARG;
+  return run_batch(ctx, reqs, n, clkv__now_ms());
+}
+
 clkv_status clkv_generate(clkv_context *ctx, const char *prompt, const clkv_gen_params *p,
                           clkv_token_cb cb, void *user, clkv_gen_stats *stats) {
   if (!ctx || !prompt) return CLKV_ERR_INVALID_ARG;
@@ -128,101 +437,9 @@ clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
                               const clkv_gen_params *p, clkv_token_cb cb, void *user,
                               clkv_gen_stats *stats) {
   if (!ctx || (!ids && n_ids)) return CLKV_ERR_INVALID_ARG;
-  clkv_model *m = ctx->m;
-  clkv_gen_params gp = p ? *p : clkv_gen_default_params();
-  clkv_gen_stats S;
-  memset(&S, 0, sizeof S);
-  if (n_ids <= 0)
-    return clkv__err(&ctx->err, CLKV_ERR_INVALID_ARG, "the prompt is empty; give some text");
-  if (n_ids >= m->n_ctx)
-    return clkv__err(&ctx->err, CLKV_ERR_CONTEXT_FULL,
-                     "the prompt has %d tokens but the context holds %d (one more is needed to "
-                     "generate); shorten the prompt or raise --ctx (the model allows %d)", n_ids,
-                     m->n_ctx, m->info.n_ctx_train);
-  int seq = -1, cached = 0;
-  const int n_hist_cap = n_ids + (gp.max_tokens > 0 ? gp.max_tokens : 0) + 1;
-  int32_t *hist = malloc(sizeof(int32_t) * (size_t)n_hist_cap);
-  clkv_sampler *smp = clkv_sampler_new(&gp, m->info.n_vocab);
-  text_out out = {0};
-  clkv_status st = CLKV_OK;
-  if (!hist || !smp) {
-    st = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
-    goto done;
-  }
-  memcpy(hist, ids, sizeof(int32_t) * (size_t)n_ids);
-  int n_hist = n_ids;
-  S.prompt_tokens = n_ids;
-  const double t0 = clkv__now_ms();
-  /* leading prompt blocks already in the prefix cache are not computed again */
-  if ((st = clkv__seq_start(ctx, ids, n_ids, &seq, &cached))) {
-    seq = -1;
-    goto done;
-  }
-  for (int pos = cached; pos < n_ids; pos += m->params.chunk) {
-    int len = n_ids - pos < m->params.chunk ? n_ids - pos : m->params.chunk;
-    st = clkv__forward_prefill(ctx, seq, ids + pos, len, pos + len == n_ids);
-    if (st) goto done;
-    S.prefill_tokens += len;
-  }
-  const double t1 = clkv__now_ms();
-  S.prefill_ms = t1 - t0;
-  const unsigned long long launches0 = m->rt->launches;
-  clkv_utf8_stream u8 = {{0}, 0};
-  double last = t1, itl_sum = 0;
-  int pos = n_ids;
-  S.stop_reason = 0;
-  for (int i = 0; i < gp.max_tokens; i++) {
-    int32_t tok = clkv_sampler_sample(smp, ctx->h_logits, hist, n_hist);
-    double now = clkv__now_ms();
-    if (i == 0) S.ttft_ms = now - t0;
-    else itl_sum += now - last;
-    last = now;
-    hist[n_hist++] = tok;
-    S.generated_tokens++;
-    if (clkv_tokenizer_is_eog(m->tok, tok)) {
-      S.stop_reason = 1;
-      break;
-    }
-    size_t plen;
-    const char *piece = clkv_tokenizer_piece(m->tok, tok, 0, &plen);
-    char buf[256];
-    size_t nb = clkv_utf8_stream_push(&u8, piece, plen < 200 ? plen : 200, buf, sizeof buf);
-    if (text_append(&out, buf, nb)) {
-      st = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
-      goto done;
-    }
-    size_t safe;
-    long hit = find_stop(&out, gp.stop, &safe);
-    if (hit >= 0) {
-      emit(&out, (size_t)hit, tok, cb, user);
-      S.stop_reason = 2;
-      break;
-    }
-    if (emit(&out, safe, tok, cb, user)) {
-      S.stop_reason = 3;
-      break;
-    }
-    if (i + 1 == gp.max_tokens) break;
-    if (pos + 1 >= m->n_ctx) break; /* context full: stop as at the token limit */
-    st = clkv__forward_decode(ctx, &seq, &tok, 1);
-    if (st) goto done;
-    pos++;
-  }
-  if (S.stop_reason == 0 || S.stop_reason == 1) {
-    char buf[16];
-    size_t nb = clkv_utf8_stream_flush(&u8, buf, sizeof buf);
-    text_append(&out, buf, nb);
-    if (out.len > out.emitted && cb) cb(user, -1, out.buf + out.emitted, out.len - out.emitted);
-  }
-  S.decode_ms = last - t1;
-  S.mean_itl_ms = S.generated_tokens > 1 ? itl_sum / (S.generated_tokens - 1) : 0;
-  S.launches_per_token = S.generated_tokens > 1
-      ? (double)(m->rt->launches - launches0) / (S.generated_tokens - 1) : 0;
-done:
-  if (stats) *stats = S;
-  if (seq >= 0) clkv__seq_end(ctx, seq);
-  clkv_sampler_free(smp);
-  free(hist);
-  free(out.buf);
-  return st;
+  clkv_request r = {.ids = ids, .n_ids = n_ids, .params = p ? *p : clkv_gen_default_params(),
+                    .cb = cb, .user = user};
+  clkv_status st = run_batch(ctx, &r, 1, clkv__now_ms());
+  if (stats) *stats = r.stats;
+  return st ? st : r.status;
 }

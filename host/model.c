@@ -9,7 +9,7 @@
 #include <string.h>
 
 clkv_model_params clkv_model_default_params(void) {
-  clkv_model_params p = {0, 16, 128, 4};
+  clkv_model_params p = {0, 16, 128, 4, CLKV_KV_F16};
   return p;
 }
 
@@ -195,6 +195,8 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
   clkv_model_params mp = p ? *p : clkv_model_default_params();
   if (mp.kv_block != 8 && mp.kv_block != 16 && mp.kv_block != 32)
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "KV block size %d: use 8, 16 or 32", mp.kv_block);
+  if (mp.kv_type < CLKV_KV_F16 || mp.kv_type > CLKV_KV_Q4)
+    return clkv__err(err, CLKV_ERR_INVALID_ARG, "KV type %d: use f16, q8 or q4", (int)mp.kv_type);
   if (mp.chunk < 1 || mp.chunk > 4096 || mp.max_seqs < 1 || mp.max_seqs > 256 || mp.n_ctx < 0)
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "model params out of range (chunk 1..4096, "
                      "max_seqs 1..256, n_ctx >= 0)");
@@ -273,6 +275,15 @@ void clkv_model_get_info(const clkv_model *m, clkv_model_info *out) {
   if (m && out) *out = m->info;
 }
 
+clkv__mv_shape clkv__model_mv_shape(const clkv_model *m, int epi, int phase) {
+  return clkv__matvec_fit(&m->tun.mv[phase], epi, m->params.kv_type, m->info.head_dim,
+                          m->rt->info.max_workgroup_size);
+}
+
+const char *clkv_kv_type_name(clkv_kv_type t) {
+  return t == CLKV_KV_F16 ? "f16" : t == CLKV_KV_Q8 ? "q8" : t == CLKV_KV_Q4 ? "q4" : "?";
+}
+
 clkv_status clkv__model_matvec_kernel(clkv_model *m, uint32_t wtype, int epi, int phase,
                                       cl_kernel *out, clkv_error *err) {
   int slot = clkv__wtype_slot(wtype);
@@ -280,8 +291,9 @@ clkv_status clkv__model_matvec_kernel(clkv_model *m, uint32_t wtype, int epi, in
   cl_kernel *k = &m->k_mv[slot][epi][phase];
   if (!*k) {
     char opts[512];
-    clkv__matvec_options(&m->tun.mv[phase], wtype, epi, m->info.head_dim, m->info.n_kv_heads,
-                         m->params.kv_block, opts, sizeof opts);
+    const clkv__mv_shape sh = clkv__model_mv_shape(m, epi, phase);
+    clkv__matvec_options(&sh, wtype, epi, m->info.head_dim, m->info.n_kv_heads,
+                         m->params.kv_block, m->params.kv_type, opts, sizeof opts);
     clkv_status st = clkv__kernel_create(m->rt, "matvec.cl", opts, "clkv_matvec", k, err);
     if (st) return st;
   }

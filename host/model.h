@@ -71,7 +71,9 @@ struct clkv_model {
 clkv_status clkv__model_hparams(const gguf_file *f, clkv_model_info *info, clkv_error *err);
 int clkv__wtype_slot(uint32_t type); /* 0..5, or -1 if not computable */
 
-/* host/model.c: kernel variant for a weight type, epilogue and phase (created on first use). */
+/* host/model.c: the launch shape of a matvec variant (tunables fitted to the KV type), and
+ * the kernel variant for a weight type, epilogue and phase (created on first use). */
+clkv__mv_shape clkv__model_mv_shape(const clkv_model *m, int epi, int phase);
 clkv_status clkv__model_matvec_kernel(clkv_model *m, uint32_t wtype, int epi, int phase,
                                       cl_kernel *out, clkv_error *err);
 
@@ -90,9 +92,17 @@ typedef struct clkv__mv_args {
   unsigned q_rows, kv_rows, layer_base, max_blocks;
 } clkv__mv_args;
 
-/* Options for a matvec variant and the rows each work-item computes. */
+/* KV cache precision (clkv_kv_type): the scale group of Q8/Q4 (32, or head_dim when that is
+ * smaller) and the bytes of one block of one layer, K or V (layout in kernels/common.cl). */
+int clkv__kv_qg(int head_dim);
+size_t clkv__kv_block_bytes(int kv_type, int n_kv, int kv_block, int head_dim);
+/* The launch shape actually used: for the QKV epilogue with a quantized cache, row groups
+ * widened so that a scale group stays inside one workgroup (at most max_wg threads). */
+clkv__mv_shape clkv__matvec_fit(const clkv__mv_shape *s, int epi, int kv_type, int head_dim,
+                                size_t max_wg);
+/* Options for a matvec variant (shape already fitted) and the rows each work-item computes. */
 void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
-                          int n_kv, int kv_block, char *buf, size_t cap);
+                          int n_kv, int kv_block, int kv_type, char *buf, size_t cap);
 unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi);
 clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
                                  const clkv__mv_args *a, clkv_error *err);
@@ -107,8 +117,8 @@ typedef struct clkv__attn_args {
   cl_mem O;                 /* (n_tok, n_heads*head_dim) */
 } clkv__attn_args;
 
-void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, char *buf,
-                        size_t cap);
+void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, int kv_type,
+                        char *buf, size_t cap);
 clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,
                                const clkv__attn_args *a, clkv_error *err);
 clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigned cols,
@@ -116,6 +126,17 @@ clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigne
                                 clkv_error *err);
 
 /* ---- the engine context (host/engine.c) ---- */
+/* One tier of the KV cache in a few large buffers ("arenas"), each no larger than the
+ * device allows in one allocation: arena a holds layers [a*layers, (a+1)*layers), each
+ * layer n_blocks blocks of block_bytes (kernels/common.cl), K and V in separate arenas. */
+#define CLKV__MAX_ARENAS 64
+typedef struct clkv__kv_tier {
+  int n_blocks, layers, n_arenas; /* blocks per layer; layers per arena; arenas */
+  cl_mem k[CLKV__MAX_ARENAS], v[CLKV__MAX_ARENAS];
+} clkv__kv_tier;
+/* Where block b of layer l lives in a tier: its arena and byte offset. */
+void clkv__kv_locate(const clkv_context *c, const clkv__kv_tier *t, int layer, int block, int is_v,
+                     cl_mem *mem, size_t *offset);
 struct clkv_context {
   clkv_model *m;
   clkv_context_params params;
@@ -125,11 +146,10 @@ struct clkv_context {
   int n_blocks;             /* physical device blocks per layer */
   int n_host_blocks;        /* host-tier blocks per layer (0: no host tier) */
   size_t block_bytes;       /* one block of one layer, K or V */
+  clkv__kv_tier dev, host;  /* the K/V arenas of the device and host tiers */
   clkv_kv_pool *pool;       /* block tables, refcounts, prefix cache, tiers (runtime/kv_pool.h) */
   uint64_t uploaded_gen;    /* pool generation whose tables are on the device */
   int32_t *btab;            /* (n_seq_max, max_blocks) host copy of the block tables */
-  cl_mem kc, vc;            /* (n_layers, n_blocks, n_kv, block, head_dim) F16 */
-  cl_mem hk, hv;            /* host tier: (n_layers, n_host_blocks, ...) in host memory */
   cl_mem d_btab, d_ids, d_seq, d_pos;
   cl_mem x, q, att, ff, logits;
   float *h_logits;          /* (n_seq_max, n_vocab) */
@@ -150,5 +170,11 @@ clkv_status clkv__kv_sync(clkv_context *ctx);
 clkv_status clkv__forward_prefill(clkv_context *ctx, int seq, const int32_t *ids, int n,
                                   int want_logits);
 clkv_status clkv__forward_decode(clkv_context *ctx, const int *seqs, const int32_t *ids, int n);
+/* Decode in two steps, for a scheduler that handles a full cache by preempting: reserve the
+ * next position of one sequence (CLKV_ERR_CONTEXT_FULL, nothing changed, when no block is
+ * free or evictable), then run the forward pass for sequences all reserved this way. */
+clkv_status clkv__decode_reserve(clkv_context *ctx, int seq, int32_t id);
+clkv_status clkv__forward_decode_reserved(clkv_context *ctx, const int *seqs, const int32_t *ids,
+                                          int n);
 
 #endif /* CLKV_MODEL_H */

@@ -10,15 +10,45 @@ unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi) {
   return (epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU) && r % 2 ? r + 1 : r;
 }
 
+int clkv__kv_qg(int head_dim) { return head_dim % 32 == 0 ? 32 : head_dim; }
+
+size_t clkv__kv_block_bytes(int kv_type, int n_kv, int kv_block, int head_dim) {
+  const size_t rows = (size_t)n_kv * (size_t)kv_block, hd = (size_t)head_dim;
+  const size_t scales = kv_type ? hd / (size_t)clkv__kv_qg(head_dim) * 2 : 0;
+  const size_t q = kv_type == CLKV_KV_Q8 ? hd : kv_type == CLKV_KV_Q4 ? hd / 2 : hd * 2;
+  return rows * (q + scales);
+}
+
+static unsigned gcd_u(unsigned a, unsigned b) {
+  while (b) {
+    unsigned t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+clkv__mv_shape clkv__matvec_fit(const clkv__mv_shape *s, int epi, int kv_type, int head_dim,
+                                size_t max_wg) {
+  clkv__mv_shape r = *s;
+  if (epi != CLKV__EPI_QKV || kv_type == CLKV_KV_F16) return r;
+  /* A quantized cache needs each scale group inside one workgroup: widen the row groups
+   * until RG * ROWS is a multiple of the group, then narrow KSPLIT to fit the device. */
+  const unsigned qg = (unsigned)clkv__kv_qg(head_dim), span = r.rg * clkv__matvec_rows(&r, epi);
+  r.rg *= qg / gcd_u(span, qg);
+  while (r.ksplit > 1 && (size_t)r.ksplit * r.rg > max_wg) r.ksplit /= 2;
+  return r;
+}
+
 void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
-                          int n_kv, int kv_block, char *buf, size_t cap) {
+                          int n_kv, int kv_block, int kv_type, char *buf, size_t cap) {
   /* The store epilogue is used for the logits, after the final norm. */
   int norm = epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU || epi == CLKV__EPI_STORE;
   snprintf(buf, cap,
            "-DWTYPE=%u -DEPI=%d -DNORM=%d -DKSPLIT=%u -DRG=%u -DROWS=%u -DTT=%u "
-           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d",
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d",
            wtype, epi, norm, s->ksplit, s->rg, clkv__matvec_rows(s, epi), s->tt, head_dim, n_kv,
-           kv_block);
+           kv_block, kv_type, clkv__kv_qg(head_dim));
 }
 
 clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
@@ -53,10 +83,11 @@ clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_s
   return clkv__launch(rt, k, 3, global, local, err);
 }
 
-void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, char *buf,
-                        size_t cap) {
-  snprintf(buf, cap, "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DATT_WG=%u -DTQ=%u -DTK=%u", head_dim,
-           n_kv, kv_block, t->att_wg, t->tq, t->tk);
+void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, int kv_type,
+                        char *buf, size_t cap) {
+  snprintf(buf, cap,
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DATT_WG=%u -DTQ=%u -DTK=%u",
+           head_dim, n_kv, kv_block, kv_type, clkv__kv_qg(head_dim), t->att_wg, t->tq, t->tk);
 }
 
 clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,

@@ -185,11 +185,11 @@ static clkv_status cand_build(bench *b, cand *c, clkv_error *err) {
   if (c->kind == CLKV__TK_MV_DECODE || c->kind == CLKV__TK_MV_PREFILL) {
     for (c->n = 0; c->n < 4; c->n++) {
       clkv__matvec_options(&c->t.mv[phase_of(c->kind)], b->wtype, b->p[c->n].epi, b->hd, b->nkv,
-                           KV_BS, opts, sizeof opts);
+                           KV_BS, CLKV_KV_F16, opts, sizeof opts);
       CLKV_TRY(clkv__kernel_create(b->rt, "matvec.cl", opts, "clkv_matvec", &c->k[c->n], err));
     }
   } else {
-    clkv__attn_options(&c->t, b->hd, b->nkv, KV_BS, opts, sizeof opts);
+    clkv__attn_options(&c->t, b->hd, b->nkv, KV_BS, CLKV_KV_F16, opts, sizeof opts);
     CLKV_TRY(clkv__kernel_create(b->rt, "attention.cl", opts,
                                  phase_of(c->kind) ? "clkv_attn_prefill" : "clkv_attn_paged",
                                  &c->k[0], err));

@@ -138,11 +138,21 @@ clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err
 /* ---- model ---- */
 typedef struct clkv_model clkv_model;
 
+/* Precision of the KV cache. Q8 and Q4 keep one half scale per 32 values of a head's key or
+ * value (per head_dim when that is smaller): about 1/2 and 1/4 of F16's bytes. */
+typedef enum clkv_kv_type {
+  CLKV_KV_F16 = 0, /* default */
+  CLKV_KV_Q8 = 1,  /* int8, scale = max|x| / 127 */
+  CLKV_KV_Q4 = 2   /* 4-bit, scale = max|x| / 7 */
+} clkv_kv_type;
+const char *clkv_kv_type_name(clkv_kv_type t); /* "f16", "q8", "q4"; "?" otherwise */
+
 typedef struct clkv_model_params {
   int n_ctx;     /* 0 → the model's context length, capped at 4096 */
   int kv_block;  /* tokens per KV block: 8, 16 (default) or 32 */
   int chunk;     /* prefill chunk size in tokens (default 128) */
-  int max_seqs;  /* sequences decoded together at most (default 8) */
+  int max_seqs;  /* sequences decoded together at most (default 4) */
+  clkv_kv_type kv_type; /* KV cache precision (default F16); the kernels are built for it */
 } clkv_model_params;
 
 clkv_model_params clkv_model_default_params(void);
@@ -211,8 +221,11 @@ typedef struct clkv_context_params {
   int n_seq_max;      /* 0 → model's max_seqs */
   int prefix_cache;   /* 1 (default): reuse K/V of prompt blocks seen before */
   int kv_host_blocks; /* blocks of host memory behind the device tier (0 = none, default) */
-  int kv_device_blocks; /* 0 → enough for every sequence to reach the context length */
+  int kv_device_blocks; /* 0 → from kv_mem_bytes / kv_mem_fraction, else enough for every
+                           sequence to reach the context length (within device memory) */
   clkv_kv_evict evict;
+  uint64_t kv_mem_bytes;  /* device KV budget in bytes (0 = unset); wins over the fraction */
+  double kv_mem_fraction; /* 0..1: share of device memory left after the weights (0 = unset) */
 } clkv_context_params;
 
 clkv_context_params clkv_context_default_params(void);
@@ -229,6 +242,8 @@ typedef struct clkv_kv_stats {
   uint64_t device_bytes_used, host_bytes_used; /* referenced + cached blocks */
   uint64_t prompt_tokens, prefix_hit_tokens;   /* hit rate = hit / prompt */
   uint64_t evictions, swaps_out, swaps_in, bytes_moved, cow_copies;
+  clkv_kv_type kv_type;
+  uint64_t bytes_per_token;                    /* K and V of every layer, scales included */
 } clkv_kv_stats;
 void clkv_context_kv_stats(const clkv_context *ctx, clkv_kv_stats *out);
 
@@ -269,6 +284,28 @@ clkv_status clkv_generate(clkv_context *ctx, const char *prompt, const clkv_gen_
 clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
                               const clkv_gen_params *p, clkv_token_cb cb, void *user,
                               clkv_gen_stats *stats);
+
+/* One request of a batch: the prompt as token ids (clkv_tokenize), its own sampling
+ * parameters and token callback; stats and status are filled in. */
+typedef struct clkv_request {
+  const int32_t *ids;
+  int n_ids;
+  clkv_gen_params params;
+  clkv_token_cb cb;
+  void *user;
+  clkv_gen_stats stats;   /* out */
+  clkv_status status;     /* out: CLKV_OK, or why this request failed (others go on) */
+} clkv_request;
+
+/* Generates for every request with continuous batching: up to the context's n_seq_max
+ * sequences decode together, one token each per forward pass; a request that finishes
+ * frees its slot for the next waiting one at once. When the KV blocks run out the youngest
+ * running request is preempted — swapped to the host tier when there is one with room,
+ * else its blocks are released and it is recomputed later (its full blocks stay in the
+ * prefix cache) — and resumed when blocks free up; its tokens are the same as if it had
+ * run alone. Callbacks of different requests interleave. Returns CLKV_OK when the batch
+ * ran (check each request's status), or the error that stopped it (device failure). */
+clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n);
 
 #ifdef __cplusplus
 }

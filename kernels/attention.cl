@@ -1,4 +1,4 @@
-/* attention.cl — attention over the paged KV cache (F16, layout in common.cl):
+/* attention.cl — attention over the paged KV cache (F16, Q8 or Q4; layout in common.cl):
  *   clkv_attn_paged: any batch of tokens (decode: one per sequence), one workgroup per
  *     (token, head), ATT_WG threads split the positions, online softmax, then combined;
  *   clkv_attn_prefill: a chunk of consecutive tokens of one sequence, tiled flash-style:
@@ -16,7 +16,7 @@
 #define HD4 (HEAD_DIM / 4)
 
 __kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
-void clkv_attn_paged(__global const float *Q, __global const half *kc, __global const half *vc,
+void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global const uchar *vc,
                      __global const int *btab, __global const int *tok_seq,
                      __global const int *tok_pos, __global float *O, uint n_heads,
                      uint layer_base, uint max_blocks, float scale) {
@@ -35,14 +35,14 @@ void clkv_attn_paged(__global const float *Q, __global const half *kc, __global 
   }
   float m = -INFINITY, l = 0.0f;
   for (int p = lid; p <= pos; p += ATT_WG) {
-    const int blk = btab[seq * max_blocks + p / KV_BS];
-    const size_t idx = clkv_kv_index(layer_base, blk, kvh, N_KV, p % KV_BS, KV_BS, HEAD_DIM);
+    const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + p / KV_BS]);
+    const uint slot = p % KV_BS;
     float s = 0.0f;
-    for (int i = 0; i < HD4; i++) s += dot(qv[i], vload_half4(i, kc + idx));
+    for (int i = 0; i < HD4; i++) s += dot(qv[i], clkv_kv_load4(kc, base, kvh, slot, 4 * i));
     const float mn = fmax(m, s);
     const float corr = exp(m - mn), w = exp(s - mn);
     l = l * corr + w;
-    for (int i = 0; i < HD4; i++) acc[i] = acc[i] * corr + w * vload_half4(i, vc + idx);
+    for (int i = 0; i < HD4; i++) acc[i] = acc[i] * corr + w * clkv_kv_load4(vc, base, kvh, slot, 4 * i);
     m = mn;
   }
 
@@ -65,8 +65,8 @@ void clkv_attn_paged(__global const float *Q, __global const half *kc, __global 
 }
 
 __kernel __attribute__((reqd_work_group_size(TQ, 1, 1)))
-void clkv_attn_prefill(__global const float *Q, __global const half *kc,
-                       __global const half *vc, __global const int *btab, uint seq,
+void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
+                       __global const uchar *vc, __global const int *btab, uint seq,
                        uint pos0, uint n_tok, __global float *O, uint n_heads,
                        uint layer_base, uint max_blocks, float scale) {
   const uint lid = get_local_id(0);
@@ -91,10 +91,9 @@ void clkv_attn_prefill(__global const float *Q, __global const half *kc,
     for (uint e = lid; e < TK * HD4; e += TQ) {
       const uint kp = kb + e / HD4, c = e % HD4;
       if (kp <= last) {
-        const int blk = btab[seq * max_blocks + kp / KV_BS];
-        const size_t idx = clkv_kv_index(layer_base, blk, kvh, N_KV, kp % KV_BS, KV_BS, HEAD_DIM);
-        Kt[e / HD4][c] = vload_half4(c, kc + idx);
-        Vt[e / HD4][c] = vload_half4(c, vc + idx);
+        const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + kp / KV_BS]);
+        Kt[e / HD4][c] = clkv_kv_load4(kc, base, kvh, kp % KV_BS, 4 * c);
+        Vt[e / HD4][c] = clkv_kv_load4(vc, base, kvh, kp % KV_BS, 4 * c);
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);

@@ -87,7 +87,9 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
   *w0 = *w0 * d + m; *w1 = *w1 * d + m; *w2 = *w2 * d + m; *w3 = *w3 * d + m;
 }
 
-/* KV cache geometry: head size, KV heads, tokens per block (the host passes all three). */
+/* KV cache geometry: head size, KV heads, tokens per block (the host passes all three),
+ * and the precision: KV_TYPE 0 F16, 1 Q8, 2 Q4, with one half scale per KV_QG values of
+ * a row (KV_QG = 32, or head_dim when that is smaller). */
 #ifndef HEAD_DIM
 #define HEAD_DIM 64
 #endif
@@ -97,10 +99,83 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
 #ifndef KV_BS
 #define KV_BS 16
 #endif
+#ifndef KV_TYPE
+#define KV_TYPE 0
+#endif
+#ifndef KV_QG
+#define KV_QG 32
+#endif
 
-/* Location of a token's K (or V) row for one kv head inside the paged cache.
- * Cache layout: [layer][block][kv_head][BS tokens][head_dim], blocks numbered per layer. */
-inline size_t clkv_kv_index(uint layer_base, uint phys_block, uint kvh, uint n_kv, uint slot,
-                            uint bs, uint hd) {
-  return ((((size_t)layer_base + phys_block) * n_kv + kvh) * bs + slot) * hd;
+/* One block of one layer (K or V) is KV_BLOCK_BYTES contiguous bytes: rows (kv head, slot)
+ * of HEAD_DIM values — F16: half; Q8: char q, value = q * d; Q4: value i of a row in byte
+ * i/2 (low nibble for even i), value = (nib - 8) * d — then, for Q8/Q4, the scales d as
+ * half [row][HEAD_DIM / KV_QG]. Blocks are numbered per layer: block b of layer l starts at
+ * byte (l * n_blocks + b) * KV_BLOCK_BYTES. host/ops.c clkv__kv_block_bytes mirrors this. */
+#define KV_ROWS (N_KV * KV_BS)
+#if KV_TYPE == 0
+#define KV_ROW_QBYTES (HEAD_DIM * 2)
+#define KV_ROW_SCALES 0
+#elif KV_TYPE == 1
+#define KV_ROW_QBYTES HEAD_DIM
+#define KV_ROW_SCALES (HEAD_DIM / KV_QG)
+#else
+#define KV_ROW_QBYTES (HEAD_DIM / 2)
+#define KV_ROW_SCALES (HEAD_DIM / KV_QG)
+#endif
+#define KV_BLOCK_BYTES (KV_ROWS * (KV_ROW_QBYTES + 2 * KV_ROW_SCALES))
+
+/* Byte offset of physical block blk of the layer whose first block is layer_base. */
+inline size_t clkv_kv_block(uint layer_base, int blk) {
+  return ((size_t)layer_base + (size_t)blk) * KV_BLOCK_BYTES;
+}
+
+/* Values d0 .. d0+3 (d0 % 4 == 0) of row (kvh, slot) of the block at byte offset base. */
+inline float4 clkv_kv_load4(const __global uchar *c, size_t base, uint kvh, uint slot, uint d0) {
+  const uint row = kvh * KV_BS + slot;
+#if KV_TYPE == 0
+  return vload_half4(0, (const __global half *)(c + base) + (size_t)row * HEAD_DIM + d0);
+#else
+  const float d = vload_half(row * KV_ROW_SCALES + d0 / KV_QG,
+                             (const __global half *)(c + base + KV_ROWS * KV_ROW_QBYTES));
+#if KV_TYPE == 1
+  return convert_float4(vload4(0, (const __global char *)(c + base) + row * HEAD_DIM + d0)) * d;
+#else
+  const uchar2 b = vload2(0, c + base + row * KV_ROW_QBYTES + d0 / 2);
+  return (convert_float4((uchar4)(b.x & 15, b.x >> 4, b.y & 15, b.y >> 4)) - 8.0f) * d;
+#endif
+#endif
+}
+
+/* The scale of a Q8/Q4 group whose largest magnitude is amax, rounded to a value half
+ * holds exactly (normal range), so that writer and reader use the same scale. */
+inline float clkv_kv_scale(float amax) {
+  const float s = fmin(KV_TYPE == 1 ? amax / 127.0f : amax / 7.0f, 65504.0f);
+  return as_float((as_uint(s) + 0x1000u) & 0xffffe000u);
+}
+
+/* Stores values d, d+1 (d even) of row (kvh, slot) of the block at byte offset base. For
+ * Q8/Q4, sc is the scale of their group (clkv_kv_scale of the group's largest magnitude);
+ * the pair that starts a group also stores the scale. */
+inline void clkv_kv_store2(__global uchar *c, size_t base, uint kvh, uint slot, uint d, float y0,
+                           float y1, float sc) {
+  const uint row = kvh * KV_BS + slot;
+#if KV_TYPE == 0
+  vstore_half2_rte((float2)(y0, y1), 0, (__global half *)(c + base) + (size_t)row * HEAD_DIM + d);
+#else
+  if (d % KV_QG == 0)
+    vstore_half_rte(sc, row * KV_ROW_SCALES + d / KV_QG,
+                    (__global half *)(c + base + KV_ROWS * KV_ROW_QBYTES));
+#if KV_TYPE == 1
+  const int lim = 127;
+#else
+  const int lim = 7;
+#endif
+  const int q0 = sc > 0.0f ? clamp((int)rint(y0 / sc), -lim, lim) : 0;
+  const int q1 = sc > 0.0f ? clamp((int)rint(y1 / sc), -lim, lim) : 0;
+#if KV_TYPE == 1
+  vstore2((char2)((char)q0, (char)q1), 0, (__global char *)(c + base) + row * HEAD_DIM + d);
+#else
+  c[base + row * KV_ROW_QBYTES + d / 2] = (uchar)((q0 + 8) | ((q1 + 8) << 4));
+#endif
+#endif
 }

@@ -1,7 +1,9 @@
 /* matvec.cl — the quantized mat-vec / small mat-mat family: Y = W · norm(X) for a batch of
  * tokens, W in its stored GGUF type, with a fused epilogue:
  *   EPI 0 store, 1 add to Y (residual), 2 fused QKV (RoPE on q and k, k and v written
- *   straight into the paged KV cache), 3 SwiGLU over interleaved gate/up rows.
+ *   straight into the paged KV cache in its precision KV_TYPE), 3 SwiGLU over interleaved
+ *   gate/up rows. For a quantized KV cache the workgroup's rows (RG * ROWS) are a multiple
+ *   of KV_QG, so each scale group's largest magnitude is found in local memory.
  * NORM 1 fuses RMSNorm of X (weight norm_w) into the product: one kernel per projection.
  * Work: dim0 = KSPLIT threads share a row (split over blocks), dim1 = row groups (ROWS rows
  * each, RG groups per workgroup), dim2 = token tiles of TT tokens. */
@@ -31,13 +33,17 @@
 #if (EPI == 2 || EPI == 3) && (ROWS % 2) != 0
 #error "QKV and SwiGLU epilogues need an even ROWS"
 #endif
+#define KV_GROUPED (EPI == 2 && KV_TYPE != 0)
+#if KV_GROUPED && (RG * ROWS) % KV_QG != 0
+#error "a quantized KV cache needs RG * ROWS to be a multiple of KV_QG"
+#endif
 
 __kernel __attribute__((reqd_work_group_size(KSPLIT, RG, 1)))
 void clkv_matvec(__global const uchar *W, uint rows, uint cols,
                  __global const float *X, uint x_row0, uint n_tok,
                  __global const float *norm_w, float eps,
                  __global float *Y,
-                 __global half *kc, __global half *vc, __global const int *btab,
+                 __global uchar *kc, __global uchar *vc, __global const int *btab,
                  __global const int *tok_seq, __global const int *tok_pos,
                  __global const float *inv_freq, uint q_rows, uint kv_rows,
                  uint layer_base, uint max_blocks) {
@@ -105,14 +111,25 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       for (int i = 0; i < ROWS * TT + TT; i++) red[lg][i][ks] += red[lg][i][ks + s];
     barrier(CLK_LOCAL_MEM_FENCE);
   }
+#if KV_GROUPED
+  const int live = ks == 0; /* the other lanes stay for the scale-group barrier */
+#else
   if (ks != 0) return;
+  const int live = 1;
+#endif
   for (int t = 0; t < TT; t++) {
     ssum[t] = red[lg][ROWS * TT + t][0];
     for (int r = 0; r < ROWS; r++) sum[r][t] = red[lg][r * TT + t][0];
   }
+#else
+  const int live = 1;
+#endif
+#if KV_GROUPED
+  __local float kvl[TT][RG * ROWS]; /* this workgroup's K/V values, for the group scales */
+  const uint lrow = get_local_id(1) * ROWS;
 #endif
 
-  for (int t = 0; t < TT; t++) {
+  for (int t = 0; t < TT && live; t++) {
     const uint tt = t0 + t;
     if (tt >= n_tok) break;
 #if NORM
@@ -153,16 +170,41 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
         Y[(size_t)tt * q_rows + R] = y0;
         Y[(size_t)tt * q_rows + R + 1] = y1;
       } else {
+#if KV_GROUPED
+        kvl[t][lrow + r] = y0;
+        kvl[t][lrow + r + 1] = y1;
+#else
         const uint is_v = R >= q_rows + kv_rows;
         const uint kr = R - q_rows - (is_v ? kv_rows : 0);
-        const int blk = btab[seq * max_blocks + pos / KV_BS];
-        const size_t idx = clkv_kv_index(layer_base, blk, kr / HEAD_DIM, N_KV, pos % KV_BS,
-                                         KV_BS, HEAD_DIM) + kr % HEAD_DIM;
-        __global half *dst = is_v ? vc : kc;
-        vstore_half_rte(y0, idx, dst);
-        vstore_half_rte(y1, idx + 1, dst);
+        const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
+        clkv_kv_store2(is_v ? vc : kc, base, kr / HEAD_DIM, pos % KV_BS, kr % HEAD_DIM, y0, y1,
+                       0.0f);
+#endif
       }
     }
 #endif
   }
+#if KV_GROUPED
+  /* Each pair of K/V values is quantized with its group's scale. */
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int t = 0; t < TT && live; t++) {
+    const uint tt = t0 + t;
+    if (tt >= n_tok) break;
+    const int pos = tok_pos[tt];
+    const int seq = tok_seq[tt];
+    for (int r = 0; r < ROWS; r += 2) {
+      const uint R = r0 + r;
+      if (R >= rows) break;
+      if (R < q_rows) continue;
+      const uint g0 = (lrow + r) / KV_QG * KV_QG;
+      float amax = 0.0f;
+      for (int j = 0; j < KV_QG; j++) amax = fmax(amax, fabs(kvl[t][g0 + j]));
+      const uint is_v = R >= q_rows + kv_rows;
+      const uint kr = R - q_rows - (is_v ? kv_rows : 0);
+      const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
+      clkv_kv_store2(is_v ? vc : kc, base, kr / HEAD_DIM, pos % KV_BS, kr % HEAD_DIM,
+                     kvl[t][lrow + r], kvl[t][lrow + r + 1], clkv_kv_scale(amax));
+    }
+  }
+#endif
 }

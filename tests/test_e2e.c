@@ -59,8 +59,10 @@ static void write_tiny(const ref_tiny_params *tp, const char *name, char *path, 
   cr_assert_eq(ref_tiny_write(tp, path, &err), CLKV_OK, "%s", err.message);
 }
 
-static clkv_model *load_tiny(const char *path, int kv_block, int chunk, int n_ctx) {
+static clkv_model *load_tiny_kv(const char *path, int kv_block, int chunk, int n_ctx,
+                                clkv_kv_type kv_type) {
   clkv_model_params mp = clkv_model_default_params();
+  mp.kv_type = kv_type;
   mp.kv_block = kv_block;
   mp.chunk = chunk;
   mp.n_ctx = n_ctx;
@@ -69,9 +71,14 @@ static clkv_model *load_tiny(const char *path, int kv_block, int chunk, int n_ct
   return m;
 }
 
+static clkv_model *load_tiny(const char *path, int kv_block, int chunk, int n_ctx) {
+  return load_tiny_kv(path, kv_block, chunk, n_ctx, CLKV_KV_F16);
+}
+
 /* Writes a tiny model, runs prompt (chunked prefill) + greedy decode on both paths and
  * compares logits at the end of prefill and at every decode step. */
-static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied) {
+static void check_tiny_kv(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied,
+                          clkv_kv_type kv_type) {
   ref_tiny_params tp = ref_tiny_default();
   tp.wtype = wtype;
   tp.n_heads = n_heads;
@@ -86,8 +93,9 @@ static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int 
   cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   ref_model *ref = ref_model_load(f, 128, &err);
   cr_assert(ref, "%s", err.message);
+  ref->kv_type = (int)kv_type;
 
-  clkv_model *m = load_tiny(path, kv_block, chunk, 128);
+  clkv_model *m = load_tiny_kv(path, kv_block, chunk, 128, kv_type);
   clkv_context *ctx;
   cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
 
@@ -105,8 +113,8 @@ static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int 
                  CLKV_OK, "%s", ctx->err.message);
   }
   char what[96];
-  snprintf(what, sizeof what, "%s nh %d nkv %d bs %d chunk %d", ggml_type_get(wtype)->name,
-           n_heads, n_kv, kv_block, chunk);
+  snprintf(what, sizeof what, "%s nh %d nkv %d bs %d chunk %d kv %s", ggml_type_get(wtype)->name,
+           n_heads, n_kv, kv_block, chunk, clkv_kv_type_name(kv_type));
   expect_logits(ctx->h_logits, rl, V, what, 0);
   int pos = n_prompt;
   for (int s = 1; s <= n_gen; s++, pos++) {
@@ -123,6 +131,10 @@ static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int 
   gguf_close(f);
 }
 
+static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied) {
+  check_tiny_kv(wtype, n_heads, n_kv, kv_block, chunk, tied, CLKV_KV_F16);
+}
+
 Test(e2e, tiny_models_every_weight_type_match_reference) {
   const uint32_t types[] = {GGML_T_Q4_1, GGML_T_Q4_0, GGML_T_Q8_0, GGML_T_F16, GGML_T_BF16, GGML_T_F32};
   for (int i = 0; i < 6; i++) {
@@ -135,6 +147,17 @@ Test(e2e, tiny_model_block_sizes_and_chunks) {
   check_tiny(GGML_T_Q4_1, 4, 2, 8, 7, 1);
   check_tiny(GGML_T_Q4_1, 4, 2, 32, 45, 1);
   check_tiny(GGML_T_Q8_0, 4, 1, 8, 128, 0); /* multi-query */
+}
+
+/* Q8 and Q4 KV: the kernels write and read the same values as the reference's quantized
+ * cache (head_dim 16 here: one scale group per head row), for each block size. */
+Test(e2e, tiny_models_quantized_kv_match_reference) {
+  const clkv_kv_type kt[] = {CLKV_KV_Q8, CLKV_KV_Q4};
+  for (int i = 0; i < 2; i++) {
+    check_tiny_kv(GGML_T_Q4_1, 4, 2, 8, 16, 1, kt[i]);
+    check_tiny_kv(GGML_T_Q8_0, 4, 4, 16, 7, 0, kt[i]);
+    check_tiny_kv(GGML_T_F16, 4, 1, 32, 45, 1, kt[i]);
+  }
 }
 
 /* ---- the paged KV cache: prefix reuse and the host tier ---- */
@@ -225,8 +248,12 @@ Test(e2e, swap_to_host_tier_and_back_gives_identical_logits) {
       cr_assert_eq(clkv__kv_sync(b), CLKV_OK, "%s", b->err.message);
       cr_assert(clkv_kv_seq_swapped(b->pool, sb));
       const float junk = 1e4f;
-      cr_assert_eq(clEnqueueFillBuffer(rt->queue, b->kc, &junk, sizeof junk, 0,
-                                       (size_t)m->info.n_layers * b->n_blocks * b->block_bytes, 0, NULL, NULL), CL_SUCCESS);
+      for (int ar = 0; ar < b->dev.n_arenas; ar++) {
+        size_t bytes;
+        cr_assert_eq(clGetMemObjectInfo(b->dev.k[ar], CL_MEM_SIZE, sizeof bytes, &bytes, NULL), CL_SUCCESS);
+        cr_assert_eq(clEnqueueFillBuffer(rt->queue, b->dev.k[ar], &junk, sizeof junk, 0, bytes, 0,
+                                         NULL, NULL), CL_SUCCESS);
+      }
       cr_assert_eq(clkv_kv_seq_swap_in(b->pool, sb, &err), CLKV_OK, "%s", err.message);
       cr_assert_eq(clkv__kv_sync(b), CLKV_OK, "%s", b->err.message);
       clkv_kv_stats ks;
@@ -240,6 +267,148 @@ Test(e2e, swap_to_host_tier_and_back_gives_identical_logits) {
   }
   clkv_context_free(a);
   clkv_context_free(b);
+  clkv_model_free(m);
+}
+
+/* Greedy ids of a context (prompt of 40 tokens, 12 generated). */
+static void greedy_ids(clkv_context *c, int32_t *out) {
+  int32_t prompt[40];
+  for (int i = 0; i < 40; i++) prompt[i] = (int32_t)((i * 29 + 5) % 250);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.temperature = 0;
+  gp.max_tokens = 12;
+  idlist s = {.n = 0};
+  cr_assert_eq(clkv_generate_ids(c, prompt, 40, &gp, on_id, &s, NULL), CLKV_OK, "%s", clkv_last_error(c));
+  cr_assert_eq(s.n, 12);
+  memcpy(out, s.ids, sizeof(int32_t) * 12);
+}
+
+/* The KV cache split over several arenas (as on a device whose largest allocation is
+ * small) gives the same tokens; a budget below one sequence's need is a clear error. */
+Test(e2e, kv_arenas_and_memory_budget) {
+  clkv_model *m = tiny_model("arena.gguf", 8, 128);
+  clkv_context *one, *many;
+  cr_assert_eq(clkv_context_create(m, NULL, &one, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(one->dev.n_arenas, 1);
+  const uint64_t saved = rt->info.max_alloc_bytes;
+  /* room for one layer of K (or V) per buffer: one arena per layer */
+  rt->info.max_alloc_bytes = (uint64_t)one->n_blocks * one->block_bytes;
+  clkv_context_params cp = clkv_context_default_params();
+  cp.kv_host_blocks = 8;
+  clkv_status st = clkv_context_create(m, &cp, &many, &err);
+  rt->info.max_alloc_bytes = saved;
+  cr_assert_eq(st, CLKV_OK, "%s", err.message);
+  cr_assert_eq(many->dev.n_arenas, m->info.n_layers);
+  int32_t a[12], b[12];
+  greedy_ids(one, a);
+  greedy_ids(many, b);
+  for (int i = 0; i < 12; i++) cr_assert_eq(a[i], b[i], "token %d", i);
+  clkv_context_free(one);
+  clkv_context_free(many);
+
+  /* budgets: bytes, fraction, too small, out of range */
+  const size_t per_block = clkv__kv_block_bytes(CLKV_KV_F16, m->info.n_kv_heads, 8, m->info.head_dim) * 2 *
+                           (size_t)m->info.n_layers;
+  cp = clkv_context_default_params();
+  cp.kv_mem_bytes = per_block * 40 + per_block / 2;
+  cr_assert_eq(clkv_context_create(m, &cp, &one, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(one->n_blocks, 40);
+  greedy_ids(one, b);
+  for (int i = 0; i < 12; i++) cr_assert_eq(a[i], b[i], "token %d with a 40-block budget", i);
+  clkv_context_free(one);
+  cp.kv_mem_bytes = per_block * 3; /* 128 positions need 16 blocks of 8 */
+  cr_assert_eq(clkv_context_create(m, &cp, &one, &err), CLKV_ERR_DEVICE_MEMORY);
+  cr_assert(strstr(err.message, "--kv-mem") && strstr(err.message, "16 blocks"), "%s", err.message);
+  cp.kv_mem_bytes = 0;
+  cp.kv_mem_fraction = 0.001;
+  st = clkv_context_create(m, &cp, &one, &err);
+  if (st == CLKV_OK) {
+    cr_assert_geq(one->n_blocks, 16);
+    clkv_context_free(one);
+  } else {
+    cr_assert_eq(st, CLKV_ERR_DEVICE_MEMORY, "%s", err.message);
+  }
+  cp.kv_mem_fraction = 1.5;
+  cr_assert_eq(clkv_context_create(m, &cp, &one, &err), CLKV_ERR_INVALID_ARG);
+  clkv_model_free(m);
+}
+
+/* Continuous batching: 6 requests of different lengths on 3 sequence slots give each the
+ * tokens it gets alone — with room for all, when blocks run out and requests are swapped
+ * to the host tier, and when they are released and recomputed. */
+static void run_requests(clkv_context *c, clkv_request *r, idlist *out, int n, int32_t (*prompts)[40],
+                         const int *lens, const int *gen) {
+  for (int i = 0; i < n; i++) {
+    out[i].n = 0;
+    r[i] = (clkv_request){.ids = prompts[i], .n_ids = lens[i], .params = clkv_gen_default_params(),
+                          .cb = on_id, .user = &out[i]};
+    r[i].params.temperature = 0;
+    r[i].params.max_tokens = gen[i];
+  }
+  cr_assert_eq(clkv_generate_batch(c, r, n), CLKV_OK, "%s", clkv_last_error(c));
+  for (int i = 0; i < n; i++) cr_assert_eq(r[i].status, CLKV_OK, "request %d: %s", i, clkv_last_error(c));
+}
+
+Test(e2e, batch_preemption_gives_identical_tokens) {
+  clkv_model *m = tiny_model("batch.gguf", 8, 64);
+  enum { N = 6 };
+  int32_t prompts[N][40];
+  const int lens[N] = {12, 37, 5, 20, 29, 9}, gen[N] = {30, 12, 40, 25, 18, 33};
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < 40; j++) prompts[i][j] = (int32_t)((j * (i + 3) * 7 + i * 11 + 1) % 250);
+  clkv_context_params cp = clkv_context_default_params();
+  cp.n_seq_max = 1;
+  clkv_context *solo;
+  cr_assert_eq(clkv_context_create(m, &cp, &solo, &err), CLKV_OK, "%s", err.message);
+  idlist want[N], got[N];
+  clkv_request r[N];
+  for (int i = 0; i < N; i++) run_requests(solo, &r[i], &want[i], 1, &prompts[i], &lens[i], &gen[i]);
+  clkv_context_free(solo);
+  /* room for all; 12 blocks of 8 (three sequences need up to 3 * 7) with a host tier;
+   * 12 blocks without one (recompute) */
+  const int blocks[3] = {0, 12, 12}, host[3] = {0, 64, 0};
+  for (int v = 0; v < 3; v++) {
+    cp = clkv_context_default_params();
+    cp.n_seq_max = 3;
+    cp.kv_device_blocks = blocks[v];
+    cp.kv_host_blocks = host[v];
+    cp.prefix_cache = v != 2;
+    clkv_context *c;
+    cr_assert_eq(clkv_context_create(m, &cp, &c, &err), CLKV_OK, "%s", err.message);
+    run_requests(c, r, got, N, prompts, lens, gen);
+    for (int i = 0; i < N; i++) {
+      cr_assert_eq(got[i].n, want[i].n, "variant %d request %d: %d tokens, alone %d", v, i, got[i].n, want[i].n);
+      for (int j = 0; j < got[i].n; j++)
+        cr_assert_eq(got[i].ids[j], want[i].ids[j], "variant %d request %d token %d", v, i, j);
+    }
+    clkv_kv_stats ks;
+    clkv_context_kv_stats(c, &ks);
+    if (v == 1) cr_assert(ks.swaps_out > 0 && ks.swaps_in == ks.swaps_out, "swaps %llu/%llu",
+                          (unsigned long long)ks.swaps_out, (unsigned long long)ks.swaps_in);
+    if (v == 2) {
+      int recomputed = 0;
+      for (int i = 0; i < N; i++) recomputed += r[i].stats.prefill_tokens > lens[i];
+      cr_assert(recomputed > 0, "no request was preempted and recomputed");
+    }
+    cr_assert_eq(ks.device_blocks_used, 0);
+    cr_assert_eq(clkv_kv_pool_check(c->pool, &err), CLKV_OK, "%s", err.message);
+    clkv_context_free(c);
+  }
+  /* a bad request fails alone */
+  clkv_context *c;
+  cr_assert_eq(clkv_context_create(m, NULL, &c, &err), CLKV_OK, "%s", err.message);
+  int lens2[2] = {0, 10}, gen2[2] = {5, 5};
+  for (int i = 0; i < 2; i++) {
+    got[i].n = 0;
+    r[i] = (clkv_request){.ids = prompts[i], .n_ids = lens2[i], .params = clkv_gen_default_params(),
+                          .cb = on_id, .user = &got[i]};
+    r[i].params.max_tokens = gen2[i];
+  }
+  cr_assert_eq(clkv_generate_batch(c, r, 2), CLKV_OK, "%s", clkv_last_error(c));
+  cr_assert_eq(r[0].status, CLKV_ERR_INVALID_ARG);
+  cr_assert_eq(r[1].status, CLKV_OK);
+  cr_assert_eq(got[1].n, 5);
+  clkv_context_free(c);
   clkv_model_free(m);
 }
 
@@ -524,9 +693,17 @@ Test(e2e, cli_errors_are_clear_and_nonzero) {
   rc = run_cli(args, out, sizeof out);
   cr_assert(rc == 0, "rc %d: %s", rc, out);
   snprintf(args, sizeof args, "generate -m '%s' -p hello -n 5 --temp 0 --stats --no-prefix-cache "
-           "--kv-evict fifo --kv-host-blocks 4 --kv-block 8", path);
+           "--kv-evict fifo --kv-host-blocks 4 --kv-block 8 --kv-type q8", path);
   rc = run_cli(args, out, sizeof out);
-  cr_assert(rc == 0 && strstr(out, "[kv] device blocks") && strstr(out, "[tuning] "), "rc %d: %s", rc, out);
+  cr_assert(rc == 0 && strstr(out, "[kv] q8,") && strstr(out, "device blocks") &&
+            strstr(out, "[tuning] "), "rc %d: %s", rc, out);
+  rc = run_cli("generate --kv-type q5", out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "--kv-type takes"), "rc %d: %s", rc, out);
   rc = run_cli("generate --kv-evict newest", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "lru, lfu or fifo"), "rc %d: %s", rc, out);
+  rc = run_cli("generate --kv-mem lots", out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "--kv-mem takes"), "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' -p hello --kv-mem 1K", path);
+  rc = run_cli(args, out, sizeof out);
+  cr_assert(rc != 0 && strstr(out, "raise --kv-mem"), "rc %d: %s", rc, out);
 }

@@ -99,7 +99,7 @@ static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi) {
     }
   }
   char opts[256];
-  clkv__matvec_options(s, t, epi, 64, 1, 16, opts, sizeof opts);
+  clkv__matvec_options(s, t, epi, 64, 1, 16, CLKV_KV_F16, opts, sizeof opts);
   cl_kernel k;
   cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
   cl_mem W = buf_from(w, ggml_row_bytes(t, cols) * rows), X = buf_from(x, sizeof x),
@@ -141,7 +141,7 @@ Test(kernels, matvec_reads_from_row_offset) {
   ref_matvec(deq, xn, want, rows, cols);
   clkv__mv_shape s = {1, 4, 2, 1};
   char opts[256];
-  clkv__matvec_options(&s, GGML_T_Q8_0, CLKV__EPI_STORE, 64, 1, 16, opts, sizeof opts);
+  clkv__matvec_options(&s, GGML_T_Q8_0, CLKV__EPI_STORE, 64, 1, 16, CLKV_KV_F16, opts, sizeof opts);
   cl_kernel k;
   cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
   cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q8_0, cols) * rows), X = buf_from(x, sizeof x),
@@ -205,7 +205,7 @@ Test(kernels, fused_qkv_rope_writes_paged_cache) {
   clkv__mv_shape shapes2[] = {{1, 4, 2, 1}, {4, 2, 2, 4}};
   for (int si = 0; si < 2; si++) {
     char opts[256];
-    clkv__matvec_options(&shapes2[si], GGML_T_Q4_1, CLKV__EPI_QKV, hd, nkv, bs, opts, sizeof opts);
+    clkv__matvec_options(&shapes2[si], GGML_T_Q4_1, CLKV__EPI_QKV, hd, nkv, bs, CLKV_KV_F16, opts, sizeof opts);
     cl_kernel k;
     cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
     cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q4_1, dim) * rows), X = buf_from(x, sizeof x),
@@ -305,7 +305,7 @@ static void check_attention(int nh, int nkv, int prefill, const clkv__tunables *
       ref_attention_head(want + (t * nh + h) * hd, qs, kb, vb, poss[t] + 1, hd, nkv * hd, nkv * hd);
     }
   char opts[256];
-  clkv__attn_options(tun, hd, nkv, bs, opts, sizeof opts);
+  clkv__attn_options(tun, hd, nkv, bs, CLKV_KV_F16, opts, sizeof opts);
   cl_kernel k;
   cr_assert_eq(clkv__kernel_create(rt, "attention.cl", opts, prefill ? "clkv_attn_prefill" : "clkv_attn_paged",
                                    &k, &err), CLKV_OK, "%s", err.message);
@@ -369,4 +369,153 @@ Test(kernels, embedding_rows) {
     free(e);
     free(deq);
   }
+}
+
+/* Value d of row (kvh, slot) of a Q8/Q4/F16 block as documented in kernels/common.cl. */
+static float kv_value(const uint8_t *blk, int type, int nkv, int bs, int hd, int kvh, int slot, int d) {
+  const int row = kvh * bs + slot, qg = clkv__kv_qg(hd);
+  if (type == CLKV_KV_F16) {
+    uint16_t h;
+    memcpy(&h, blk + ((size_t)row * hd + d) * 2, 2);
+    return clkv_fp16_to_fp32(h);
+  }
+  const size_t qbytes = (size_t)nkv * bs * (type == CLKV_KV_Q8 ? hd : hd / 2);
+  uint16_t sh;
+  memcpy(&sh, blk + qbytes + ((size_t)row * (hd / qg) + d / qg) * 2, 2);
+  const float s = clkv_fp16_to_fp32(sh);
+  if (type == CLKV_KV_Q8) return (float)(int8_t)blk[(size_t)row * hd + d] * s;
+  const uint8_t b = blk[(size_t)row * (hd / 2) + d / 2];
+  return (float)((d % 2 ? b >> 4 : b & 15) - 8) * s;
+}
+
+/* The QKV kernel writes a Q8/Q4 cache as the reference quantizes (scales per group, found
+ * across the workgroup), and the attention kernels read back exactly the stored values. */
+static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv_shape *shape) {
+  const int dim = nh * hd, bs = 8, n = 6, layer = 1;
+  paged p;
+  paged_init(&p, nh, nkv, hd, bs);
+  const int q_rows = nh * hd, kv_rows = nkv * hd, rows = q_rows + 2 * kv_rows;
+  float *deq = malloc(sizeof(float) * rows * dim), *x = malloc(sizeof(float) * n * dim);
+  float *nw = malloc(sizeof(float) * dim), *y = malloc(sizeof(float) * rows);
+  float *xn = malloc(sizeof(float) * dim);
+  void *w = make_weights(GGML_T_Q8_0, rows, dim, deq);
+  for (int i = 0; i < n * dim; i++) x[i] = frand();
+  for (int i = 0; i < dim; i++) nw[i] = 1.0f + 0.1f * frand();
+  int32_t seqs[6] = {0, 0, 0, 1, 1, 1}, poss[6] = {6, 7, 8, 14, 15, 16};
+  float freq[128];
+  for (int i = 0; i < hd / 2; i++) freq[i] = (float)pow(10000.0, -2.0 * i / hd);
+  const size_t bb = clkv__kv_block_bytes(type, nkv, bs, hd), cache = 2 * (size_t)p.n_blocks * bb;
+  uint8_t *kc = calloc(cache, 1), *vc = calloc(cache, 1);
+  const clkv__mv_shape sh = clkv__matvec_fit(shape, CLKV__EPI_QKV, type, hd, 4096);
+  if (type != CLKV_KV_F16)
+    cr_assert_eq((sh.rg * clkv__matvec_rows(&sh, CLKV__EPI_QKV)) % (unsigned)clkv__kv_qg(hd), 0u);
+  char opts[320];
+  clkv__matvec_options(&sh, GGML_T_Q8_0, CLKV__EPI_QKV, hd, nkv, bs, type, opts, sizeof opts);
+  cl_kernel k;
+  cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+  cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q8_0, dim) * rows), X = buf_from(x, sizeof(float) * n * dim),
+         N = buf_from(nw, sizeof(float) * dim), Q = buf_from(NULL, sizeof(float) * n * q_rows),
+         K = buf_from(kc, cache), V = buf_from(vc, cache), B = buf_from(p.btab, sizeof p.btab),
+         S = buf_from(seqs, sizeof seqs), P = buf_from(poss, sizeof poss), F = buf_from(freq, sizeof freq);
+  clkv__mv_args a = {.W = W, .rows = rows, .cols = dim, .X = X, .n_tok = n, .norm_w = N,
+                     .eps = 1e-5f, .Y = Q, .kc = K, .vc = V, .btab = B, .tok_seq = S,
+                     .tok_pos = P, .inv_freq = F, .q_rows = q_rows, .kv_rows = kv_rows,
+                     .layer_base = (unsigned)(layer * p.n_blocks), .max_blocks = p.max_blocks};
+  cr_assert_eq(clkv__matvec_enqueue(rt, k, &sh, CLKV__EPI_QKV, &a, &err), CLKV_OK, "%s", err.message);
+  read_buf(K, kc, cache);
+  read_buf(V, vc, cache);
+  int exact = 0, total = 0;
+  float *kstore = malloc(sizeof(float) * n * kv_rows), *vstore = malloc(sizeof(float) * n * kv_rows);
+  for (int t = 0; t < n; t++) {
+    ref_rmsnorm(xn, x + t * dim, nw, dim, 1e-5f);
+    ref_matvec(deq, xn, y, rows, dim);
+    for (int h = 0; h < nh + nkv; h++) ref_rope(y + h * hd, hd, poss[t], 10000.0f);
+    const int blk = p.btab[seqs[t] * p.max_blocks + poss[t] / bs];
+    for (int kv = 0; kv < 2; kv++)
+      for (int h = 0; h < nkv; h++) {
+        float want[256], exact_v[256];
+        memcpy(exact_v, y + q_rows + kv * kv_rows + h * hd, sizeof(float) * hd);
+        memcpy(want, exact_v, sizeof(float) * hd);
+        if (type == CLKV_KV_F16)
+          for (int d = 0; d < hd; d++) want[d] = ref_round_f16(want[d]);
+        else
+          ref_kv_quantize(want, hd, clkv__kv_qg(hd), type);
+        const uint8_t *base = (kv ? vc : kc) + ((size_t)layer * p.n_blocks + blk) * bb;
+        for (int d = 0; d < hd; d++) {
+          float got = kv_value(base, type, nkv, bs, hd, h, poss[t] % bs, d);
+          (kv ? vstore : kstore)[(t * nkv + h) * hd + d] = got;
+          /* the step of this group: no value is further than half a step (plus rounding) */
+          float amax = 0;
+          const int g0 = d / clkv__kv_qg(hd) * clkv__kv_qg(hd);
+          for (int j = g0; j < g0 + clkv__kv_qg(hd); j++) amax = fmaxf(amax, fabsf(exact_v[j]));
+          const float step = type == CLKV_KV_F16 ? 2e-3f * fabsf(exact_v[d])
+                             : amax / (type == CLKV_KV_Q8 ? 127.0f : 7.0f);
+          cr_assert(fabsf(got - exact_v[d]) <= 0.5f * step * 1.01f + 1e-5f,
+                    "%s t%d kv%d h%d d%d: %g vs exact %g (step %g)", clkv_kv_type_name(type), t,
+                    kv, h, d, got, exact_v[d], step);
+          exact += got == want[d];
+          total++;
+        }
+      }
+  }
+  cr_assert_geq(exact * 100, total * 99, "%s: only %d of %d values as the reference quantizes",
+                clkv_kv_type_name(type), exact, total);
+  /* layer 0 untouched */
+  for (size_t i = 0; i < (size_t)p.n_blocks * bb; i++) cr_assert_eq(kc[i], 0, "layer 0 written at %zu", i);
+
+  /* attention (decode) of the 3rd and 6th token over the stored values */
+  clkv__tunables tun = {.att_wg = 4, .tq = 8, .tk = 8};
+  clkv__attn_options(&tun, hd, nkv, bs, type, opts, sizeof opts);
+  cl_kernel ka;
+  cr_assert_eq(clkv__kernel_create(rt, "attention.cl", opts, "clkv_attn_paged", &ka, &err), CLKV_OK, "%s", err.message);
+  float *q = malloc(sizeof(float) * n * q_rows), *got = malloc(sizeof(float) * n * q_rows),
+        *want = malloc(sizeof(float) * n * q_rows);
+  for (int i = 0; i < n * q_rows; i++) q[i] = frand();
+  /* positions 6..8 of sequence 0 and 14..16 of sequence 1 were written; attend with a
+   * sliding start: token t sees only its own sequence's written positions */
+  int32_t aseq[2] = {0, 1}, apos[2] = {8, 16};
+  /* earlier positions than those written are zero in the cache: they hold value 0 */
+  for (int i = 0; i < 2; i++) {
+    const int t0 = i * 3, npos = apos[i] + 1;
+    float *kk = calloc((size_t)npos * kv_rows, sizeof(float)), *vv = calloc((size_t)npos * kv_rows, sizeof(float));
+    for (int j = 0; j < 3; j++)
+      for (int r = 0; r < kv_rows; r++) {
+        kk[(size_t)(apos[i] - 2 + j) * kv_rows + r] = kstore[(t0 + j) * kv_rows + r];
+        vv[(size_t)(apos[i] - 2 + j) * kv_rows + r] = vstore[(t0 + j) * kv_rows + r];
+      }
+    for (int h = 0; h < nh; h++)
+      ref_attention_head(want + (i * nh + h) * hd, q + (i * nh + h) * hd,
+                         kk + h / (nh / nkv) * hd, vv + h / (nh / nkv) * hd, npos, hd, kv_rows, kv_rows);
+    free(kk);
+    free(vv);
+  }
+  cl_mem Q2 = buf_from(q, sizeof(float) * 2 * q_rows), S2 = buf_from(aseq, sizeof aseq),
+         P2 = buf_from(apos, sizeof apos), O = buf_from(NULL, sizeof(float) * 2 * q_rows);
+  clkv__attn_args aa = {.Q = Q2, .kc = K, .vc = V, .btab = B, .tok_seq = S2, .tok_pos = P2,
+                        .n_tok = 2, .n_heads = (unsigned)nh,
+                        .layer_base = (unsigned)(layer * p.n_blocks),
+                        .max_blocks = (unsigned)p.max_blocks, .scale = 1.0f / sqrtf((float)hd), .O = O};
+  /* unwritten positions of the cache are zero bytes: Q8 reads 0; Q4 reads (0-8)*0 = 0 */
+  cr_assert_eq(clkv__attn_enqueue(rt, ka, &tun, 0, &aa, &err), CLKV_OK, "%s", err.message);
+  read_buf(O, got, sizeof(float) * 2 * q_rows);
+  for (int i = 0; i < 2 * q_rows; i++) /* ref scales q internally */
+    cr_assert(fabsf(got[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])), "%s attention %d: %g vs %g",
+              clkv_kv_type_name(type), i, got[i], want[i]);
+  clReleaseKernel(k);
+  clReleaseKernel(ka);
+  cl_mem all[] = {W, X, N, Q, K, V, B, S, P, F, Q2, S2, P2, O};
+  for (int i = 0; i < 14; i++) clReleaseMemObject(all[i]);
+  free(kc); free(vc); free(kstore); free(vstore); free(q); free(got); free(want);
+  free(w); free(deq); free(x); free(nw); free(y); free(xn);
+}
+
+Test(kernels, quantized_kv_written_by_qkv_and_read_by_attention) {
+  const clkv__mv_shape shapes[] = {{1, 4, 2, 1}, {4, 2, 2, 4}, {2, 3, 4, 2}};
+  for (int type = CLKV_KV_Q8; type <= CLKV_KV_Q4; type++)
+    for (int s = 0; s < 3; s++) {
+      check_quantized_kv(type, 4, 2, 16, &shapes[s]); /* one group per head row */
+      check_quantized_kv(type, 2, 1, 64, &shapes[s]); /* two groups of 32 per row */
+    }
+  /* the F16 layout through the same readers */
+  check_quantized_kv(CLKV_KV_F16, 4, 2, 16, &shapes[0]);
 }

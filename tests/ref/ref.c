@@ -86,6 +86,25 @@ void ref_attention_head(float *out, const float *q, const float *k, const float 
 
 float ref_round_f16(float x) { return clkv_fp16_to_fp32(clkv_fp32_to_fp16(x)); }
 
+void ref_kv_quantize(float *x, int n, int qg, int type) {
+  const int lim = type == 1 ? 127 : 7;
+  for (int g = 0; g < n; g += qg) {
+    float amax = 0.0f;
+    for (int i = g; i < g + qg && i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float s = fminf(amax / (float)lim, 65504.0f);
+    /* nearest value with a 10-bit mantissa, ties away from zero (half's normal range) */
+    uint32_t u;
+    memcpy(&u, &s, sizeof u);
+    u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&s, &u, sizeof s);
+    for (int i = g; i < g + qg && i < n; i++) {
+      float q = s > 0.0f ? rintf(x[i] / s) : 0.0f;
+      q = q > (float)lim ? (float)lim : q < (float)-lim ? (float)-lim : q;
+      x[i] = q * s;
+    }
+  }
+}
+
 /* ---- model loading ---- */
 
 /* Dequantizes tensor `name` to a malloc'd F32 [rows][cols] array; rows == 0 means a 1-D
@@ -334,7 +353,13 @@ const float *ref_forward(ref_model *m, int32_t token, int pos) {
     ref_matvec(L->wv, m->xb, v, kvd, dim);
     for (int h = 0; h < m->n_heads; h++) ref_rope(m->q + h * hd, hd, pos, m->rope_base);
     for (int h = 0; h < m->n_kv_heads; h++) ref_rope(k + h * hd, hd, pos, m->rope_base);
-    if (m->kv_f16)
+    if (m->kv_type)
+      for (int h = 0; h < m->n_kv_heads; h++) {
+        const int qg = hd % 32 == 0 ? 32 : hd;
+        ref_kv_quantize(k + h * hd, hd, qg, m->kv_type);
+        ref_kv_quantize(v + h * hd, hd, qg, m->kv_type);
+      }
+    else if (m->kv_f16)
       for (int i = 0; i < kvd; i++) {
         k[i] = ref_round_f16(k[i]);
         v[i] = ref_round_f16(v[i]);

@@ -22,6 +22,10 @@ void ref_attention_head(float *out, const float *q, const float *k, const float 
                         int head_dim, int k_stride, int v_stride);
 /* Rounds x through fp16 and back (as an F16 KV cache stores it). */
 float ref_round_f16(float x);
+/* Replaces x[0..n) by what a Q8 (type 1) or Q4 (type 2) KV cache gives back: symmetric
+ * groups of qg values, scale = max|x| / 127 (Q8) or / 7 (Q4) rounded to a half value,
+ * q = round(x / scale) clamped. The format of kernels/common.cl, written independently. */
+void ref_kv_quantize(float *x, int n, int qg, int type);
 
 /* ---- model ---- */
 typedef struct ref_layer {
@@ -44,6 +48,7 @@ typedef struct ref_model {
   float *output;     /* (n_vocab, dim); == tok_embd when tied */
   ref_layer *layers; /* (n_layers) */
   int kv_f16;        /* 1: K and V rounded through fp16 when cached (default 1) */
+  int kv_type;       /* 1 Q8, 2 Q4: K and V quantized per head when cached (overrides kv_f16) */
   /* state */
   float *k_cache, *v_cache; /* (n_layers, n_ctx, n_kv_heads*head_dim) */
   float *x, *xb, *xb2, *q, *hb, *hb2, *att, *logits;
