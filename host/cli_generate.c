@@ -7,7 +7,7 @@
 #include <string.h>
 
 typedef struct gen_opts {
-  const char *model, *prompt, *system, *device;
+  const char *model, *prompt, *system, *device, *cache_dir;
   int chat, ids, stats, json, n_ctx, kv_block, chunk, no_prefix, kv_host_blocks;
   clkv_kv_evict evict;
   clkv_kv_type kv_type;
@@ -33,6 +33,7 @@ static void gen_usage(FILE *f, int chat) {
           "       [--device D] [--ctx N] [--kv-block 8|16|32] [--chunk N] [--ids] [--stats] [--json]\n"
           "       [--no-prefix-cache] [--kv-evict lru|lfu|fifo] [--kv-host-blocks N]\n"
           "       [--kv-type f16|q8|q4] [--kv-mem SIZE|FRACTION]\n"
+          "       [--prefix-cache-dir DIR]\n"
           "  -p PROMPT      the prompt (with --chat: the user's message)\n"
           "  -n N           tokens to generate at most (default 128)\n"
           "  --temp T       temperature, 0 = greedy (default 0.8)\n"
@@ -43,7 +44,9 @@ static void gen_usage(FILE *f, int chat) {
           "  --kv-type T    KV cache precision: f16 (default), q8 or q4 (about 1/2, 1/4 the memory)\n"
           "  --kv-mem M     device memory for the KV cache: bytes with K/M/G (512M), or a fraction\n"
           "                 of what the weights leave (0.5); default: enough for the context,\n"
-          "                 within 90%% of device memory\n",
+          "                 within 90%% of device memory\n"
+          "  --prefix-cache-dir DIR  keep prompt KV blocks in DIR across runs (read at start,\n"
+          "                 written after each answer; per model file, KV type and block size)\n",
           chat ? "chat" : "generate", chat ? "" : "[-p PROMPT] ");
 }
 
@@ -142,6 +145,7 @@ static int parse(int argc, char **argv, gen_opts *o, int chat) {
     else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEEDV(); o->prompt = v; }
     else if (!strcmp(a, "--system")) { NEEDV(); o->system = v; }
     else if (!strcmp(a, "--device")) { NEEDV(); o->device = v; }
+    else if (!strcmp(a, "--prefix-cache-dir")) { NEEDV(); o->cache_dir = v; }
     else if (!strcmp(a, "--stop")) {
       NEEDV();
       if (o->n_stops < 8) o->stops[o->n_stops++] = v;
@@ -250,20 +254,29 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
           (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.prompt_tokens,
           (unsigned long long)k.evictions, (unsigned long long)k.swaps_out,
           (unsigned long long)k.swaps_in);
+  if (k.disk_blocks_read || k.disk_blocks_written || k.disk_files_ignored)
+    fprintf(f, "[disk] blocks read %llu, written %llu; files ignored %llu\n",
+            (unsigned long long)k.disk_blocks_read, (unsigned long long)k.disk_blocks_written,
+            (unsigned long long)k.disk_files_ignored);
   const char *src = clkv_model_tuning_source(m);
   fprintf(f, "[tuning] %s\n", strcmp(src, "defaults") ? src : "defaults (run clkv tune)");
 }
 
-static void print_json(const gen_opts *o, const sink *s, const clkv_gen_stats *st) {
-  (void)o;
+static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_context *ctx) {
+  clkv_kv_stats k;
+  clkv_context_kv_stats(ctx, &k);
   printf("{\"text\":");
   cli_json_str(stdout, s->text ? s->text : "");
   printf(",\"ids\":[");
   for (int i = 0; i < s->n; i++) printf("%s%d", i ? "," : "", s->ids[i]);
-  printf("],\"prompt_tokens\":%d,\"generated_tokens\":%d,\"prefill_ms\":%.3f,\"decode_ms\":%.3f,"
-         "\"ttft_ms\":%.3f,\"mean_itl_ms\":%.3f,\"launches_per_token\":%.1f,\"stop_reason\":%d}\n",
-         st->prompt_tokens, st->generated_tokens, st->prefill_ms, st->decode_ms, st->ttft_ms,
-         st->mean_itl_ms, st->launches_per_token, st->stop_reason);
+  printf("],\"prompt_tokens\":%d,\"prefill_tokens\":%d,\"generated_tokens\":%d,"
+         "\"prefill_ms\":%.3f,\"decode_ms\":%.3f,\"ttft_ms\":%.3f,\"mean_itl_ms\":%.3f,"
+         "\"launches_per_token\":%.1f,\"stop_reason\":%d,\"prefix_hit_tokens\":%llu,"
+         "\"disk_blocks_read\":%llu,\"disk_blocks_written\":%llu,\"disk_files_ignored\":%llu}\n",
+         st->prompt_tokens, st->prefill_tokens, st->generated_tokens, st->prefill_ms,
+         st->decode_ms, st->ttft_ms, st->mean_itl_ms, st->launches_per_token, st->stop_reason,
+         (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.disk_blocks_read,
+         (unsigned long long)k.disk_blocks_written, (unsigned long long)k.disk_files_ignored);
 }
 
 int cli_generate(int argc, char **argv, int chat) {
@@ -297,6 +310,7 @@ int cli_generate(int argc, char **argv, int chat) {
   cp.kv_host_blocks = o.kv_host_blocks;
   cp.kv_mem_bytes = o.kv_mem;
   cp.kv_mem_fraction = o.kv_frac;
+  cp.prefix_cache_dir = o.cache_dir;
   if ((st = clkv_context_create(m, &cp, &ctx, &err))) {
     rc = cli_die(st, err.message);
     goto out;
@@ -306,7 +320,7 @@ int cli_generate(int argc, char **argv, int chat) {
   if (o.system) msgs[n_msgs++] = (clkv_chat_message){"system", o.system};
   char line[8192];
   char *owned[256] = {0};
-  int n_owned = 0;
+  int n_owned = 0, save_warned = 0;
   for (;;) {
     const char *user = o.prompt;
     if (chat && !user) {
@@ -339,7 +353,10 @@ int cli_generate(int argc, char **argv, int chat) {
       free(s.text);
       break;
     }
-    if (o.json) print_json(&o, &s, &stats);
+    /* after each answer, so the blocks survive an interrupted chat (and --stats counts them) */
+    if (o.cache_dir && clkv_context_save_prefix(ctx) && !save_warned++)
+      fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(ctx));
+    if (o.json) print_json(&s, &stats, ctx);
     else fputc('\n', stdout);
     if (o.stats) print_stats(stderr, &stats, ctx, m);
     if (chat && o.chat) {

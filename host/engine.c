@@ -2,14 +2,14 @@
  * one block table per sequence), activation buffers, and the forward passes: prefill
  * (consecutive tokens of one sequence, tiled causal attention) and decode (one token for
  * each of a batch of sequences, paged attention). Five launches per layer. */
-#include "model.h"
+#include "kv_disk.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 clkv_context_params clkv_context_default_params(void) {
-  clkv_context_params p = {0, 1, 0, 0, CLKV_KV_LRU, 0, 0.0};
+  clkv_context_params p = {0, 1, 0, 0, CLKV_KV_LRU, 0, 0.0, NULL};
   return p;
 }
 
@@ -182,6 +182,11 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
   pp.policy = (clkv_kv_evict_policy)cp.evict;
   pp.prefix_seed = prefix_seed(m);
   pp.bytes_per_block = c->block_bytes * 2 * (size_t)I->n_layers;
+  /* the disk tier keys the seed on the model file and may grow the host tier to hold what
+   * it finds; it keeps its own copy of the path */
+  CLKV_TRY(clkv__kv_disk_open(c, cp.prefix_cache_dir, &pp.prefix_seed, &c->n_host_blocks, err));
+  c->params.prefix_cache_dir = NULL;
+  pp.n_host_blocks = c->n_host_blocks;
   CLKV_TRY(clkv_kv_pool_create(&pp, &c->pool, err));
   c->btab = malloc(sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks);
   c->h_logits = malloc(sizeof(float) * (size_t)c->n_seq_max * (size_t)I->n_vocab);
@@ -210,6 +215,7 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
   c->logits = dev_buf(c, sizeof(float) * (size_t)c->n_seq_max * (size_t)I->n_vocab,
                       CL_MEM_WRITE_ONLY, "logits", err, &st);
   if (st) goto fail;
+  clkv__kv_disk_load(c);
   *out = c;
   return CLKV_OK;
 fail:
@@ -219,6 +225,7 @@ fail:
 
 void clkv_context_free(clkv_context *c) {
   if (!c) return;
+  clkv__kv_disk_close(c); /* writes the cached blocks, so before the buffers go */
   tier_free(&c->dev);
   tier_free(&c->host);
   cl_mem *bufs[] = {&c->d_btab, &c->d_ids, &c->d_seq, &c->d_pos, &c->x, &c->q, &c->att, &c->ff,
@@ -266,6 +273,7 @@ void clkv_context_kv_stats(const clkv_context *c, clkv_kv_stats *o) {
   o->kv_type = c->m->params.kv_type;
   o->bytes_per_token = (uint64_t)c->block_bytes * 2 * (uint64_t)c->m->info.n_layers /
                        (uint64_t)c->m->params.kv_block;
+  clkv__kv_disk_stats(c, o);
 }
 
 clkv_status clkv__seq_start(clkv_context *c, const int32_t *prompt, int n, int *seq, int *cached) {

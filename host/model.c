@@ -210,6 +210,10 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
   }
   m->rt = rt;
   m->params = mp;
+  if (!(m->path = strdup(path))) {
+    st = clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
+    goto fail;
+  }
   CLKV_TRY(clkv__model_hparams(f, &m->info, err));
   m->n_ctx = mp.n_ctx ? mp.n_ctx : (m->info.n_ctx_train < 2048 ? m->info.n_ctx_train : 2048);
   if (m->n_ctx > m->info.n_ctx_train) m->n_ctx = m->info.n_ctx_train;
@@ -268,6 +272,7 @@ void clkv_model_free(clkv_model *m) {
   release_mem(&m->inv_freq);
   clkv_tokenizer_free(m->tok);
   free(m->default_system);
+  free(m->path);
   free(m);
 }
 

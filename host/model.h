@@ -64,6 +64,7 @@ struct clkv_model {
   cl_kernel k_mv[CLKV__N_WTYPES][4][2]; /* lazily created */
   cl_kernel k_embed;
   cl_kernel k_attn_paged, k_attn_prefill;
+  char *path;               /* the GGUF file loaded (the disk tier keys on its contents) */
   clkv_error err;
 };
 
@@ -154,6 +155,7 @@ struct clkv_context {
   cl_mem x, q, att, ff, logits;
   float *h_logits;          /* (n_seq_max, n_vocab) */
   int32_t *h_ids, *h_seq, *h_pos;
+  struct clkv__kv_disk *disk; /* disk tier of the prefix cache, NULL when off (kv_disk.c) */
   clkv_error err;
 };
 

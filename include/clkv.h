@@ -226,11 +226,22 @@ typedef struct clkv_context_params {
   clkv_kv_evict evict;
   uint64_t kv_mem_bytes;  /* device KV budget in bytes (0 = unset); wins over the fraction */
   double kv_mem_fraction; /* 0..1: share of device memory left after the weights (0 = unset) */
+  /* Disk tier of the prefix cache (NULL = off; needs prefix_cache). Full prompt blocks are
+   * kept in files under DIR/<model sha256>-<kv type>-b<block>/ across runs: read into the
+   * host tier at create (which grows to hold them, up to 1 GiB unless kv_host_blocks asks
+   * for more), written at clkv_context_save_prefix and clkv_context_free. Files of another
+   * model, KV type or block size, and damaged files, are ignored with one warning line on
+   * stderr each. The string is copied. See docs/KV_CACHE.md. */
+  const char *prefix_cache_dir;
 } clkv_context_params;
 
 clkv_context_params clkv_context_default_params(void);
 clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clkv_context **out,
                                 clkv_error *err);
+/* Writes the cached prefix blocks to the disk tier now (files already there are kept; the
+ * write is also done by clkv_context_free). CLKV_ERR_INVALID_ARG without prefix_cache_dir,
+ * CLKV_ERR_IO (clkv_last_error says which file and why) when a file cannot be written. */
+clkv_status clkv_context_save_prefix(clkv_context *ctx);
 void clkv_context_free(clkv_context *ctx);
 const char *clkv_last_error(const clkv_context *ctx);
 
@@ -244,6 +255,8 @@ typedef struct clkv_kv_stats {
   uint64_t evictions, swaps_out, swaps_in, bytes_moved, cow_copies;
   clkv_kv_type kv_type;
   uint64_t bytes_per_token;                    /* K and V of every layer, scales included */
+  /* disk tier: blocks read at create, written by saves, files ignored (mismatch, damage) */
+  uint64_t disk_blocks_read, disk_blocks_written, disk_files_ignored;
 } clkv_kv_stats;
 void clkv_context_kv_stats(const clkv_context *ctx, clkv_kv_stats *out);
 
