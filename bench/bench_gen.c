@@ -16,7 +16,8 @@
 #define MAX_ROWS 16
 
 typedef struct gen_row {
-  const char *kind;    /* "prefill" or "decode" */
+  const char *kind;    /* "prefill", "decode", or "batch" (decode of several sequences) */
+  int batch;           /* sequences decoded together (1 but for "batch" rows) */
   int prompt;          /* prompt tokens */
   int tokens;          /* tokens the rate counts */
   double ctx;          /* mean context a token attends to */
@@ -90,8 +91,8 @@ static void roofline(const model_cost *c, const bench_peaks *pk, gen_row *r) {
     r->bytes_tok = c->weight_bytes * chunks / r->prompt + c->kv_pos_bytes;
     r->flops_tok = 2 * c->layer_params + 2 * c->out_params / r->prompt +
                    c->attn_flops_pos * r->ctx;
-  } else {
-    r->bytes_tok = c->weight_bytes + c->kv_pos_bytes * r->ctx;
+  } else { /* a batch of B reads the weights once per step for B tokens */
+    r->bytes_tok = c->weight_bytes / (r->batch > 1 ? r->batch : 1) + c->kv_pos_bytes * r->ctx;
     r->flops_tok = 2 * (c->layer_params + c->out_params) + c->attn_flops_pos * r->ctx;
   }
   r->bw_bound = pk->gbps * 1e9 / r->bytes_tok;
@@ -169,6 +170,67 @@ static clkv_status run_decode(clkv_context *ctx, int n_vocab, int prompt, gen_ro
   return st;
 }
 
+/* B requests of `prompt` tokens decoded together (continuous batching): tokens/s over the
+ * window where all B are decoding (from the last first token to the last token). */
+typedef struct batch_clock {
+  double first, last;
+  double *times; /* every token's time, all requests */
+  int n, cap;
+} batch_clock;
+
+static int on_batch_token(void *user, int32_t id, const char *text, size_t len) {
+  (void)text, (void)len;
+  batch_clock *c = user;
+  if (id < 0) return 0;
+  const double t = bench_now_s();
+  if (c->first == 0) c->first = t;
+  if (c->n < c->cap) c->times[c->n++] = t;
+  c->last = t;
+  return 0;
+}
+
+static clkv_status run_batch_decode(clkv_context *ctx, int n_vocab, int batch, int prompt,
+                                    gen_row *r) {
+  enum { MAXB = 16 };
+  clkv_request req[MAXB];
+  batch_clock clk[MAXB];
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)prompt * (size_t)batch);
+  double *times = malloc(sizeof(double) * (size_t)batch * (DECODE_TOKENS + 4));
+  if (!ids || !times || batch > MAXB) {
+    free(ids);
+    free(times);
+    return CLKV_ERR_NO_MEMORY;
+  }
+  for (int b = 0; b < batch; ++b) {
+    synth_ids(ids + (size_t)b * prompt, prompt, n_vocab, (uint64_t)(prompt * 7 + b * 101 + 3));
+    clk[b] = (batch_clock){0, 0, times + (size_t)b * (DECODE_TOKENS + 4), 0, DECODE_TOKENS + 4};
+    req[b] = (clkv_request){.ids = ids + (size_t)b * prompt, .n_ids = prompt,
+                            .params = clkv_gen_default_params(), .cb = on_batch_token,
+                            .user = &clk[b]};
+    req[b].params.temperature = 0;
+    req[b].params.max_tokens = DECODE_TOKENS;
+    req[b].params.add_special = 0;
+  }
+  clkv_status st = clkv_generate_batch(ctx, req, batch);
+  double start = 0, end = 0, ttft = 0;
+  int tokens = 0;
+  for (int b = 0; b < batch && !st; ++b) {
+    st = req[b].status;
+    start = fmax(start, clk[b].first);
+    end = fmax(end, clk[b].last);
+    ttft += req[b].stats.ttft_ms / batch;
+  }
+  for (int b = 0; b < batch; ++b)
+    for (int i = 0; i < clk[b].n; ++i) tokens += clk[b].times[i] > start;
+  free(ids);
+  free(times);
+  *r = (gen_row){.kind = "batch", .batch = batch, .prompt = prompt, .tokens = tokens,
+                 .ctx = prompt + DECODE_TOKENS / 2.0, .ttft_ms = ttft, .itl_p50 = NAN,
+                 .itl_p90 = NAN, .itl_p99 = NAN, .launches_per_token = NAN};
+  r->tok_s = end > start && tokens > 0 ? tokens / (end - start) : NAN;
+  return st;
+}
+
 /* ---- output ---- */
 /* A number for the table or the CSV; `none` where it was not measured. */
 static const char *num(char *buf, size_t cap, const char *fmt, double v, const char *none) {
@@ -178,15 +240,15 @@ static const char *num(char *buf, size_t cap, const char *fmt, double v, const c
 }
 
 static void print_table(const gen_row *rows, int n) {
-  printf("%-8s %6s %7s %9s %9s %8s %8s %8s %6s %9s %10s %9s %9s %-9s %6s\n", "phase", "prompt",
+  printf("%-8s %5s %6s %7s %9s %9s %8s %8s %8s %6s %9s %10s %9s %9s %-9s %6s\n", "phase", "batch", "prompt",
          "ctx", "tok/s", "TTFT ms", "ITL p50", "p90", "p99", "launch", "MB/tok", "MFLOP/tok",
          "BW bound", "FP bound", "bound", "frac");
   for (int i = 0; i < n; ++i) {
     const gen_row *r = &rows[i];
     char a[16], b[16], c[16], d[16];
-    printf("%-8s %6d %7.1f %9.2f %9.1f %8s %8s %8s %6s %9.2f %10.1f %9.1f %9.1f %-9s "
+    printf("%-8s %5d %6d %7.1f %9.2f %9.1f %8s %8s %8s %6s %9.2f %10.1f %9.1f %9.1f %-9s "
            "%5.1f%%\n",
-           r->kind, r->prompt, r->ctx, r->tok_s, r->ttft_ms, num(a, 16, "%.2f", r->itl_p50, "-"),
+           r->kind, r->batch > 1 ? r->batch : 1, r->prompt, r->ctx, r->tok_s, r->ttft_ms, num(a, 16, "%.2f", r->itl_p50, "-"),
            num(b, 16, "%.2f", r->itl_p90, "-"), num(c, 16, "%.2f", r->itl_p99, "-"),
            num(d, 16, "%.0f", r->launches_per_token, "-"), r->bytes_tok * 1e-6,
            r->flops_tok * 1e-6, r->bw_bound, r->cp_bound, r->bound, 100 * r->fraction);
@@ -195,9 +257,11 @@ static void print_table(const gen_row *rows, int n) {
 
 static void json_row(bench_json *j, const gen_row *r) {
   char key[48];
-  snprintf(key, sizeof key, "%s_%d", r->kind, r->prompt);
+  if (r->batch > 1) snprintf(key, sizeof key, "%s%d_%d", r->kind, r->batch, r->prompt);
+  else snprintf(key, sizeof key, "%s_%d", r->kind, r->prompt);
   bench_json_object(j, key);
   bench_json_str(j, "phase", r->kind);
+  bench_json_num(j, "batch", r->batch > 1 ? r->batch : 1);
   bench_json_num(j, "prompt_tokens", r->prompt);
   bench_json_num(j, "tokens", r->tokens);
   bench_json_num(j, "mean_ctx", r->ctx);
@@ -219,14 +283,14 @@ static void json_row(bench_json *j, const gen_row *r) {
 static int write_csv(const char *path, const gen_row *rows, int n, const bench_peaks *pk) {
   FILE *f = fopen(path, "w");
   if (!f) return -1;
-  fprintf(f, "phase,prompt_tokens,tokens,mean_ctx,tokens_per_s,ttft_ms,itl_p50_ms,itl_p90_ms,"
+  fprintf(f, "phase,batch,prompt_tokens,tokens,mean_ctx,tokens_per_s,ttft_ms,itl_p50_ms,itl_p90_ms,"
              "itl_p99_ms,launches_per_token,bytes_per_token,flops_per_token,device_gbps,"
              "device_gflops,bandwidth_bound_tok_s,compute_bound_tok_s,bound,roofline_fraction\n");
   for (int i = 0; i < n; ++i) {
     const gen_row *r = &rows[i];
     char a[24], b[24], c[24], d[24];
-    fprintf(f, "%s,%d,%d,%.1f,%.4g,%.4g,%s,%s,%s,%s,%.6g,%.6g,%.4g,%.4g,%.4g,%.4g,%s,%.4g\n",
-            r->kind, r->prompt, r->tokens, r->ctx, r->tok_s, r->ttft_ms,
+    fprintf(f, "%s,%d,%d,%d,%.1f,%.4g,%.4g,%s,%s,%s,%s,%.6g,%.6g,%.4g,%.4g,%.4g,%.4g,%s,%.4g\n",
+            r->kind, r->batch > 1 ? r->batch : 1, r->prompt, r->tokens, r->ctx, r->tok_s, r->ttft_ms,
             num(a, 24, "%.4g", r->itl_p50, ""), num(b, 24, "%.4g", r->itl_p90, ""),
             num(c, 24, "%.4g", r->itl_p99, ""), num(d, 24, "%.4g", r->launches_per_token, ""),
             r->bytes_tok, r->flops_tok, pk->gbps, pk->gflops, r->bw_bound, r->cp_bound,
@@ -241,6 +305,7 @@ static int plot(const char *png, const gen_row *rows, int n, char *msg, size_t c
   double x[2][MAX_ROWS], y[2][MAX_ROWS], bw[2][MAX_ROWS], cp[2][MAX_ROWS];
   int k[2] = {0, 0};
   for (int i = 0; i < n; ++i) {
+    if (!strcmp(rows[i].kind, "batch")) continue; /* single-sequence rows only */
     int d = !strcmp(rows[i].kind, "decode");
     x[d][k[d]] = d ? rows[i].ctx : rows[i].prompt;
     y[d][k[d]] = rows[i].tok_s;
@@ -301,7 +366,8 @@ int bench_gen_main(int argc, char **argv) {
   static const int prefill_full[] = {32, 64, 128, 256, 512}, prefill_quick[] = {32, 128};
   static const int decode_ctx[] = {16, 128, 512};
   const int *pre = o.quick ? prefill_quick : prefill_full;
-  int n_pre = o.quick ? 2 : 5, n_dec = 3, reps = o.quick ? 1 : 3;
+  static const int batches[] = {2, 4};
+  int n_pre = o.quick ? 2 : 5, n_dec = 3, reps = o.quick ? 1 : 3, n_bat = o.quick ? 1 : 2;
   clkv_error err;
   clkv_runtime *rt = NULL;
   clkv_model *m = NULL;
@@ -322,7 +388,7 @@ int bench_gen_main(int argc, char **argv) {
     fprintf(stderr, "clkv_bench gen: %s\n", err.message);
     goto done;
   }
-  int total = 3 + n_pre + n_dec, step = 0;
+  int total = 3 + n_pre + n_dec + n_bat, step = 0;
   progress(step, total, "device bandwidth, compute");
   if (bench_device_peaks(rt, o.quick ? 0.02 : 0.05, &pk, &err)) {
     fprintf(stderr, "clkv_bench gen: measuring the device: %s\n", err.message);
@@ -343,6 +409,13 @@ int bench_gen_main(int argc, char **argv) {
     snprintf(what, sizeof what, "decode after %d tokens", decode_ctx[i]);
     progress(++step, total, what);
     if (run_decode(ctx, m->info.n_vocab, decode_ctx[i], &rows[n])) goto gen_fail;
+    roofline(&cost, &pk, &rows[n++]);
+  }
+  for (int i = 0; i < n_bat && i < ctx->n_seq_max; ++i) {
+    char what[32];
+    snprintf(what, sizeof what, "decode, batch of %d", batches[i]);
+    progress(++step, total, what);
+    if (run_batch_decode(ctx, m->info.n_vocab, batches[i], 128, &rows[n])) goto gen_fail;
     roofline(&cost, &pk, &rows[n++]);
   }
   progress(++step, total, "device bandwidth, compute");

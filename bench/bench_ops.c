@@ -220,7 +220,7 @@ static clkv_status bench_attention(clkv_runtime *rt, const clkv__tunables *tun,
   CLKV_TRY((P = filled(rt, sizeof zero, NULL, 0, err)) ? CLKV_OK : err->status);
   CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, B, CL_TRUE, 0, sizeof btab, btab, 0, NULL, NULL));
   char opts[256];
-  clkv__attn_options(tun, HEAD_DIM, N_KV, KV_BS, CLKV_KV_F16, opts, sizeof opts);
+  clkv__attn_options(tun, HEAD_DIM, N_KV, KV_BS, CLKV_KV_F16, 0, opts, sizeof opts);
   for (int pf = 0; pf < 2; ++pf) {
     CLKV_TRY(clkv__kernel_create(rt, "attention.cl", opts,
                                  pf ? "clkv_attn_prefill" : "clkv_attn_paged", &k, err));

@@ -180,6 +180,7 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
   pp.max_seqs = c->n_seq_max;
   pp.max_blocks_per_seq = c->max_blocks;
   pp.policy = (clkv_kv_evict_policy)cp.evict;
+  pp.sliding_window = I->sliding_window; /* blocks out of every position's reach are released */
   pp.prefix_seed = prefix_seed(m);
   pp.bytes_per_block = c->block_bytes * 2 * (size_t)I->n_layers;
   /* the disk tier keys the seed on the model file and may grow the host tier to hold what
@@ -372,7 +373,7 @@ static clkv_status ensure_kernels(clkv_context *c, clkv_error *err) {
   if (!m->k_attn_paged) {
     char opts[256];
     clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->params.kv_block,
-                       m->params.kv_type, opts, sizeof opts);
+                       m->params.kv_type, m->info.sliding_window, opts, sizeof opts);
     CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_paged", &m->k_attn_paged, err));
     CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_prefill", &m->k_attn_prefill, err));
   }

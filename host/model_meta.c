@@ -98,8 +98,7 @@ clkv_status clkv__model_hparams(const gguf_file *f, clkv_model_info *info, clkv_
                        "RoPE scaling '%s' (factor %g) is not supported yet", type, d);
   }
   if (get_int(f, a, "attention.sliding_window", &v) && v > 0 && v < info->n_ctx_train)
-    return clkv__err(err, CLKV_ERR_UNSUPPORTED,
-                     "sliding-window attention (window %lld) is not supported yet", (long long)v);
+    info->sliding_window = (int)v; /* each position attends to the last v positions */
   if (info->head_dim % 4 || info->head_dim > 256)
     return clkv__err(err, CLKV_ERR_UNSUPPORTED, "head size %d is not supported (multiple of 4, "
                      "at most 256)", info->head_dim);

@@ -84,10 +84,12 @@ clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_s
 }
 
 void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, int kv_type,
-                        char *buf, size_t cap) {
+                        int window, char *buf, size_t cap) {
   snprintf(buf, cap,
-           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DATT_WG=%u -DTQ=%u -DTK=%u",
-           head_dim, n_kv, kv_block, kv_type, clkv__kv_qg(head_dim), t->att_wg, t->tq, t->tk);
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DATT_WG=%u -DTQ=%u -DTK=%u "
+           "-DWINDOW=%d",
+           head_dim, n_kv, kv_block, kv_type, clkv__kv_qg(head_dim), t->att_wg, t->tq, t->tk,
+           window);
 }
 
 clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,

@@ -168,6 +168,7 @@ typedef struct clkv_model_info {
   char tokenizer[32];      /* "gpt2" or "llama" */
   int has_chat_template;
   int bos_id, eos_id;
+  int sliding_window;      /* 0, or the positions a token attends to (itself included) */
 } clkv_model_info;
 void clkv_model_get_info(const clkv_model *m, clkv_model_info *out);
 /* Where the kernel launch shapes came from: the tuning file's path, or "defaults". */

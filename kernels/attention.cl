@@ -13,7 +13,13 @@
 #ifndef TK
 #define TK 32
 #endif
+#ifndef WINDOW
+#define WINDOW 0 /* sliding window: a position attends to the last WINDOW positions; 0 = all */
+#endif
 #define HD4 (HEAD_DIM / 4)
+
+/* The first position that position p attends to. */
+inline int clkv_attn_first(int p) { return WINDOW > 0 && p >= WINDOW ? p - WINDOW + 1 : 0; }
 
 __kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
 void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global const uchar *vc,
@@ -34,7 +40,7 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
     acc[i] = (float4)(0.0f);
   }
   float m = -INFINITY, l = 0.0f;
-  for (int p = lid; p <= pos; p += ATT_WG) {
+  for (int p = clkv_attn_first(pos) + lid; p <= pos; p += ATT_WG) {
     const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + p / KV_BS]);
     const uint slot = p % KV_BS;
     float s = 0.0f;
@@ -87,10 +93,13 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
   float m = -INFINITY, l = 0.0f;
 
   __local float4 Kt[TK][HD4], Vt[TK][HD4];
-  for (uint kb = 0; kb <= last; kb += TK) {
+  /* the tile's first query sees the furthest back; positions before it may be released */
+  const uint lo = (uint)clkv_attn_first((int)(pos0 + tile * TQ));
+  const uint mylo = (uint)clkv_attn_first((int)mypos);
+  for (uint kb = lo / TK * TK; kb <= last; kb += TK) {
     for (uint e = lid; e < TK * HD4; e += TQ) {
       const uint kp = kb + e / HD4, c = e % HD4;
-      if (kp <= last) {
+      if (kp <= last && kp >= lo) {
         const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + kp / KV_BS]);
         Kt[e / HD4][c] = clkv_kv_load4(kc, base, kvh, kp % KV_BS, 4 * c);
         Vt[e / HD4][c] = clkv_kv_load4(vc, base, kvh, kp % KV_BS, 4 * c);
@@ -99,6 +108,7 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
     barrier(CLK_LOCAL_MEM_FENCE);
     if (valid) {
       for (uint j = 0; j < TK && kb + j <= mypos; j++) {
+        if (kb + j < mylo) continue;
         float s = 0.0f;
         for (int i = 0; i < HD4; i++) s += dot(qv[i], Kt[j][i]);
         const float mn = fmax(m, s);

@@ -77,16 +77,17 @@ static clkv_model *load_tiny(const char *path, int kv_block, int chunk, int n_ct
 
 /* Writes a tiny model, runs prompt (chunked prefill) + greedy decode on both paths and
  * compares logits at the end of prefill and at every decode step. */
-static void check_tiny_kv(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied,
-                          clkv_kv_type kv_type) {
+static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk,
+                            int tied, clkv_kv_type kv_type, int window) {
   ref_tiny_params tp = ref_tiny_default();
+  tp.sliding_window = window;
   tp.wtype = wtype;
   tp.n_heads = n_heads;
   tp.n_kv_heads = n_kv;
   tp.tied = tied;
   tp.seed = 1000 + wtype * 7 + (uint64_t)n_kv;
   char name[64], path[400];
-  snprintf(name, sizeof name, "tiny-%u-%d-%d.gguf", wtype, n_heads, n_kv);
+  snprintf(name, sizeof name, "tiny-%u-%d-%d-w%d.gguf", wtype, n_heads, n_kv, window);
   write_tiny(&tp, name, path, sizeof path);
 
   gguf_file *f;
@@ -94,6 +95,7 @@ static void check_tiny_kv(uint32_t wtype, int n_heads, int n_kv, int kv_block, i
   ref_model *ref = ref_model_load(f, 128, &err);
   cr_assert(ref, "%s", err.message);
   ref->kv_type = (int)kv_type;
+  ref->window = window;
 
   clkv_model *m = load_tiny_kv(path, kv_block, chunk, 128, kv_type);
   clkv_context *ctx;
@@ -124,11 +126,22 @@ static void check_tiny_kv(uint32_t wtype, int n_heads, int n_kv, int kv_block, i
     cr_assert_eq(clkv__forward_decode(ctx, &seq, &tok, 1), CLKV_OK, "%s", ctx->err.message);
     expect_logits(ctx->h_logits, rl, V, what, s);
   }
+  if (window) { /* blocks wholly out of reach went back: fewer held than positions need */
+    clkv_kv_stats ks;
+    clkv_context_kv_stats(ctx, &ks);
+    cr_assert_lt(ks.device_blocks_used, (pos + kv_block - 1) / kv_block, "%s: %d blocks held", what,
+                 ks.device_blocks_used);
+  }
   clkv__seq_end(ctx, seq);
   clkv_context_free(ctx);
   clkv_model_free(m);
   ref_model_free(ref);
   gguf_close(f);
+}
+
+static void check_tiny_kv(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied,
+                          clkv_kv_type kv_type) {
+  check_tiny_full(wtype, n_heads, n_kv, kv_block, chunk, tied, kv_type, 0);
 }
 
 static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied) {
@@ -158,6 +171,13 @@ Test(e2e, tiny_models_quantized_kv_match_reference) {
     check_tiny_kv(GGML_T_Q8_0, 4, 4, 16, 7, 0, kt[i]);
     check_tiny_kv(GGML_T_F16, 4, 1, 32, 45, 1, kt[i]);
   }
+}
+
+/* A model with a sliding window: each position attends to its last 20 (prefill tiles and
+ * decode), and the blocks out of reach are released as the sequence grows. */
+Test(e2e, sliding_window_matches_reference_and_frees_blocks) {
+  check_tiny_full(GGML_T_Q4_1, 4, 2, 8, 16, 1, CLKV_KV_F16, 20);
+  check_tiny_full(GGML_T_Q8_0, 4, 4, 16, 45, 0, CLKV_KV_Q8, 13);
 }
 
 /* ---- the paged KV cache: prefix reuse and the host tier ---- */

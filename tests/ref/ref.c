@@ -366,8 +366,9 @@ const float *ref_forward(ref_model *m, int32_t token, int pos) {
       }
     for (int h = 0; h < m->n_heads; h++) {
       int kvh = h / group;
-      ref_attention_head(m->xb2 + h * hd, m->q + h * hd, kl + kvh * hd, vl + kvh * hd, pos + 1,
-                         hd, kvd, kvd);
+      const int first = m->window > 0 && pos >= m->window ? pos - m->window + 1 : 0;
+      ref_attention_head(m->xb2 + h * hd, m->q + h * hd, kl + (size_t)first * kvd + kvh * hd,
+                         vl + (size_t)first * kvd + kvh * hd, pos + 1 - first, hd, kvd, kvd);
     }
     ref_matvec(L->wo, m->xb2, m->xb, dim, qd);
     for (int i = 0; i < dim; i++) x[i] += m->xb[i];

@@ -49,6 +49,7 @@ typedef struct ref_model {
   ref_layer *layers; /* (n_layers) */
   int kv_f16;        /* 1: K and V rounded through fp16 when cached (default 1) */
   int kv_type;       /* 1 Q8, 2 Q4: K and V quantized per head when cached (overrides kv_f16) */
+  int window;        /* sliding window: attend to the last `window` positions (0 = all) */
   /* state */
   float *k_cache, *v_cache; /* (n_layers, n_ctx, n_kv_heads*head_dim) */
   float *x, *xb, *xb2, *q, *hb, *hb2, *att, *logits;
@@ -74,6 +75,7 @@ typedef struct ref_tiny_params {
   int tied;         /* 1: no output.weight */
   uint64_t seed;
   float rope_base;
+  int sliding_window; /* > 0: written as llama.attention.sliding_window */
 } ref_tiny_params;
 ref_tiny_params ref_tiny_default(void); /* 2 layers, dim 64, 4 heads, 2 kv heads, ff 128,
                                            vocab 256, ctx 256, Q4_1 weights, Q8_0 embd */

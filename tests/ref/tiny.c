@@ -169,6 +169,8 @@ clkv_status ref_tiny_write(const ref_tiny_params *p, const char *path, clkv_erro
   gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)p->n_kv_heads);
   gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
   gguf_writer_set_f32(w, "llama.rope.freq_base", p->rope_base > 0 ? p->rope_base : 10000.0f);
+  if (p->sliding_window > 0)
+    gguf_writer_set_u32(w, "llama.attention.sliding_window", (uint32_t)p->sliding_window);
   gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd);
   gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)p->n_vocab);
   if ((st = add_tokenizer(w, p->n_vocab, err)) != CLKV_OK) goto done;
