@@ -11,7 +11,8 @@ static void usage(FILE *f) {
           "clkv %s — LLM text generation on any OpenCL device\n\n"
           "usage: clkv <command> [options]\n\n"
           "commands:\n"
-          "  devices [--json]               list OpenCL devices and their capabilities\n"
+          "  devices [--json] [--profile]   list OpenCL devices, their capabilities and platform\n"
+          "                                 profile (--profile: every value and its origin)\n"
           "  inspect [MODEL] [--json]       summarize a GGUF model file\n"
           "  generate [options]             generate text from a prompt (clkv generate --help)\n"
           "  chat [options]                 interactive chat with the model\n"
@@ -19,7 +20,8 @@ static void usage(FILE *f) {
           "  tune [-m MODEL] [--budget S]   tune kernel launch shapes for this device (saved)\n"
           "  cache clear                    remove cached compiled kernels\n\n"
           "The default model is models/%s (scripts/setup fetches it).\n"
-          "Environment: CLKV_DEVICE (index or name), CLKV_CACHE_DIR, CLKV_KERNEL_DIR, CLKV_MODEL.\n",
+          "Environment: CLKV_DEVICE (index or name), CLKV_CACHE_DIR, CLKV_KERNEL_DIR, CLKV_MODEL,\n"
+          "CLKV_PLATFORMS_DIR (platform profiles replacing or adding to the built-in ones).\n",
           CLKV_VERSION_STRING, CLKV_DEFAULT_MODEL);
 }
 
