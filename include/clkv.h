@@ -142,6 +142,9 @@ const char *clkv_runtime_cache_dir(const clkv_runtime *rt);
 void clkv_runtime_build_counts(const clkv_runtime *rt, unsigned *compiled, unsigned *from_cache);
 /* Removes cached program binaries in dir (NULL → default cache dir). *removed may be NULL. */
 clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err);
+/* Removes the per-device tuning files written by `clkv tune` in dir (NULL → default cache
+ * dir): launch shapes fall back to the platform profile. *removed may be NULL. */
+clkv_status clkv_cache_clear_tuning(const char *dir, unsigned *removed, clkv_error *err);
 
 /* ---- model ---- */
 typedef struct clkv_model clkv_model;
