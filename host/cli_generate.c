@@ -233,7 +233,7 @@ static int parse(int argc, char **argv, gen_opts *o, int chat) {
 }
 
 static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ctx,
-                        const clkv_model *m) {
+                        const clkv_model *m, const clkv_device_info *dev) {
   clkv_kv_stats k;
   clkv_context_kv_stats(ctx, &k);
   double pf = s->prefill_ms > 0 ? s->prefill_tokens * 1000.0 / s->prefill_ms : 0;
@@ -259,7 +259,8 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
             (unsigned long long)k.disk_blocks_read, (unsigned long long)k.disk_blocks_written,
             (unsigned long long)k.disk_files_ignored);
   const char *src = clkv_model_tuning_source(m);
-  fprintf(f, "[tuning] %s\n", strcmp(src, "defaults") ? src : "defaults (run clkv tune)");
+  if (strcmp(src, "defaults")) fprintf(f, "[tuning] %s (over platform profile %s)\n", src, dev->profile);
+  else fprintf(f, "[tuning] defaults from platform profile %s (run clkv tune)\n", dev->profile);
 }
 
 static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_context *ctx) {
@@ -358,7 +359,7 @@ int cli_generate(int argc, char **argv, int chat) {
       fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(ctx));
     if (o.json) print_json(&s, &stats, ctx);
     else fputc('\n', stdout);
-    if (o.stats) print_stats(stderr, &stats, ctx, m);
+    if (o.stats) print_stats(stderr, &stats, ctx, m, clkv_runtime_device(rt));
     if (chat && o.chat) {
       owned[n_owned] = s.text ? s.text : strdup("");
       msgs[n_msgs++] = (clkv_chat_message){"assistant", owned[n_owned++]};

@@ -33,15 +33,20 @@ static void device_json(FILE *f, const clkv_device_info *d) {
           d->has_fp64 ? "true" : "false", d->has_subgroups ? "true" : "false", d->subgroup_size,
           d->vec_width_float, d->vec_width_half);
   cli_json_str(f, d->extensions);
+  fputs(",\"profile\":", f);
+  cli_json_str(f, d->profile);
+  fputs(",\"quirks\":", f);
+  cli_json_str(f, d->quirks);
   fputc('}', f);
 }
 
 int cli_devices(int argc, char **argv) {
-  int json = 0;
+  int json = 0, profile = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--profile")) profile = 1;
     else {
-      fprintf(stderr, "usage: clkv devices [--json]\n");
+      fprintf(stderr, "usage: clkv devices [--json] [--profile]\n");
       return 2;
     }
   }
@@ -75,6 +80,16 @@ int cli_devices(int argc, char **argv) {
       printf("\n    fp16 %s, fp64 %s, preferred vector width float %u half %u\n",
              d->has_fp16 ? "yes" : "no", d->has_fp64 ? "yes" : "no", d->vec_width_float,
              d->vec_width_half);
+      printf("    profile       %s\n", d->profile);
+      printf("    quirks        %s\n", d->quirks[0] ? d->quirks : "none");
+      if (!profile) continue;
+      char *text = clkv_device_profile(d, &err);
+      if (!text) {
+        free(devs);
+        return cli_die(err.status, err.message);
+      }
+      printf("%s\n", text);
+      free(text);
     }
   }
   free(devs);

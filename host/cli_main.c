@@ -11,15 +11,17 @@ static void usage(FILE *f) {
           "clkv %s — LLM text generation on any OpenCL device\n\n"
           "usage: clkv <command> [options]\n\n"
           "commands:\n"
-          "  devices [--json]               list OpenCL devices and their capabilities\n"
+          "  devices [--json] [--profile]   list OpenCL devices, their capabilities and platform\n"
+          "                                 profile (--profile: every value and its origin)\n"
           "  inspect [MODEL] [--json]       summarize a GGUF model file\n"
           "  generate [options]             generate text from a prompt (clkv generate --help)\n"
           "  chat [options]                 interactive chat with the model\n"
           "  bench device|gen|ops [...]     benchmarks (runs clkv_bench beside this program)\n"
           "  tune [-m MODEL] [--budget S]   tune kernel launch shapes for this device (saved)\n"
-          "  cache clear                    remove cached compiled kernels\n\n"
+          "  cache clear [--keep-tuning]    remove cached compiled kernels and tuning files\n\n"
           "The default model is models/%s (scripts/setup fetches it).\n"
-          "Environment: CLKV_DEVICE (index or name), CLKV_CACHE_DIR, CLKV_KERNEL_DIR, CLKV_MODEL.\n",
+          "Environment: CLKV_DEVICE (index or name), CLKV_CACHE_DIR, CLKV_KERNEL_DIR, CLKV_MODEL,\n"
+          "CLKV_PLATFORMS_DIR (platform profiles replacing or adding to the built-in ones).\n",
           CLKV_VERSION_STRING, CLKV_DEFAULT_MODEL);
 }
 
@@ -83,16 +85,21 @@ int cli_die(clkv_status st, const char *msg) {
   return 1;
 }
 
+/* `clkv cache clear [--keep-tuning]`: program binaries, and the tuning files unless kept. */
 static int cli_cache(int argc, char **argv) {
-  if (argc < 2 || strcmp(argv[1], "clear")) {
-    fprintf(stderr, "usage: clkv cache clear\n");
+  int keep_tuning = argc == 3 && !strcmp(argv[2], "--keep-tuning");
+  if (argc < 2 || strcmp(argv[1], "clear") || (argc > 2 && !keep_tuning) || argc > 3) {
+    fprintf(stderr, "usage: clkv cache clear [--keep-tuning]\n");
     return 2;
   }
   clkv_error err;
-  unsigned removed = 0;
+  unsigned removed = 0, tuned = 0;
   clkv_status st = clkv_cache_clear(NULL, &removed, &err);
   if (st) return cli_die(st, err.message);
-  printf("removed %u cached program binaries\n", removed);
+  if (!keep_tuning && (st = clkv_cache_clear_tuning(NULL, &tuned, &err))) return cli_die(st, err.message);
+  printf("removed %u cached program binaries", removed);
+  if (keep_tuning) printf(" (tuning files kept)\n");
+  else printf(" and %u tuning files\n", tuned);
   return 0;
 }
 

@@ -1,7 +1,9 @@
-/* tunables.c — launch shapes of the kernels: defaults per kind of device, then the
- * per-device tuning file written by `clkv tune` (host/tuner.c), then environment overrides.
+/* tunables.c — launch shapes of the kernels: built-in defaults per kind of device, then the
+ * device's platform profile (platforms/<name>.profile, runtime/platform.c), then the per-device
+ * tuning file written by `clkv tune` (host/tuner.c), then environment overrides.
  * CPUs (PoCL) want one thread per row group and no local reductions; GPUs want many
  * threads sharing a row and a local-memory reduction. */
+#include "platform.h"
 #include "tuner.h"
 
 #include <stdlib.h>
@@ -15,6 +17,9 @@ static unsigned env_u(const char *name, unsigned def) {
   long v = strtol(s, NULL, 10);
   return v > 0 && v <= 4096 ? (unsigned)v : def;
 }
+
+static unsigned *field(clkv__tunables *t, const char *key);
+static void profile_defaults(const clkv_device_info *d, clkv__tunables *t);
 
 static void device_defaults(const clkv_device_info *d, clkv__tunables *t) {
   if (d->type == CLKV_DEVICE_CPU) {
@@ -31,6 +36,30 @@ static void device_defaults(const clkv_device_info *d, clkv__tunables *t) {
     t->tq = 32;
     t->tk = 32;
   }
+  profile_defaults(d, t);
+}
+
+/* The values the device's platform profile sets replace the built-in ones, shrunk (halving)
+ * where they exceed the device's work-group size. */
+static void profile_defaults(const clkv_device_info *d, clkv__tunables *t) {
+  clkv__profile p;
+  clkv_error err;
+  if (clkv__profile_lookup(d, &p, &err) != CLKV_OK) {
+    fprintf(stderr, "clkv: warning: %s; using the built-in kernel defaults\n", err.message);
+    return;
+  }
+  for (int k = 0; k < CLKV__PK_COUNT; k++) {
+    unsigned *f = field(t, clkv__profile_key_name(k));
+    if (f && p.from[k].level != CLKV__PL_NONE) *f = (unsigned)p.v[k];
+  }
+  size_t wg = d->max_workgroup_size ? d->max_workgroup_size : 4096;
+  for (int ph = 0; ph < 2; ph++)
+    while (t->mv[ph].ksplit * t->mv[ph].rg > wg) {
+      if (t->mv[ph].rg > 1) t->mv[ph].rg /= 2;
+      else t->mv[ph].ksplit /= 2;
+    }
+  while (t->att_wg > wg) t->att_wg /= 2;
+  while (t->tq > wg) t->tq /= 2;
 }
 
 /* Developer overrides, applied last. */

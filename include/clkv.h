@@ -91,7 +91,7 @@ typedef struct clkv_device_info {
   char clc_version[128];     /* CL_DEVICE_OPENCL_C_VERSION */
   clkv_device_type type;
   clkv_vendor vendor;        /* classified from capabilities, not only the name */
-  char arch[64];             /* e.g. "rdna", "gcn", "nvidia-sm", "intel-xe", "pocl-cpu" */
+  char arch[64];             /* e.g. "amd-rdna", "nvidia-ampere", "intel-xe", "pocl-cpu" */
   unsigned compute_units;
   unsigned clock_mhz;
   uint64_t global_mem_bytes;
@@ -106,6 +106,9 @@ typedef struct clkv_device_info {
   unsigned vec_width_half;
   int local_mem_is_global;   /* CL_GLOBAL local memory type (CPUs) */
   char extensions[4096];
+  char profile[192];         /* platform profile sections applied, most specific first:
+                                "arch pocl-cpu > vendor PoCL > default" (platforms/README.md) */
+  char quirks[128];          /* driver quirks from the profile, space-separated; "" if none */
 } clkv_device_info;
 
 /* Lists every device of every platform. *out is malloc'd (caller frees with free()).
@@ -113,6 +116,11 @@ typedef struct clkv_device_info {
 clkv_status clkv_devices_list(clkv_device_info **out, size_t *count, clkv_error *err);
 const char *clkv_vendor_name(clkv_vendor v);
 const char *clkv_device_type_name(clkv_device_type t);
+/* The device's platform profile (the platforms/ profiles merged device → architecture → vendor →
+ * default; files in $CLKV_PLATFORMS_DIR replace or add to the built-in ones) as profile text,
+ * each value with the section and file:line it came from. Returns a malloc'd string (caller
+ * frees with free()), or NULL with err filled (a malformed profile names its file:line). */
+char *clkv_device_profile(const clkv_device_info *d, clkv_error *err);
 
 /* ---- runtime: one device, its context, queue and compiled programs ---- */
 typedef struct clkv_runtime clkv_runtime;
@@ -134,6 +142,9 @@ const char *clkv_runtime_cache_dir(const clkv_runtime *rt);
 void clkv_runtime_build_counts(const clkv_runtime *rt, unsigned *compiled, unsigned *from_cache);
 /* Removes cached program binaries in dir (NULL → default cache dir). *removed may be NULL. */
 clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err);
+/* Removes the per-device tuning files written by `clkv tune` in dir (NULL → default cache
+ * dir): launch shapes fall back to the platform profile. *removed may be NULL. */
+clkv_status clkv_cache_clear_tuning(const char *dir, unsigned *removed, clkv_error *err);
 
 /* ---- model ---- */
 typedef struct clkv_model clkv_model;

@@ -1,13 +1,15 @@
 /* device.c — OpenCL device discovery: queries every device of every platform, classifies
  * vendor and architecture from capabilities (extensions, vendor id, wavefront width)
  * before the name, and selects a device from a --device string. */
-#include "clkv_internal.h"
+#include "platform.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Vendor-extension query enums (cl_ext.h names; values fixed by the Khronos registry). */
+#define CLKV__DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000
+#define CLKV__DEVICE_COMPUTE_CAPABILITY_MINOR_NV 0x4001
 #define CLKV__DEVICE_WARP_SIZE_NV 0x4003
 #define CLKV__DEVICE_WAVEFRONT_WIDTH_AMD 0x4043
 #define CLKV__DEVICE_SUB_GROUP_SIZES_INTEL 0x4108
@@ -135,6 +137,33 @@ static clkv_vendor classify_vendor(const clkv_device_info *in, const char *exts,
   return CLKV_VENDOR_UNKNOWN;
 }
 
+/* NVIDIA family from the compute capability (cl_nv_device_attribute_query), else "nvidia". */
+static const char *nvidia_arch(cl_device_id d, const char *exts) {
+  static const struct { unsigned cc; const char *arch; } fam[] = {
+      {30, "nvidia-kepler"}, {50, "nvidia-maxwell"}, {60, "nvidia-pascal"}, {70, "nvidia-volta"},
+      {75, "nvidia-turing"}, {80, "nvidia-ampere"}, {89, "nvidia-ada"},     {90, "nvidia-hopper"},
+      {100, "nvidia-blackwell"}, {130, "nvidia"} /* newer than this table */};
+  if (!has_ext(exts, "cl_nv_device_attribute_query", 0)) return "nvidia";
+  unsigned cc = 10 * (unsigned)dev_num(d, CLKV__DEVICE_COMPUTE_CAPABILITY_MAJOR_NV, sizeof(cl_uint)) +
+                (unsigned)dev_num(d, CLKV__DEVICE_COMPUTE_CAPABILITY_MINOR_NV, sizeof(cl_uint));
+  const char *a = "nvidia";
+  for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
+    if (cc >= fam[i].cc) a = fam[i].arch;
+  return a;
+}
+
+/* Mali family from the product name ("Mali-G76 MP10", "Immortalis-G715"): ARM drivers
+ * report no architecture query. Bifrost: G31 G51 G52 G71 G72 G76; Midgard: T-series. */
+static const char *mali_arch(const char *name) {
+  const char *g = strstr(name, "Mali-G"), *imm = strstr(name, "Immortalis-G");
+  if (strstr(name, "Mali-T")) return "mali-midgard";
+  if (imm) return "mali-valhall";
+  if (!g) return "mali";
+  long n = strtol(g + 6, NULL, 10);
+  if (n == 31 || n == 51 || n == 52 || n == 71 || n == 72 || n == 76) return "mali-bifrost";
+  return n > 0 ? "mali-valhall" : "mali";
+}
+
 /* Architecture family string from vendor, type and measured capabilities. */
 static void classify_arch(clkv_device_info *in, const char *exts, cl_device_id d) {
   const char *a = "unknown";
@@ -142,20 +171,20 @@ static void classify_arch(clkv_device_info *in, const char *exts, cl_device_id d
     a = in->vendor == CLKV_VENDOR_POCL ? "pocl-cpu" : "cpu";
   } else {
     switch (in->vendor) {
-    case CLKV_VENDOR_NVIDIA: a = "nvidia"; break;
+    case CLKV_VENDOR_NVIDIA: a = nvidia_arch(d, exts); break;
     case CLKV_VENDOR_AMD:
       a = in->subgroup_size == 64 ? "amd-gcn" : in->subgroup_size == 32 ? "amd-rdna" : "amd";
       break;
     case CLKV_VENDOR_INTEL: {
-      /* cl_intel_device_attribute_query: IP version major >= 12 is Xe; else the name. */
+      /* cl_intel_device_attribute_query: IP version major 9, 11, >= 12 (Xe); else the name. */
       uint64_t ip = has_ext(exts, "cl_intel_device_attribute_query", 0)
-                        ? dev_num(d, CLKV__DEVICE_IP_VERSION_INTEL, sizeof(cl_uint)) : 0;
-      int xe = ip ? (ip >> 22) >= 12
+                        ? dev_num(d, CLKV__DEVICE_IP_VERSION_INTEL, sizeof(cl_uint)) >> 22 : 0;
+      int xe = ip ? ip >= 12
                   : has_ci(in->name, "Xe") || has_ci(in->name, "Arc") || has_ci(in->name, "Data Center GPU");
-      a = xe ? "intel-xe" : "intel-gen";
+      a = xe ? "intel-xe" : ip == 9 ? "intel-gen9" : ip == 11 ? "intel-gen11" : "intel-gen";
       break;
     }
-    case CLKV_VENDOR_ARM: a = "mali"; break;
+    case CLKV_VENDOR_ARM: a = mali_arch(in->name); break;
     case CLKV_VENDOR_QUALCOMM: a = "adreno"; break;
     case CLKV_VENDOR_APPLE: a = "apple"; break;
     case CLKV_VENDOR_POCL: a = "pocl"; break;
@@ -165,12 +194,11 @@ static void classify_arch(clkv_device_info *in, const char *exts, cl_device_id d
   snprintf(in->arch, sizeof in->arch, "%s", a);
 }
 
-/* Subgroup (warp/wavefront) width when the driver tells it; 0 when unknown. */
-static unsigned query_subgroup_size(cl_device_id d, const char *exts, cl_uint vendor_id) {
-  if (has_ext(exts, "cl_nv_device_attribute_query", 0)) {
-    unsigned w = (unsigned)dev_num(d, CLKV__DEVICE_WARP_SIZE_NV, sizeof(cl_uint));
-    return w ? w : 32;
-  }
+/* Subgroup (warp/wavefront) width when the driver tells it; 0 when unknown (the platform
+ * profile's simd_width fills it then, e.g. NVIDIA's 32). */
+static unsigned query_subgroup_size(cl_device_id d, const char *exts) {
+  if (has_ext(exts, "cl_nv_device_attribute_query", 0))
+    return (unsigned)dev_num(d, CLKV__DEVICE_WARP_SIZE_NV, sizeof(cl_uint));
   if (has_ext(exts, "cl_amd_device_attribute_query", 0))
     return (unsigned)dev_num(d, CLKV__DEVICE_WAVEFRONT_WIDTH_AMD, sizeof(cl_uint));
   if (has_ext(exts, "cl_intel_required_subgroup_size", 0)) {
@@ -181,7 +209,6 @@ static unsigned query_subgroup_size(cl_device_id d, const char *exts, cl_uint ve
         if (sizes[i] == 16 || (best != 16 && sizes[i] > best)) best = (unsigned)sizes[i];
     return best;
   }
-  if (vendor_id == 0x10DE) return 32;
   return 0;
 }
 
@@ -226,11 +253,11 @@ clkv_status clkv__device_query(cl_platform_id plat, cl_device_id dev, clkv_devic
                    dev_num(dev, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof(cl_device_fp_config)) != 0;
   info->has_subgroups = has_ext(exts, "cl_khr_subgroups", 0) || has_ext(exts, "cl_intel_subgroups", 0) ||
                         has_c_feature_subgroups(dev);
-  info->subgroup_size = query_subgroup_size(dev, exts, vendor_id);
+  info->subgroup_size = query_subgroup_size(dev, exts);
   info->vendor = classify_vendor(info, exts, vendor_id);
   classify_arch(info, exts, dev);
   free(exts);
-  return CLKV_OK;
+  return clkv__profile_apply(info, err); /* gaps the driver left, quirks (platforms/) */
 }
 
 /* Walks every (platform, device) pair in order; stops at the pair with global index

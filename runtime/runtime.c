@@ -95,8 +95,11 @@ static int ends_with(const char *s, const char *suffix) {
   return a >= b && !strcmp(s + a - b, suffix);
 }
 
-clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err) {
-  char base[1024], progs[1100], path[1400];
+/* Removes the files of <cache dir>/sub whose names end with `suffix`, and the temp files beside
+ * them (names containing `suffix` + ".tmp"); counts the former. */
+static clkv_status clear_files(const char *dir, const char *sub, const char *suffix, const char *what,
+                               unsigned *removed, clkv_error *err) {
+  char base[1024], path[1100], file[1400], tmp[32];
   unsigned count = 0, failed = 0;
   DIR *d;
   struct dirent *e;
@@ -105,20 +108,29 @@ clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err
   if (!base[0])
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "no cache directory: pass one, or set "
                      "CLKV_CACHE_DIR or HOME");
-  snprintf(progs, sizeof progs, "%s/programs", base);
-  d = opendir(progs);
+  snprintf(path, sizeof path, "%s/%s", base, sub);
+  snprintf(tmp, sizeof tmp, "%s.tmp", suffix);
+  d = opendir(path);
   if (!d) return CLKV_OK; /* nothing cached yet */
   while ((e = readdir(d)) != NULL) {
-    int bin = ends_with(e->d_name, ".bin"), tmp = strstr(e->d_name, ".bin.tmp") != NULL;
-    if (!bin && !tmp) continue;
-    snprintf(path, sizeof path, "%s/%s", progs, e->d_name);
-    if (unlink(path) != 0) failed++;
-    else if (bin) count++;
+    int done = ends_with(e->d_name, suffix), partial = strstr(e->d_name, tmp) != NULL;
+    if (!done && !partial) continue;
+    snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+    if (unlink(file) != 0) failed++;
+    else if (done) count++;
   }
   closedir(d);
   if (removed) *removed = count;
   if (failed)
-    return clkv__err(err, CLKV_ERR_IO, "could not remove %u cached program files in %s: check the "
-                     "directory's permissions", failed, progs);
+    return clkv__err(err, CLKV_ERR_IO, "could not remove %u %s in %s: check the directory's "
+                     "permissions", failed, what, path);
   return CLKV_OK;
+}
+
+clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err) {
+  return clear_files(dir, "programs", ".bin", "cached program files", removed, err);
+}
+
+clkv_status clkv_cache_clear_tuning(const char *dir, unsigned *removed, clkv_error *err) {
+  return clear_files(dir, "tuning", ".txt", "tuning files", removed, err);
 }

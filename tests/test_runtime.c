@@ -357,6 +357,46 @@ Test(runtime, options_give_separate_entries_and_clear_removes_them) {
   cr_assert_eq(clkv_cache_clear("/tmp/clkv_no_such_dir_here", NULL, &err), CLKV_OK, "nothing cached yet");
 }
 
+/* Tuning files (and a temp file of an interrupted write) go with clkv_cache_clear_tuning;
+ * clkv_cache_clear leaves them, and neither touches the other's files. */
+Test(runtime, cache_clear_tuning_removes_tuning_files) {
+  char dir[64], sub[200], path[300];
+  make_tmpdir(dir, sizeof dir);
+  snprintf(sub, sizeof sub, "%s/tuning", dir);
+  cr_assert_eq(clkv__mkdirs(sub), 0);
+  const char *names[] = {"aa.txt", "bb.txt", "bb.txt.tmp.123", "keep.me"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", sub, names[i]);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("decode.rg=4\n", f);
+    fclose(f);
+  }
+  clkv_runtime *rt = runtime_in(dir);
+  cl_program p;
+  clkv_error err;
+  cr_assert_eq(clkv__program_get(rt, "selftest.cl", "", &p, &err), CLKV_OK, "%s", err.message);
+  clkv_runtime_free(rt);
+  unsigned removed = 99;
+  cr_assert_eq(clkv_cache_clear(dir, &removed, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(removed, 1, "the program binary only");
+  snprintf(path, sizeof path, "%s/aa.txt", sub);
+  cr_assert_eq(access(path, F_OK), 0, "clkv_cache_clear keeps tuning files");
+  cr_assert_eq(clkv_cache_clear_tuning(dir, &removed, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(removed, 2, "two tuning files (the temp file is removed, not counted)");
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", sub, names[i]);
+    cr_assert_neq(access(path, F_OK), 0, "%s is left", names[i]);
+  }
+  snprintf(path, sizeof path, "%s/keep.me", sub);
+  cr_assert_eq(access(path, F_OK), 0, "other files stay");
+  remove(path);
+  rmdir(sub);
+  cr_assert_eq(clkv_cache_clear_tuning(dir, &removed, &err), CLKV_OK, "no tuning dir: nothing to do");
+  cr_assert_eq(removed, 0);
+  remove_cache(dir);
+}
+
 Test(runtime, disabled_binary_cache_writes_nothing) {
   char dir[64];
   make_tmpdir(dir, sizeof dir);

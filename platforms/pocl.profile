@@ -1,0 +1,26 @@
+# pocl.profile — devices driven by PoCL (Portable Computing Language, portablecl.org).
+# Comments say where a value comes from: "fact:" with its source, or "guess:".
+
+[vendor PoCL]
+# PoCL's non-CPU devices (CUDA, Level Zero, remote) keep the [default] GPU values.
+description = a device driven by PoCL
+
+[arch pocl-cpu]
+description = PoCL's CPU device (LLVM vectorizes the work-items of a work-group)
+simd_width = 0           # fact: PoCL's CPU driver has no fixed subgroup width
+# fact: PoCL's CPU device reports CL_DEVICE_LOCAL_MEM_TYPE = CL_GLOBAL (`clkv devices`
+# shows "emulated in global"): local memory is ordinary RAM, a reduction in it only costs.
+quirks = local_mem_in_global
+# fact: measured on PoCL 3.1 (docs/TUNING.md): one work-item per row group and no
+# local-memory reduction; 8 prefill tokens per work-item reuse each dequantized block.
+decode.ksplit = 1
+decode.rg = 4
+decode.rows = 2
+decode.tt = 1
+prefill.ksplit = 1
+prefill.rg = 4
+prefill.rows = 2
+prefill.tt = 8
+att_wg = 8
+tq = 16
+tk = 32
