@@ -240,9 +240,9 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
   double dc = s->decode_ms > 0 && s->generated_tokens > 1
                   ? (s->generated_tokens - 1) * 1000.0 / s->decode_ms : 0;
   fprintf(f,
-          "\n[stats] prompt tokens %d, prefill %.1f tok/s (%.1f ms), decode %.1f tok/s "
-          "(%d tokens), TTFT %.1f ms, mean ITL %.2f ms, launches/token %.0f\n",
-          s->prompt_tokens, pf, s->prefill_ms, dc, s->generated_tokens, s->ttft_ms,
+          "\n[stats] prompt tokens %d (%d computed), prefill %.1f tok/s (%.1f ms), decode %.1f "
+          "tok/s (%d tokens), TTFT %.1f ms, mean ITL %.2f ms, launches/token %.0f\n",
+          s->prompt_tokens, s->prefill_tokens, pf, s->prefill_ms, dc, s->generated_tokens, s->ttft_ms,
           s->mean_itl_ms, s->launches_per_token);
   fprintf(f,
           "[kv] %s, %llu bytes/token; device blocks %d used, %d cached, %d free of %d "
@@ -309,6 +309,7 @@ int cli_generate(int argc, char **argv, int chat) {
   cp.prefix_cache = !o.no_prefix;
   cp.evict = o.evict;
   cp.kv_host_blocks = o.kv_host_blocks;
+  cp.reuse_last = chat && !o.no_prefix; /* each turn continues the conversation's sequence */
   cp.kv_mem_bytes = o.kv_mem;
   cp.kv_mem_fraction = o.kv_frac;
   cp.prefix_cache_dir = o.cache_dir;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 clkv_context_params clkv_context_default_params(void) {
-  clkv_context_params p = {0, 1, 0, 0, CLKV_KV_LRU, 0, 0.0, NULL};
+  clkv_context_params p = {0, 1, 0, 0, CLKV_KV_LRU, 0, 0.0, NULL, 0};
   return p;
 }
 
@@ -168,6 +168,7 @@ clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clk
   c->n_host_blocks = cp.kv_host_blocks;
   c->block_bytes = clkv__kv_block_bytes(m->params.kv_type, I->n_kv_heads, bs, I->head_dim);
   c->uploaded_gen = (uint64_t)-1;
+  c->kept_seq = -1;
   clkv_status st = CLKV_OK;
   if ((st = size_device_tier(c, &cp, err))) {
     free(c);

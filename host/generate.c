@@ -111,6 +111,7 @@ typedef struct gen_stream {
   unsigned long long launches0;
   int state, seq;
   int32_t pending;         /* sampled, not yet in the KV cache */
+  int reuse_seq, reuse_len; /* a kept sequence holding the first reuse_len prompt tokens */
 } gen_stream;
 
 static clkv_status stream_init(clkv_context *ctx, gen_stream *g, clkv_request *r, double t0) {
@@ -119,6 +120,7 @@ static clkv_status stream_init(clkv_context *ctx, gen_stream *g, clkv_request *r
   g->r = r;
   g->gp = r->params;
   g->seq = -1;
+  g->reuse_seq = -1;
   g->state = RQ_WAITING;
   g->t_start = t0;
   memset(&r->stats, 0, sizeof r->stats);
@@ -214,6 +216,7 @@ typedef struct batch {
   int n;
   int *order;      /* admission order of running/swapped requests (indices into g) */
   int n_order;
+  int keep;        /* keep the (single) request's sequence in ctx->kept_seq */
 } batch;
 
 static void order_remove(batch *b, int i) {
@@ -227,7 +230,8 @@ static void order_remove(batch *b, int i) {
 
 static void end_request(batch *b, int i) {
   gen_stream *g = &b->g[i];
-  if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
+  if (g->seq >= 0 && b->keep) b->ctx->kept_seq = g->seq;
+  else if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
   g->seq = -1;
   order_remove(b, i);
   stream_finish(b->ctx, g);
@@ -251,8 +255,14 @@ static clkv_status admit(batch *b, int i) {
   const int chunk = ctx->m->params.chunk;
   int seq, cached;
   const double t0 = clkv__now_ms();
-  clkv_status st = clkv__seq_start(ctx, g->hist, n, &seq, &cached);
-  if (st) return st;
+  clkv_status st = CLKV_OK;
+  if (g->reuse_seq >= 0) { /* continues the kept sequence */
+    seq = g->reuse_seq;
+    cached = g->reuse_len;
+    g->reuse_seq = -1;
+  } else if ((st = clkv__seq_start(ctx, g->hist, n, &seq, &cached))) {
+    return st;
+  }
   int done = 0;
   for (int pos = cached; pos < n && !st; pos += chunk) {
     const int len = n - pos < chunk ? n - pos : chunk;
@@ -302,8 +312,24 @@ static int preempt(batch *b, const int *keep, int n_keep) {
 static int n_live(const batch *b) { return b->n_order; }
 
 /* Runs every request to completion; see clkv_generate_batch. */
-static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, double t0) {
-  batch b = {ctx, calloc((size_t)n, sizeof(gen_stream)), n, malloc(sizeof(int) * (size_t)n), 0};
+static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, double t0, int keep) {
+  batch b = {ctx, calloc((size_t)n, sizeof(gen_stream)), n, malloc(sizeof(int) * (size_t)n), 0,
+             keep && n == 1};
+  /* a kept sequence is continued by a single request whose prompt starts with its tokens,
+   * else released */
+  int reuse = -1, reuse_len = 0, handed = 0;
+  if (ctx->kept_seq >= 0) {
+    const int len = clkv_kv_seq_len(ctx->pool, ctx->kept_seq);
+    const int32_t *t = clkv_kv_seq_tokens(ctx->pool, ctx->kept_seq);
+    if (b.keep && reqs[0].ids && len > 0 && len < reqs[0].n_ids && t &&
+        !memcmp(t, reqs[0].ids, sizeof(int32_t) * (size_t)len)) {
+      reuse = ctx->kept_seq;
+      reuse_len = len;
+    } else {
+      clkv__seq_end(ctx, ctx->kept_seq);
+    }
+    ctx->kept_seq = -1;
+  }
   int *seqs = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
   int *idx = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
   int32_t *toks = malloc(sizeof(int32_t) * (size_t)ctx->n_seq_max);
@@ -320,6 +346,14 @@ static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, doubl
       }
       b.g[i].state = RQ_DONE; /* a bad request fails alone */
     }
+  if (reuse >= 0 && b.g[0].state == RQ_WAITING) {
+    b.g[0].reuse_seq = reuse;
+    b.g[0].reuse_len = reuse_len;
+    handed = 1;
+  } else if (reuse >= 0) {
+    clkv__seq_end(ctx, reuse);
+    reuse = -1;
+  }
   int idle = 0;
   for (;;) {
     /* 1. swapped requests come back first, oldest first */
@@ -386,6 +420,7 @@ static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, doubl
         goto out;
   }
 out:
+  if (reuse >= 0 && (!handed || b.g[0].reuse_seq == reuse)) clkv__seq_end(ctx, reuse);
   if (b.g)
     for (int i = 0; i < n; i++) {
       if (b.g[i].seq >= 0) clkv__seq_end(ctx, b.g[i].seq);
@@ -402,7 +437,8 @@ out:
 
 clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n) {
   if (!ctx || (!reqs && n) || n < 0) return CLKV_ERR_INVALID_ARG;
-  return run_batch(ctx, reqs, n, clkv__now_ms());
+  if (n == 0) return CLKV_OK;
+  return run_batch(ctx, reqs, n, clkv__now_ms(), 0);
 }
 
 clkv_status clkv_generate(clkv_context *ctx, const char *prompt, const clkv_gen_params *p,
@@ -439,7 +475,7 @@ clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
   if (!ctx || (!ids && n_ids)) return CLKV_ERR_INVALID_ARG;
   clkv_request r = {.ids = ids, .n_ids = n_ids, .params = p ? *p : clkv_gen_default_params(),
                     .cb = cb, .user = user};
-  clkv_status st = run_batch(ctx, &r, 1, clkv__now_ms());
+  clkv_status st = run_batch(ctx, &r, 1, clkv__now_ms(), ctx->params.reuse_last);
   if (stats) *stats = r.stats;
   return st ? st : r.status;
 }

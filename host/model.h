@@ -157,6 +157,7 @@ struct clkv_context {
   float *h_logits;          /* (n_seq_max, n_vocab) */
   int32_t *h_ids, *h_seq, *h_pos;
   struct clkv__kv_disk *disk; /* disk tier of the prefix cache, NULL when off (kv_disk.c) */
+  int kept_seq;             /* reuse_last: the last request's sequence, or -1 */
   clkv_error err;
 };
 

@@ -14,7 +14,8 @@ int clkv__kv_qg(int head_dim) { return head_dim % 32 == 0 ? 32 : head_dim; }
 
 size_t clkv__kv_block_bytes(int kv_type, int n_kv, int kv_block, int head_dim) {
   const size_t rows = (size_t)n_kv * (size_t)kv_block, hd = (size_t)head_dim;
-  const size_t scales = kv_type ? hd / (size_t)clkv__kv_qg(head_dim) * 2 : 0;
+  const size_t groups = hd / (size_t)clkv__kv_qg(head_dim); /* Q8: d; Q4: d and m, half each */
+  const size_t scales = kv_type == CLKV_KV_Q8 ? groups * 2 : kv_type == CLKV_KV_Q4 ? groups * 4 : 0;
   const size_t q = kv_type == CLKV_KV_Q8 ? hd : kv_type == CLKV_KV_Q4 ? hd / 2 : hd * 2;
   return rows * (q + scales);
 }

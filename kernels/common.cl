@@ -88,8 +88,8 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
 }
 
 /* KV cache geometry: head size, KV heads, tokens per block (the host passes all three),
- * and the precision: KV_TYPE 0 F16, 1 Q8, 2 Q4, with one half scale per KV_QG values of
- * a row (KV_QG = 32, or head_dim when that is smaller). */
+ * and the precision: KV_TYPE 0 F16, 1 Q8 (a half scale per KV_QG values of a row), 2 Q4
+ * (a half scale and offset per KV_QG values); KV_QG = 32, or head_dim when that is smaller. */
 #ifndef HEAD_DIM
 #define HEAD_DIM 64
 #endif
@@ -107,10 +107,11 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
 #endif
 
 /* One block of one layer (K or V) is KV_BLOCK_BYTES contiguous bytes: rows (kv head, slot)
- * of HEAD_DIM values — F16: half; Q8: char q, value = q * d; Q4: value i of a row in byte
- * i/2 (low nibble for even i), value = (nib - 8) * d — then, for Q8/Q4, the scales d as
- * half [row][HEAD_DIM / KV_QG]. Blocks are numbered per layer: block b of layer l starts at
- * byte (l * n_blocks + b) * KV_BLOCK_BYTES. host/ops.c clkv__kv_block_bytes mirrors this. */
+ * of HEAD_DIM values — F16: half; Q8: char q, value = q * d; Q4: value i of a row in the
+ * low (even i) or high (odd i) nibble of byte i/2, value = nib * d + m — then, for Q8/Q4,
+ * the half scales per row and group: Q8 [row][HEAD_DIM / KV_QG] d; Q4 [row][group] (d, m).
+ * Blocks are numbered per layer: block b of layer l starts at byte
+ * (l * n_blocks + b) * KV_BLOCK_BYTES. host/ops.c clkv__kv_block_bytes mirrors this. */
 #define KV_ROWS (N_KV * KV_BS)
 #if KV_TYPE == 0
 #define KV_ROW_QBYTES (HEAD_DIM * 2)
@@ -120,7 +121,7 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
 #define KV_ROW_SCALES (HEAD_DIM / KV_QG)
 #else
 #define KV_ROW_QBYTES (HEAD_DIM / 2)
-#define KV_ROW_SCALES (HEAD_DIM / KV_QG)
+#define KV_ROW_SCALES (2 * HEAD_DIM / KV_QG)
 #endif
 #define KV_BLOCK_BYTES (KV_ROWS * (KV_ROW_QBYTES + 2 * KV_ROW_SCALES))
 
@@ -135,47 +136,51 @@ inline float4 clkv_kv_load4(const __global uchar *c, size_t base, uint kvh, uint
 #if KV_TYPE == 0
   return vload_half4(0, (const __global half *)(c + base) + (size_t)row * HEAD_DIM + d0);
 #else
-  const float d = vload_half(row * KV_ROW_SCALES + d0 / KV_QG,
-                             (const __global half *)(c + base + KV_ROWS * KV_ROW_QBYTES));
+  const __global half *sp = (const __global half *)(c + base + KV_ROWS * KV_ROW_QBYTES);
 #if KV_TYPE == 1
+  const float d = vload_half(row * KV_ROW_SCALES + d0 / KV_QG, sp);
   return convert_float4(vload4(0, (const __global char *)(c + base) + row * HEAD_DIM + d0)) * d;
 #else
+  const uint g = row * KV_ROW_SCALES + 2 * (d0 / KV_QG);
+  const float d = vload_half(g, sp), m = vload_half(g + 1, sp);
   const uchar2 b = vload2(0, c + base + row * KV_ROW_QBYTES + d0 / 2);
-  return (convert_float4((uchar4)(b.x & 15, b.x >> 4, b.y & 15, b.y >> 4)) - 8.0f) * d;
+  return convert_float4((uchar4)(b.x & 15, b.x >> 4, b.y & 15, b.y >> 4)) * d + m;
 #endif
 #endif
 }
 
-/* The scale of a Q8/Q4 group whose largest magnitude is amax, rounded to a value half
- * holds exactly (normal range), so that writer and reader use the same scale. */
-inline float clkv_kv_scale(float amax) {
-  const float s = fmin(KV_TYPE == 1 ? amax / 127.0f : amax / 7.0f, 65504.0f);
-  return as_float((as_uint(s) + 0x1000u) & 0xffffe000u);
+/* x rounded to the nearest value half holds (ties away from zero; normal range), so that
+ * writer and reader use the same scale and offset. */
+inline float clkv_round_half(float x) {
+  return as_float((as_uint(clamp(x, -65504.0f, 65504.0f)) + 0x1000u) & 0xffffe000u);
 }
 
 /* Stores values d, d+1 (d even) of row (kvh, slot) of the block at byte offset base. For
- * Q8/Q4, sc is the scale of their group (clkv_kv_scale of the group's largest magnitude);
- * the pair that starts a group also stores the scale. */
+ * Q8/Q4, lo and hi are the smallest and largest value of their group (KV_QG values); the
+ * pair that starts a group also stores the group's scale (and Q4's offset). */
 inline void clkv_kv_store2(__global uchar *c, size_t base, uint kvh, uint slot, uint d, float y0,
-                           float y1, float sc) {
+                           float y1, float lo, float hi) {
   const uint row = kvh * KV_BS + slot;
 #if KV_TYPE == 0
   vstore_half2_rte((float2)(y0, y1), 0, (__global half *)(c + base) + (size_t)row * HEAD_DIM + d);
 #else
-  if (d % KV_QG == 0)
-    vstore_half_rte(sc, row * KV_ROW_SCALES + d / KV_QG,
-                    (__global half *)(c + base + KV_ROWS * KV_ROW_QBYTES));
-#if KV_TYPE == 1
-  const int lim = 127;
-#else
-  const int lim = 7;
+  __global half *sp = (__global half *)(c + base + KV_ROWS * KV_ROW_QBYTES);
+  const uint g = row * KV_ROW_SCALES + (KV_TYPE == 1 ? 1 : 2) * (d / KV_QG);
+#if KV_TYPE == 1 /* symmetric: q in -127..127, value q * sc */
+  const float sc = clkv_round_half(fmax(-lo, hi) / 127.0f), m = 0.0f;
+  const int qmin = -127, qmax = 127;
+#else /* asymmetric: q in 0..15, value q * sc + m */
+  const float sc = clkv_round_half((hi - lo) / 15.0f), m = clkv_round_half(lo);
+  const int qmin = 0, qmax = 15;
+  if (d % KV_QG == 0) vstore_half_rte(m, g + 1, sp);
 #endif
-  const int q0 = sc > 0.0f ? clamp((int)rint(y0 / sc), -lim, lim) : 0;
-  const int q1 = sc > 0.0f ? clamp((int)rint(y1 / sc), -lim, lim) : 0;
+  if (d % KV_QG == 0) vstore_half_rte(sc, g, sp);
+  const int q0 = sc > 0.0f ? clamp((int)rint((y0 - m) / sc), qmin, qmax) : 0;
+  const int q1 = sc > 0.0f ? clamp((int)rint((y1 - m) / sc), qmin, qmax) : 0;
 #if KV_TYPE == 1
   vstore2((char2)((char)q0, (char)q1), 0, (__global char *)(c + base) + row * HEAD_DIM + d);
 #else
-  c[base + row * KV_ROW_QBYTES + d / 2] = (uchar)((q0 + 8) | ((q1 + 8) << 4));
+  c[base + row * KV_ROW_QBYTES + d / 2] = (uchar)(q0 | (q1 << 4));
 #endif
 #endif
 }

@@ -3,7 +3,7 @@
  *   EPI 0 store, 1 add to Y (residual), 2 fused QKV (RoPE on q and k, k and v written
  *   straight into the paged KV cache in its precision KV_TYPE), 3 SwiGLU over interleaved
  *   gate/up rows. For a quantized KV cache the workgroup's rows (RG * ROWS) are a multiple
- *   of KV_QG, so each scale group's largest magnitude is found in local memory.
+ *   of KV_QG, so each scale group's range is found in local memory.
  * NORM 1 fuses RMSNorm of X (weight norm_w) into the product: one kernel per projection.
  * Work: dim0 = KSPLIT threads share a row (split over blocks), dim1 = row groups (ROWS rows
  * each, RG groups per workgroup), dim2 = token tiles of TT tokens. */
@@ -178,14 +178,14 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
         const uint kr = R - q_rows - (is_v ? kv_rows : 0);
         const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
         clkv_kv_store2(is_v ? vc : kc, base, kr / HEAD_DIM, pos % KV_BS, kr % HEAD_DIM, y0, y1,
-                       0.0f);
+                       0.0f, 0.0f);
 #endif
       }
     }
 #endif
   }
 #if KV_GROUPED
-  /* Each pair of K/V values is quantized with its group's scale. */
+  /* Each pair of K/V values is quantized with its group's range. */
   barrier(CLK_LOCAL_MEM_FENCE);
   for (int t = 0; t < TT && live; t++) {
     const uint tt = t0 + t;
@@ -197,13 +197,16 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       if (R >= rows) break;
       if (R < q_rows) continue;
       const uint g0 = (lrow + r) / KV_QG * KV_QG;
-      float amax = 0.0f;
-      for (int j = 0; j < KV_QG; j++) amax = fmax(amax, fabs(kvl[t][g0 + j]));
+      float lo = kvl[t][g0], hi = lo;
+      for (int j = 1; j < KV_QG; j++) {
+        lo = fmin(lo, kvl[t][g0 + j]);
+        hi = fmax(hi, kvl[t][g0 + j]);
+      }
       const uint is_v = R >= q_rows + kv_rows;
       const uint kr = R - q_rows - (is_v ? kv_rows : 0);
       const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
       clkv_kv_store2(is_v ? vc : kc, base, kr / HEAD_DIM, pos % KV_BS, kr % HEAD_DIM,
-                     kvl[t][lrow + r], kvl[t][lrow + r + 1], clkv_kv_scale(amax));
+                     kvl[t][lrow + r], kvl[t][lrow + r + 1], lo, hi);
     }
   }
 #endif

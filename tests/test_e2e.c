@@ -186,6 +186,61 @@ typedef struct idlist {
   int n;
 } idlist;
 
+static int on_id(void *u, int32_t id, const char *text, size_t len);
+
+static clkv_model *load_tiny_model_for_turns(void) {
+  ref_tiny_params tp = ref_tiny_default();
+  char path[400];
+  write_tiny(&tp, "turns.gguf", path, sizeof path);
+  return load_tiny(path, 8, 16, 128);
+}
+
+/* Multi-turn: with reuse_last the second turn continues the first turn's sequence and
+ * computes only its new tokens (not even the first turn's partial last block); its tokens
+ * are those of a fresh context computing everything. */
+Test(e2e, reuse_last_prefills_only_the_new_turn) {
+  clkv_model *m = load_tiny_model_for_turns();
+  clkv_context_params cp = clkv_context_default_params();
+  cp.reuse_last = 1;
+  clkv_context *chat, *fresh;
+  cr_assert_eq(clkv_context_create(m, &cp, &chat, &err), CLKV_OK, "%s", err.message);
+  cp.reuse_last = 0;
+  cp.prefix_cache = 0;
+  cr_assert_eq(clkv_context_create(m, &cp, &fresh, &err), CLKV_OK, "%s", err.message);
+  int32_t turn[128];
+  for (int i = 0; i < 21; i++) turn[i] = (int32_t)((i * 31 + 7) % 250);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.temperature = 0;
+  gp.max_tokens = 10;
+  idlist a = {.n = 0}, b = {.n = 0}, c = {.n = 0};
+  clkv_gen_stats s1, s2, s3;
+  cr_assert_eq(clkv_generate_ids(chat, turn, 21, &gp, on_id, &a, &s1), CLKV_OK, "%s", clkv_last_error(chat));
+  cr_assert_eq(a.n, 10);
+  /* next prompt: the whole first turn, its reply, then 9 new tokens */
+  int n = 21;
+  for (int i = 0; i < a.n; i++) turn[n++] = a.ids[i];
+  for (int i = 0; i < 9; i++) turn[n++] = (int32_t)(200 + i);
+  cr_assert_eq(clkv_generate_ids(chat, turn, n, &gp, on_id, &b, &s2), CLKV_OK, "%s", clkv_last_error(chat));
+  /* kept: 21 + 9 fed tokens (the 10th reply token was never fed) */
+  cr_assert_eq(s2.prefill_tokens, n - 30, "prefilled %d of %d", s2.prefill_tokens, n);
+  cr_assert_eq(clkv_generate_ids(fresh, turn, n, &gp, on_id, &c, &s3), CLKV_OK, "%s", clkv_last_error(fresh));
+  cr_assert_eq(s3.prefill_tokens, n);
+  cr_assert_eq(b.n, c.n);
+  for (int i = 0; i < b.n; i++) cr_assert_eq(b.ids[i], c.ids[i], "token %d", i);
+  /* a prompt that does not continue it starts over */
+  turn[0] = (turn[0] + 1) % 250;
+  b.n = 0;
+  cr_assert_eq(clkv_generate_ids(chat, turn, 25, &gp, on_id, &b, &s2), CLKV_OK, "%s", clkv_last_error(chat));
+  cr_assert_eq(s2.prefill_tokens, 25);
+  clkv_kv_stats ks;
+  clkv_context_kv_stats(chat, &ks);
+  cr_assert_gt(ks.device_blocks_used, 0); /* the kept sequence */
+  cr_assert_eq(clkv_kv_pool_check(chat->pool, &err), CLKV_OK, "%s", err.message);
+  clkv_context_free(chat);
+  clkv_context_free(fresh);
+  clkv_model_free(m);
+}
+
 static int on_id(void *u, int32_t id, const char *text, size_t len) {
   (void)text;
   (void)len;

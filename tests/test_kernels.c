@@ -380,12 +380,13 @@ static float kv_value(const uint8_t *blk, int type, int nkv, int bs, int hd, int
     return clkv_fp16_to_fp32(h);
   }
   const size_t qbytes = (size_t)nkv * bs * (type == CLKV_KV_Q8 ? hd : hd / 2);
-  uint16_t sh;
-  memcpy(&sh, blk + qbytes + ((size_t)row * (hd / qg) + d / qg) * 2, 2);
-  const float s = clkv_fp16_to_fp32(sh);
+  const int per = type == CLKV_KV_Q8 ? 1 : 2; /* halves per group: d, or d and m */
+  uint16_t sh[2] = {0, 0};
+  memcpy(sh, blk + qbytes + ((size_t)row * (hd / qg) * per + (size_t)(d / qg) * per) * 2, 2 * (size_t)per);
+  const float s = clkv_fp16_to_fp32(sh[0]);
   if (type == CLKV_KV_Q8) return (float)(int8_t)blk[(size_t)row * hd + d] * s;
   const uint8_t b = blk[(size_t)row * (hd / 2) + d / 2];
-  return (float)((d % 2 ? b >> 4 : b & 15) - 8) * s;
+  return (float)(d % 2 ? b >> 4 : b & 15) * s + clkv_fp16_to_fp32(sh[1]);
 }
 
 /* The QKV kernel writes a Q8/Q4 cache as the reference quantizes (scales per group, found
@@ -444,13 +445,15 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
         for (int d = 0; d < hd; d++) {
           float got = kv_value(base, type, nkv, bs, hd, h, poss[t] % bs, d);
           (kv ? vstore : kstore)[(t * nkv + h) * hd + d] = got;
-          /* the step of this group: no value is further than half a step (plus rounding) */
-          float amax = 0;
+          /* the step of this group: no value is further than half a step (plus the
+           * rounding of the scale and offset to half) */
+          float lo = INFINITY, hi = -INFINITY;
           const int g0 = d / clkv__kv_qg(hd) * clkv__kv_qg(hd);
-          for (int j = g0; j < g0 + clkv__kv_qg(hd); j++) amax = fmaxf(amax, fabsf(exact_v[j]));
+          for (int j = g0; j < g0 + clkv__kv_qg(hd); j++) lo = fminf(lo, exact_v[j]), hi = fmaxf(hi, exact_v[j]);
+          const float amax = fmaxf(-lo, hi);
           const float step = type == CLKV_KV_F16 ? 2e-3f * fabsf(exact_v[d])
-                             : amax / (type == CLKV_KV_Q8 ? 127.0f : 7.0f);
-          cr_assert(fabsf(got - exact_v[d]) <= 0.5f * step * 1.01f + 1e-5f,
+                             : type == CLKV_KV_Q8 ? amax / 127.0f : (hi - lo) / 15.0f;
+          cr_assert(fabsf(got - exact_v[d]) <= 0.5f * step * 1.01f + 2e-3f * amax + 1e-5f,
                     "%s t%d kv%d h%d d%d: %g vs exact %g (step %g)", clkv_kv_type_name(type), t,
                     kv, h, d, got, exact_v[d], step);
           exact += got == want[d];
@@ -495,7 +498,7 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
                         .n_tok = 2, .n_heads = (unsigned)nh,
                         .layer_base = (unsigned)(layer * p.n_blocks),
                         .max_blocks = (unsigned)p.max_blocks, .scale = 1.0f / sqrtf((float)hd), .O = O};
-  /* unwritten positions of the cache are zero bytes: Q8 reads 0; Q4 reads (0-8)*0 = 0 */
+  /* unwritten positions of the cache are zero bytes: every type reads 0 there */
   cr_assert_eq(clkv__attn_enqueue(rt, ka, &tun, 0, &aa, &err), CLKV_OK, "%s", err.message);
   read_buf(O, got, sizeof(float) * 2 * q_rows);
   for (int i = 0; i < 2 * q_rows; i++) /* ref scales q internally */

@@ -86,21 +86,29 @@ void ref_attention_head(float *out, const float *q, const float *k, const float 
 
 float ref_round_f16(float x) { return clkv_fp16_to_fp32(clkv_fp32_to_fp16(x)); }
 
+/* x rounded to a 10-bit mantissa, ties away from zero (half's normal range). */
+static float round_half(float x) {
+  x = fminf(fmaxf(x, -65504.0f), 65504.0f);
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  u = (u + 0x1000u) & 0xffffe000u;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
 void ref_kv_quantize(float *x, int n, int qg, int type) {
-  const int lim = type == 1 ? 127 : 7;
   for (int g = 0; g < n; g += qg) {
-    float amax = 0.0f;
-    for (int i = g; i < g + qg && i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
-    float s = fminf(amax / (float)lim, 65504.0f);
-    /* nearest value with a 10-bit mantissa, ties away from zero (half's normal range) */
-    uint32_t u;
-    memcpy(&u, &s, sizeof u);
-    u = (u + 0x1000u) & 0xffffe000u;
-    memcpy(&s, &u, sizeof s);
-    for (int i = g; i < g + qg && i < n; i++) {
-      float q = s > 0.0f ? rintf(x[i] / s) : 0.0f;
-      q = q > (float)lim ? (float)lim : q < (float)-lim ? (float)-lim : q;
-      x[i] = q * s;
+    const int e = g + qg < n ? g + qg : n;
+    float lo = x[g], hi = x[g];
+    for (int i = g; i < e; i++) lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    /* Q8: q in -127..127, value q*s; Q4: q in 0..15, value q*s + m */
+    const float s = type == 1 ? round_half(fmaxf(-lo, hi) / 127.0f) : round_half((hi - lo) / 15.0f);
+    const float m = type == 1 ? 0.0f : round_half(lo);
+    const float qmin = type == 1 ? -127.0f : 0.0f, qmax = type == 1 ? 127.0f : 15.0f;
+    for (int i = g; i < e; i++) {
+      float q = s > 0.0f ? rintf((x[i] - m) / s) : 0.0f;
+      q = q > qmax ? qmax : q < qmin ? qmin : q;
+      x[i] = q * s + m;
     }
   }
 }

@@ -22,9 +22,11 @@ void ref_attention_head(float *out, const float *q, const float *k, const float 
                         int head_dim, int k_stride, int v_stride);
 /* Rounds x through fp16 and back (as an F16 KV cache stores it). */
 float ref_round_f16(float x);
-/* Replaces x[0..n) by what a Q8 (type 1) or Q4 (type 2) KV cache gives back: symmetric
- * groups of qg values, scale = max|x| / 127 (Q8) or / 7 (Q4) rounded to a half value,
- * q = round(x / scale) clamped. The format of kernels/common.cl, written independently. */
+/* Replaces x[0..n) by what a Q8 (type 1) or Q4 (type 2) KV cache gives back, in groups of
+ * qg values: Q8 symmetric, scale = max|x| / 127, q = round(x / scale) in -127..127; Q4
+ * asymmetric, scale = (max - min) / 15, offset = min, q = round((x - min) / scale) in 0..15;
+ * scale and offset rounded to half values. The format of kernels/common.cl, written
+ * independently. */
 void ref_kv_quantize(float *x, int n, int qg, int type);
 
 /* ---- model ---- */
