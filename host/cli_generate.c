@@ -254,6 +254,11 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
           (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.prompt_tokens,
           (unsigned long long)k.evictions, (unsigned long long)k.swaps_out,
           (unsigned long long)k.swaps_in);
+  if (k.host_blocks_total)
+    fprintf(f, "[host] blocks %d used, %d cached, %d free of %d (%.1f MiB in use); %.1f MiB moved "
+               "between tiers\n", k.host_blocks_used, k.host_blocks_cached, k.host_blocks_free,
+            k.host_blocks_total, (double)k.host_bytes_used / 1048576.0,
+            (double)k.bytes_moved / 1048576.0);
   if (k.disk_blocks_read || k.disk_blocks_written || k.disk_files_ignored)
     fprintf(f, "[disk] blocks read %llu, written %llu; files ignored %llu\n",
             (unsigned long long)k.disk_blocks_read, (unsigned long long)k.disk_blocks_written,

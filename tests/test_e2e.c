@@ -771,6 +771,7 @@ Test(e2e, cli_errors_are_clear_and_nonzero) {
            "--kv-evict fifo --kv-host-blocks 4 --kv-block 8 --kv-type q8", path);
   rc = run_cli(args, out, sizeof out);
   cr_assert(rc == 0 && strstr(out, "[kv] q8,") && strstr(out, "device blocks") &&
+            strstr(out, "[host] blocks 0 used, 0 cached, 4 free of 4") &&
             strstr(out, "[tuning] "), "rc %d: %s", rc, out);
   rc = run_cli("generate --kv-type q5", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "--kv-type takes"), "rc %d: %s", rc, out);
