@@ -1,14 +1,16 @@
-/* cli_generate.c — `clkv generate` (one prompt, text streamed as it is made) and
- * `clkv chat` (an interactive loop over the model's chat template). */
+/* cli_generate.c — `clkv generate` (one prompt, text streamed as it is made; or a file of
+ * prompts generated together with continuous batching) and `clkv chat` (an interactive
+ * loop over the model's chat template). */
 #include "cli_util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct gen_opts {
-  const char *model, *prompt, *system, *device, *cache_dir;
-  int chat, ids, stats, json, n_ctx, kv_block, chunk, no_prefix, kv_host_blocks;
+  const char *model, *prompt, *system, *device, *cache_dir, *file;
+  int chat, ids, stats, json, n_ctx, kv_block, chunk, no_prefix, kv_host_blocks, parallel;
   clkv_kv_evict evict;
   clkv_kv_type kv_type;
   uint64_t kv_mem;
@@ -24,6 +26,7 @@ typedef struct sink {
   int n, cap;
   char *text;
   size_t len, tcap;
+  int quiet; /* collect only (batch mode prints when all are done) */
 } sink;
 
 static void gen_usage(FILE *f, int chat) {
@@ -35,6 +38,10 @@ static void gen_usage(FILE *f, int chat) {
           "       [--kv-type f16|q8|q4] [--kv-mem SIZE|FRACTION]\n"
           "       [--prefix-cache-dir DIR]\n"
           "  -p PROMPT      the prompt (with --chat: the user's message)\n"
+          "  -f FILE        one prompt per line ('-': standard input), generated together with\n"
+          "                 continuous batching; results printed in input order as [i] text,\n"
+          "                 or one JSON object per line with --json\n"
+          "  --parallel N   sequences decoded together with -f (default 4)\n"
           "  -n N           tokens to generate at most (default 128)\n"
           "  --temp T       temperature, 0 = greedy (default 0.8)\n"
           "  --chat         wrap the prompt in the model's chat template\n"
@@ -74,7 +81,7 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
     s->len += len;
     s->text[s->len] = 0;
   }
-  if (s->o->json) return 0;
+  if (s->o->json || s->quiet) return 0;
   if (s->o->ids) {
     if (id >= 0) printf("%d ", id);
   } else if (len) {
@@ -124,6 +131,7 @@ static int parse(int argc, char **argv, gen_opts *o, int chat) {
   o->gp = clkv_gen_default_params();
   o->chat = chat;
   o->kv_block = 16;
+  o->parallel = 4;
   o->chunk = 128;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -143,6 +151,12 @@ static int parse(int argc, char **argv, gen_opts *o, int chat) {
       return 1;
     } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEEDV(); o->model = v; }
     else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEEDV(); o->prompt = v; }
+    else if (!strcmp(a, "-f") && !chat) { NEEDV(); o->file = v; }
+    else if (!strcmp(a, "--parallel")) {
+      NEEDV();
+      if (!cli_parse_int(a, v, 1, 256, &l)) return 2;
+      o->parallel = (int)l;
+    }
     else if (!strcmp(a, "--system")) { NEEDV(); o->system = v; }
     else if (!strcmp(a, "--device")) { NEEDV(); o->device = v; }
     else if (!strcmp(a, "--prefix-cache-dir")) { NEEDV(); o->cache_dir = v; }
@@ -268,10 +282,11 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
   else fprintf(f, "[tuning] defaults from platform profile %s (run clkv tune)\n", dev->profile);
 }
 
-static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_context *ctx) {
+static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_context *ctx, int index) {
   clkv_kv_stats k;
   clkv_context_kv_stats(ctx, &k);
-  printf("{\"text\":");
+  if (index >= 0) printf("{\"index\":%d,\"text\":", index);
+  else printf("{\"text\":");
   cli_json_str(stdout, s->text ? s->text : "");
   printf(",\"ids\":[");
   for (int i = 0; i < s->n; i++) printf("%s%d", i ? "," : "", s->ids[i]);
@@ -283,6 +298,114 @@ static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_conte
          st->decode_ms, st->ttft_ms, st->mean_itl_ms, st->launches_per_token, st->stop_reason,
          (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.disk_blocks_read,
          (unsigned long long)k.disk_blocks_written, (unsigned long long)k.disk_files_ignored);
+}
+
+/* The prompt text of one line: as given, or wrapped in the chat template. */
+static char *line_prompt(const gen_opts *o, clkv_model *m, const char *line, clkv_error *err) {
+  if (!o->chat) return strdup(line);
+  clkv_chat_message msgs[2];
+  size_t n = 0;
+  if (o->system) msgs[n++] = (clkv_chat_message){"system", o->system};
+  msgs[n++] = (clkv_chat_message){"user", line};
+  return clkv_chat_format(m, msgs, n, 1, err);
+}
+
+/* -f: every non-empty line is a prompt; all are generated together (clkv_generate_batch)
+ * and printed in input order when done. */
+static int run_file(const gen_opts *o, clkv_context *ctx, clkv_model *m) {
+  FILE *f = strcmp(o->file, "-") ? fopen(o->file, "r") : stdin;
+  if (!f) {
+    fprintf(stderr, "clkv: cannot open %s: %s\n", o->file, strerror(errno));
+    return 1;
+  }
+  clkv_request *r = NULL;
+  sink *s = NULL;
+  int n = 0, cap = 0, rc = 0;
+  char *line = NULL;
+  size_t lcap = 0;
+  ssize_t len;
+  clkv_error err;
+  while ((len = getline(&line, &lcap, f)) >= 0) {
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+    if (!len) continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 16;
+      clkv_request *nr = realloc(r, sizeof *r * (size_t)cap);
+      if (nr) r = nr;
+      sink *ns = realloc(s, sizeof *s * (size_t)cap);
+      if (ns) s = ns;
+      if (!nr || !ns) {
+        rc = cli_die(CLKV_ERR_NO_MEMORY, "out of host memory reading the prompts");
+        goto done;
+      }
+    }
+    char *text = line_prompt(o, m, line, &err);
+    if (!text) {
+      rc = cli_die(err.status, err.message);
+      goto done;
+    }
+    int tcap = (int)strlen(text) + 8;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)tcap);
+    int k = ids ? clkv_tokenize(m, text, o->gp.add_special, ids, tcap) : CLKV_ERR_NO_MEMORY;
+    free(text);
+    if (k < 0 || k > tcap) { /* a token covers at least one byte but BOS */
+      free(ids);
+      rc = cli_die(k < 0 ? (clkv_status)k : CLKV_ERR_INTERNAL, "a prompt could not be tokenized");
+      goto done;
+    }
+    s[n] = (sink){o, NULL, 0, 0, NULL, 0, 0, 1};
+    r[n] = (clkv_request){.ids = ids, .n_ids = k, .params = o->gp, .cb = on_token, .user = &s[n]};
+    n++;
+  }
+  if (!n) {
+    fprintf(stderr, "clkv: %s holds no prompt (one per line)\n", o->file);
+    rc = 2;
+    goto done;
+  }
+  for (int i = 0; i < n; i++) r[i].user = &s[i]; /* s may have moved */
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  clkv_status st = clkv_generate_batch(ctx, r, n);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  const double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) * 1e-6;
+  if (st) {
+    rc = cli_die(st, clkv_last_error(ctx));
+    goto done;
+  }
+  long tokens = 0;
+  for (int i = 0; i < n; i++) {
+    tokens += r[i].stats.generated_tokens;
+    if (r[i].status) {
+      fprintf(stderr, "clkv: prompt %d failed: %s\n", i, clkv_status_str(r[i].status));
+      rc = 1;
+    } else if (o->json) {
+      print_json(&s[i], &r[i].stats, ctx, i);
+    } else if (o->ids) {
+      printf("[%d]", i);
+      for (int j = 0; j < s[i].n; j++) printf(" %d", s[i].ids[j]);
+      printf("\n");
+    } else {
+      printf("[%d] %s\n", i, s[i].text ? s[i].text : "");
+    }
+  }
+  if (o->stats) {
+    clkv_kv_stats k;
+    clkv_context_kv_stats(ctx, &k);
+    fprintf(stderr, "[batch] %d prompts, %ld tokens in %.1f ms: %.1f tokens/s; %d decoded together "
+                    "at most; swaps %llu/%llu\n", n, tokens, ms, tokens * 1000.0 / ms,
+            o->parallel, (unsigned long long)k.swaps_out, (unsigned long long)k.swaps_in);
+  }
+done:
+  for (int i = 0; i < n; i++) {
+    free((void *)r[i].ids);
+    free(s[i].ids);
+    free(s[i].text);
+  }
+  free(r);
+  free(s);
+  free(line);
+  if (f != stdin) fclose(f);
+  return rc;
 }
 
 int cli_generate(int argc, char **argv, int chat) {
@@ -303,7 +426,7 @@ int cli_generate(int argc, char **argv, int chat) {
   mp.kv_block = o.kv_block;
   mp.kv_type = o.kv_type;
   mp.chunk = o.chunk;
-  mp.max_seqs = 1;
+  mp.max_seqs = o.file ? o.parallel : 1;
   const char *path = cli_model_path(o.model);
   if ((st = clkv_model_load(rt, path, &mp, &m, &err))) {
     fprintf(stderr, "clkv: cannot load %s\n", path);
@@ -320,6 +443,10 @@ int cli_generate(int argc, char **argv, int chat) {
   cp.prefix_cache_dir = o.cache_dir;
   if ((st = clkv_context_create(m, &cp, &ctx, &err))) {
     rc = cli_die(st, err.message);
+    goto out;
+  }
+  if (o.file) {
+    rc = run_file(&o, ctx, m);
     goto out;
   }
   clkv_chat_message msgs[256];
@@ -350,7 +477,7 @@ int cli_generate(int argc, char **argv, int chat) {
         break;
       }
     }
-    sink s = {&o, NULL, 0, 0, NULL, 0, 0};
+    sink s = {&o, NULL, 0, 0, NULL, 0, 0, 0};
     clkv_gen_stats stats;
     st = clkv_generate(ctx, prompt ? prompt : user, &o.gp, on_token, &s, &stats);
     free(prompt);
@@ -363,7 +490,7 @@ int cli_generate(int argc, char **argv, int chat) {
     /* after each answer, so the blocks survive an interrupted chat (and --stats counts them) */
     if (o.cache_dir && clkv_context_save_prefix(ctx) && !save_warned++)
       fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(ctx));
-    if (o.json) print_json(&s, &stats, ctx);
+    if (o.json) print_json(&s, &stats, ctx, -1);
     else fputc('\n', stdout);
     if (o.stats) print_stats(stderr, &stats, ctx, m, clkv_runtime_device(rt));
     if (chat && o.chat) {

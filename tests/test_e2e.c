@@ -746,7 +746,7 @@ static int run_cli(const char *args, char *out, size_t cap) {
 }
 
 Test(e2e, cli_errors_are_clear_and_nonzero) {
-  char out[8192], args[600];
+  char out[8192], args[1100];
   ref_tiny_params tp = ref_tiny_default();
   char path[400];
   write_tiny(&tp, "tiny.gguf", path, sizeof path);
@@ -777,6 +777,28 @@ Test(e2e, cli_errors_are_clear_and_nonzero) {
   cr_assert(rc == 2 && strstr(out, "--kv-type takes"), "rc %d: %s", rc, out);
   rc = run_cli("generate --kv-evict newest", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "lru, lfu or fifo"), "rc %d: %s", rc, out);
+  /* -f: a file of prompts, generated together; ids as when each runs alone */
+  char pf[420];
+  snprintf(pf, sizeof pf, "%s/prompts.txt", tmpdir);
+  FILE *fp = fopen(pf, "w");
+  cr_assert(fp);
+  fputs("hello\n\nworld wide\nabc\n", fp);
+  fclose(fp);
+  snprintf(args, sizeof args, "generate -m '%s' -f '%s' -n 6 --temp 0 --ids --parallel 2", path, pf);
+  rc = run_cli(args, out, sizeof out);
+  cr_assert(rc == 0 && strstr(out, "[0]") && strstr(out, "[1]") && strstr(out, "[2]") &&
+            !strstr(out, "[3]"), "rc %d: %s", rc, out);
+  char alone[4096];
+  snprintf(args, sizeof args, "generate -m '%s' -p 'world wide' -n 6 --temp 0 --ids", path);
+  cr_assert_eq(run_cli(args, alone, sizeof alone), 0, "%s", alone);
+  alone[strcspn(alone, "\n")] = 0;
+  char *trail = alone + strlen(alone);
+  while (trail > alone && trail[-1] == ' ') *--trail = 0;
+  char *line1 = strstr(out, "[1] ");
+  cr_assert(line1 && !strncmp(line1 + 4, alone, strlen(alone)), "batch: %s\nalone: %s", out, alone);
+  snprintf(args, sizeof args, "generate -m '%s' -f /nonexistent/prompts.txt", path);
+  rc = run_cli(args, out, sizeof out);
+  cr_assert(rc != 0 && strstr(out, "cannot open"), "rc %d: %s", rc, out);
   rc = run_cli("generate --kv-mem lots", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "--kv-mem takes"), "rc %d: %s", rc, out);
   snprintf(args, sizeof args, "generate -m '%s' -p hello --kv-mem 1K", path);
