@@ -95,7 +95,7 @@ Test(platform, every_shipped_profile_parses_and_matches_its_source_file) {
                  "%s", err.message);
   }
   /* the library embeds exactly the files of platforms/ */
-  char dir[600], path[800];
+  char dir[600], path[900];
   snprintf(dir, sizeof dir, "%s/platforms", CLKV_SOURCE_DIR);
   DIR *dd = opendir(dir);
   cr_assert(dd);
