@@ -357,14 +357,19 @@ static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, doubl
   int idle = 0;
   for (;;) {
     /* 1. swapped requests come back first, oldest first */
+    int still_out = 0;
     for (int k = 0; k < b.n_order; k++) {
       gen_stream *g = &b.g[b.order[k]];
       clkv_error e;
-      if (g->state == RQ_SWAPPED && clkv_kv_seq_swap_in(ctx->pool, g->seq, &e)) break;
+      if (g->state == RQ_SWAPPED && clkv_kv_seq_swap_in(ctx->pool, g->seq, &e)) {
+        still_out = 1;
+        break;
+      }
       if (g->state == RQ_SWAPPED) g->state = RQ_RUNNING;
     }
-    /* 2. admit waiting requests in order while sequence slots and blocks last */
-    for (int i = 0; i < n && n_live(&b) < ctx->n_seq_max; i++) {
+    /* 2. admit waiting requests in order while sequence slots and blocks last (not while a
+     * swapped request waits for blocks: it would starve) */
+    for (int i = 0; i < n && !still_out && n_live(&b) < ctx->n_seq_max; i++) {
       if (b.g[i].state != RQ_WAITING) continue;
       clkv_status s = admit(&b, i);
       if (s == CLKV_ERR_CONTEXT_FULL && n_live(&b) > 0) break; /* retry when others finish */
