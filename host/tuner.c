@@ -31,6 +31,7 @@ typedef struct bench {
   cl_mem Q, K, V, B, S, P, O;
   float *att_ref[2];        /* [prefill] expected O */
   double t0, budget_ms;
+  double cap;      /* share of the budget the current search stage may use up to (0..1] */
   int wall;
   unsigned checked, done, total;
   clkv__tune_progress progress;
@@ -354,7 +355,7 @@ static void try_cand(bench *b, clkv__tune_report *r, int kind, const clkv__tunab
   char what[64];
   shape_str(kind, t, what, sizeof what);
   if (!memcmp(t, best, sizeof *t) || !legal(b, t)) return;
-  if (clkv__now_ms() - b->t0 > b->budget_ms) {
+  if (clkv__now_ms() - b->t0 > b->budget_ms * b->cap) {
     r->budget_hit = 1;
     return;
   }
@@ -377,17 +378,22 @@ static const unsigned KSPLITS[] = {1, 4, 8, 16, 32, 64}, RGS[] = {1, 2, 4, 8, 16
                       TQS[] = {8, 16, 32};
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Stages in order; each may run until its share of the budget is spent, so a small budget
+ * still tries every kernel (the decode mat-vec, with the most candidates, first). */
 static void search(bench *b, clkv__tune_report *r) {
   clkv__tunables best = r->defaults, t;
   clkv__mv_shape *d = &t.mv[CLKV__PH_DECODE], *p = &t.mv[CLKV__PH_PREFILL];
+  b->cap = 0.45;
   for (size_t i = 0; i < N_OF(KSPLITS); i++)
     t = best, d->ksplit = KSPLITS[i], try_cand(b, r, CLKV__TK_MV_DECODE, &t, &best);
   for (size_t i = 0; i < N_OF(RGS); i++)
     t = best, d->rg = RGS[i], try_cand(b, r, CLKV__TK_MV_DECODE, &t, &best);
   for (size_t i = 0; i < N_OF(ROWS); i++)
     t = best, d->rows = ROWS[i], try_cand(b, r, CLKV__TK_MV_DECODE, &t, &best);
+  b->cap = 0.6;
   for (size_t i = 0; i < N_OF(WGS); i++)
     t = best, t.att_wg = WGS[i], try_cand(b, r, CLKV__TK_ATT_DECODE, &t, &best);
+  b->cap = 0.85;
   /* prefill: the decode winner's ksplit/rg/rows with each token tile */
   for (size_t i = 0; i < N_OF(TTS); i++) {
     t = best;
@@ -395,6 +401,7 @@ static void search(bench *b, clkv__tune_report *r) {
     p->tt = TTS[i];
     try_cand(b, r, CLKV__TK_MV_PREFILL, &t, &best);
   }
+  b->cap = 1.0;
   for (size_t i = 0; i < N_OF(TQS); i++)
     t = best, t.tq = TQS[i], try_cand(b, r, CLKV__TK_ATT_PREFILL, &t, &best);
   r->tuned = best;
