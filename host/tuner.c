@@ -492,6 +492,8 @@ clkv_status clkv__tuning_save(const clkv_runtime *rt, const clkv__tunables *t, c
             s->rows, n, s->tt);
   }
   fprintf(f, "att_wg=%u\ntq=%u\ntk=%u\n", t->att_wg, t->tq, t->tk);
+  for (int p = 0; p < CLKV__N_PROJ; p++)
+    fprintf(f, "prefill.gemm.%s=%s\n", clkv__proj_name(p), clkv__gemm_mode_name((int)t->gemm[p]));
   int bad = ferror(f);
   bad |= fclose(f) != 0;
   if (bad || rename(tmp, path)) {

@@ -71,7 +71,7 @@ Test(tuner, tunes_persists_loads_and_survives_damage, .timeout = 300) {
 }
 
 Test(tuner, parses_keys_and_rejects_bad_values) {
-  clkv__tunables t = {{{1, 4, 2, 1}, {1, 4, 2, 8}}, 8, 16, 32};
+  clkv__tunables t = {{{1, 4, 2, 1}, {1, 4, 2, 8}}, 8, 16, 32, {CLKV__GEMM_OWN}};
   cr_assert_eq(clkv__tunables_parse("# c\ndecode.rg=8\nprefill.tt=16\natt_wg=32\n", &t), 0);
   cr_assert_eq(t.mv[0].rg, 8);
   cr_assert_eq(t.mv[1].tt, 16);
