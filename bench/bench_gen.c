@@ -40,6 +40,7 @@ typedef struct gen_opts {
   const char *model, *csv, *plot, *device;
   int json, quick;
   int gemm;            /* CLKV__GEMM_* forced on every projection's prefill, or -1 (tuned) */
+  int prompts[8], n_prompts; /* --prefill-only: these prefill rows and no decode rows */
 } gen_opts;
 
 /* ---- per-token times from the token callback ---- */
@@ -337,7 +338,9 @@ static void usage(FILE *f) {
           "  --quick       prefill at 32 and 128 tokens, one repetition: a smoke test\n"
           "  --prefill-gemm own|clblast|clblast16\n"
           "                every projection's prefill on our matvec or through CLBlast\n"
-          "                (default: as tuned; see docs/TUNING.md)\n");
+          "                (default: as tuned; see docs/TUNING.md)\n"
+          "  --prefill-only N[,N...]\n"
+          "                only prefill rows, at these prompt lengths (up to 8, 1..4096)\n");
 }
 
 static int parse(int argc, char **argv, gen_opts *o) {
@@ -349,7 +352,19 @@ static int parse(int argc, char **argv, gen_opts *o) {
     else if (!strcmp(argv[i], "--csv") && more) o->csv = argv[++i];
     else if (!strcmp(argv[i], "--plot") && more) o->plot = argv[++i];
     else if (!strcmp(argv[i], "--device") && more) o->device = argv[++i];
-    else if (!strcmp(argv[i], "--prefill-gemm") && more) {
+    else if (!strcmp(argv[i], "--prefill-only") && more) {
+      char *p = argv[++i], *end;
+      for (o->n_prompts = 0; *p && o->n_prompts < 8; p = *end ? end + 1 : end) {
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 4096 || (*end && *end != ',')) break;
+        o->prompts[o->n_prompts++] = (int)v;
+      }
+      if (*p || !o->n_prompts) {
+        fprintf(stderr, "clkv_bench gen: --prefill-only %s: give up to 8 prompt lengths "
+                "1..4096, comma-separated\n", argv[i]);
+        return 2;
+      }
+    } else if (!strcmp(argv[i], "--prefill-gemm") && more) {
       if ((o->gemm = clkv__gemm_mode_parse(argv[++i])) < 0) {
         fprintf(stderr, "clkv_bench gen: --prefill-gemm %s: use own, clblast or clblast16\n",
                 argv[i]);
@@ -380,6 +395,7 @@ int bench_gen_main(int argc, char **argv) {
   const int *pre = o.quick ? prefill_quick : prefill_full;
   static const int batches[] = {2, 4};
   int n_pre = o.quick ? 2 : 5, n_dec = 3, reps = o.quick ? 1 : 3, n_bat = o.quick ? 1 : 2;
+  if (o.n_prompts) pre = o.prompts, n_pre = o.n_prompts, n_dec = 0, n_bat = 0;
   clkv_error err;
   clkv_runtime *rt = NULL;
   clkv_model *m = NULL;

@@ -1,7 +1,8 @@
 /* engine.c — the engine context: a paged KV cache (fixed-size blocks from a free list,
  * one block table per sequence), activation buffers, and the forward passes: prefill
  * (consecutive tokens of one sequence, tiled causal attention) and decode (one token for
- * each of a batch of sequences, paged attention). Five launches per layer. */
+ * each of a batch of sequences, paged attention). Five launches per layer; in prefill a
+ * projection may take the CLBlast path instead (host/gemm.c). */
 #include "kv_disk.h"
 
 #include <math.h>
@@ -385,7 +386,7 @@ static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, i
     /* Nothing written yet: this projection goes back to our kernels for good. */
     fprintf(stderr, "clkv: warning: prefill GEMM %s via %s failed, using own kernels: %s\n",
             clkv__proj_name(proj), clkv__gemm_mode_name(m->gemm[proj]), err->message);
-    m->gemm[proj] = CLKV__GEMM_OWN;
+    clkv__model_set_gemm(m, proj, CLKV__GEMM_OWN, NULL); /* cannot fail */
   }
   cl_kernel k;
   if ((st = clkv__model_matvec_kernel(m, w->type, epi, phase, &k, err))) return st;
