@@ -381,6 +381,7 @@ int bench_ops_main(int argc, char **argv) {
   clkv__tunables tun;
   clkv__default_tunables(&rt->info, &tun);
   op_result res[160];
+  memset(res, 0, sizeof res); /* gemm = own in every row not timed through CLBlast */
   char why[256] = ""; /* why no CLBlast mode runs here */
   clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why);
   int n = 0, rc = 1;
