@@ -401,10 +401,17 @@ static void try_cand(bench *b, clkv__tune_report *r, int kind, const clkv__tunab
     return;
   }
   k->tried++;
-  if (ms < k->tuned_ms) {
+  if (ms < k->tuned_ms) { /* the best so far (if it ran) becomes the runner-up */
+    if (isfinite(k->tuned_ms)) {
+      memcpy(k->runner_up, k->tuned_shape, sizeof k->runner_up);
+      k->runner_up_ms = k->tuned_ms;
+    }
     k->tuned_ms = ms;
     *best = *t;
     snprintf(k->tuned_shape, sizeof k->tuned_shape, "%s", what);
+  } else if (!k->runner_up[0] || ms < k->runner_up_ms) {
+    snprintf(k->runner_up, sizeof k->runner_up, "%s", what);
+    k->runner_up_ms = ms;
   }
 }
 

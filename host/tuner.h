@@ -19,6 +19,8 @@ typedef struct clkv__tune_kernel {
   char default_shape[64], tuned_shape[64];
   double default_ms, tuned_ms;
   unsigned tried, failed;   /* candidates timed / rejected by the correctness check */
+  char runner_up[64];       /* the fastest candidate that lost ("" if none), and its time */
+  double runner_up_ms;
 } clkv__tune_kernel;
 
 typedef struct clkv__tune_report {
