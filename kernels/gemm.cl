@@ -79,27 +79,28 @@ inline float2 rope_pair(float2 y, int pos, float inv_f) {
 }
 
 /* Writes the pair y of K or V row kr (a row of kv_rows values) of one token into the paged
- * cache through clkv_kv_store2: the only cache write of this path. For Q8/Q4 the scale is
- * that of the pair's group of KV_QG values, whose largest magnitude this work-item finds
- * in T itself (tk: the token's row of T from the group's K or V part; the values of k
- * rotated as they are stored). */
+ * cache through clkv_kv_store2: the only cache write of this path. For Q8/Q4 the scale
+ * (and offset) are those of the pair's group of KV_QG values, whose smallest and largest
+ * value this work-item finds in T itself (tk: the token's row of T from the group's K or V
+ * part; the values of k rotated as they are stored). */
 inline void kv_store(__global uchar *cache, size_t base, uint kr, uint slot, float2 y,
                      __global const GTYPE *tk, int rope, int pos,
                      __global const float *inv_freq) {
-  float sc = 0.0f;
+  float lo = 0.0f, hi = 0.0f;
 #if KV_TYPE != 0
   const uint g0 = kr / KV_QG * KV_QG;
-  float amax = 0.0f;
+  lo = INFINITY;
+  hi = -INFINITY;
   for (uint j = g0; j < g0 + KV_QG; j += 2) {
     float2 v = (float2)(GLOAD(j, tk), GLOAD(j + 1, tk));
     if (rope) v = rope_pair(v, pos, inv_freq[(j % HEAD_DIM) / 2]);
-    amax = fmax(amax, fmax(fabs(v.x), fabs(v.y)));
+    lo = fmin(lo, fmin(v.x, v.y));
+    hi = fmax(hi, fmax(v.x, v.y));
   }
-  sc = clkv_kv_scale(amax);
 #else
   (void)tk, (void)rope, (void)pos, (void)inv_freq;
 #endif
-  clkv_kv_store2(cache, base, kr / HEAD_DIM, slot, kr % HEAD_DIM, y.x, y.y, sc);
+  clkv_kv_store2(cache, base, kr / HEAD_DIM, slot, kr % HEAD_DIM, y.x, y.y, lo, hi);
 }
 
 /* The epilogue over T (n_tok, rows): dim0 = rows (EPI 0, 1) or row pairs (EPI 2, 3),
