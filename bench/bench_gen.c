@@ -39,6 +39,8 @@ typedef struct model_cost {
 typedef struct gen_opts {
   const char *model, *csv, *plot, *device;
   int json, quick;
+  int gemm;            /* CLKV__GEMM_* forced on every projection's prefill, or -1 (tuned) */
+  int prompts[8], n_prompts; /* --prefill-only: these prefill rows and no decode rows */
 } gen_opts;
 
 /* ---- per-token times from the token callback ---- */
@@ -333,7 +335,12 @@ static void usage(FILE *f) {
           "  --json        one JSON object on stdout instead of the table\n"
           "  --csv FILE    the rows as CSV\n"
           "  --plot FILE   tokens/s vs prompt and context length with the roofline, via gnuplot\n"
-          "  --quick       prefill at 32 and 128 tokens, one repetition: a smoke test\n");
+          "  --quick       prefill at 32 and 128 tokens, one repetition: a smoke test\n"
+          "  --prefill-gemm own|clblast|clblast16\n"
+          "                every projection's prefill on our matvec or through CLBlast\n"
+          "                (default: as tuned; see docs/TUNING.md)\n"
+          "  --prefill-only N[,N...]\n"
+          "                only prefill rows, at these prompt lengths (up to 8, 1..4096)\n");
 }
 
 static int parse(int argc, char **argv, gen_opts *o) {
@@ -345,6 +352,25 @@ static int parse(int argc, char **argv, gen_opts *o) {
     else if (!strcmp(argv[i], "--csv") && more) o->csv = argv[++i];
     else if (!strcmp(argv[i], "--plot") && more) o->plot = argv[++i];
     else if (!strcmp(argv[i], "--device") && more) o->device = argv[++i];
+    else if (!strcmp(argv[i], "--prefill-only") && more) {
+      char *p = argv[++i], *end;
+      for (o->n_prompts = 0; *p && o->n_prompts < 8; p = *end ? end + 1 : end) {
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 4096 || (*end && *end != ',')) break;
+        o->prompts[o->n_prompts++] = (int)v;
+      }
+      if (*p || !o->n_prompts) {
+        fprintf(stderr, "clkv_bench gen: --prefill-only %s: give up to 8 prompt lengths "
+                "1..4096, comma-separated\n", argv[i]);
+        return 2;
+      }
+    } else if (!strcmp(argv[i], "--prefill-gemm") && more) {
+      if ((o->gemm = clkv__gemm_mode_parse(argv[++i])) < 0) {
+        fprintf(stderr, "clkv_bench gen: --prefill-gemm %s: use own, clblast or clblast16\n",
+                argv[i]);
+        return 2;
+      }
+    }
     else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;
@@ -361,6 +387,7 @@ static int parse(int argc, char **argv, gen_opts *o) {
 
 int bench_gen_main(int argc, char **argv) {
   gen_opts o = {0};
+  o.gemm = -1;
   int rc = parse(argc, argv, &o);
   if (rc >= 0) return rc;
   static const int prefill_full[] = {32, 64, 128, 256, 512}, prefill_quick[] = {32, 128};
@@ -368,6 +395,7 @@ int bench_gen_main(int argc, char **argv) {
   const int *pre = o.quick ? prefill_quick : prefill_full;
   static const int batches[] = {2, 4};
   int n_pre = o.quick ? 2 : 5, n_dec = 3, reps = o.quick ? 1 : 3, n_bat = o.quick ? 1 : 2;
+  if (o.n_prompts) pre = o.prompts, n_pre = o.n_prompts, n_dec = 0, n_bat = 0;
   clkv_error err;
   clkv_runtime *rt = NULL;
   clkv_model *m = NULL;
@@ -384,7 +412,8 @@ int bench_gen_main(int argc, char **argv) {
   bench_peaks pk;
   model_cost cost;
   if (clkv_runtime_create(&rp, &rt, &err) || clkv_model_load(rt, o.model, &mp, &m, &err) ||
-      clkv_context_create(m, &cp, &ctx, &err) || model_cost_of(m, o.model, &cost, &err)) {
+      clkv_context_create(m, &cp, &ctx, &err) || model_cost_of(m, o.model, &cost, &err) ||
+      (o.gemm >= 0 && clkv__model_set_gemm(m, -1, o.gemm, &err))) {
     fprintf(stderr, "clkv_bench gen: %s\n", err.message);
     goto done;
   }
@@ -445,6 +474,7 @@ int bench_gen_main(int argc, char **argv) {
     bench_json_num(&j, "weight_bytes_per_pass", cost.weight_bytes);
     bench_json_num(&j, "params", cost.layer_params + cost.out_params);
     bench_json_num(&j, "prefill_chunk", cost.chunk);
+    bench_json_str(&j, "prefill_gemm", clkv_model_prefill_gemm(m));
     bench_json_close(&j);
     bench_json_object(&j, "rows");
     for (int i = 0; i < n; ++i) json_row(&j, &rows[i]);
@@ -452,9 +482,9 @@ int bench_gen_main(int argc, char **argv) {
   } else {
     printf("clkv_bench gen: %s on %s (%s)\n", o.model, d->name, d->driver_version);
     printf("device measured: %.2f GB/s read, %.2f GFLOP/s fp32; model: %.1f MB weights per "
-           "pass, %.1f M params; prefill chunk %d\n\n",
+           "pass, %.1f M params; prefill chunk %d\nprefill GEMM: %s\n\n",
            pk.gbps, pk.gflops, cost.weight_bytes * 1e-6,
-           (cost.layer_params + cost.out_params) * 1e-6, cost.chunk);
+           (cost.layer_params + cost.out_params) * 1e-6, cost.chunk, clkv_model_prefill_gemm(m));
     print_table(rows, n);
   }
   rc = 0;

@@ -1,8 +1,9 @@
 /* bench_ops.c — `clkv_bench ops`: each kernel of the forward pass alone, over the cases of the
  * kernel tests at the default model's shapes (every weight type's mat-vec for decode and a
- * prefill chunk; paged decode and tiled prefill attention at several contexts), launched
- * through host/ops.c with the default tunables; achieved GB/s and GFLOP/s against the
- * device's measured bandwidth and fp32 compute. */
+ * prefill chunk, the prefill chunk also through the CLBlast GEMM path; paged decode and tiled
+ * prefill attention at several contexts), launched through host/ops.c and host/gemm.c with
+ * the default tunables; achieved GB/s and GFLOP/s against the device's measured bandwidth
+ * and fp32 compute, and the CLBlast/own speed ratio of each prefill case. */
 #include "bench_peaks.h"
 #include "bench_util.h"
 #include "model.h"
@@ -34,6 +35,8 @@ typedef struct ops_opts {
 typedef struct op_result {
   char op[24], type[8], shape[24];
   int tokens;
+  int gemm;             /* CLKV__GEMM_*: the prefill path a matvec row was timed on */
+  int own;              /* a CLBlast row: the index of the same case on our matvec */
   double seconds, bytes, flops;
 } op_result;
 
@@ -47,11 +50,16 @@ typedef struct op_case {
   int is_attn, prefill, epi;
   clkv__mv_args mv;
   clkv__attn_args at;
+  int gemm;                      /* CLKV__GEMM_OWN, or the CLBlast mode of g and gs */
+  const clkv__gemm_kernels *g;
+  const clkv__gemm_scratch *gs;
   int launches;
 } op_case;
 
 static clkv_status enqueue_once(op_case *c, clkv_error *err) {
   if (c->is_attn) return clkv__attn_enqueue(c->rt, c->k, c->tun, c->prefill, &c->at, err);
+  int touched;
+  if (c->gemm) return clkv__gemm_enqueue(c->rt, c->g, c->gemm, c->gs, c->epi, &c->mv, &touched, err);
   return clkv__matvec_enqueue(c->rt, c->k, &c->tun->mv[c->prefill], c->epi, &c->mv, err);
 }
 
@@ -139,7 +147,36 @@ done:
 
 static const uint32_t wtypes[] = {GGML_T_F32, GGML_T_F16, GGML_T_BF16,
                                   GGML_T_Q8_0, GGML_T_Q4_0, GGML_T_Q4_1};
-static const unsigned mv_shapes[][2] = {{DIM, DIM}, {FF, DIM}, {DIM, FF}, {VOCAB, DIM}};
+static const unsigned mv_shapes[][2] = {{DIM, DIM}, {FF, DIM}, {2 * FF, DIM}, {DIM, FF},
+                                        {VOCAB, DIM}};
+
+/* Times the prefill case c through each CLBlast mode the device can run; a row per mode. */
+static clkv_status bench_gemm_modes(clkv_runtime *rt, op_case *c, const clkv__gemm_scratch *gs,
+                                    uint32_t wtype, const op_result *own, const ops_opts *o,
+                                    op_result *res, int *n_res, clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  clkv__gemm_kernels g = {0};
+  for (int mode = CLKV__GEMM_CLBLAST; mode < CLKV__GEMM_MODES; mode++) {
+    if (!clkv__gemm_available(rt, mode, NULL, 0)) continue;
+    char opts[256];
+    clkv__gemm_options(mode, wtype, c->epi, HEAD_DIM, N_KV, KV_BS, CLKV_KV_F16, opts, sizeof opts);
+    CLKV_TRY(clkv__gemm_kernels_create(rt, opts, &g, err));
+    op_case gc = *c;
+    gc.gemm = mode;
+    gc.g = &g;
+    gc.gs = gs;
+    op_result *r = &res[(*n_res)++];
+    *r = *own;
+    r->gemm = mode;
+    r->own = (int)(own - res);
+    snprintf(r->op, sizeof r->op, "%s prefill", clkv__gemm_mode_name(mode));
+    CLKV_TRY(time_case(&gc, o, &r->seconds, err));
+    clkv__gemm_kernels_release(&g);
+  }
+fail:
+  clkv__gemm_kernels_release(&g);
+  return st;
+}
 
 /* Mat-vec of each type and shape: decode (1 token) and a prefill chunk (not for the output
  * projection: prefill computes logits of the last token only). */
@@ -149,6 +186,8 @@ static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, con
   const float half = 0.5f, one = 1.0f;
   cl_mem X = NULL, Y = NULL, N = NULL, W = NULL;
   cl_kernel k = NULL;
+  clkv__gemm_scratch gs = {0};
+  CLKV_TRY(clkv__gemm_scratch_init(rt, CHUNK, 2 * FF, FF, &gs, err));
   CLKV_TRY((X = filled(rt, sizeof(float) * CHUNK * FF, &half, 4, err)) ? CLKV_OK : err->status);
   CLKV_TRY((Y = filled(rt, sizeof(float) * CHUNK * VOCAB, &half, 4, err)) ? CLKV_OK : err->status);
   CLKV_TRY((N = filled(rt, sizeof(float) * FF, &one, 4, err)) ? CLKV_OK : err->status);
@@ -159,7 +198,9 @@ static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, con
       size_t wbytes = 0;
       CLKV_TRY((W = make_weights(rt, wtypes[t], rows, cols, &wbytes, err)) ? CLKV_OK
                                                                             : err->status);
-      int epi = rows == VOCAB ? CLKV__EPI_STORE : CLKV__EPI_ADD; /* as the engine uses them */
+      /* as the engine uses them: the logits store after the norm, gate/up SwiGLU (also
+       * after the norm), the others add to the residual */
+      int epi = rows == VOCAB ? CLKV__EPI_STORE : rows == 2 * FF ? CLKV__EPI_SWIGLU : CLKV__EPI_ADD;
       for (int ph = 0; ph < 2; ++ph) {
         if (ph == CLKV__PH_PREFILL && rows == VOCAB) continue;
         unsigned n_tok = ph == CLKV__PH_PREFILL ? CHUNK : 1;
@@ -176,10 +217,15 @@ static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, con
         snprintf(r->type, sizeof r->type, "%s", ggml_type_get(wtypes[t])->name);
         snprintf(r->shape, sizeof r->shape, "%ux%u", rows, cols);
         r->tokens = (int)n_tok;
-        /* weights once, the input, the output (read and written by the add epilogue) */
-        r->bytes = (double)wbytes + 4.0 * n_tok * cols + 4.0 * n_tok * rows * (epi ? 2 : 1);
+        r->gemm = CLKV__GEMM_OWN;
+        /* weights once, the input, the output (read and written by the add epilogue, half
+         * the rows for SwiGLU) */
+        double out = epi == CLKV__EPI_ADD ? 2.0 * rows : epi == CLKV__EPI_SWIGLU ? rows / 2.0 : rows;
+        r->bytes = (double)wbytes + 4.0 * n_tok * cols + 4.0 * n_tok * out;
         r->flops = 2.0 * rows * cols * n_tok;
         CLKV_TRY(time_case(&c, o, &r->seconds, err));
+        if (ph == CLKV__PH_PREFILL)
+          CLKV_TRY(bench_gemm_modes(rt, &c, &gs, wtypes[t], r, o, res, n_res, err));
         clReleaseKernel(k);
         k = NULL;
       }
@@ -189,6 +235,7 @@ static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, con
   }
 fail:
   if (k) clReleaseKernel(k);
+  clkv__gemm_scratch_release(&gs);
   cl_mem all[] = {W, N, Y, X};
   for (int i = 0; i < 4; ++i)
     if (all[i]) clReleaseMemObject(all[i]);
@@ -257,6 +304,48 @@ fail:
   return st;
 }
 
+/* The prefill cases side by side: our matvec and each CLBlast mode, GFLOP/s and the speed
+ * ratio (above 1: CLBlast is faster). */
+static void print_gemm_table(const op_result *res, int n, const char *why) {
+  printf("\nprefill GEMM: own quantized matvec vs CLBlast on weights dequantized by row tiles\n");
+  if (why[0]) {
+    printf("CLBlast: %s\n", why);
+    return;
+  }
+  printf("%-10s %-7s %-11s %6s %11s %11s %9s %9s %7s\n", "path", "type", "shape", "tokens",
+         "own us", "path us", "own GF/s", "path GF/s", "speedup");
+  for (int i = 0; i < n; ++i) {
+    const op_result *r = &res[i];
+    if (r->gemm == CLKV__GEMM_OWN) continue;
+    const op_result *w = &res[r->own];
+    printf("%-10s %-7s %-11s %6d %11.1f %11.1f %9.2f %9.2f %6.2fx\n",
+           clkv__gemm_mode_name(r->gemm), r->type, r->shape, r->tokens, w->seconds * 1e6,
+           r->seconds * 1e6, w->flops / w->seconds * 1e-9, r->flops / r->seconds * 1e-9,
+           w->seconds / r->seconds);
+  }
+}
+
+static void json_gemm(bench_json *j, const op_result *res, int n, const char *why) {
+  bench_json_object(j, "prefill_gemm");
+  if (why[0]) bench_json_str(j, "unavailable", why);
+  for (int i = 0; i < n; ++i) {
+    const op_result *r = &res[i];
+    if (r->gemm == CLKV__GEMM_OWN) continue;
+    const op_result *w = &res[r->own];
+    char key[80];
+    snprintf(key, sizeof key, "%s %.7s %.23s x%d", clkv__gemm_mode_name(r->gemm), r->type,
+             r->shape, r->tokens);
+    bench_json_object(j, key);
+    bench_json_num(j, "own_us", w->seconds * 1e6);
+    bench_json_num(j, "path_us", r->seconds * 1e6);
+    bench_json_num(j, "own_gflops", w->flops / w->seconds * 1e-9);
+    bench_json_num(j, "path_gflops", r->flops / r->seconds * 1e-9);
+    bench_json_num(j, "speedup", w->seconds / r->seconds);
+    bench_json_close(j);
+  }
+  bench_json_close(j);
+}
+
 static void usage(FILE *f) {
   fprintf(f, "usage: clkv_bench ops [--json] [--quick] [--device D]\n"
              "  --json    one JSON object on stdout instead of the table\n"
@@ -291,7 +380,10 @@ int bench_ops_main(int argc, char **argv) {
   }
   clkv__tunables tun;
   clkv__default_tunables(&rt->info, &tun);
-  op_result res[80];
+  op_result res[160];
+  memset(res, 0, sizeof res); /* gemm = own in every row not timed through CLBlast */
+  char why[256] = ""; /* why no CLBlast mode runs here */
+  clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why);
   int n = 0, rc = 1;
   bench_peaks pk;
   fprintf(stderr, "clkv_bench ops: measuring the device, then the mat-vecs and attention...\n");
@@ -341,7 +433,13 @@ int bench_ops_main(int argc, char **argv) {
              100 * gflops / pk.gflops);
     }
   }
-  if (o.json) bench_json_end(&j);
+  if (o.json) {
+    bench_json_close(&j);
+    json_gemm(&j, res, n, why);
+    bench_json_end(&j);
+  } else {
+    print_gemm_table(res, n, why);
+  }
   rc = 0;
 done:
   clkv_runtime_free(rt);

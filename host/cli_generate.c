@@ -278,8 +278,9 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
             (unsigned long long)k.disk_blocks_read, (unsigned long long)k.disk_blocks_written,
             (unsigned long long)k.disk_files_ignored);
   const char *src = clkv_model_tuning_source(m);
-  if (strcmp(src, "defaults")) fprintf(f, "[tuning] %s (over platform profile %s)\n", src, dev->profile);
-  else fprintf(f, "[tuning] defaults from platform profile %s (run clkv tune)\n", dev->profile);
+  if (strcmp(src, "defaults")) fprintf(f, "[tuning] %s (over platform profile %s)", src, dev->profile);
+  else fprintf(f, "[tuning] defaults from platform profile %s (run clkv tune)", dev->profile);
+  fprintf(f, "; prefill GEMM %s\n", clkv_model_prefill_gemm(m));
 }
 
 static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_context *ctx, int index) {

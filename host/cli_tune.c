@@ -77,6 +77,16 @@ int cli_tune(int argc, char **argv) {
            t->default_ms, t->tuned_shape, t->tuned_ms,
            isfinite(t->default_ms) && t->default_ms > 0 ? t->tuned_ms / t->default_ms : NAN);
   }
+  for (int k = CLKV__TK_GEMM_QKV; k < CLKV__TK_COUNT; k++) { /* what the other path took */
+    const clkv__tune_kernel *t = &r.k[k];
+    if (t->runner_up[0])
+      printf("%-15s %s lost: %.3f ms against %s %.3f ms\n", t->name, t->runner_up,
+             t->runner_up_ms, t->tuned_shape, t->tuned_ms);
+    else if (k == CLKV__TK_GEMM_QKV)
+      printf("prefill GEMM: no CLBlast candidate was timed (%s)\n",
+             clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, NULL, 0) ? "budget reached"
+                                                                   : "CLBlast unavailable here");
+  }
   char file[1200];
   clkv__tuning_path(rt, file, sizeof file);
   printf("%u candidates checked and timed (%s) in %.1f s%s\nsaved %s\n", r.candidates_checked,

@@ -1,7 +1,8 @@
 /* engine.c — the engine context: a paged KV cache (fixed-size blocks from a free list,
  * one block table per sequence), activation buffers, and the forward passes: prefill
  * (consecutive tokens of one sequence, tiled causal attention) and decode (one token for
- * each of a batch of sequences, paged attention). Five launches per layer. */
+ * each of a batch of sequences, paged attention). Five launches per layer; in prefill a
+ * projection may take the CLBlast path instead (host/gemm.c). */
 #include "kv_disk.h"
 
 #include <math.h>
@@ -234,6 +235,7 @@ void clkv_context_free(clkv_context *c) {
                     &c->logits};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (*bufs[i]) clReleaseMemObject(*bufs[i]);
+  clkv__gemm_scratch_release(&c->gemm);
   clkv_kv_pool_free(c->pool);
   free(c->btab);
   free(c->h_logits);
@@ -343,14 +345,31 @@ fail:
 }
 
 /* ---- launches ---- */
-/* Y = W · norm(X[x_row0 .. x_row0+n)) with the epilogue epi. */
-static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, int phase,
-                              cl_mem X, unsigned x_row0, unsigned n, cl_mem norm_w, cl_mem Y,
-                              unsigned layer, clkv_error *err) {
+/* The prefill GEMM path for one projection (scratch made on first use). */
+static clkv_status run_gemm(clkv_context *c, const clkv__weight *w, int epi, int mode,
+                            const clkv__mv_args *a, int *touched, clkv_error *err) {
   clkv_model *m = c->m;
-  cl_kernel k;
-  clkv_status st = clkv__model_matvec_kernel(m, w->type, epi, phase, &k, err);
+  const clkv__gemm_kernels *k;
+  clkv_status st = clkv__model_gemm_kernels(m, w->type, epi, mode, &k, err);
   if (st) return st;
+  if (!c->gemm.t) {
+    const clkv_model_info *I = &m->info;
+    size_t rows = (size_t)m->q_rows + 2 * (size_t)m->kv_rows, cols = (size_t)I->n_embd;
+    rows = rows > 2 * (size_t)I->n_ff ? rows : 2 * (size_t)I->n_ff;
+    cols = cols > (size_t)I->n_ff ? cols : (size_t)I->n_ff;
+    cols = cols > (size_t)m->q_rows ? cols : (size_t)m->q_rows;
+    if ((st = clkv__gemm_scratch_init(m->rt, (size_t)c->max_tok, rows, cols, &c->gemm, err)))
+      return st;
+  }
+  return clkv__gemm_enqueue(m->rt, k, mode, &c->gemm, epi, a, touched, err);
+}
+
+/* Y = W · norm(X[x_row0 .. x_row0+n)) with the epilogue epi. proj: which layer projection
+ * (its prefill path may be CLBlast, see host/gemm.c), or -1. */
+static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, int phase,
+                              int proj, cl_mem X, unsigned x_row0, unsigned n, cl_mem norm_w,
+                              cl_mem Y, unsigned layer, clkv_error *err) {
+  clkv_model *m = c->m;
   const clkv__mv_args a = {
       .W = w->buf, .rows = w->rows, .cols = w->cols, .X = X, .x_row0 = x_row0, .n_tok = n,
       .norm_w = norm_w ? norm_w : m->out_norm, .eps = m->info.rms_eps, .Y = Y,
@@ -359,6 +378,18 @@ static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, i
       .inv_freq = m->inv_freq, .q_rows = (unsigned)m->q_rows, .kv_rows = (unsigned)m->kv_rows,
       .layer_base = layer % (unsigned)c->dev.layers * (unsigned)c->n_blocks,
       .max_blocks = (unsigned)c->max_blocks};
+  clkv_status st;
+  if (phase == CLKV__PH_PREFILL && proj >= 0 && m->gemm[proj] != CLKV__GEMM_OWN) {
+    int touched = 0;
+    st = run_gemm(c, w, epi, m->gemm[proj], &a, &touched, err);
+    if (!st || touched) return st;
+    /* Nothing written yet: this projection goes back to our kernels for good. */
+    fprintf(stderr, "clkv: warning: prefill GEMM %s via %s failed, using own kernels: %s\n",
+            clkv__proj_name(proj), clkv__gemm_mode_name(m->gemm[proj]), err->message);
+    clkv__model_set_gemm(m, proj, CLKV__GEMM_OWN, NULL); /* cannot fail */
+  }
+  cl_kernel k;
+  if ((st = clkv__model_matvec_kernel(m, w->type, epi, phase, &k, err))) return st;
   const clkv__mv_shape sh = clkv__model_mv_shape(m, epi, phase);
   return clkv__matvec_enqueue(m->rt, k, &sh, epi, &a, err);
 }
@@ -424,18 +455,18 @@ static clkv_status run_layers(clkv_context *c, int n, int phase, int prefill_seq
   CLKV_TRY(run_embed(c, n, err));
   for (int l = 0; l < m->info.n_layers; l++) {
     const clkv__layer *L = &m->layers[l];
-    CLKV_TRY(run_matvec(c, &L->wqkv, CLKV__EPI_QKV, phase, c->x, 0, (unsigned)n, L->attn_norm,
-                        c->q, (unsigned)l, err));
+    CLKV_TRY(run_matvec(c, &L->wqkv, CLKV__EPI_QKV, phase, CLKV__PROJ_QKV, c->x, 0, (unsigned)n,
+                        L->attn_norm, c->q, (unsigned)l, err));
     CLKV_TRY(run_attention(c, l, n, prefill_seq, pos0, err));
-    CLKV_TRY(run_matvec(c, &L->wo, CLKV__EPI_ADD, phase, c->att, 0, (unsigned)n, NULL, c->x,
-                        (unsigned)l, err));
-    CLKV_TRY(run_matvec(c, &L->wgu, CLKV__EPI_SWIGLU, phase, c->x, 0, (unsigned)n, L->ffn_norm,
-                        c->ff, (unsigned)l, err));
-    CLKV_TRY(run_matvec(c, &L->wdown, CLKV__EPI_ADD, phase, c->ff, 0, (unsigned)n, NULL, c->x,
-                        (unsigned)l, err));
+    CLKV_TRY(run_matvec(c, &L->wo, CLKV__EPI_ADD, phase, CLKV__PROJ_O, c->att, 0, (unsigned)n,
+                        NULL, c->x, (unsigned)l, err));
+    CLKV_TRY(run_matvec(c, &L->wgu, CLKV__EPI_SWIGLU, phase, CLKV__PROJ_GU, c->x, 0, (unsigned)n,
+                        L->ffn_norm, c->ff, (unsigned)l, err));
+    CLKV_TRY(run_matvec(c, &L->wdown, CLKV__EPI_ADD, phase, CLKV__PROJ_DOWN, c->ff, 0,
+                        (unsigned)n, NULL, c->x, (unsigned)l, err));
   }
   if (n_logits > 0) {
-    CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, CLKV__PH_DECODE, c->x,
+    CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, CLKV__PH_DECODE, -1, c->x,
                         (unsigned)logits_row0, (unsigned)n_logits, m->out_norm, c->logits, 0, err));
     CLKV_CL_TRY(clEnqueueReadBuffer(m->rt->queue, c->logits, CL_TRUE, 0,
                                     sizeof(float) * (size_t)n_logits * (size_t)m->info.n_vocab,

@@ -230,6 +230,7 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
     goto fail;
   }
   clkv__tunables_load(rt, &m->tun, m->tuning_source, sizeof m->tuning_source);
+  clkv__model_gemm_init(m);
   CLKV_TRY(load_weights(m, f, err));
   gguf_close(f);
   *out = m;
@@ -251,6 +252,9 @@ void clkv_model_free(clkv_model *m) {
     for (int e = 0; e < 4; e++)
       for (int p = 0; p < 2; p++)
         if (m->k_mv[i][e][p]) clReleaseKernel(m->k_mv[i][e][p]);
+  for (int i = 0; i < CLKV__N_WTYPES; i++)
+    for (int e = 0; e < 4; e++)
+      for (int h = 0; h < 2; h++) clkv__gemm_kernels_release(&m->k_gemm[i][e][h]);
   if (m->k_embed) clReleaseKernel(m->k_embed);
   if (m->k_attn_paged) clReleaseKernel(m->k_attn_paged);
   if (m->k_attn_prefill) clReleaseKernel(m->k_attn_prefill);
@@ -303,5 +307,23 @@ clkv_status clkv__model_matvec_kernel(clkv_model *m, uint32_t wtype, int epi, in
     if (st) return st;
   }
   *out = *k;
+  return CLKV_OK;
+}
+
+clkv_status clkv__model_gemm_kernels(clkv_model *m, uint32_t wtype, int epi, int mode,
+                                     const clkv__gemm_kernels **out, clkv_error *err) {
+  int slot = clkv__wtype_slot(wtype);
+  if (slot < 0 || mode == CLKV__GEMM_OWN)
+    return clkv__err(err, CLKV_ERR_UNSUPPORTED, "no prefill GEMM kernels for type %u, mode %s",
+                     wtype, clkv__gemm_mode_name(mode));
+  clkv__gemm_kernels *k = &m->k_gemm[slot][epi][mode == CLKV__GEMM_CLBLAST16];
+  if (!k->epi) {
+    char opts[512];
+    clkv__gemm_options(mode, wtype, epi, m->info.head_dim, m->info.n_kv_heads,
+                       m->params.kv_block, m->params.kv_type, opts, sizeof opts);
+    clkv_status st = clkv__gemm_kernels_create(m->rt, opts, k, err);
+    if (st) return st;
+  }
+  *out = k;
   return CLKV_OK;
 }

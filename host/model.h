@@ -30,6 +30,11 @@ typedef struct clkv__layer {
 enum { CLKV__EPI_STORE = 0, CLKV__EPI_ADD = 1, CLKV__EPI_QKV = 2, CLKV__EPI_SWIGLU = 3 };
 enum { CLKV__PH_DECODE = 0, CLKV__PH_PREFILL = 1 };
 #define CLKV__N_WTYPES 6 /* F32 F16 BF16 Q8_0 Q4_0 Q4_1 */
+/* How a prefill projection is computed: our quantized matvec kernels, or the weights
+ * dequantized by row tiles and multiplied by CLBlast (F32 Sgemm, F16 Hgemm). */
+enum { CLKV__GEMM_OWN = 0, CLKV__GEMM_CLBLAST = 1, CLKV__GEMM_CLBLAST16 = 2, CLKV__GEMM_MODES };
+/* The four projections of a layer: the shape classes the prefill path is chosen for. */
+enum { CLKV__PROJ_QKV = 0, CLKV__PROJ_O, CLKV__PROJ_GU, CLKV__PROJ_DOWN, CLKV__N_PROJ };
 
 /* Launch shape of the matvec family for one phase (tunables, from platforms/ defaults). */
 typedef struct clkv__mv_shape {
@@ -40,7 +45,13 @@ typedef struct clkv__tunables {
   clkv__mv_shape mv[2];     /* [phase] */
   unsigned att_wg;          /* decode attention threads per (token, head) */
   unsigned tq, tk;          /* prefill attention tiles */
+  unsigned gemm[CLKV__N_PROJ]; /* [projection] prefill path, CLKV__GEMM_*; 0 (own) default */
 } clkv__tunables;
+
+/* The prefill GEMM path's kernels (kernels/gemm.cl) for one weight type and epilogue. */
+typedef struct clkv__gemm_kernels {
+  cl_kernel norm, deq, epi;
+} clkv__gemm_kernels;
 
 struct clkv_model {
   clkv_runtime *rt;
@@ -62,6 +73,10 @@ struct clkv_model {
   clkv__tunables tun;
   char tuning_source[1200]; /* the tuning file applied, or "defaults" */
   cl_kernel k_mv[CLKV__N_WTYPES][4][2]; /* lazily created */
+  clkv__gemm_kernels k_gemm[CLKV__N_WTYPES][4][2]; /* [type][epi][F32, F16], lazily */
+  int gemm[CLKV__N_PROJ];   /* prefill path in use per projection (tun.gemm, or own where
+                               CLBlast cannot run) */
+  char gemm_note[320];      /* "qkv=own o=clblast ...", and why a request was not honoured */
   cl_kernel k_embed;
   cl_kernel k_attn_paged, k_attn_prefill;
   char *path;               /* the GGUF file loaded (the disk tier keys on its contents) */
@@ -101,6 +116,8 @@ size_t clkv__kv_block_bytes(int kv_type, int n_kv, int kv_block, int head_dim);
  * widened so that a scale group stays inside one workgroup (at most max_wg threads). */
 clkv__mv_shape clkv__matvec_fit(const clkv__mv_shape *s, int epi, int kv_type, int head_dim,
                                 size_t max_wg);
+/* 1 if the epilogue's projection reads RMSNorm(X) (QKV, SwiGLU, the logits' store). */
+int clkv__epi_norm(int epi);
 /* Options for a matvec variant (shape already fitted) and the rows each work-item computes. */
 void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
                           int n_kv, int kv_block, int kv_type, char *buf, size_t cap);
@@ -126,6 +143,47 @@ clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunabl
 clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigned cols,
                                 unsigned n_vocab, cl_mem ids, unsigned n_tok, cl_mem X,
                                 clkv_error *err);
+
+/* ---- the prefill GEMM path (host/gemm.c) ---- */
+const char *clkv__gemm_mode_name(int mode);   /* "own", "clblast", "clblast16" */
+int clkv__gemm_mode_parse(const char *s);     /* a CLKV__GEMM_* value, or -1 */
+const char *clkv__proj_name(int proj);        /* "qkv", "o", "gu", "down" */
+/* 1 if mode can run on rt; else 0 and why (what is missing and what to do) in why. */
+int clkv__gemm_available(const clkv_runtime *rt, int mode, char *why, size_t cap);
+
+/* Scratch of the path, sized by the largest matrix and token count it serves (F32 sizes;
+ * the F16 mode uses half of each). */
+typedef struct clkv__gemm_scratch {
+  cl_mem xn;                /* (max_tok, max_cols) normalized input */
+  cl_mem w;                 /* (w_elems) a tile of dequantized weight rows */
+  cl_mem t;                 /* (max_tok, max_rows) GEMM output before the epilogue */
+  size_t max_tok, max_rows, max_cols, w_elems;
+} clkv__gemm_scratch;
+clkv_status clkv__gemm_scratch_init(clkv_runtime *rt, size_t max_tok, size_t max_rows,
+                                    size_t max_cols, clkv__gemm_scratch *s, clkv_error *err);
+void clkv__gemm_scratch_release(clkv__gemm_scratch *s);
+
+void clkv__gemm_options(int mode, uint32_t wtype, int epi, int head_dim, int n_kv,
+                        int kv_block, int kv_type, char *buf, size_t cap);
+/* The three kernels of a variant (caller releases with clkv__gemm_kernels_release). */
+clkv_status clkv__gemm_kernels_create(clkv_runtime *rt, const char *opts, clkv__gemm_kernels *k,
+                                      clkv_error *err);
+void clkv__gemm_kernels_release(clkv__gemm_kernels *k);
+/* Y = epilogue(norm(X) · Wᵀ): the arguments and the result of clkv__matvec_enqueue with the
+ * same epi. *touched is set once Y or the KV cache may have been written: a failure before
+ * that can be retried on the matvec path. */
+clkv_status clkv__gemm_enqueue(clkv_runtime *rt, const clkv__gemm_kernels *k, int mode,
+                               const clkv__gemm_scratch *s, int epi, const clkv__mv_args *a,
+                               int *touched, clkv_error *err);
+/* host/model.c: the variant for a weight type, epilogue and mode (created on first use). */
+clkv_status clkv__model_gemm_kernels(clkv_model *m, uint32_t wtype, int epi, int mode,
+                                     const clkv__gemm_kernels **out, clkv_error *err);
+/* At load: m->gemm from m->tun.gemm, each mode that cannot run here replaced by own with a
+ * one-line warning on stderr (it was asked for by the tuning file or CLKV_PREFILL_GEMM). */
+void clkv__model_gemm_init(clkv_model *m);
+/* Sets the prefill path of projection proj (-1: all) to mode, if it can run here; else
+ * returns CLKV_ERR_UNSUPPORTED saying why, and changes nothing. Refreshes gemm_note. */
+clkv_status clkv__model_set_gemm(clkv_model *m, int proj, int mode, clkv_error *err);
 
 /* ---- the engine context (host/engine.c) ---- */
 /* One tier of the KV cache in a few large buffers ("arenas"), each no larger than the
@@ -154,6 +212,7 @@ struct clkv_context {
   int32_t *btab;            /* (n_seq_max, max_blocks) host copy of the block tables */
   cl_mem d_btab, d_ids, d_seq, d_pos;
   cl_mem x, q, att, ff, logits;
+  clkv__gemm_scratch gemm;  /* the prefill GEMM path's scratch, made on its first use */
   float *h_logits;          /* (n_seq_max, n_vocab) */
   int32_t *h_ids, *h_seq, *h_pos;
   struct clkv__kv_disk *disk; /* disk tier of the prefix cache, NULL when off (kv_disk.c) */

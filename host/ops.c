@@ -41,10 +41,14 @@ clkv__mv_shape clkv__matvec_fit(const clkv__mv_shape *s, int epi, int kv_type, i
   return r;
 }
 
+int clkv__epi_norm(int epi) {
+  /* The store epilogue is used for the logits, after the final norm. */
+  return epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU || epi == CLKV__EPI_STORE;
+}
+
 void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
                           int n_kv, int kv_block, int kv_type, char *buf, size_t cap) {
-  /* The store epilogue is used for the logits, after the final norm. */
-  int norm = epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU || epi == CLKV__EPI_STORE;
+  const int norm = clkv__epi_norm(epi);
   snprintf(buf, cap,
            "-DWTYPE=%u -DEPI=%d -DNORM=%d -DKSPLIT=%u -DRG=%u -DROWS=%u -DTT=%u "
            "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d",

@@ -22,6 +22,7 @@ static unsigned *field(clkv__tunables *t, const char *key);
 static void profile_defaults(const clkv_device_info *d, clkv__tunables *t);
 
 static void device_defaults(const clkv_device_info *d, clkv__tunables *t) {
+  for (int p = 0; p < CLKV__N_PROJ; p++) t->gemm[p] = CLKV__GEMM_OWN; /* until measured */
   if (d->type == CLKV_DEVICE_CPU) {
     t->mv[CLKV__PH_DECODE] = (clkv__mv_shape){1, 4, 2, 1};
     t->mv[CLKV__PH_PREFILL] = (clkv__mv_shape){1, 4, 2, 8};
@@ -69,6 +70,14 @@ static void env_overrides(clkv__tunables *t) {
   t->mv[CLKV__PH_DECODE].ksplit = env_u("CLKV_MV_KSPLIT", t->mv[CLKV__PH_DECODE].ksplit);
   t->mv[CLKV__PH_PREFILL].tt = env_u("CLKV_MV_TT", t->mv[CLKV__PH_PREFILL].tt);
   t->att_wg = env_u("CLKV_ATT_WG", t->att_wg);
+  const char *g = getenv("CLKV_PREFILL_GEMM");
+  if (g && *g) {
+    int mode = clkv__gemm_mode_parse(g);
+    if (mode < 0)
+      fprintf(stderr, "clkv: warning: CLKV_PREFILL_GEMM=%s is not own, clblast or clblast16; "
+              "ignored\n", g);
+    for (int p = 0; p < CLKV__N_PROJ && mode >= 0; p++) t->gemm[p] = (unsigned)mode;
+  }
 }
 
 void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t) {
@@ -130,6 +139,14 @@ int clkv__tunables_parse(const char *text, clkv__tunables *t) {
     unsigned *f = field(&r, line);
     char *num_end;
     long v = strtol(eq + 1, &num_end, 10);
+    if (!strncmp(line, "prefill.gemm.", 13)) { /* prefill.gemm.<projection>=<mode> */
+      int p = 0, mode = clkv__gemm_mode_parse(eq + 1);
+      while (p < CLKV__N_PROJ && strcmp(line + 13, clkv__proj_name(p))) p++;
+      if (p == CLKV__N_PROJ || mode < 0) return -1;
+      r.gemm[p] = (unsigned)mode;
+      n++;
+      continue;
+    }
     if (!f || num_end == eq + 1 || *num_end || v < 1 || v > 4096) return -1;
     *f = (unsigned)v;
     n++;

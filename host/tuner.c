@@ -1,5 +1,6 @@
-/* tuner.c — the autotuner: for one model's shapes, a greedy coordinate search over the
- * matvec shape (decode, then prefill) and the attention tiles. Every candidate is checked
+/* tuner.c — the autotuner: for one model's shapes, each projection's prefill path (our
+ * matvec or CLBlast), then a greedy coordinate search over the matvec shape (decode, then
+ * prefill) and the attention tiles. Every candidate is checked
  * against plain C before it is timed; the defaults are timed first and a candidate replaces
  * the best only if faster, so the tuned shapes are never slower than the defaults. */
 #include "tuner.h"
@@ -28,6 +29,7 @@ typedef struct bench {
   int nh, nkv, hd;
   mv_problem p[4];
   cl_mem X, N, Y, dummy;
+  clkv__gemm_scratch gs;    /* the prefill GEMM path's scratch */
   cl_mem Q, K, V, B, S, P, O;
   float *att_ref[2];        /* [prefill] expected O */
   double t0, budget_ms;
@@ -164,26 +166,48 @@ static void bench_free(bench *b) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (all[i]) clReleaseMemObject(all[i]);
   for (int i = 0; i < 4; i++) free(b->p[i].ref[0]), free(b->p[i].ref[1]);
+  clkv__gemm_scratch_release(&b->gs);
   free(b->att_ref[0]);
   free(b->att_ref[1]);
 }
 
-/* The kernels of one candidate: 4 matvecs of a phase, or one attention variant. */
+/* The kernels of one candidate: 4 matvecs of a phase, one attention variant, or one
+ * projection's prefill path (a matvec, or the GEMM path's kernels in g). */
 typedef struct cand {
   int kind;
   clkv__tunables t;
   cl_kernel k[4];
   int n;
+  clkv__gemm_kernels g;
 } cand;
 
 static int phase_of(int kind) {
-  return kind == CLKV__TK_MV_PREFILL || kind == CLKV__TK_ATT_PREFILL;
+  return kind == CLKV__TK_MV_PREFILL || kind == CLKV__TK_ATT_PREFILL || kind >= CLKV__TK_GEMM_QKV;
+}
+
+/* The projection of a gemm kind, or -1. */
+static int proj_of(int kind) { return kind >= CLKV__TK_GEMM_QKV ? kind - CLKV__TK_GEMM_QKV : -1; }
+
+/* The GEMM mode a candidate runs (own for every kind but the gemm kinds' CLBlast ones). */
+static int gemm_of(const cand *c) {
+  return proj_of(c->kind) < 0 ? CLKV__GEMM_OWN : (int)c->t.gemm[proj_of(c->kind)];
 }
 
 static clkv_status cand_build(bench *b, cand *c, clkv_error *err) {
   char opts[256];
   clkv_status st = CLKV_OK;
-  if (c->kind == CLKV__TK_MV_DECODE || c->kind == CLKV__TK_MV_PREFILL) {
+  const int proj = proj_of(c->kind);
+  if (proj >= 0 && gemm_of(c) != CLKV__GEMM_OWN) {
+    clkv__gemm_options(gemm_of(c), b->wtype, b->p[proj].epi, b->hd, b->nkv, KV_BS, CLKV_KV_F16,
+                       opts, sizeof opts);
+    return clkv__gemm_kernels_create(b->rt, opts, &c->g, err);
+  }
+  if (proj >= 0) {
+    clkv__matvec_options(&c->t.mv[CLKV__PH_PREFILL], b->wtype, b->p[proj].epi, b->hd, b->nkv,
+                         KV_BS, CLKV_KV_F16, opts, sizeof opts);
+    CLKV_TRY(clkv__kernel_create(b->rt, "matvec.cl", opts, "clkv_matvec", &c->k[0], err));
+    c->n = 1;
+  } else if (c->kind == CLKV__TK_MV_DECODE || c->kind == CLKV__TK_MV_PREFILL) {
     for (c->n = 0; c->n < 4; c->n++) {
       clkv__matvec_options(&c->t.mv[phase_of(c->kind)], b->wtype, b->p[c->n].epi, b->hd, b->nkv,
                            KV_BS, CLKV_KV_F16, opts, sizeof opts);
@@ -203,6 +227,7 @@ fail:
 static void cand_release(cand *c) {
   for (int i = 0; i < c->n; i++) clReleaseKernel(c->k[i]);
   c->n = 0;
+  clkv__gemm_kernels_release(&c->g);
 }
 
 /* Enqueues one run of the candidate (kernel i only when only >= 0). */
@@ -217,23 +242,28 @@ static clkv_status cand_enqueue(bench *b, const cand *c, int only, clkv_error *e
                          .O = b->O};
     return clkv__attn_enqueue(b->rt, c->k[0], &c->t, ph, &a, err);
   }
+  const int proj = proj_of(c->kind);
   for (int i = 0; i < 4; i++) {
-    if (only >= 0 && i != only) continue;
+    if ((only >= 0 && i != only) || (proj >= 0 && i != proj)) continue;
     const mv_problem *p = &b->p[i];
     clkv__mv_args a = {.W = p->W, .rows = p->rows, .cols = p->cols, .X = b->X, .x_row0 = 0,
                        .n_tok = n_tok, .norm_w = b->N, .eps = 1e-5f, .Y = b->Y, .kc = b->dummy,
                        .vc = b->dummy, .btab = b->dummy, .tok_seq = b->dummy,
                        .tok_pos = b->dummy, .inv_freq = b->dummy};
-    clkv_status st = clkv__matvec_enqueue(b->rt, c->k[i], &c->t.mv[ph], p->epi, &a, err);
+    int touched;
+    clkv_status st =
+        gemm_of(c) != CLKV__GEMM_OWN
+            ? clkv__gemm_enqueue(b->rt, &c->g, gemm_of(c), &b->gs, p->epi, &a, &touched, err)
+            : clkv__matvec_enqueue(b->rt, c->k[proj >= 0 ? 0 : i], &c->t.mv[ph], p->epi, &a, err);
     if (st) return st;
   }
   return CLKV_OK;
 }
 
-static int close_enough(const float *got, const float *want, size_t n) {
+static int close_enough(const float *got, const float *want, size_t n, float tol) {
   float mx = 0;
   for (size_t i = 0; i < n; i++) mx = fmaxf(mx, fabsf(want[i]));
-  const float lim = 2e-4f * (1.0f + mx);
+  const float lim = tol * (1.0f + mx);
   for (size_t i = 0; i < n; i++)
     if (!(fabsf(got[i] - want[i]) <= lim)) return 0;
   return 1;
@@ -257,16 +287,20 @@ static int cand_check(bench *b, const cand *c) {
          cand_enqueue(b, c, -1, &e) == CLKV_OK &&
          clEnqueueReadBuffer(b->rt->queue, b->O, CL_TRUE, 0, sizeof(float) * qn * n_tok, got, 0,
                              NULL, NULL) == CL_SUCCESS &&
-         close_enough(got, b->att_ref[ph], qn * n_tok);
+         close_enough(got, b->att_ref[ph], qn * n_tok, 2e-4f);
   }
-  for (int i = 0; ok && i < 4 && c->kind <= CLKV__TK_MV_PREFILL; i++) {
+  /* F16 operands: about 3 decimal digits */
+  const float tol = gemm_of(c) == CLKV__GEMM_CLBLAST16 ? 1e-2f : 2e-4f;
+  const int is_mv = c->kind <= CLKV__TK_MV_PREFILL || proj_of(c->kind) >= 0;
+  for (int i = 0; ok && i < 4 && is_mv; i++) {
+    if (proj_of(c->kind) >= 0 && i != proj_of(c->kind)) continue;
     const size_t n = b->p[i].rows * n_tok;
     ok = clEnqueueFillBuffer(b->rt->queue, b->Y, &zero, sizeof zero, 0, sizeof(float) * cap, 0,
                              NULL, NULL) == CL_SUCCESS &&
          cand_enqueue(b, c, i, &e) == CLKV_OK &&
          clEnqueueReadBuffer(b->rt->queue, b->Y, CL_TRUE, 0, sizeof(float) * n, got, 0, NULL,
                              NULL) == CL_SUCCESS &&
-         close_enough(got, b->p[i].ref[ph], n);
+         close_enough(got, b->p[i].ref[ph], n, tol);
   }
   free(got);
   return ok;
@@ -340,7 +374,9 @@ static int legal(const bench *b, const clkv__tunables *t) {
 
 static void shape_str(int kind, const clkv__tunables *t, char *buf, size_t cap) {
   const clkv__mv_shape *s = &t->mv[phase_of(kind)];
-  if (kind == CLKV__TK_MV_DECODE)
+  if (proj_of(kind) >= 0)
+    snprintf(buf, cap, "%s", clkv__gemm_mode_name((int)t->gemm[proj_of(kind)]));
+  else if (kind == CLKV__TK_MV_DECODE)
     snprintf(buf, cap, "ksplit=%u rg=%u rows=%u", s->ksplit, s->rg, s->rows);
   else if (kind == CLKV__TK_MV_PREFILL)
     snprintf(buf, cap, "ksplit=%u rg=%u rows=%u tt=%u", s->ksplit, s->rg, s->rows, s->tt);
@@ -366,10 +402,17 @@ static void try_cand(bench *b, clkv__tune_report *r, int kind, const clkv__tunab
     return;
   }
   k->tried++;
-  if (ms < k->tuned_ms) {
+  if (ms < k->tuned_ms) { /* the best so far (if it ran) becomes the runner-up */
+    if (isfinite(k->tuned_ms)) {
+      memcpy(k->runner_up, k->tuned_shape, sizeof k->runner_up);
+      k->runner_up_ms = k->tuned_ms;
+    }
     k->tuned_ms = ms;
     *best = *t;
     snprintf(k->tuned_shape, sizeof k->tuned_shape, "%s", what);
+  } else if (!k->runner_up[0] || ms < k->runner_up_ms) {
+    snprintf(k->runner_up, sizeof k->runner_up, "%s", what);
+    k->runner_up_ms = ms;
   }
 }
 
@@ -383,6 +426,16 @@ static const unsigned KSPLITS[] = {1, 4, 8, 16, 32, 64}, RGS[] = {1, 2, 4, 8, 16
 static void search(bench *b, clkv__tune_report *r) {
   clkv__tunables best = r->defaults, t;
   clkv__mv_shape *d = &t.mv[CLKV__PH_DECODE], *p = &t.mv[CLKV__PH_PREFILL];
+  b->cap = 0.2;
+  /* first, while the budget is fresh: each projection's prefill path, own (timed with the
+   * defaults) against each CLBlast mode the device can run */
+  for (int g = 0; g < CLKV__N_PROJ; g++)
+    for (int mode = CLKV__GEMM_CLBLAST; mode < CLKV__GEMM_MODES; mode++) {
+      if (clkv__gemm_available(b->rt, mode, NULL, 0))
+        t = best, t.gemm[g] = (unsigned)mode, try_cand(b, r, CLKV__TK_GEMM_QKV + g, &t, &best);
+      else
+        b->done++;
+    }
   b->cap = 0.45;
   for (size_t i = 0; i < N_OF(KSPLITS); i++)
     t = best, d->ksplit = KSPLITS[i], try_cand(b, r, CLKV__TK_MV_DECODE, &t, &best);
@@ -401,9 +454,15 @@ static void search(bench *b, clkv__tune_report *r) {
     p->tt = TTS[i];
     try_cand(b, r, CLKV__TK_MV_PREFILL, &t, &best);
   }
-  b->cap = 1.0;
+  b->cap = 0.95;
   for (size_t i = 0; i < N_OF(TQS); i++)
     t = best, t.tq = TQS[i], try_cand(b, r, CLKV__TK_ATT_PREFILL, &t, &best);
+  /* a projection moved to CLBlast above was compared with the default prefill shape: own
+   * again with the tuned one */
+  b->cap = 1.0;
+  for (int g = 0; g < CLKV__N_PROJ; g++)
+    if (best.gemm[g] != CLKV__GEMM_OWN)
+      t = best, t.gemm[g] = CLKV__GEMM_OWN, try_cand(b, r, CLKV__TK_GEMM_QKV + g, &t, &best);
   r->tuned = best;
 }
 
@@ -445,12 +504,15 @@ clkv_status clkv__tune(clkv_runtime *rt, const clkv_model_info *m, uint32_t wtyp
   CLKV_TRY(upload(rt, NULL, sizeof(float) * max_rows * N_PREFILL, &b.Y, err));
   CLKV_TRY(upload(rt, NULL, 64, &b.dummy, err));
   CLKV_TRY(att_setup(&b, err));
+  clkv_error gerr; /* without its scratch the CLBlast candidates fail their check */
+  clkv__gemm_scratch_init(rt, N_PREFILL, max_rows, max_cols, &b.gs, &gerr);
 
   clkv__default_tunables(&rt->info, &out->defaults);
   b.total = CLKV__TK_COUNT + N_OF(KSPLITS) + N_OF(RGS) + N_OF(ROWS) + N_OF(TTS) + N_OF(WGS) +
-            N_OF(TQS);
+            N_OF(TQS) + CLKV__N_PROJ * CLKV__GEMM_MODES;
   static const char *names[] = {"matvec.decode", "matvec.prefill", "attn.decode",
-                                "attn.prefill"};
+                                "attn.prefill", "gemm.qkv", "gemm.o", "gemm.gu",
+                                "gemm.down"};
   for (int k = 0; k < CLKV__TK_COUNT; k++) {
     clkv__tune_kernel *tk = &out->k[k];
     snprintf(tk->name, sizeof tk->name, "%s", names[k]);
@@ -499,6 +561,8 @@ clkv_status clkv__tuning_save(const clkv_runtime *rt, const clkv__tunables *t, c
             s->rows, n, s->tt);
   }
   fprintf(f, "att_wg=%u\ntq=%u\ntk=%u\n", t->att_wg, t->tq, t->tk);
+  for (int p = 0; p < CLKV__N_PROJ; p++)
+    fprintf(f, "prefill.gemm.%s=%s\n", clkv__proj_name(p), clkv__gemm_mode_name((int)t->gemm[p]));
   int bad = ferror(f);
   bad |= fclose(f) != 0;
   if (bad || rename(tmp, path)) {

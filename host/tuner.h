@@ -6,15 +6,21 @@
 
 #include "model.h"
 
+/* The gemm kinds choose each projection's prefill path (own matvec or CLBlast), in
+ * CLKV__PROJ_* order. */
 enum { CLKV__TK_MV_DECODE = 0, CLKV__TK_MV_PREFILL, CLKV__TK_ATT_DECODE, CLKV__TK_ATT_PREFILL,
-       CLKV__TK_COUNT };
+       CLKV__TK_GEMM_QKV, CLKV__TK_GEMM_O, CLKV__TK_GEMM_GU, CLKV__TK_GEMM_DOWN, CLKV__TK_COUNT };
 
-/* One tuned kernel: its default and tuned shapes ("ksplit=1 rg=4 rows=2") and median times. */
+/* One tuned kernel: its default and tuned shapes ("ksplit=1 rg=4 rows=2") and median times.
+ * For a gemm kind the shapes are the path ("own", "clblast") and the default is own with
+ * the tuned prefill matvec shape. */
 typedef struct clkv__tune_kernel {
   char name[32];            /* "matvec.decode", "attn.prefill", ... */
   char default_shape[64], tuned_shape[64];
   double default_ms, tuned_ms;
   unsigned tried, failed;   /* candidates timed / rejected by the correctness check */
+  char runner_up[64];       /* the fastest candidate that lost ("" if none), and its time */
+  double runner_up_ms;
 } clkv__tune_kernel;
 
 typedef struct clkv__tune_report {

@@ -185,6 +185,10 @@ typedef struct clkv_model_info {
 void clkv_model_get_info(const clkv_model *m, clkv_model_info *out);
 /* Where the kernel launch shapes came from: the tuning file's path, or "defaults". */
 const char *clkv_model_tuning_source(const clkv_model *m);
+/* The prefill path of each projection ("qkv=own o=own gu=clblast down=clblast": our
+ * quantized matvec, or CLBlast on dequantized weights), and why a requested CLBlast path
+ * is not in use (not built with CLBlast, no cl_khr_fp16 for clblast16). */
+const char *clkv_model_prefill_gemm(const clkv_model *m);
 
 /* Tokenizer access. clkv_tokenize writes at most cap ids and returns the count needed
  * (which may exceed cap), or a negative status. */

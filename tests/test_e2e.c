@@ -76,9 +76,11 @@ static clkv_model *load_tiny(const char *path, int kv_block, int chunk, int n_ct
 }
 
 /* Writes a tiny model, runs prompt (chunked prefill) + greedy decode on both paths and
- * compares logits at the end of prefill and at every decode step. */
+ * compares logits at the end of prefill and at every decode step. gemm: the prefill path
+ * of every projection (CLKV__GEMM_*), set on the model without checking it can run here
+ * (a mode that cannot must fall back to our kernels). */
 static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk,
-                            int tied, clkv_kv_type kv_type, int window) {
+                            int tied, clkv_kv_type kv_type, int window, int gemm) {
   ref_tiny_params tp = ref_tiny_default();
   tp.sliding_window = window;
   tp.wtype = wtype;
@@ -98,6 +100,7 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
   ref->window = window;
 
   clkv_model *m = load_tiny_kv(path, kv_block, chunk, 128, kv_type);
+  for (int p = 0; p < CLKV__N_PROJ; p++) m->gemm[p] = gemm;
   clkv_context *ctx;
   cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
 
@@ -115,8 +118,9 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
                  CLKV_OK, "%s", ctx->err.message);
   }
   char what[96];
-  snprintf(what, sizeof what, "%s nh %d nkv %d bs %d chunk %d kv %s", ggml_type_get(wtype)->name,
-           n_heads, n_kv, kv_block, chunk, clkv_kv_type_name(kv_type));
+  snprintf(what, sizeof what, "%s nh %d nkv %d bs %d chunk %d kv %s window %d gemm %s",
+           ggml_type_get(wtype)->name, n_heads, n_kv, kv_block, chunk,
+           clkv_kv_type_name(kv_type), window, clkv__gemm_mode_name(gemm));
   expect_logits(ctx->h_logits, rl, V, what, 0);
   int pos = n_prompt;
   for (int s = 1; s <= n_gen; s++, pos++) {
@@ -141,11 +145,49 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
 
 static void check_tiny_kv(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied,
                           clkv_kv_type kv_type) {
-  check_tiny_full(wtype, n_heads, n_kv, kv_block, chunk, tied, kv_type, 0);
+  check_tiny_full(wtype, n_heads, n_kv, kv_block, chunk, tied, kv_type, 0, CLKV__GEMM_OWN);
 }
 
 static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied) {
   check_tiny_kv(wtype, n_heads, n_kv, kv_block, chunk, tied, CLKV_KV_F16);
+}
+
+Test(e2e, tiny_models_prefill_through_clblast_match_reference) {
+  char why[256];
+  if (!clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why)) cr_skip_test("%s", why);
+  const uint32_t types[] = {GGML_T_Q4_1, GGML_T_Q4_0, GGML_T_Q8_0, GGML_T_F16, GGML_T_BF16, GGML_T_F32};
+  for (int i = 0; i < 6; i++)
+    check_tiny_full(types[i], 4, 2, 16, 16, 1, CLKV_KV_F16, 0, CLKV__GEMM_CLBLAST);
+  /* one chunk, untied; and the K/V write into Q8 and Q4 caches */
+  check_tiny_full(GGML_T_Q4_1, 4, 4, 8, 45, 0, CLKV_KV_F16, 0, CLKV__GEMM_CLBLAST);
+  check_tiny_full(GGML_T_Q4_1, 4, 2, 16, 16, 1, CLKV_KV_Q8, 0, CLKV__GEMM_CLBLAST);
+  check_tiny_full(GGML_T_Q8_0, 4, 2, 8, 32, 0, CLKV_KV_Q4, 0, CLKV__GEMM_CLBLAST);
+  check_tiny_full(GGML_T_Q4_1, 4, 2, 8, 16, 1, CLKV_KV_F16, 20, CLKV__GEMM_CLBLAST); /* window */
+}
+
+Test(e2e, prefill_gemm_that_cannot_run_falls_back_or_is_refused) {
+  if (clkv__gemm_available(rt, CLKV__GEMM_CLBLAST16, NULL, 0))
+    cr_skip_test("the device has cl_khr_fp16: clblast16 can run");
+  /* what the refusal names: the extension, or CLBlast missing from the build */
+  const char *missing =
+      clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, NULL, 0) ? "cl_khr_fp16" : "without CLBlast";
+  /* forced past the checks: the engine finds out at the first prefill and falls back */
+  check_tiny_full(GGML_T_Q8_0, 4, 2, 16, 16, 1, CLKV_KV_F16, 0, CLKV__GEMM_CLBLAST16);
+  ref_tiny_params tp = ref_tiny_default();
+  char path[400];
+  write_tiny(&tp, "tiny-gemm16.gguf", path, sizeof path);
+  clkv_model *m = load_tiny(path, 16, 16, 128);
+  cr_assert_eq(clkv__model_set_gemm(m, -1, CLKV__GEMM_CLBLAST16, &err), CLKV_ERR_UNSUPPORTED);
+  cr_assert(strstr(err.message, missing), "%s", err.message);
+  cr_assert_eq(m->gemm[0], CLKV__GEMM_OWN, "a refused mode changes nothing");
+  clkv_model_free(m);
+  /* asked for through the environment: own, and the reason in the model's note */
+  setenv("CLKV_PREFILL_GEMM", "clblast16", 1);
+  m = load_tiny(path, 16, 16, 128);
+  unsetenv("CLKV_PREFILL_GEMM");
+  for (int p = 0; p < CLKV__N_PROJ; p++) cr_assert_eq(m->gemm[p], CLKV__GEMM_OWN);
+  cr_assert(strstr(clkv_model_prefill_gemm(m), missing), "%s", clkv_model_prefill_gemm(m));
+  clkv_model_free(m);
 }
 
 Test(e2e, tiny_models_every_weight_type_match_reference) {
@@ -176,8 +218,8 @@ Test(e2e, tiny_models_quantized_kv_match_reference) {
 /* A model with a sliding window: each position attends to its last 20 (prefill tiles and
  * decode), and the blocks out of reach are released as the sequence grows. */
 Test(e2e, sliding_window_matches_reference_and_frees_blocks) {
-  check_tiny_full(GGML_T_Q4_1, 4, 2, 8, 16, 1, CLKV_KV_F16, 20);
-  check_tiny_full(GGML_T_Q8_0, 4, 4, 16, 45, 0, CLKV_KV_Q8, 13);
+  check_tiny_full(GGML_T_Q4_1, 4, 2, 8, 16, 1, CLKV_KV_F16, 20, CLKV__GEMM_OWN);
+  check_tiny_full(GGML_T_Q8_0, 4, 4, 16, 45, 0, CLKV_KV_Q8, 13, CLKV__GEMM_OWN);
 }
 
 /* ---- the paged KV cache: prefix reuse and the host tier ---- */

@@ -75,8 +75,40 @@ static const clkv__mv_shape shapes[] = {
     {8, 1, 1, 1},
 };
 
-/* One matvec variant against ref: Y = W·norm(X) (STORE), Y += W·X (ADD), SwiGLU. */
-static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi) {
+/* The prefill GEMM path (host/gemm.c) in place of the matvec kernel: its scratch holds a
+ * weight tile of 16 rows, so that every test crosses tiles. */
+typedef struct gemm_path {
+  clkv__gemm_kernels k;
+  clkv__gemm_scratch s;
+  int mode;
+} gemm_path;
+
+static void gemm_path_init(gemm_path *g, int mode, uint32_t t, int epi, int hd, int nkv, int bs,
+                           int kv_type, int n, int rows, int cols) {
+  char opts[320];
+  g->mode = mode;
+  clkv__gemm_options(mode, t, epi, hd, nkv, bs, kv_type, opts, sizeof opts);
+  cr_assert_eq(clkv__gemm_kernels_create(rt, opts, &g->k, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gemm_scratch_init(rt, (size_t)n, (size_t)rows, (size_t)cols, &g->s, &err),
+               CLKV_OK, "%s", err.message);
+  g->s.w_elems = 16 * (size_t)cols;
+}
+
+static void gemm_path_run(gemm_path *g, int epi, const clkv__mv_args *a) {
+  int touched;
+  cr_assert_eq(clkv__gemm_enqueue(rt, &g->k, g->mode, &g->s, epi, a, &touched, &err), CLKV_OK,
+               "%s", err.message);
+  cr_assert(touched);
+}
+
+static void gemm_path_free(gemm_path *g) {
+  clkv__gemm_kernels_release(&g->k);
+  clkv__gemm_scratch_release(&g->s);
+}
+
+/* One matvec variant against ref: Y = W·norm(X) (STORE), Y += W·X (ADD), SwiGLU; through the
+ * matvec kernel with shape s (mode own) or the prefill GEMM path. */
+static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi, int mode) {
   const int rows = 70, cols = 96, n = 5;
   float *deq = malloc(sizeof(float) * rows * cols);
   void *w = make_weights(t, rows, cols, deq);
@@ -99,21 +131,28 @@ static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi) {
     }
   }
   char opts[256];
-  clkv__matvec_options(s, t, epi, 64, 1, 16, CLKV_KV_F16, opts, sizeof opts);
-  cl_kernel k;
-  cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+  cl_kernel k = NULL;
+  gemm_path g;
+  if (mode == CLKV__GEMM_OWN) {
+    clkv__matvec_options(s, t, epi, 64, 1, 16, CLKV_KV_F16, opts, sizeof opts);
+    cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+  } else {
+    gemm_path_init(&g, mode, t, epi, 64, 1, 16, CLKV_KV_F16, n, rows, cols);
+  }
   cl_mem W = buf_from(w, ggml_row_bytes(t, cols) * rows), X = buf_from(x, sizeof x),
          N = buf_from(nw, sizeof nw), Y = buf_from(y0, sizeof y0), dummy = buf_from(NULL, 64);
   clkv__mv_args a = {.W = W, .rows = rows, .cols = cols, .X = X, .x_row0 = 0, .n_tok = n,
                      .norm_w = N, .eps = eps, .Y = Y, .kc = dummy, .vc = dummy, .btab = dummy,
                      .tok_seq = dummy, .tok_pos = dummy, .inv_freq = dummy};
-  cr_assert_eq(clkv__matvec_enqueue(rt, k, s, epi, &a, &err), CLKV_OK, "%s", err.message);
+  if (k) cr_assert_eq(clkv__matvec_enqueue(rt, k, s, epi, &a, &err), CLKV_OK, "%s", err.message);
+  else gemm_path_run(&g, epi, &a);
   read_buf(Y, got, sizeof(float) * (size_t)(n * out_rows));
   char what[96];
-  snprintf(what, sizeof what, "%s epi %d shape %u/%u/%u/%u", ggml_type_get(t)->name, epi, s->ksplit,
-           s->rg, s->rows, s->tt);
+  snprintf(what, sizeof what, "%s epi %d %s shape %u/%u/%u/%u", ggml_type_get(t)->name, epi,
+           clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt);
   expect_close(got, want, (size_t)(n * out_rows), 2e-4f, what);
-  clReleaseKernel(k);
+  if (k) clReleaseKernel(k);
+  else gemm_path_free(&g);
   cl_mem all[] = {W, X, N, Y, dummy};
   for (int i = 0; i < 5; i++) clReleaseMemObject(all[i]);
   free(w);
@@ -126,7 +165,36 @@ Test(kernels, matvec_every_type_epilogue_and_shape) {
   for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
       for (int epi = 0; epi < 4; epi++)
-        if (epi != CLKV__EPI_QKV) check_matvec(types[t], &shapes[s], epi);
+        if (epi != CLKV__EPI_QKV) check_matvec(types[t], &shapes[s], epi, CLKV__GEMM_OWN);
+}
+
+Test(kernels, prefill_gemm_clblast_every_type_and_epilogue) {
+  char why[256];
+  if (!clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why)) {
+    cr_assert(strstr(why, "without CLBlast"), "%s", why);
+    cr_skip_test("%s", why);
+  }
+  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+    for (int epi = 0; epi < 4; epi++)
+      if (epi != CLKV__EPI_QKV) check_matvec(types[t], &shapes[0], epi, CLKV__GEMM_CLBLAST);
+}
+
+Test(kernels, prefill_gemm_f16_needs_cl_khr_fp16) {
+  char why[256];
+  const int blas = clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, NULL, 0);
+  int ok = clkv__gemm_available(rt, CLKV__GEMM_CLBLAST16, why, sizeof why);
+  cr_assert_eq(ok, blas && rt->info.has_fp16, "%s", why);
+  if (ok) return; /* a device with fp16: nothing to refuse */
+  /* the reason names what is missing: CLBlast in the build, or the extension */
+  const char *missing = blas ? "cl_khr_fp16" : "without CLBlast";
+  cr_assert(strstr(why, missing), "%s", why);
+  gemm_path g = {.mode = CLKV__GEMM_CLBLAST16};
+  clkv__mv_args a = {.rows = 2, .cols = 32, .n_tok = 1};
+  int touched = 1;
+  cr_assert_eq(clkv__gemm_enqueue(rt, &g.k, g.mode, &g.s, CLKV__EPI_STORE, &a, &touched, &err),
+               CLKV_ERR_UNSUPPORTED);
+  cr_assert_eq(touched, 0);
+  cr_assert(strstr(err.message, missing), "%s", err.message);
 }
 
 Test(kernels, matvec_reads_from_row_offset) {
@@ -203,11 +271,17 @@ Test(kernels, fused_qkv_rope_writes_paged_cache) {
   const size_t cache_elems = (size_t)2 * p.n_blocks * nkv * bs * hd;
   uint16_t *kc0 = calloc(cache_elems, 2), *kc = malloc(cache_elems * 2), *vc = malloc(cache_elems * 2);
   clkv__mv_shape shapes2[] = {{1, 4, 2, 1}, {4, 2, 2, 4}};
-  for (int si = 0; si < 2; si++) {
+  for (int si = 0; si < 3; si++) { /* two matvec shapes, then the CLBlast prefill path */
     char opts[256];
-    clkv__matvec_options(&shapes2[si], GGML_T_Q4_1, CLKV__EPI_QKV, hd, nkv, bs, CLKV_KV_F16, opts, sizeof opts);
-    cl_kernel k;
-    cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+    cl_kernel k = NULL;
+    gemm_path g;
+    if (si < 2) {
+      clkv__matvec_options(&shapes2[si], GGML_T_Q4_1, CLKV__EPI_QKV, hd, nkv, bs, CLKV_KV_F16, opts, sizeof opts);
+      cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+    } else {
+      gemm_path_init(&g, CLKV__GEMM_CLBLAST, GGML_T_Q4_1, CLKV__EPI_QKV, hd, nkv, bs, CLKV_KV_F16, n,
+                     rows, dim);
+    }
     cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q4_1, dim) * rows), X = buf_from(x, sizeof x),
            N = buf_from(nw, sizeof nw), Q = buf_from(NULL, sizeof(float) * n * q_rows),
            K = buf_from(kc0, cache_elems * 2), V = buf_from(kc0, cache_elems * 2),
@@ -217,7 +291,8 @@ Test(kernels, fused_qkv_rope_writes_paged_cache) {
                        .eps = 1e-5f, .Y = Q, .kc = K, .vc = V, .btab = B, .tok_seq = S,
                        .tok_pos = P, .inv_freq = F, .q_rows = q_rows, .kv_rows = kv_rows,
                        .layer_base = (unsigned)(layer * p.n_blocks), .max_blocks = p.max_blocks};
-    cr_assert_eq(clkv__matvec_enqueue(rt, k, &shapes2[si], CLKV__EPI_QKV, &a, &err), CLKV_OK, "%s", err.message);
+    if (k) cr_assert_eq(clkv__matvec_enqueue(rt, k, &shapes2[si], CLKV__EPI_QKV, &a, &err), CLKV_OK, "%s", err.message);
+    else gemm_path_run(&g, CLKV__EPI_QKV, &a);
     float *q = malloc(sizeof(float) * n * q_rows);
     read_buf(Q, q, sizeof(float) * n * q_rows);
     read_buf(K, kc, cache_elems * 2);
@@ -241,7 +316,8 @@ Test(kernels, fused_qkv_rope_writes_paged_cache) {
     /* nothing written to layer 0 */
     for (size_t i = 0; i < cache_elems / 2; i++) cr_assert_eq(kc[i], 0, "layer 0 written at %zu", i);
     free(q);
-    clReleaseKernel(k);
+    if (k) clReleaseKernel(k);
+    else gemm_path_free(&g);
     cl_mem all[] = {W, X, N, Q, K, V, B, S, P, F};
     for (int i = 0; i < 10; i++) clReleaseMemObject(all[i]);
   }
@@ -390,8 +466,10 @@ static float kv_value(const uint8_t *blk, int type, int nkv, int bs, int hd, int
 }
 
 /* The QKV kernel writes a Q8/Q4 cache as the reference quantizes (scales per group, found
- * across the workgroup), and the attention kernels read back exactly the stored values. */
+ * across the workgroup), and the attention kernels read back exactly the stored values.
+ * shape NULL: the CLBlast prefill path writes the cache instead. */
 static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv_shape *shape) {
+  static const clkv__mv_shape unused = {1, 1, 2, 1};
   const int dim = nh * hd, bs = 8, n = 6, layer = 1;
   paged p;
   paged_init(&p, nh, nkv, hd, bs);
@@ -407,13 +485,18 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
   for (int i = 0; i < hd / 2; i++) freq[i] = (float)pow(10000.0, -2.0 * i / hd);
   const size_t bb = clkv__kv_block_bytes(type, nkv, bs, hd), cache = 2 * (size_t)p.n_blocks * bb;
   uint8_t *kc = calloc(cache, 1), *vc = calloc(cache, 1);
-  const clkv__mv_shape sh = clkv__matvec_fit(shape, CLKV__EPI_QKV, type, hd, 4096);
+  const clkv__mv_shape sh = clkv__matvec_fit(shape ? shape : &unused, CLKV__EPI_QKV, type, hd, 4096);
   if (type != CLKV_KV_F16)
     cr_assert_eq((sh.rg * clkv__matvec_rows(&sh, CLKV__EPI_QKV)) % (unsigned)clkv__kv_qg(hd), 0u);
   char opts[320];
-  clkv__matvec_options(&sh, GGML_T_Q8_0, CLKV__EPI_QKV, hd, nkv, bs, type, opts, sizeof opts);
-  cl_kernel k;
-  cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+  cl_kernel k = NULL;
+  gemm_path g;
+  if (shape) {
+    clkv__matvec_options(&sh, GGML_T_Q8_0, CLKV__EPI_QKV, hd, nkv, bs, type, opts, sizeof opts);
+    cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
+  } else {
+    gemm_path_init(&g, CLKV__GEMM_CLBLAST, GGML_T_Q8_0, CLKV__EPI_QKV, hd, nkv, bs, type, n, rows, dim);
+  }
   cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q8_0, dim) * rows), X = buf_from(x, sizeof(float) * n * dim),
          N = buf_from(nw, sizeof(float) * dim), Q = buf_from(NULL, sizeof(float) * n * q_rows),
          K = buf_from(kc, cache), V = buf_from(vc, cache), B = buf_from(p.btab, sizeof p.btab),
@@ -422,7 +505,8 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
                      .eps = 1e-5f, .Y = Q, .kc = K, .vc = V, .btab = B, .tok_seq = S,
                      .tok_pos = P, .inv_freq = F, .q_rows = q_rows, .kv_rows = kv_rows,
                      .layer_base = (unsigned)(layer * p.n_blocks), .max_blocks = p.max_blocks};
-  cr_assert_eq(clkv__matvec_enqueue(rt, k, &sh, CLKV__EPI_QKV, &a, &err), CLKV_OK, "%s", err.message);
+  if (k) cr_assert_eq(clkv__matvec_enqueue(rt, k, &sh, CLKV__EPI_QKV, &a, &err), CLKV_OK, "%s", err.message);
+  else gemm_path_run(&g, CLKV__EPI_QKV, &a);
   read_buf(K, kc, cache);
   read_buf(V, vc, cache);
   int exact = 0, total = 0;
@@ -504,7 +588,8 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
   for (int i = 0; i < 2 * q_rows; i++) /* ref scales q internally */
     cr_assert(fabsf(got[i] - want[i]) <= 1e-4f * (1 + fabsf(want[i])), "%s attention %d: %g vs %g",
               clkv_kv_type_name(type), i, got[i], want[i]);
-  clReleaseKernel(k);
+  if (k) clReleaseKernel(k);
+  else gemm_path_free(&g);
   clReleaseKernel(ka);
   cl_mem all[] = {W, X, N, Q, K, V, B, S, P, F, Q2, S2, P2, O};
   for (int i = 0; i < 14; i++) clReleaseMemObject(all[i]);
@@ -521,4 +606,13 @@ Test(kernels, quantized_kv_written_by_qkv_and_read_by_attention) {
     }
   /* the F16 layout through the same readers */
   check_quantized_kv(CLKV_KV_F16, 4, 2, 16, &shapes[0]);
+}
+
+Test(kernels, quantized_kv_written_by_the_clblast_prefill_path) {
+  char why[256];
+  if (!clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why)) cr_skip_test("%s", why);
+  for (int type = CLKV_KV_F16; type <= CLKV_KV_Q4; type++) {
+    check_quantized_kv(type, 4, 2, 16, NULL);
+    check_quantized_kv(type, 2, 1, 64, NULL);
+  }
 }

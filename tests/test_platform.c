@@ -127,7 +127,7 @@ Test(platform, tunable_keys_are_the_tuning_file_keys_and_default_sets_them_all) 
   int tunables = 0;
   for (int k = 0; k < CLKV__PK_COUNT; k++) {
     char line[64];
-    clkv__tunables t = {{{1, 4, 2, 1}, {1, 4, 2, 8}}, 8, 16, 32};
+    clkv__tunables t = {{{1, 4, 2, 1}, {1, 4, 2, 8}}, 8, 16, 32, {CLKV__GEMM_OWN}};
     snprintf(line, sizeof line, "%s=2\n", clkv__profile_key_name(k));
     if (clkv__tunables_parse(line, &t) != 0) continue; /* not a tunable */
     tunables++;

@@ -71,14 +71,19 @@ Test(tuner, tunes_persists_loads_and_survives_damage, .timeout = 300) {
 }
 
 Test(tuner, parses_keys_and_rejects_bad_values) {
-  clkv__tunables t = {{{1, 4, 2, 1}, {1, 4, 2, 8}}, 8, 16, 32};
+  clkv__tunables t = {{{1, 4, 2, 1}, {1, 4, 2, 8}}, 8, 16, 32, {CLKV__GEMM_OWN}};
   cr_assert_eq(clkv__tunables_parse("# c\ndecode.rg=8\nprefill.tt=16\natt_wg=32\n", &t), 0);
   cr_assert_eq(t.mv[0].rg, 8);
   cr_assert_eq(t.mv[1].tt, 16);
   cr_assert_eq(t.att_wg, 32);
   cr_assert_eq(t.mv[0].ksplit, 1);
+  cr_assert_eq(clkv__tunables_parse("prefill.gemm.gu=clblast\nprefill.gemm.down=own\n", &t), 0);
+  cr_assert_eq(t.gemm[CLKV__PROJ_GU], CLKV__GEMM_CLBLAST);
+  cr_assert_eq(t.gemm[CLKV__PROJ_DOWN], CLKV__GEMM_OWN);
+  cr_assert_eq(t.gemm[CLKV__PROJ_QKV], CLKV__GEMM_OWN);
   const char *bad[] = {"", "decode.rg=0\n", "decode.ksplit=3\n", "nope=1\n", "tq=abc\n",
-                       "tq\n"};
+                       "tq\n", "prefill.gemm.gu=cublas\n", "prefill.gemm.ffn=own\n",
+                       "prefill.gemm.o=1\n"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     clkv__tunables u = t;
     cr_assert_eq(clkv__tunables_parse(bad[i], &u), -1, "accepted %s", bad[i]);
