@@ -69,14 +69,17 @@ inline float clkv_hsum8(float8 v) {
   return b.x + b.y;
 }
 
-/* Dot product of block b of a row with x (32 values as four float8, xs = their sum):
- * d * sum(q * x) + m * sum(x), so the offset costs one multiply per block. */
-inline float clkv_dot32(const __global uchar *row, uint b, int t, float8 x0, float8 x1, float8 x2,
-                        float8 x3, float xs) {
+/* Block b of a row times x (32 values as four float8, xs = their sum), accumulated without
+ * a horizontal sum: acc += d * (q * x) lane-wise and off += m * xs; the row's dot product
+ * is hsum8(acc) + off once all blocks are in (a decode mat-vec spends much of a block's
+ * work in the horizontal sum otherwise). */
+inline void clkv_dot32_acc(const __global uchar *row, uint b, int t, float8 x0, float8 x1,
+                           float8 x2, float8 x3, float xs, float8 *acc, float *off) {
   float8 q0, q1, q2, q3;
   float d, m;
   clkv_q32(row, b, t, &q0, &q1, &q2, &q3, &d, &m);
-  return d * clkv_hsum8(q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3) + m * xs;
+  *acc += d * (q0 * x0 + q1 * x1 + q2 * x2 + q3 * x3);
+  *off += m * xs;
 }
 
 /* Block b dequantized: four float8 of weights. */

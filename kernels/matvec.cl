@@ -55,6 +55,11 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
 
   float sum[ROWS][TT], ssum[TT];
   float8 ss[TT];
+#if TT == 1
+  float8 acc[ROWS];
+  float off[ROWS];
+  for (int r = 0; r < ROWS; r++) acc[r] = (float8)(0.0f), off[r] = 0.0f;
+#endif
   for (int t = 0; t < TT; t++) {
     ss[t] = (float8)(0.0f);
     for (int r = 0; r < ROWS; r++) sum[r][t] = 0.0f;
@@ -85,7 +90,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       if (r0 + r < rows) {
         const __global uchar *row = W + (size_t)(r0 + r) * row_bytes;
 #if TT == 1
-        sum[r][0] += clkv_dot32(row, b, WTYPE, x[0][0], x[0][1], x[0][2], x[0][3], xs[0]);
+        clkv_dot32_acc(row, b, WTYPE, x[0][0], x[0][1], x[0][2], x[0][3], xs[0], &acc[r], &off[r]);
 #else
         float8 w0, w1, w2, w3;
         clkv_deq32(row, b, WTYPE, &w0, &w1, &w2, &w3);
@@ -96,6 +101,9 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     }
   }
   for (int t = 0; t < TT; t++) ssum[t] = clkv_hsum8(ss[t]);
+#if TT == 1
+  for (int r = 0; r < ROWS; r++) sum[r][0] = clkv_hsum8(acc[r]) + off[r];
+#endif
 
 #if KSPLIT > 1
   /* Combine the KSPLIT partial sums of each row (and of the norm). */
