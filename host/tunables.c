@@ -24,8 +24,8 @@ static void profile_defaults(const clkv_device_info *d, clkv__tunables *t);
 static void device_defaults(const clkv_device_info *d, clkv__tunables *t) {
   for (int p = 0; p < CLKV__N_PROJ; p++) t->gemm[p] = CLKV__GEMM_OWN; /* until measured */
   if (d->type == CLKV_DEVICE_CPU) {
-    t->mv[CLKV__PH_DECODE] = (clkv__mv_shape){1, 4, 2, 1};
-    t->mv[CLKV__PH_PREFILL] = (clkv__mv_shape){1, 4, 2, 8};
+    t->mv[CLKV__PH_DECODE] = (clkv__mv_shape){1, 4, 4, 1};
+    t->mv[CLKV__PH_PREFILL] = (clkv__mv_shape){1, 4, 4, 16};
     t->att_wg = 8;
     t->tq = 16;
     t->tk = 32;
