@@ -91,7 +91,7 @@ int cli_tune(int argc, char **argv) {
   clkv__tuning_path(rt, file, sizeof file);
   printf("%u candidates checked and timed (%s) in %.1f s%s\nsaved %s\n", r.candidates_checked,
          r.wall_clock ? "wall clock" : "events", r.elapsed_s,
-         r.budget_hit ? " (budget reached; best so far kept)" : "", file);
+         r.budget_hit ? " (a stage used up its share of the budget; best so far kept)" : "", file);
   clkv_runtime_free(rt);
   return 0;
 }
