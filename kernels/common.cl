@@ -90,6 +90,13 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
   *w0 = *w0 * d + m; *w1 = *w1 * d + m; *w2 = *w2 * d + m; *w3 = *w3 * d + m;
 }
 
+/* RoPE of the pair (y0, y1) = elements (2i, 2i+1) of a head, at angle pos · inv_freq[i]:
+ * the one rotation of both the mat-vec (matvec.cl) and the CLBlast (gemm.cl) QKV epilogues. */
+inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {
+  const float ang = (float)pos * inv_f, c = cos(ang), s = sin(ang);
+  return (float2)(y.x * c - y.y * s, y.x * s + y.y * c);
+}
+
 /* KV cache geometry: head size, KV heads, tokens per block (the host passes all three),
  * and the precision: KV_TYPE 0 F16, 1 Q8 (a half scale per KV_QG values of a row), 2 Q4
  * (a half scale and offset per KV_QG values); KV_QG = 32, or head_dim when that is smaller. */

@@ -72,12 +72,6 @@ __kernel void clkv_gemm_dequant(__global const uchar *W, uint cols, uint row0,
   GSTORE8(w3, o + 3, D);
 }
 
-/* RoPE of the pair (y0, y1) = elements (2i, 2i+1) of a head, at angle pos · inv_freq[i]. */
-inline float2 rope_pair(float2 y, int pos, float inv_f) {
-  const float ang = (float)pos * inv_f, c = cos(ang), s = sin(ang);
-  return (float2)(y.x * c - y.y * s, y.x * s + y.y * c);
-}
-
 /* Writes the pair y of K or V row kr (a row of kv_rows values) of one token into the paged
  * cache through clkv_kv_store2: the only cache write of this path. For Q8/Q4 the scale
  * (and offset) are those of the pair's group of KV_QG values, whose smallest and largest
@@ -93,7 +87,7 @@ inline void kv_store(__global uchar *cache, size_t base, uint kr, uint slot, flo
   hi = -INFINITY;
   for (uint j = g0; j < g0 + KV_QG; j += 2) {
     float2 v = (float2)(GLOAD(j, tk), GLOAD(j + 1, tk));
-    if (rope) v = rope_pair(v, pos, inv_freq[(j % HEAD_DIM) / 2]);
+    if (rope) v = clkv_rope_pair(v, pos, inv_freq[(j % HEAD_DIM) / 2]);
     lo = fmin(lo, fmin(v.x, v.y));
     hi = fmax(hi, fmax(v.x, v.y));
   }
@@ -129,7 +123,7 @@ __kernel void clkv_gemm_epilogue(__global const GTYPE *T, uint rows, uint n_tok,
   Y[(size_t)t * (rows / 2) + i] = y.x / (1.0f + exp(-y.x)) * y.y; /* silu(gate) · up */
 #else
   const int pos = tok_pos[t];
-  if (R < q_rows + kv_rows) y = rope_pair(y, pos, inv_freq[(R % HEAD_DIM) / 2]); /* q, k */
+  if (R < q_rows + kv_rows) y = clkv_rope_pair(y, pos, inv_freq[(R % HEAD_DIM) / 2]); /* q, k */
   if (R < q_rows) {
     vstore2(y, 0, Y + (size_t)t * q_rows + R);
   } else {

@@ -167,12 +167,10 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       const uint R = r0 + r;
       if (R >= rows) break;
       float y0 = sum[r][t] * scale, y1 = sum[r + 1][t] * scale;
-      if (R < q_rows + kv_rows) { /* RoPE, pairs (2i, 2i+1) of a head */
-        const float ang = (float)pos * inv_freq[(R % HEAD_DIM) / 2];
-        const float c = cos(ang), s = sin(ang);
-        const float a = y0 * c - y1 * s, bb = y0 * s + y1 * c;
-        y0 = a;
-        y1 = bb;
+      if (R < q_rows + kv_rows) { /* RoPE on q and k */
+        const float2 y = clkv_rope_pair((float2)(y0, y1), pos, inv_freq[(R % HEAD_DIM) / 2]);
+        y0 = y.x;
+        y1 = y.y;
       }
       if (R < q_rows) {
         Y[(size_t)tt * q_rows + R] = y0;
