@@ -4,7 +4,7 @@
 #include "bench_peaks.h"
 #include "bench_plot.h"
 #include "bench_util.h"
-#include "model.h"
+#include "engine/engine.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  *   2. Time to first token for a chat whose long system prompt is already cached, against
  *      the same prompt with the prefix cache off (medians over several questions). */
 #include "bench_util.h"
-#include "kv_pool.h"
+#include "kv/kv_pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,22 +30,22 @@ static double urand(void) {
 static clkv_status memory_case(const kv_opts *o, const clkv_model_info *mi, int block,
                                double *paged, double *contiguous, double *tokens) {
   const double per_token = 2.0 * mi->n_layers * mi->n_kv_heads * mi->head_dim * 2.0; /* K+V, F16 */
-  clkv_kv_pool_params p = clkv_kv_pool_default_params();
+  clkv__kv_pool_params p = clkv__kv_pool_default_params();
   p.block_tokens = block;
   p.max_seqs = o->n_seqs;
   p.max_blocks_per_seq = (o->n_ctx + block - 1) / block;
   p.n_device_blocks = p.max_blocks_per_seq * o->n_seqs;
   p.bytes_per_block = (size_t)(per_token * block);
-  clkv_kv_pool *pool;
+  clkv__kv_pool *pool;
   clkv_error err;
-  clkv_status st = clkv_kv_pool_create(&p, &pool, &err);
+  clkv_status st = clkv__kv_pool_create(&p, &pool, &err);
   if (st) {
     fprintf(stderr, "bench kv: %s\n", err.message);
     return st;
   }
   int32_t *toks = malloc(sizeof(int32_t) * (size_t)o->n_ctx);
   if (!toks) {
-    clkv_kv_pool_free(pool);
+    clkv__kv_pool_free(pool);
     return CLKV_ERR_NO_MEMORY;
   }
   rng = 0x9E3779B97F4A7C15ULL;
@@ -55,17 +55,17 @@ static clkv_status memory_case(const kv_opts *o, const clkv_model_info *mi, int 
     int len = 32 + (int)((o->n_ctx - 32) * u * u * u);
     for (int i = 0; i < len; i++) toks[i] = (int32_t)(s * 7919 + i);
     int id;
-    if (!(st = clkv_kv_seq_new(pool, &id, &err))) st = clkv_kv_seq_append(pool, id, toks, len, &err);
-    if (!st) clkv_kv_seq_commit(pool, id);
+    if (!(st = clkv__kv_seq_new(pool, &id, &err))) st = clkv__kv_seq_append(pool, id, toks, len, &err);
+    if (!st) clkv__kv_seq_commit(pool, id);
     total += len;
   }
-  clkv_kv_pool_stats ks;
-  clkv_kv_pool_stats_get(pool, &ks);
+  clkv__kv_pool_stats ks;
+  clkv__kv_pool_stats_get(pool, &ks);
   *paged = (double)ks.bytes_used[CLKV_KV_TIER_DEVICE];
   *contiguous = per_token * o->n_ctx * o->n_seqs;
   *tokens = total;
   free(toks);
-  clkv_kv_pool_free(pool);
+  clkv__kv_pool_free(pool);
   if (st) fprintf(stderr, "bench kv: %s\n", err.message);
   return st;
 }

@@ -4,7 +4,7 @@
  * compared with F16's: top-1 agreement and mean KL(F16 || Q). Memory is the device bytes
  * the cache's blocks take per token, read from the KV statistics. */
 #include "bench_util.h"
-#include "model.h"
+#include "engine/engine.h"
 
 #include <math.h>
 #include <stdlib.h>

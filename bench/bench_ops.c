@@ -6,7 +6,7 @@
  * and fp32 compute, and the CLBlast/own speed ratio of each prefill case. */
 #include "bench_peaks.h"
 #include "bench_util.h"
-#include "model.h"
+#include "engine/engine.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -111,10 +111,10 @@ static cl_mem filled(clkv_runtime *rt, size_t bytes, const void *pattern, size_t
   return b;
 }
 
-/* rows × cols weights of type t: 16 random rows quantized with clkv_quantize_row, repeated. */
+/* rows × cols weights of type t: 16 random rows quantized with clkv__quantize_row, repeated. */
 static cl_mem make_weights(clkv_runtime *rt, uint32_t t, unsigned rows, unsigned cols,
                            size_t *bytes, clkv_error *err) {
-  size_t rb = ggml_row_bytes(t, cols);
+  size_t rb = clkv__ggml_row_bytes(t, cols);
   unsigned char *w = malloc(rb * rows);
   float *row = malloc(sizeof(float) * cols);
   cl_mem b = NULL;
@@ -128,7 +128,7 @@ static cl_mem make_weights(clkv_runtime *rt, uint32_t t, unsigned rows, unsigned
       s = s * 6364136223846793005ULL + 1442695040888963407ULL;
       row[c] = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f - 0.5f;
     }
-    clkv_quantize_row(t, row, w + rb * r, cols);
+    clkv__quantize_row(t, row, w + rb * r, cols);
   }
   for (unsigned r = 16; r < rows; ++r) memcpy(w + rb * r, w + rb * (r % 16), rb);
   cl_int e;
@@ -214,7 +214,7 @@ static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, con
                             .tok_seq = X, .tok_pos = X, .inv_freq = X}};
         op_result *r = &res[(*n_res)++];
         snprintf(r->op, sizeof r->op, "matvec %s", ph ? "prefill" : "decode");
-        snprintf(r->type, sizeof r->type, "%s", ggml_type_get(wtypes[t])->name);
+        snprintf(r->type, sizeof r->type, "%s", clkv__ggml_type_get(wtypes[t])->name);
         snprintf(r->shape, sizeof r->shape, "%ux%u", rows, cols);
         r->tokens = (int)n_tok;
         r->gemm = CLKV__GEMM_OWN;

@@ -28,6 +28,14 @@ extern "C" {
 
 #define CLKV_VERSION_STRING "0.1.0"
 
+/* Marks the library's public functions: the only symbols libclkv.so exports (it is built
+ * with hidden visibility; tests/test_symbols.c checks the list against this header). */
+#if defined(__GNUC__) || defined(__clang__)
+#define CLKV_API __attribute__((visibility("default")))
+#else
+#define CLKV_API
+#endif
+
 /* ---- status codes: one X-macro drives the enum, the names and the messages ---- */
 #define CLKV_STATUS_MAP(X)                                                              \
   X(OK, 0, "success")                                                                   \
@@ -52,8 +60,8 @@ typedef enum clkv_status {
 } clkv_status;
 
 /* "CLKV_ERR_IO" and "file input/output error"; unknown values give "CLKV_UNKNOWN_STATUS". */
-const char *clkv_status_name(clkv_status s);
-const char *clkv_status_str(clkv_status s);
+CLKV_API const char *clkv_status_name(clkv_status s);
+CLKV_API const char *clkv_status_str(clkv_status s);
 
 /* The detail of a failure: status plus a message that says what went wrong and what to do. */
 typedef struct clkv_error {
@@ -113,14 +121,14 @@ typedef struct clkv_device_info {
 
 /* Lists every device of every platform. *out is malloc'd (caller frees with free()).
  * Returns CLKV_ERR_NO_DEVICE with a message when there is no platform at all. */
-clkv_status clkv_devices_list(clkv_device_info **out, size_t *count, clkv_error *err);
-const char *clkv_vendor_name(clkv_vendor v);
-const char *clkv_device_type_name(clkv_device_type t);
+CLKV_API clkv_status clkv_devices_list(clkv_device_info **out, size_t *count, clkv_error *err);
+CLKV_API const char *clkv_vendor_name(clkv_vendor v);
+CLKV_API const char *clkv_device_type_name(clkv_device_type t);
 /* The device's platform profile (the platforms/ profiles merged device → architecture → vendor →
  * default; files in $CLKV_PLATFORMS_DIR replace or add to the built-in ones) as profile text,
  * each value with the section and file:line it came from. Returns a malloc'd string (caller
  * frees with free()), or NULL with err filled (a malformed profile names its file:line). */
-char *clkv_device_profile(const clkv_device_info *d, clkv_error *err);
+CLKV_API char *clkv_device_profile(const clkv_device_info *d, clkv_error *err);
 
 /* ---- runtime: one device, its context, queue and compiled programs ---- */
 typedef struct clkv_runtime clkv_runtime;
@@ -133,18 +141,18 @@ typedef struct clkv_runtime_params {
   int profiling;          /* 1: queue with profiling (benchmarks, tuner) */
 } clkv_runtime_params;
 
-clkv_runtime_params clkv_runtime_default_params(void);
-clkv_status clkv_runtime_create(const clkv_runtime_params *p, clkv_runtime **out, clkv_error *err);
-void clkv_runtime_free(clkv_runtime *rt);
-const clkv_device_info *clkv_runtime_device(const clkv_runtime *rt);
-const char *clkv_runtime_cache_dir(const clkv_runtime *rt);
+CLKV_API clkv_runtime_params clkv_runtime_default_params(void);
+CLKV_API clkv_status clkv_runtime_create(const clkv_runtime_params *p, clkv_runtime **out, clkv_error *err);
+CLKV_API void clkv_runtime_free(clkv_runtime *rt);
+CLKV_API const clkv_device_info *clkv_runtime_device(const clkv_runtime *rt);
+CLKV_API const char *clkv_runtime_cache_dir(const clkv_runtime *rt);
 /* Programs compiled from source vs loaded from the binary cache since the runtime began. */
-void clkv_runtime_build_counts(const clkv_runtime *rt, unsigned *compiled, unsigned *from_cache);
+CLKV_API void clkv_runtime_build_counts(const clkv_runtime *rt, unsigned *compiled, unsigned *from_cache);
 /* Removes cached program binaries in dir (NULL → default cache dir). *removed may be NULL. */
-clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err);
+CLKV_API clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err);
 /* Removes the per-device tuning files written by `clkv tune` in dir (NULL → default cache
  * dir): launch shapes fall back to the platform profile. *removed may be NULL. */
-clkv_status clkv_cache_clear_tuning(const char *dir, unsigned *removed, clkv_error *err);
+CLKV_API clkv_status clkv_cache_clear_tuning(const char *dir, unsigned *removed, clkv_error *err);
 
 /* ---- model ---- */
 typedef struct clkv_model clkv_model;
@@ -157,7 +165,7 @@ typedef enum clkv_kv_type {
   CLKV_KV_Q8 = 1,  /* int8, scale = max|x| / 127 */
   CLKV_KV_Q4 = 2   /* 4-bit, scale = (max - min) / 15 and offset = min */
 } clkv_kv_type;
-const char *clkv_kv_type_name(clkv_kv_type t); /* "f16", "q8", "q4"; "?" otherwise */
+CLKV_API const char *clkv_kv_type_name(clkv_kv_type t); /* "f16", "q8", "q4"; "?" otherwise */
 
 typedef struct clkv_model_params {
   int n_ctx;     /* 0 → the model's context length, capped at 4096 */
@@ -167,10 +175,10 @@ typedef struct clkv_model_params {
   clkv_kv_type kv_type; /* KV cache precision (default F16); the kernels are built for it */
 } clkv_model_params;
 
-clkv_model_params clkv_model_default_params(void);
-clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model_params *p,
+CLKV_API clkv_model_params clkv_model_default_params(void);
+CLKV_API clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model_params *p,
                             clkv_model **out, clkv_error *err);
-void clkv_model_free(clkv_model *m);
+CLKV_API void clkv_model_free(clkv_model *m);
 
 typedef struct clkv_model_info {
   char architecture[64];
@@ -182,19 +190,19 @@ typedef struct clkv_model_info {
   int bos_id, eos_id;
   int sliding_window;      /* 0, or the positions a token attends to (itself included) */
 } clkv_model_info;
-void clkv_model_get_info(const clkv_model *m, clkv_model_info *out);
+CLKV_API void clkv_model_get_info(const clkv_model *m, clkv_model_info *out);
 /* Where the kernel launch shapes came from: the tuning file's path, or "defaults". */
-const char *clkv_model_tuning_source(const clkv_model *m);
+CLKV_API const char *clkv_model_tuning_source(const clkv_model *m);
 /* The prefill path of each projection ("qkv=own o=own gu=clblast down=clblast": our
  * quantized matvec, or CLBlast on dequantized weights), and why a requested CLBlast path
  * is not in use (not built with CLBlast, no cl_khr_fp16 for clblast16). */
-const char *clkv_model_prefill_gemm(const clkv_model *m);
+CLKV_API const char *clkv_model_prefill_gemm(const clkv_model *m);
 
 /* Tokenizer access. clkv_tokenize writes at most cap ids and returns the count needed
  * (which may exceed cap), or a negative status. */
-int clkv_tokenize(const clkv_model *m, const char *text, int add_special, int32_t *ids, int cap);
+CLKV_API int clkv_tokenize(const clkv_model *m, const char *text, int add_special, int32_t *ids, int cap);
 /* Text of one token, raw bytes (may be a partial UTF-8 sequence); "" for control tokens. */
-const char *clkv_token_text(const clkv_model *m, int32_t id, size_t *len);
+CLKV_API const char *clkv_token_text(const clkv_model *m, int32_t id, size_t *len);
 
 /* Chat prompt from the model's template. roles: "system", "user", "assistant". Returns
  * a malloc'd string (caller frees with free()), or NULL with err filled. */
@@ -202,7 +210,7 @@ typedef struct clkv_chat_message {
   const char *role;
   const char *content;
 } clkv_chat_message;
-char *clkv_chat_format(const clkv_model *m, const clkv_chat_message *msgs, size_t n,
+CLKV_API char *clkv_chat_format(const clkv_model *m, const clkv_chat_message *msgs, size_t n,
                        int add_assistant_prefix, clkv_error *err);
 
 /* Reads a GGUF file's header without a device: hyperparameters, tokenizer, chat template,
@@ -223,7 +231,7 @@ typedef struct clkv_file_info {
   int runnable;            /* 1 if clkv can run it; else why_not says why */
   char why_not[256];
 } clkv_file_info;
-clkv_status clkv_model_inspect(const char *path, clkv_file_info *out, clkv_error *err);
+CLKV_API clkv_status clkv_model_inspect(const char *path, clkv_file_info *out, clkv_error *err);
 
 /* ---- context: KV cache and sequences; generation ---- */
 typedef struct clkv_context clkv_context;
@@ -256,15 +264,15 @@ typedef struct clkv_context_params {
   int reuse_last;
 } clkv_context_params;
 
-clkv_context_params clkv_context_default_params(void);
-clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clkv_context **out,
+CLKV_API clkv_context_params clkv_context_default_params(void);
+CLKV_API clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clkv_context **out,
                                 clkv_error *err);
 /* Writes the cached prefix blocks to the disk tier now (files already there are kept; the
  * write is also done by clkv_context_free). CLKV_ERR_INVALID_ARG without prefix_cache_dir,
  * CLKV_ERR_IO (clkv_last_error says which file and why) when a file cannot be written. */
-clkv_status clkv_context_save_prefix(clkv_context *ctx);
-void clkv_context_free(clkv_context *ctx);
-const char *clkv_last_error(const clkv_context *ctx);
+CLKV_API clkv_status clkv_context_save_prefix(clkv_context *ctx);
+CLKV_API void clkv_context_free(clkv_context *ctx);
+CLKV_API const char *clkv_last_error(const clkv_context *ctx);
 
 /* KV-cache statistics: blocks per tier, prefix hit rate, evictions, swaps, bytes moved. */
 typedef struct clkv_kv_stats {
@@ -279,7 +287,7 @@ typedef struct clkv_kv_stats {
   /* disk tier: blocks read at create, written by saves, files ignored (mismatch, damage) */
   uint64_t disk_blocks_read, disk_blocks_written, disk_files_ignored;
 } clkv_kv_stats;
-void clkv_context_kv_stats(const clkv_context *ctx, clkv_kv_stats *out);
+CLKV_API void clkv_context_kv_stats(const clkv_context *ctx, clkv_kv_stats *out);
 
 typedef struct clkv_gen_params {
   int max_tokens;          /* default 128 */
@@ -294,7 +302,7 @@ typedef struct clkv_gen_params {
   const char *const *stop; /* NULL-terminated list of stop strings, may be NULL */
 } clkv_gen_params;
 
-clkv_gen_params clkv_gen_default_params(void);
+CLKV_API clkv_gen_params clkv_gen_default_params(void);
 
 typedef struct clkv_gen_stats {
   int prompt_tokens;
@@ -312,10 +320,10 @@ typedef struct clkv_gen_stats {
 typedef int (*clkv_token_cb)(void *user, int32_t id, const char *text, size_t len);
 
 /* Runs prefill then decode for one prompt. stats may be NULL. */
-clkv_status clkv_generate(clkv_context *ctx, const char *prompt, const clkv_gen_params *p,
+CLKV_API clkv_status clkv_generate(clkv_context *ctx, const char *prompt, const clkv_gen_params *p,
                           clkv_token_cb cb, void *user, clkv_gen_stats *stats);
 /* Same from token ids (no tokenization). */
-clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
+CLKV_API clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
                               const clkv_gen_params *p, clkv_token_cb cb, void *user,
                               clkv_gen_stats *stats);
 
@@ -339,7 +347,7 @@ typedef struct clkv_request {
  * prefix cache) — and resumed when blocks free up; its tokens are the same as if it had
  * run alone. Callbacks of different requests interleave. Returns CLKV_OK when the batch
  * ran (check each request's status), or the error that stopped it (device failure). */
-clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n);
+CLKV_API clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n);
 
 #ifdef __cplusplus
 }

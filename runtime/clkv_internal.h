@@ -106,18 +106,18 @@ clkv_status clkv__kernel_create(clkv_runtime *rt, const char *file, const char *
                                 const char *name, cl_kernel *out, clkv_error *err);
 
 /* ---- kernel-argument cursor: set args in order, check the final count ---- */
-typedef struct clkv_args {
+typedef struct clkv__args {
   cl_kernel kernel;
   cl_uint next;
   cl_int rc;        /* first failure */
   cl_uint failed_at;
-} clkv_args;
+} clkv__args;
 
-static inline clkv_args clkv_args_begin(cl_kernel k) {
-  clkv_args a = {k, 0, CL_SUCCESS, 0};
+static inline clkv__args clkv__args_begin(cl_kernel k) {
+  clkv__args a = {k, 0, CL_SUCCESS, 0};
   return a;
 }
-static inline void clkv__args_set(clkv_args *a, size_t size, const void *v) {
+static inline void clkv__args_set(clkv__args *a, size_t size, const void *v) {
   cl_int rc = clSetKernelArg(a->kernel, a->next, size, v);
   if (rc != CL_SUCCESS && a->rc == CL_SUCCESS) {
     a->rc = rc;
@@ -125,30 +125,36 @@ static inline void clkv__args_set(clkv_args *a, size_t size, const void *v) {
   }
   a->next++;
 }
-static inline void clkv_args_mem(clkv_args *a, cl_mem m) { clkv__args_set(a, sizeof m, &m); }
-static inline void clkv_args_u32(clkv_args *a, cl_uint v) { clkv__args_set(a, sizeof v, &v); }
-static inline void clkv_args_i32(clkv_args *a, cl_int v) { clkv__args_set(a, sizeof v, &v); }
-static inline void clkv_args_f32(clkv_args *a, cl_float v) { clkv__args_set(a, sizeof v, &v); }
-static inline void clkv_args_local(clkv_args *a, size_t bytes) { clkv__args_set(a, bytes, NULL); }
+static inline void clkv__args_mem(clkv__args *a, cl_mem m) { clkv__args_set(a, sizeof m, &m); }
+static inline void clkv__args_u32(clkv__args *a, cl_uint v) { clkv__args_set(a, sizeof v, &v); }
+static inline void clkv__args_i32(clkv__args *a, cl_int v) { clkv__args_set(a, sizeof v, &v); }
+static inline void clkv__args_f32(clkv__args *a, cl_float v) { clkv__args_set(a, sizeof v, &v); }
+static inline void clkv__args_local(clkv__args *a, size_t bytes) { clkv__args_set(a, bytes, NULL); }
 /* Checks that every argument was set and that the count matches CL_KERNEL_NUM_ARGS. */
-clkv_status clkv_args_end(clkv_args *a, clkv_error *err);
+clkv_status clkv__args_end(clkv__args *a, clkv_error *err);
 
 /* Enqueues an ND-range (1–3 dims, local may be NULL) on rt->queue and counts the launch. */
 clkv_status clkv__launch(clkv_runtime *rt, cl_kernel k, cl_uint dims, const size_t *global,
                          const size_t *local, clkv_error *err);
 
+/* A device buffer of bytes (at least 4) for the named use. Does nothing when *st is already
+ * an error (so a run of allocations can be checked once); on failure sets *st and err with a
+ * message naming the use and the remedy (a smaller context, fewer sequences). */
+cl_mem clkv__buffer_new(clkv_runtime *rt, size_t bytes, cl_mem_flags flags, const char *what,
+                        clkv_error *err, clkv_status *st);
+
 /* ---- small utilities (runtime/util.c) ---- */
 /* SHA-256 (runtime/sha256.c). */
-typedef struct clkv_sha256 {
+typedef struct clkv__sha256 {
   uint32_t h[8];
   uint64_t len;
   unsigned char buf[64];
   size_t fill;
-} clkv_sha256;
-void clkv_sha256_init(clkv_sha256 *s);
-void clkv_sha256_update(clkv_sha256 *s, const void *data, size_t n);
-void clkv_sha256_final(clkv_sha256 *s, unsigned char out[32]);
-void clkv_sha256_hex(const unsigned char d[32], char out[65]);
+} clkv__sha256;
+void clkv__sha256_init(clkv__sha256 *s);
+void clkv__sha256_update(clkv__sha256 *s, const void *data, size_t n);
+void clkv__sha256_final(clkv__sha256 *s, unsigned char out[32]);
+void clkv__sha256_hex(const unsigned char d[32], char out[65]);
 
 /* Monotonic time in milliseconds. */
 double clkv__now_ms(void);

@@ -17,20 +17,6 @@
 #define CLKV__DEVICE_MAX_NUM_SUB_GROUPS 0x105C
 #define CLKV__DEVICE_OPENCL_C_FEATURES 0x106F
 
-const char *clkv_vendor_name(clkv_vendor v) {
-  switch (v) {
-  case CLKV_VENDOR_AMD: return "AMD";
-  case CLKV_VENDOR_NVIDIA: return "NVIDIA";
-  case CLKV_VENDOR_INTEL: return "Intel";
-  case CLKV_VENDOR_ARM: return "ARM";
-  case CLKV_VENDOR_QUALCOMM: return "Qualcomm";
-  case CLKV_VENDOR_APPLE: return "Apple";
-  case CLKV_VENDOR_POCL: return "PoCL";
-  case CLKV_VENDOR_UNKNOWN: break;
-  }
-  return "unknown";
-}
-
 const char *clkv_device_type_name(clkv_device_type t) {
   switch (t) {
   case CLKV_DEVICE_CPU: return "CPU";

@@ -90,26 +90,26 @@ static char *program_source(clkv_runtime *rt, const char *file, clkv_error *err)
   return all;
 }
 
-static void hash_field(clkv_sha256 *h, const char *s) {
+static void hash_field(clkv__sha256 *h, const char *s) {
   uint64_t n = strlen(s);
-  clkv_sha256_update(h, &n, sizeof n); /* length prefix: fields cannot run into each other */
-  clkv_sha256_update(h, s, (size_t)n);
+  clkv__sha256_update(h, &n, sizeof n); /* length prefix: fields cannot run into each other */
+  clkv__sha256_update(h, s, (size_t)n);
 }
 
 /* <cache>/programs/<sha256 of format, source, options, device, driver, platform>.bin */
 static void cache_path(clkv_runtime *rt, const char *src, const char *opts, char *out, size_t cap) {
   char pver[256] = "", hex[65];
   unsigned char d[32];
-  clkv_sha256 h;
+  clkv__sha256 h;
   if (clGetPlatformInfo(rt->platform, CL_PLATFORM_VERSION, sizeof pver, pver, NULL) != CL_SUCCESS)
     pver[0] = '\0';
   pver[sizeof pver - 1] = '\0';
-  clkv_sha256_init(&h);
+  clkv__sha256_init(&h);
   const char *fields[] = {CLKV__CACHE_FORMAT, src, opts, rt->info.name, rt->info.driver_version,
                           rt->info.cl_version, rt->info.platform_name, pver};
   for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) hash_field(&h, fields[i]);
-  clkv_sha256_final(&h, d);
-  clkv_sha256_hex(d, hex);
+  clkv__sha256_final(&h, d);
+  clkv__sha256_hex(d, hex);
   snprintf(out, cap, "%s/programs/%s.bin", rt->cache_dir, hex);
 }
 
@@ -119,14 +119,14 @@ static cl_program cache_load(clkv_runtime *rt, const char *path, const char *opt
   unsigned char *f = (unsigned char *)read_all(path, &len), d[32];
   cl_program prog = NULL;
   uint64_t n = 0;
-  clkv_sha256 h;
+  clkv__sha256 h;
   if (!f) return NULL;
   for (int i = 0; i < 8; i++) n |= (uint64_t)f[8 + i] << (8 * i);
   if (len < CACHE_HEADER || memcmp(f, CACHE_MAGIC, 8) != 0 || n != len - CACHE_HEADER || n == 0)
     goto done;
-  clkv_sha256_init(&h);
-  clkv_sha256_update(&h, f + CACHE_HEADER, (size_t)n);
-  clkv_sha256_final(&h, d);
+  clkv__sha256_init(&h);
+  clkv__sha256_update(&h, f + CACHE_HEADER, (size_t)n);
+  clkv__sha256_final(&h, d);
   if (memcmp(d, f + 16, 32) != 0) goto done;
   {
     const unsigned char *bin = f + CACHE_HEADER;
@@ -150,7 +150,7 @@ static void cache_store(clkv_runtime *rt, cl_program prog, const char *path) {
   char dir[1100], tmp[1500];
   size_t n = 0;
   unsigned char *bin = NULL, head[CACHE_HEADER];
-  clkv_sha256 h;
+  clkv__sha256 h;
   FILE *f;
   if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof n, &n, NULL) != CL_SUCCESS || n == 0) return;
   if (!(bin = malloc(n))) return;
@@ -159,9 +159,9 @@ static void cache_store(clkv_runtime *rt, cl_program prog, const char *path) {
   if (clkv__mkdirs(dir) != 0) goto done;
   memcpy(head, CACHE_MAGIC, 8);
   for (int i = 0; i < 8; i++) head[8 + i] = (unsigned char)((uint64_t)n >> (8 * i));
-  clkv_sha256_init(&h);
-  clkv_sha256_update(&h, bin, n);
-  clkv_sha256_final(&h, head + 16);
+  clkv__sha256_init(&h);
+  clkv__sha256_update(&h, bin, n);
+  clkv__sha256_final(&h, head + 16);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   if (!(f = fopen(tmp, "wb"))) goto done;
   int ok = fwrite(head, 1, sizeof head, f) == sizeof head && fwrite(bin, 1, n, f) == n;
@@ -218,11 +218,11 @@ static void program_key(const char *file, const char *opts, char *key, size_t ca
   if ((size_t)snprintf(key, cap, "%s|%s", file, opts) < cap) return;
   unsigned char d[32];
   char hex[65];
-  clkv_sha256 h;
-  clkv_sha256_init(&h);
-  clkv_sha256_update(&h, opts, strlen(opts));
-  clkv_sha256_final(&h, d);
-  clkv_sha256_hex(d, hex);
+  clkv__sha256 h;
+  clkv__sha256_init(&h);
+  clkv__sha256_update(&h, opts, strlen(opts));
+  clkv__sha256_final(&h, d);
+  clkv__sha256_hex(d, hex);
   snprintf(key, cap, "%.200s|#%s", file, hex);
 }
 
@@ -301,10 +301,10 @@ static void kernel_name(cl_kernel k, char *out, size_t cap) {
   out[cap - 1] = '\0';
 }
 
-clkv_status clkv_args_end(clkv_args *a, clkv_error *err) {
+clkv_status clkv__args_end(clkv__args *a, clkv_error *err) {
   char name[128];
   cl_uint want = 0;
-  if (!a || !a->kernel) return clkv__err(err, CLKV_ERR_INVALID_ARG, "clkv_args_end: no kernel");
+  if (!a || !a->kernel) return clkv__err(err, CLKV_ERR_INVALID_ARG, "clkv__args_end: no kernel");
   int have_count = clGetKernelInfo(a->kernel, CL_KERNEL_NUM_ARGS, sizeof want, &want, NULL) == CL_SUCCESS;
   if (a->rc == CL_SUCCESS && (!have_count || a->next == want)) return CLKV_OK;
   kernel_name(a->kernel, name, sizeof name);

@@ -134,3 +134,24 @@ clkv_status clkv_cache_clear(const char *dir, unsigned *removed, clkv_error *err
 clkv_status clkv_cache_clear_tuning(const char *dir, unsigned *removed, clkv_error *err) {
   return clear_files(dir, "tuning", ".txt", "tuning files", removed, err);
 }
+
+cl_mem clkv__buffer_new(clkv_runtime *rt, size_t bytes, cl_mem_flags flags, const char *what,
+                        clkv_error *err, clkv_status *st) {
+  cl_int e = CL_SUCCESS;
+  if (*st) return NULL;
+  if ((uint64_t)bytes > rt->info.max_alloc_bytes) {
+    *st = clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
+                    "the %s needs %zu bytes in one buffer, more than the device allows (%llu); "
+                    "use a smaller context (--ctx) or fewer sequences", what, bytes,
+                    (unsigned long long)rt->info.max_alloc_bytes);
+    return NULL;
+  }
+  cl_mem b = clCreateBuffer(rt->context, flags, bytes ? bytes : 4, NULL, &e);
+  if (e != CL_SUCCESS || !b) {
+    *st = clkv__err(err, clkv__cl_status(e),
+                    "allocating the %s (%zu bytes) failed with %s; use a smaller context (--ctx) "
+                    "or fewer sequences", what, bytes, clkv__cl_error_name(e));
+    return NULL;
+  }
+  return b;
+}

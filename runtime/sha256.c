@@ -39,7 +39,7 @@ static void compress(uint32_t h[8], const unsigned char *p) {
   h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
 }
 
-void clkv_sha256_init(clkv_sha256 *s) {
+void clkv__sha256_init(clkv__sha256 *s) {
   static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   memcpy(s->h, iv, sizeof iv);
@@ -47,7 +47,7 @@ void clkv_sha256_init(clkv_sha256 *s) {
   s->fill = 0;
 }
 
-void clkv_sha256_update(clkv_sha256 *s, const void *data, size_t n) {
+void clkv__sha256_update(clkv__sha256 *s, const void *data, size_t n) {
   const unsigned char *p = data;
   s->len += n;
   while (n > 0) {
@@ -66,14 +66,14 @@ void clkv_sha256_update(clkv_sha256 *s, const void *data, size_t n) {
   }
 }
 
-void clkv_sha256_final(clkv_sha256 *s, unsigned char out[32]) {
+void clkv__sha256_final(clkv__sha256 *s, unsigned char out[32]) {
   uint64_t bits = s->len * 8;
   unsigned char pad[72] = {0x80};
   size_t padlen = (s->fill < 56 ? 56 : 120) - s->fill;
   unsigned char lenbe[8];
   for (int i = 0; i < 8; i++) lenbe[i] = (unsigned char)(bits >> (56 - 8 * i));
-  clkv_sha256_update(s, pad, padlen);
-  clkv_sha256_update(s, lenbe, 8);
+  clkv__sha256_update(s, pad, padlen);
+  clkv__sha256_update(s, lenbe, 8);
   for (int i = 0; i < 8; i++) {
     out[4 * i] = (unsigned char)(s->h[i] >> 24);
     out[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
@@ -82,7 +82,7 @@ void clkv_sha256_final(clkv_sha256 *s, unsigned char out[32]) {
   }
 }
 
-void clkv_sha256_hex(const unsigned char d[32], char out[65]) {
+void clkv__sha256_hex(const unsigned char d[32], char out[65]) {
   static const char hex[] = "0123456789abcdef";
   for (int i = 0; i < 32; i++) {
     out[2 * i] = hex[d[i] >> 4];

@@ -1,8 +1,8 @@
 /* test_chat.c — chat templates (host/chat.c): each family renders a known string for
  * system + user + assistant + user, detection on real template snippets (and on the
  * template stored in the default model), default system prompt extraction. */
-#include "chat.h"
-#include "gguf.h"
+#include "text/chat.h"
+#include "format/gguf.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 static const clkv_chat_message conv[] = {
     {"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
 
-static void check_render(clkv_chat_kind k, const clkv_chat_message *m, size_t n, int prefix,
+static void check_render(clkv__chat_kind k, const clkv_chat_message *m, size_t n, int prefix,
                          const char *def_sys, const char *want) {
   clkv_error err = {0};
   char *got = clkv__chat_render(k, m, n, prefix, "<s>", "</s>", def_sys, &err);
@@ -131,12 +131,12 @@ Test(chat, default_model_template) {
   const char *path = getenv("CLKV_MODEL");
   if (!path) path = CLKV_SOURCE_DIR "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
   if (access(path, R_OK) != 0) cr_skip_test("default model not found (run scripts/setup or set CLKV_MODEL)");
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err = {0};
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   static char tmpl[16384];
-  int found = gguf_get_str(f, "tokenizer.chat_template", tmpl, sizeof tmpl);
-  gguf_close(f);
+  int found = clkv__gguf_get_str(f, "tokenizer.chat_template", tmpl, sizeof tmpl);
+  clkv__gguf_close(f);
   if (!found) cr_skip_test("the model stores no chat template");
   cr_assert_eq(clkv__chat_detect(tmpl), CLKV_CHAT_CHATML);
   char *sys = clkv__chat_default_system(tmpl);

@@ -3,7 +3,7 @@
  * compared at every step; greedy tokens on the real model; and the error paths a user
  * meets (context too long, empty prompt, unsupported type, unknown device), through the
  * API and the CLI. */
-#include "model.h"
+#include "engine/engine.h"
 #include "ref/ref.h"
 
 #include <criterion/criterion.h>
@@ -92,8 +92,8 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
   snprintf(name, sizeof name, "tiny-%u-%d-%d-w%d.gguf", wtype, n_heads, n_kv, window);
   write_tiny(&tp, name, path, sizeof path);
 
-  gguf_file *f;
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_file *f;
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   ref_model *ref = ref_model_load(f, 128, &err);
   cr_assert(ref, "%s", err.message);
   ref->kv_type = (int)kv_type;
@@ -119,7 +119,7 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
   }
   char what[96];
   snprintf(what, sizeof what, "%s nh %d nkv %d bs %d chunk %d kv %s window %d gemm %s",
-           ggml_type_get(wtype)->name, n_heads, n_kv, kv_block, chunk,
+           clkv__ggml_type_get(wtype)->name, n_heads, n_kv, kv_block, chunk,
            clkv_kv_type_name(kv_type), window, clkv__gemm_mode_name(gemm));
   expect_logits(ctx->h_logits, rl, V, what, 0);
   int pos = n_prompt;
@@ -140,7 +140,7 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
   clkv_context_free(ctx);
   clkv_model_free(m);
   ref_model_free(ref);
-  gguf_close(f);
+  clkv__gguf_close(f);
 }
 
 static void check_tiny_kv(uint32_t wtype, int n_heads, int n_kv, int kv_block, int chunk, int tied,
@@ -277,7 +277,7 @@ Test(e2e, reuse_last_prefills_only_the_new_turn) {
   clkv_kv_stats ks;
   clkv_context_kv_stats(chat, &ks);
   cr_assert_gt(ks.device_blocks_used, 0); /* the kept sequence */
-  cr_assert_eq(clkv_kv_pool_check(chat->pool, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__kv_pool_check(chat->pool, &err), CLKV_OK, "%s", err.message);
   clkv_context_free(chat);
   clkv_context_free(fresh);
   clkv_model_free(m);
@@ -361,9 +361,9 @@ Test(e2e, swap_to_host_tier_and_back_gives_identical_logits) {
     cr_assert_eq(argmax(b->h_logits, V), tok, "step %d", step);
     if (step == 4) {
       /* swap b's sequence out, scribble over the device cache, bring it back */
-      cr_assert_eq(clkv_kv_seq_swap_out(b->pool, sb, &err), CLKV_OK, "%s", err.message);
+      cr_assert_eq(clkv__kv_seq_swap_out(b->pool, sb, &err), CLKV_OK, "%s", err.message);
       cr_assert_eq(clkv__kv_sync(b), CLKV_OK, "%s", b->err.message);
-      cr_assert(clkv_kv_seq_swapped(b->pool, sb));
+      cr_assert(clkv__kv_seq_swapped(b->pool, sb));
       const float junk = 1e4f;
       for (int ar = 0; ar < b->dev.n_arenas; ar++) {
         size_t bytes;
@@ -371,7 +371,7 @@ Test(e2e, swap_to_host_tier_and_back_gives_identical_logits) {
         cr_assert_eq(clEnqueueFillBuffer(rt->queue, b->dev.k[ar], &junk, sizeof junk, 0, bytes, 0,
                                          NULL, NULL), CL_SUCCESS);
       }
-      cr_assert_eq(clkv_kv_seq_swap_in(b->pool, sb, &err), CLKV_OK, "%s", err.message);
+      cr_assert_eq(clkv__kv_seq_swap_in(b->pool, sb, &err), CLKV_OK, "%s", err.message);
       cr_assert_eq(clkv__kv_sync(b), CLKV_OK, "%s", b->err.message);
       clkv_kv_stats ks;
       clkv_context_kv_stats(b, &ks);
@@ -508,7 +508,7 @@ Test(e2e, batch_preemption_gives_identical_tokens) {
       cr_assert(recomputed > 0, "no request was preempted and recomputed");
     }
     cr_assert_eq(ks.device_blocks_used, 0);
-    cr_assert_eq(clkv_kv_pool_check(c->pool, &err), CLKV_OK, "%s", err.message);
+    cr_assert_eq(clkv__kv_pool_check(c->pool, &err), CLKV_OK, "%s", err.message);
     clkv_context_free(c);
   }
   /* a bad request fails alone */
@@ -593,8 +593,8 @@ Test(e2e, real_model_greedy_matches_reference_64_tokens) {
   cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
   clkv_context *ctx;
   cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
-  gguf_file *f;
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_file *f;
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   ref_model *ref = ref_model_load(f, 256, &err);
   cr_assert(ref, "%s", err.message);
   const char *prompts[] = {
@@ -625,7 +625,7 @@ Test(e2e, real_model_greedy_matches_reference_64_tokens) {
     cr_log_info("prompt %d: %d tokens equal to the reference", p, cmp);
   }
   ref_model_free(ref);
-  gguf_close(f);
+  clkv__gguf_close(f);
   clkv_context_free(ctx);
   clkv_model_free(m);
 }
@@ -683,20 +683,20 @@ Test(e2e, prompt_longer_than_context_and_empty_prompt) {
 }
 
 /* Copies every metadata key of the kinds the tiny models use into a writer. */
-static void copy_metadata(const gguf_file *f, gguf_writer *w) {
+static void copy_metadata(const clkv__gguf_file *f, clkv__gguf_writer *w) {
   for (uint64_t i = 0; i < f->n_kv; i++) {
-    const gguf_kv *kv = &f->kv[i];
-    const gguf_value *v = &kv->value;
+    const clkv__gguf_kv *kv = &f->kv[i];
+    const clkv__gguf_value *v = &kv->value;
     char key[128];
     snprintf(key, sizeof key, "%.*s", (int)kv->key.len, kv->key.data);
     switch (v->type) {
-    case GGUF_V_UINT32: gguf_writer_set_u32(w, key, (uint32_t)v->v.u64); break;
-    case GGUF_V_INT32: gguf_writer_set_i32(w, key, (int32_t)v->v.i64); break;
-    case GGUF_V_FLOAT32: gguf_writer_set_f32(w, key, (float)v->v.f64); break;
-    case GGUF_V_BOOL: gguf_writer_set_bool(w, key, (int)v->v.u64); break;
+    case GGUF_V_UINT32: clkv__gguf_writer_set_u32(w, key, (uint32_t)v->v.u64); break;
+    case GGUF_V_INT32: clkv__gguf_writer_set_i32(w, key, (int32_t)v->v.i64); break;
+    case GGUF_V_FLOAT32: clkv__gguf_writer_set_f32(w, key, (float)v->v.f64); break;
+    case GGUF_V_BOOL: clkv__gguf_writer_set_bool(w, key, (int)v->v.u64); break;
     case GGUF_V_STRING: {
       char *s = strndup(v->v.str.data, v->v.str.len);
-      gguf_writer_set_str(w, key, s);
+      clkv__gguf_writer_set_str(w, key, s);
       free(s);
       break;
     }
@@ -706,18 +706,18 @@ static void copy_metadata(const gguf_file *f, gguf_writer *w) {
         char **strs = calloc(n ? n : 1, sizeof *strs);
         for (size_t j = 0; j < n; j++)
           strs[j] = strndup(v->v.arr.items[j].v.str.data, v->v.arr.items[j].v.str.len);
-        gguf_writer_set_arr_str(w, key, (const char *const *)strs, n);
+        clkv__gguf_writer_set_arr_str(w, key, (const char *const *)strs, n);
         for (size_t j = 0; j < n; j++) free(strs[j]);
         free(strs);
       } else if (v->v.arr.type == GGUF_V_INT32) {
         int32_t *a = malloc(sizeof(int32_t) * (n ? n : 1));
         memcpy(a, v->v.arr.data, sizeof(int32_t) * n);
-        gguf_writer_set_arr_i32(w, key, a, n);
+        clkv__gguf_writer_set_arr_i32(w, key, a, n);
         free(a);
       } else if (v->v.arr.type == GGUF_V_FLOAT32) {
         float *a = malloc(sizeof(float) * (n ? n : 1));
         memcpy(a, v->v.arr.data, sizeof(float) * n);
-        gguf_writer_set_arr_f32(w, key, a, n);
+        clkv__gguf_writer_set_arr_f32(w, key, a, n);
         free(a);
       }
       break;
@@ -733,24 +733,24 @@ Test(e2e, unsupported_tensor_type_is_named) {
   write_tiny(&tp, "tiny.gguf", path, sizeof path);
   snprintf(bad, sizeof bad, "%s/q5.gguf", tmpdir);
   /* copy every key and tensor, but store blk.0.attn_q.weight as Q5_0 (raw bytes) */
-  gguf_file *f;
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
-  gguf_writer *w = gguf_writer_new();
+  clkv__gguf_file *f;
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_writer *w = clkv__gguf_writer_new();
   copy_metadata(f, w);
   for (uint64_t i = 0; i < f->n_tensors; i++) {
-    const gguf_tensor *t = &f->tensors[i];
+    const clkv__gguf_tensor *t = &f->tensors[i];
     if (!strcmp(t->name, "blk.0.attn_q.weight")) {
-      size_t nb = ggml_row_bytes(GGML_T_Q5_0, t->ne[0]) * t->ne[1];
+      size_t nb = clkv__ggml_row_bytes(GGML_T_Q5_0, t->ne[0]) * t->ne[1];
       void *z = calloc(1, nb);
-      gguf_writer_add_tensor(w, t->name, GGML_T_Q5_0, t->n_dims, t->ne, z, nb);
+      clkv__gguf_writer_add_tensor(w, t->name, GGML_T_Q5_0, t->n_dims, t->ne, z, nb);
       free(z);
     } else {
-      gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->n_bytes);
+      clkv__gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->n_bytes);
     }
   }
-  cr_assert_eq(gguf_writer_save(w, bad, &err), CLKV_OK, "%s", err.message);
-  gguf_writer_free(w);
-  gguf_close(f);
+  cr_assert_eq(clkv__gguf_writer_save(w, bad, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_writer_free(w);
+  clkv__gguf_close(f);
   clkv_model *m = NULL;
   clkv_status st = clkv_model_load(rt, bad, NULL, &m, &err);
   cr_assert_eq(st, CLKV_ERR_UNSUPPORTED, "%s", err.message);

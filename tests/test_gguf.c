@@ -1,7 +1,7 @@
 /* test_gguf.c — GGUF writer→reader round trips, the real model's metadata, and malformed
  * files (truncations, bad counts, sizes, offsets, types; a seeded byte-flip fuzz loop):
  * each must fail with a specific status and a message, never crash or leak. */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -60,12 +60,12 @@ static void bb_zeros(bb *b, size_t n) {
 }
 
 /* Opens a copy of exactly n bytes (so ASan sees any over-read). */
-static clkv_status open_bytes(const void *p, size_t n, gguf_file **f, clkv_error *err) {
+static clkv_status open_bytes(const void *p, size_t n, clkv__gguf_file **f, clkv_error *err) {
   void *copy = malloc(n ? n : 1);
   cr_assert_not_null(copy);
   if (n) memcpy(copy, p, n);
   memset(err, 0, sizeof *err);
-  clkv_status st = gguf_open_memory(copy, n, f, err);
+  clkv_status st = clkv__gguf_open_memory(copy, n, f, err);
   if (st == CLKV_OK) {
     /* touch every tensor byte so a wrong range shows up under ASan */
     unsigned sum = 0;
@@ -73,7 +73,7 @@ static clkv_status open_bytes(const void *p, size_t n, gguf_file **f, clkv_error
       for (uint64_t j = 0; j < (*f)->tensors[i].n_bytes; j++)
         sum += ((const unsigned char *)(*f)->tensors[i].data)[j];
     (void)sum;
-    gguf_close(*f);
+    clkv__gguf_close(*f);
     *f = NULL;
   } else {
     cr_assert_null(*f);
@@ -84,7 +84,7 @@ static clkv_status open_bytes(const void *p, size_t n, gguf_file **f, clkv_error
 
 /* Asserts that the bytes fail with status `want` and a message holding `needle`. */
 static void expect_fail(bb *b, clkv_status want, const char *needle) {
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err;
   clkv_status st = open_bytes(b->p, b->n, &f, &err);
   cr_assert_eq(st, want, "status %s, want %s (message: %s)", clkv_status_name(st),
@@ -96,103 +96,103 @@ static void expect_fail(bb *b, clkv_status want, const char *needle) {
 }
 
 /* ---- a small valid file from the writer ---- */
-static gguf_writer *small_writer(void) {
-  gguf_writer *w = gguf_writer_new();
+static clkv__gguf_writer *small_writer(void) {
+  clkv__gguf_writer *w = clkv__gguf_writer_new();
   cr_assert_not_null(w);
-  gguf_writer_set_str(w, "general.architecture", "llama");
-  gguf_writer_set_u32(w, "llama.block_count", 2);
-  gguf_writer_set_i32(w, "neg", -7);
-  gguf_writer_set_u64(w, "big", 0x123456789abcdefull);
-  gguf_writer_set_f32(w, "eps", 1e-5f);
-  gguf_writer_set_bool(w, "flag", 1);
+  clkv__gguf_writer_set_str(w, "general.architecture", "llama");
+  clkv__gguf_writer_set_u32(w, "llama.block_count", 2);
+  clkv__gguf_writer_set_i32(w, "neg", -7);
+  clkv__gguf_writer_set_u64(w, "big", 0x123456789abcdefull);
+  clkv__gguf_writer_set_f32(w, "eps", 1e-5f);
+  clkv__gguf_writer_set_bool(w, "flag", 1);
   const char *toks[] = {"<s>", "", "hello world"};
-  gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 3);
+  clkv__gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 3);
   const int32_t ids[] = {1, -2, 3, 2147483647};
-  gguf_writer_set_arr_i32(w, "ids", ids, 4);
+  clkv__gguf_writer_set_arr_i32(w, "ids", ids, 4);
   const float fs[] = {0.5f, -1.25f};
-  gguf_writer_set_arr_f32(w, "scores", fs, 2);
+  clkv__gguf_writer_set_arr_f32(w, "scores", fs, 2);
   float x[64];
   for (int i = 0; i < 64; i++) x[i] = (float)i * 0.25f - 3.0f;
   uint64_t ne_a[2] = {8, 3};
-  gguf_writer_add_tensor(w, "a.f32", GGML_T_F32, 2, ne_a, x, 24 * 4);
+  clkv__gguf_writer_add_tensor(w, "a.f32", GGML_T_F32, 2, ne_a, x, 24 * 4);
   uint16_t h[5];
-  for (int i = 0; i < 5; i++) h[i] = clkv_fp32_to_fp16(x[i]);
+  for (int i = 0; i < 5; i++) h[i] = clkv__fp32_to_fp16(x[i]);
   uint64_t ne_b[1] = {5};
-  gguf_writer_add_tensor(w, "b.f16", GGML_T_F16, 1, ne_b, h, sizeof h);
+  clkv__gguf_writer_add_tensor(w, "b.f16", GGML_T_F16, 1, ne_b, h, sizeof h);
   unsigned char q8[2 * 34];
-  cr_assert_eq(clkv_quantize_row(GGML_T_Q8_0, x, q8, 64), sizeof q8);
+  cr_assert_eq(clkv__quantize_row(GGML_T_Q8_0, x, q8, 64), sizeof q8);
   uint64_t ne_c[3] = {32, 1, 2};
-  gguf_writer_add_tensor(w, "c.q8_0", GGML_T_Q8_0, 3, ne_c, q8, sizeof q8);
+  clkv__gguf_writer_add_tensor(w, "c.q8_0", GGML_T_Q8_0, 3, ne_c, q8, sizeof q8);
   unsigned char q41[2 * 20];
-  cr_assert_eq(clkv_quantize_row(GGML_T_Q4_1, x, q41, 64), sizeof q41);
+  cr_assert_eq(clkv__quantize_row(GGML_T_Q4_1, x, q41, 64), sizeof q41);
   uint64_t ne_d[2] = {64, 1};
-  gguf_writer_add_tensor(w, "d.q4_1", GGML_T_Q4_1, 2, ne_d, q41, sizeof q41);
+  clkv__gguf_writer_add_tensor(w, "d.q4_1", GGML_T_Q4_1, 2, ne_d, q41, sizeof q41);
   return w;
 }
 
-static void check_small(const gguf_file *f) {
+static void check_small(const clkv__gguf_file *f) {
   cr_assert_eq(f->version, 3);
   cr_assert_eq(f->n_kv, 9);
   cr_assert_eq(f->n_tensors, 4);
   cr_assert_eq(f->alignment, 32);
   cr_assert_eq(f->data_offset % 32, 0);
   char s[32];
-  cr_assert(gguf_get_str(f, "general.architecture", s, sizeof s));
+  cr_assert(clkv__gguf_get_str(f, "general.architecture", s, sizeof s));
   cr_assert_str_eq(s, "llama");
-  cr_assert(gguf_get_str(f, "general.architecture", s, 3));
+  cr_assert(clkv__gguf_get_str(f, "general.architecture", s, 3));
   cr_assert_str_eq(s, "ll"); /* truncated to cap-1 */
   uint64_t u;
   int64_t i;
   double d;
   int bl;
-  cr_assert(gguf_get_u64(f, "llama.block_count", &u) && u == 2);
-  cr_assert(gguf_get_i64(f, "llama.block_count", &i) && i == 2);
-  cr_assert(gguf_get_i64(f, "neg", &i) && i == -7);
-  cr_assert_not(gguf_get_u64(f, "neg", &u), "a negative value is not a u64");
-  cr_assert(gguf_get_u64(f, "big", &u) && u == 0x123456789abcdefull);
-  cr_assert(gguf_get_f64(f, "eps", &d) && (float)d == 1e-5f);
-  cr_assert(gguf_get_bool(f, "flag", &bl) && bl == 1);
-  cr_assert_not(gguf_get_str(f, "flag", s, sizeof s));
-  cr_assert_not(gguf_get_u64(f, "missing", &u));
-  cr_assert_null(gguf_find(f, "missing"));
+  cr_assert(clkv__gguf_get_u64(f, "llama.block_count", &u) && u == 2);
+  cr_assert(clkv__gguf_get_i64(f, "llama.block_count", &i) && i == 2);
+  cr_assert(clkv__gguf_get_i64(f, "neg", &i) && i == -7);
+  cr_assert_not(clkv__gguf_get_u64(f, "neg", &u), "a negative value is not a u64");
+  cr_assert(clkv__gguf_get_u64(f, "big", &u) && u == 0x123456789abcdefull);
+  cr_assert(clkv__gguf_get_f64(f, "eps", &d) && (float)d == 1e-5f);
+  cr_assert(clkv__gguf_get_bool(f, "flag", &bl) && bl == 1);
+  cr_assert_not(clkv__gguf_get_str(f, "flag", s, sizeof s));
+  cr_assert_not(clkv__gguf_get_u64(f, "missing", &u));
+  cr_assert_null(clkv__gguf_find(f, "missing"));
   cr_assert_str_eq(f->kv[0].value.type == GGUF_V_STRING ? "ok" : "bad", "ok"); /* insertion order */
   cr_assert_eq(f->kv[8].key.len, strlen("scores"));
-  const gguf_value *a = gguf_get_arr(f, "tokenizer.ggml.tokens");
+  const clkv__gguf_value *a = clkv__gguf_get_arr(f, "tokenizer.ggml.tokens");
   cr_assert_not_null(a);
   cr_assert_eq(a->v.arr.type, GGUF_V_STRING);
   cr_assert_eq(a->v.arr.n, 3);
   cr_assert_eq(a->v.arr.items[1].v.str.len, 0);
   cr_assert_eq(a->v.arr.items[2].v.str.len, 11);
   cr_assert_eq(memcmp(a->v.arr.items[2].v.str.data, "hello world", 11), 0);
-  a = gguf_get_arr(f, "ids");
+  a = clkv__gguf_get_arr(f, "ids");
   cr_assert(a && a->v.arr.type == GGUF_V_INT32 && a->v.arr.n == 4 && !a->v.arr.items);
   int32_t ids[4];
   memcpy(ids, a->v.arr.data, sizeof ids);
   cr_assert(ids[1] == -2 && ids[3] == 2147483647);
-  a = gguf_get_arr(f, "scores");
+  a = clkv__gguf_get_arr(f, "scores");
   float fs[2];
   memcpy(fs, a->v.arr.data, sizeof fs);
   cr_assert(fs[0] == 0.5f && fs[1] == -1.25f);
-  cr_assert_null(gguf_get_arr(f, "eps"));
+  cr_assert_null(clkv__gguf_get_arr(f, "eps"));
 
   float x[64];
   for (int k = 0; k < 64; k++) x[k] = (float)k * 0.25f - 3.0f;
-  const gguf_tensor *t = gguf_find_tensor(f, "a.f32");
+  const clkv__gguf_tensor *t = clkv__gguf_find_tensor(f, "a.f32");
   cr_assert(t && t->n_dims == 2 && t->ne[0] == 8 && t->ne[1] == 3 && t->ne[2] == 1);
   cr_assert(t->n_elements == 24 && t->n_bytes == 96);
   cr_assert_eq(memcmp(t->data, x, 96), 0);
-  t = gguf_find_tensor(f, "b.f16");
+  t = clkv__gguf_find_tensor(f, "b.f16");
   cr_assert(t && t->n_bytes == 10);
   float y[64];
-  cr_assert_eq(clkv_dequantize_row(t->type, t->data, y, 5), CLKV_OK);
+  cr_assert_eq(clkv__dequantize_row(t->type, t->data, y, 5), CLKV_OK);
   for (int k = 0; k < 5; k++) cr_assert_float_eq(y[k], x[k], 1e-3f);
-  t = gguf_find_tensor(f, "c.q8_0");
+  t = clkv__gguf_find_tensor(f, "c.q8_0");
   cr_assert(t && t->n_dims == 3 && t->ne[2] == 2 && t->n_bytes == 68 && t->type == GGML_T_Q8_0);
-  cr_assert_eq(clkv_dequantize_row(t->type, t->data, y, 64), CLKV_OK);
+  cr_assert_eq(clkv__dequantize_row(t->type, t->data, y, 64), CLKV_OK);
   for (int k = 0; k < 64; k++) cr_assert_float_eq(y[k], x[k], 0.06f);
-  t = gguf_find_tensor(f, "d.q4_1");
+  t = clkv__gguf_find_tensor(f, "d.q4_1");
   cr_assert(t && t->n_bytes == 40);
-  cr_assert_null(gguf_find_tensor(f, "nope"));
+  cr_assert_null(clkv__gguf_find_tensor(f, "nope"));
   for (uint64_t k = 0; k < f->n_tensors; k++) {
     cr_assert_eq(f->tensors[k].offset % 32, 0);
     cr_assert_eq(((const unsigned char *)f->tensors[k].data - f->base) % 32, 0);
@@ -204,15 +204,15 @@ Test(gguf, writer_reader_round_trip_file) {
   cr_assert_not_null(mkdtemp(dir));
   char path[256];
   snprintf(path, sizeof path, "%s/small.gguf", dir);
-  gguf_writer *w = small_writer();
+  clkv__gguf_writer *w = small_writer();
   clkv_error err;
-  cr_assert_eq(gguf_writer_save(w, path, &err), CLKV_OK, "%s", err.message);
-  gguf_writer_free(w);
-  gguf_file *f = NULL;
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_writer_save(w, path, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_writer_free(w);
+  clkv__gguf_file *f = NULL;
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   cr_assert(f->mapped);
   check_small(f);
-  gguf_close(f);
+  clkv__gguf_close(f);
   char tmp[300];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   cr_assert_neq(access(tmp, F_OK), 0, "the temp file must be renamed away");
@@ -221,19 +221,19 @@ Test(gguf, writer_reader_round_trip_file) {
 }
 
 Test(gguf, writer_reader_round_trip_memory) {
-  gguf_writer *w = small_writer();
+  clkv__gguf_writer *w = small_writer();
   size_t n = 0;
-  void *p = gguf_writer_serialize(w, &n);
-  gguf_writer_free(w);
+  void *p = clkv__gguf_writer_serialize(w, &n);
+  clkv__gguf_writer_free(w);
   cr_assert_not_null(p);
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err;
-  cr_assert_eq(gguf_open_memory(p, n, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_open_memory(p, n, &f, &err), CLKV_OK, "%s", err.message);
   cr_assert_not(f->mapped);
   check_small(f);
-  gguf_close(f);
-  gguf_close(NULL);
-  gguf_writer_free(NULL);
+  clkv__gguf_close(f);
+  clkv__gguf_close(NULL);
+  clkv__gguf_writer_free(NULL);
   free(p);
 }
 
@@ -270,42 +270,42 @@ Test(gguf, every_value_type_and_nested_arrays) {
   bb_le(&b, GGUF_V_STRING, 4), bb_le(&b, 1, 8), bb_str(&b, "a");
   bb_le(&b, GGUF_V_STRING, 4), bb_le(&b, 0, 8);
 
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err;
-  cr_assert_eq(gguf_open_memory(b.p, b.n, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_open_memory(b.p, b.n, &f, &err), CLKV_OK, "%s", err.message);
   cr_assert_eq(f->version, 2);
   uint64_t u;
   int64_t i;
   double d;
   int bl;
-  cr_assert(gguf_get_u64(f, "u8", &u) && u == 200);
-  cr_assert(gguf_get_i64(f, "i8", &i) && i == -128);
-  cr_assert(gguf_get_u64(f, "u16", &u) && u == 65535);
-  cr_assert(gguf_get_i64(f, "i16", &i) && i == -2);
-  cr_assert(gguf_get_u64(f, "u32", &u) && u == 4000000000u);
-  cr_assert(gguf_get_i64(f, "i32", &i) && i == -3);
-  cr_assert(gguf_get_u64(f, "u64", &u) && u == UINT64_MAX);
-  cr_assert_not(gguf_get_i64(f, "u64", &i), "UINT64_MAX does not fit an i64");
-  cr_assert(gguf_get_i64(f, "i64", &i) && i == INT64_MIN);
-  cr_assert(gguf_get_bool(f, "bool", &bl) && bl == 1);
-  cr_assert(gguf_get_f64(f, "f32", &d) && (float)d == 3.14159265f);
-  cr_assert(gguf_get_f64(f, "f64", &d) && d == 3.141592653589793);
-  gguf_str s;
-  cr_assert(gguf_get_strv(f, "s", &s) && s.len == 4 && memcmp(s.data, "text", 4) == 0);
-  for (int k = 0; k <= GGUF_V_FLOAT64; k++) cr_assert_str_neq(gguf_vtype_name((gguf_vtype)k), "unknown");
-  const gguf_value *a = gguf_get_arr(f, "nested");
+  cr_assert(clkv__gguf_get_u64(f, "u8", &u) && u == 200);
+  cr_assert(clkv__gguf_get_i64(f, "i8", &i) && i == -128);
+  cr_assert(clkv__gguf_get_u64(f, "u16", &u) && u == 65535);
+  cr_assert(clkv__gguf_get_i64(f, "i16", &i) && i == -2);
+  cr_assert(clkv__gguf_get_u64(f, "u32", &u) && u == 4000000000u);
+  cr_assert(clkv__gguf_get_i64(f, "i32", &i) && i == -3);
+  cr_assert(clkv__gguf_get_u64(f, "u64", &u) && u == UINT64_MAX);
+  cr_assert_not(clkv__gguf_get_i64(f, "u64", &i), "UINT64_MAX does not fit an i64");
+  cr_assert(clkv__gguf_get_i64(f, "i64", &i) && i == INT64_MIN);
+  cr_assert(clkv__gguf_get_bool(f, "bool", &bl) && bl == 1);
+  cr_assert(clkv__gguf_get_f64(f, "f32", &d) && (float)d == 3.14159265f);
+  cr_assert(clkv__gguf_get_f64(f, "f64", &d) && d == 3.141592653589793);
+  clkv__gguf_str s;
+  cr_assert(clkv__gguf_get_strv(f, "s", &s) && s.len == 4 && memcmp(s.data, "text", 4) == 0);
+  for (int k = 0; k <= GGUF_V_FLOAT64; k++) cr_assert_str_neq(clkv__gguf_vtype_name((clkv__gguf_vtype)k), "unknown");
+  const clkv__gguf_value *a = clkv__gguf_get_arr(f, "nested");
   cr_assert(a && a->v.arr.type == GGUF_V_ARRAY && a->v.arr.n == 2 && a->v.arr.items);
-  const gguf_value *a0 = &a->v.arr.items[0], *a1 = &a->v.arr.items[1];
+  const clkv__gguf_value *a0 = &a->v.arr.items[0], *a1 = &a->v.arr.items[1];
   cr_assert(a0->type == GGUF_V_ARRAY && a0->v.arr.type == GGUF_V_INT16 && a0->v.arr.n == 2);
   int16_t v16[2];
   memcpy(v16, a0->v.arr.data, 4);
   cr_assert(v16[0] == 1 && v16[1] == 2);
   cr_assert(a1->v.arr.n == 1 && ((const unsigned char *)a1->v.arr.data)[0] == 3);
-  a = gguf_get_arr(f, "nested_str");
+  a = clkv__gguf_get_arr(f, "nested_str");
   cr_assert(a && a->v.arr.n == 2);
   cr_assert(a->v.arr.items[0].v.arr.n == 1 && a->v.arr.items[0].v.arr.items[0].v.str.len == 1);
   cr_assert(a->v.arr.items[1].v.arr.n == 0);
-  gguf_close(f);
+  clkv__gguf_close(f);
   free(b.p);
 }
 
@@ -313,12 +313,12 @@ Test(gguf, zero_tensors_is_valid) {
   bb b = {0};
   bb_hdr(&b, 3, 0, 1);
   bb_kv_u32(&b, "general.alignment", 64);
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err;
-  cr_assert_eq(gguf_open_memory(b.p, b.n, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_open_memory(b.p, b.n, &f, &err), CLKV_OK, "%s", err.message);
   cr_assert_eq(f->n_tensors, 0);
   cr_assert_eq(f->alignment, 64);
-  gguf_close(f);
+  clkv__gguf_close(f);
   free(b.p);
 }
 
@@ -332,50 +332,50 @@ Test(gguf, custom_alignment_is_used) {
   bb_pad(&b, 64);
   size_t data = b.n;
   bb_zeros(&b, 64 + 16);
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err;
-  cr_assert_eq(gguf_open_memory(b.p, b.n, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_open_memory(b.p, b.n, &f, &err), CLKV_OK, "%s", err.message);
   cr_assert_eq(f->data_offset, data);
-  cr_assert_eq((const unsigned char *)gguf_find_tensor(f, "y")->data - f->base, (long)(data + 64));
-  gguf_close(f);
+  cr_assert_eq((const unsigned char *)clkv__gguf_find_tensor(f, "y")->data - f->base, (long)(data + 64));
+  clkv__gguf_close(f);
   free(b.p);
 }
 
 Test(gguf, real_model_metadata) {
   const char *path = getenv("CLKV_MODEL");
   if (!path || access(path, R_OK) != 0) cr_skip_test("CLKV_MODEL is not set or absent");
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err;
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   char s[64];
   uint64_t u;
-  cr_assert(gguf_get_str(f, "general.architecture", s, sizeof s));
+  cr_assert(clkv__gguf_get_str(f, "general.architecture", s, sizeof s));
   cr_assert_str_eq(s, "llama");
-  cr_assert(gguf_get_u64(f, "llama.block_count", &u) && u == 30);
-  cr_assert(gguf_get_u64(f, "llama.embedding_length", &u) && u == 576);
-  cr_assert(gguf_get_u64(f, "llama.attention.head_count", &u) && u == 9);
-  cr_assert(gguf_get_u64(f, "llama.attention.head_count_kv", &u) && u == 3);
-  const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");
+  cr_assert(clkv__gguf_get_u64(f, "llama.block_count", &u) && u == 30);
+  cr_assert(clkv__gguf_get_u64(f, "llama.embedding_length", &u) && u == 576);
+  cr_assert(clkv__gguf_get_u64(f, "llama.attention.head_count", &u) && u == 9);
+  cr_assert(clkv__gguf_get_u64(f, "llama.attention.head_count_kv", &u) && u == 3);
+  const clkv__gguf_value *toks = clkv__gguf_get_arr(f, "tokenizer.ggml.tokens");
   cr_assert(toks && toks->v.arr.type == GGUF_V_STRING && toks->v.arr.n == 49152);
   cr_assert_eq(f->n_tensors, 272);
-  cr_assert(gguf_get_str(f, "tokenizer.ggml.model", s, sizeof s));
+  cr_assert(clkv__gguf_get_str(f, "tokenizer.ggml.model", s, sizeof s));
   cr_assert_str_eq(s, "gpt2");
-  const gguf_tensor *t = gguf_find_tensor(f, "token_embd.weight");
+  const clkv__gguf_tensor *t = clkv__gguf_find_tensor(f, "token_embd.weight");
   cr_assert(t && t->type == GGML_T_Q8_0 && t->ne[0] == 576 && t->ne[1] == 49152);
-  t = gguf_find_tensor(f, "blk.0.attn_q.weight");
+  t = clkv__gguf_find_tensor(f, "blk.0.attn_q.weight");
   cr_assert(t && t->type == GGML_T_Q4_1 && t->n_bytes == 576 * 576 / 32 * 20);
-  gguf_close(f);
+  clkv__gguf_close(f);
 }
 
 /* ---- malformed files ---- */
 Test(gguf, every_truncation_fails_cleanly) {
-  gguf_writer *w = small_writer();
+  clkv__gguf_writer *w = small_writer();
   size_t n = 0;
-  unsigned char *p = gguf_writer_serialize(w, &n);
-  gguf_writer_free(w);
+  unsigned char *p = clkv__gguf_writer_serialize(w, &n);
+  clkv__gguf_writer_free(w);
   cr_assert(p && n > 300);
   for (size_t len = 0; len <= n; len++) {
-    gguf_file *f = NULL;
+    clkv__gguf_file *f = NULL;
     clkv_error err;
     clkv_status st = open_bytes(p, len, &f, &err);
     if (len == n) {
@@ -598,13 +598,13 @@ Test(gguf, tensor_name_with_nul) {
 }
 
 Test(gguf, open_missing_file_is_io_error) {
-  gguf_file *f = (gguf_file *)1;
+  clkv__gguf_file *f = (clkv__gguf_file *)1;
   clkv_error err;
-  cr_assert_eq(gguf_open("/nonexistent/dir/model.gguf", &f, &err), CLKV_ERR_IO);
+  cr_assert_eq(clkv__gguf_open("/nonexistent/dir/model.gguf", &f, &err), CLKV_ERR_IO);
   cr_assert_null(f);
   cr_assert_not_null(strstr(err.message, "/nonexistent/dir/model.gguf"));
-  cr_assert_eq(gguf_open("/tmp", &f, &err), CLKV_ERR_IO);
-  cr_assert_eq(gguf_open("/nonexistent", &f, NULL), CLKV_ERR_IO);
+  cr_assert_eq(clkv__gguf_open("/tmp", &f, &err), CLKV_ERR_IO);
+  cr_assert_eq(clkv__gguf_open("/nonexistent", &f, NULL), CLKV_ERR_IO);
 }
 
 Test(gguf, open_bad_file_names_path_and_offset) {
@@ -616,16 +616,16 @@ Test(gguf, open_bad_file_names_path_and_offset) {
   cr_assert_not_null(fp);
   fwrite("GGUF\3\0\0\0", 1, 8, fp);
   fclose(fp);
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err;
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_ERR_FORMAT);
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_ERR_FORMAT);
   cr_assert_not_null(strstr(err.message, path), "%s", err.message);
   cr_assert_not_null(strstr(err.message, "at byte 8"), "%s", err.message);
   cr_assert_not_null(strstr(err.message, "download it again"), "%s", err.message);
   /* an empty file */
   fp = fopen(path, "wb");
   fclose(fp);
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_ERR_FORMAT);
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_ERR_FORMAT);
   unlink(path);
   rmdir(dir);
 }
@@ -638,27 +638,27 @@ Test(gguf, type_table) {
       {GGML_T_Q6_K, "Q6_K", 256, 210, 0},  {GGML_T_IQ4_XS, "IQ4_XS", 256, 136, 0},
       {GGML_T_TQ2_0, "TQ2_0", 256, 66, 0}, {GGML_T_Q8_K, "Q8_K", 256, 292, 0}};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-    const ggml_type_info *ti = ggml_type_get(want[i].id);
+    const clkv__ggml_type_info *ti = clkv__ggml_type_get(want[i].id);
     cr_assert_not_null(ti);
     cr_assert_str_eq(ti->name, want[i].name);
     cr_assert(ti->block_size == want[i].bs && ti->type_size == want[i].ts && ti->computable == want[i].comp);
   }
-  cr_assert_null(ggml_type_get(4));
-  cr_assert_null(ggml_type_get(31));
-  cr_assert_null(ggml_type_get(GGML_T_COUNT));
-  cr_assert_null(ggml_type_get(UINT32_MAX));
-  cr_assert_eq(ggml_row_bytes(GGML_T_Q4_1, 576), 18 * 20);
-  cr_assert_eq(ggml_row_bytes(GGML_T_Q4_1, 33), 0);
-  cr_assert_eq(ggml_row_bytes(99, 32), 0);
-  cr_assert_eq(ggml_row_bytes(GGML_T_F64, UINT64_MAX), 0, "overflow gives 0");
+  cr_assert_null(clkv__ggml_type_get(4));
+  cr_assert_null(clkv__ggml_type_get(31));
+  cr_assert_null(clkv__ggml_type_get(GGML_T_COUNT));
+  cr_assert_null(clkv__ggml_type_get(UINT32_MAX));
+  cr_assert_eq(clkv__ggml_row_bytes(GGML_T_Q4_1, 576), 18 * 20);
+  cr_assert_eq(clkv__ggml_row_bytes(GGML_T_Q4_1, 33), 0);
+  cr_assert_eq(clkv__ggml_row_bytes(99, 32), 0);
+  cr_assert_eq(clkv__ggml_row_bytes(GGML_T_F64, UINT64_MAX), 0, "overflow gives 0");
 }
 
 /* Flips a few bytes of a valid file, many times (seeded): each open fails or succeeds, cleanly. */
 Test(gguf, byte_flip_fuzz) {
-  gguf_writer *w = small_writer();
+  clkv__gguf_writer *w = small_writer();
   size_t n = 0;
-  unsigned char *p = gguf_writer_serialize(w, &n);
-  gguf_writer_free(w);
+  unsigned char *p = clkv__gguf_writer_serialize(w, &n);
+  clkv__gguf_writer_free(w);
   unsigned char *m = malloc(n);
   cr_assert(p && m);
   uint64_t s = 0x9e3779b97f4a7c15ull;
@@ -674,7 +674,7 @@ Test(gguf, byte_flip_fuzz) {
       m[at] = (unsigned char)(s >> 24);
     }
     size_t len = (it % 7 == 0) ? (size_t)((s >> 8) % n) : n;
-    gguf_file *f = NULL;
+    clkv__gguf_file *f = NULL;
     clkv_error err;
     clkv_status st = open_bytes(m, len, &f, &err);
     if (st != CLKV_OK) {

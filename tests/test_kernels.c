@@ -3,7 +3,7 @@
  * QKV with RoPE and paged KV writes; paged decode and tiled prefill attention (GQA and not,
  * positions crossing block boundaries, shuffled block tables); embedding lookup.
  * Tolerance: max |kernel - ref| <= 2e-4 * (1 + max |ref|) unless stated. */
-#include "model.h"
+#include "engine/engine.h"
 #include "ref/ref.h"
 
 #include <criterion/criterion.h>
@@ -54,14 +54,14 @@ static void expect_close(const float *got, const float *want, size_t n, float to
 /* Quantizes a random rows×cols matrix into type t; returns the bytes, and in deq the
  * matrix the kernel should see (dequantized back). */
 static void *make_weights(uint32_t t, int rows, int cols, float *deq) {
-  size_t rb = ggml_row_bytes(t, (uint64_t)cols);
+  size_t rb = clkv__ggml_row_bytes(t, (uint64_t)cols);
   cr_assert(rb > 0);
   unsigned char *w = malloc(rb * (size_t)rows);
   float *row = malloc(sizeof(float) * (size_t)cols);
   for (int r = 0; r < rows; r++) {
     for (int c = 0; c < cols; c++) row[c] = frand() * 0.5f;
-    cr_assert_eq(clkv_quantize_row(t, row, w + rb * (size_t)r, (uint64_t)cols), rb);
-    cr_assert_eq(clkv_dequantize_row(t, w + rb * (size_t)r, deq + (size_t)r * cols, (uint64_t)cols), CLKV_OK);
+    cr_assert_eq(clkv__quantize_row(t, row, w + rb * (size_t)r, (uint64_t)cols), rb);
+    cr_assert_eq(clkv__dequantize_row(t, w + rb * (size_t)r, deq + (size_t)r * cols, (uint64_t)cols), CLKV_OK);
   }
   free(row);
   return w;
@@ -139,7 +139,7 @@ static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi, int mode)
   } else {
     gemm_path_init(&g, mode, t, epi, 64, 1, 16, CLKV_KV_F16, n, rows, cols);
   }
-  cl_mem W = buf_from(w, ggml_row_bytes(t, cols) * rows), X = buf_from(x, sizeof x),
+  cl_mem W = buf_from(w, clkv__ggml_row_bytes(t, cols) * rows), X = buf_from(x, sizeof x),
          N = buf_from(nw, sizeof nw), Y = buf_from(y0, sizeof y0), dummy = buf_from(NULL, 64);
   clkv__mv_args a = {.W = W, .rows = rows, .cols = cols, .X = X, .x_row0 = 0, .n_tok = n,
                      .norm_w = N, .eps = eps, .Y = Y, .kc = dummy, .vc = dummy, .btab = dummy,
@@ -148,7 +148,7 @@ static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi, int mode)
   else gemm_path_run(&g, epi, &a);
   read_buf(Y, got, sizeof(float) * (size_t)(n * out_rows));
   char what[96];
-  snprintf(what, sizeof what, "%s epi %d %s shape %u/%u/%u/%u", ggml_type_get(t)->name, epi,
+  snprintf(what, sizeof what, "%s epi %d %s shape %u/%u/%u/%u", clkv__ggml_type_get(t)->name, epi,
            clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt);
   expect_close(got, want, (size_t)(n * out_rows), 2e-4f, what);
   if (k) clReleaseKernel(k);
@@ -212,7 +212,7 @@ Test(kernels, matvec_reads_from_row_offset) {
   clkv__matvec_options(&s, GGML_T_Q8_0, CLKV__EPI_STORE, 64, 1, 16, CLKV_KV_F16, opts, sizeof opts);
   cl_kernel k;
   cr_assert_eq(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, &err), CLKV_OK, "%s", err.message);
-  cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q8_0, cols) * rows), X = buf_from(x, sizeof x),
+  cl_mem W = buf_from(w, clkv__ggml_row_bytes(GGML_T_Q8_0, cols) * rows), X = buf_from(x, sizeof x),
          N = buf_from(nw, sizeof nw), Y = buf_from(NULL, sizeof got);
   clkv__mv_args a = {.W = W, .rows = rows, .cols = cols, .X = X, .x_row0 = 2, .n_tok = 1,
                      .norm_w = N, .eps = 1e-5f, .Y = Y, .kc = Y, .vc = Y, .btab = Y,
@@ -282,7 +282,7 @@ Test(kernels, fused_qkv_rope_writes_paged_cache) {
       gemm_path_init(&g, CLKV__GEMM_CLBLAST, GGML_T_Q4_1, CLKV__EPI_QKV, hd, nkv, bs, CLKV_KV_F16, n,
                      rows, dim);
     }
-    cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q4_1, dim) * rows), X = buf_from(x, sizeof x),
+    cl_mem W = buf_from(w, clkv__ggml_row_bytes(GGML_T_Q4_1, dim) * rows), X = buf_from(x, sizeof x),
            N = buf_from(nw, sizeof nw), Q = buf_from(NULL, sizeof(float) * n * q_rows),
            K = buf_from(kc0, cache_elems * 2), V = buf_from(kc0, cache_elems * 2),
            B = buf_from(p.btab, sizeof p.btab), S = buf_from(seqs, sizeof seqs),
@@ -307,7 +307,7 @@ Test(kernels, fused_qkv_rope_writes_paged_cache) {
         size_t idx = kv_index(&p, layer, seqs[t], poss[t], h);
         for (int d = 0; d < hd; d++) {
           float kw = y[q_rows + h * hd + d], vw = y[q_rows + kv_rows + h * hd + d];
-          float kg = clkv_fp16_to_fp32(kc[idx + d]), vg = clkv_fp16_to_fp32(vc[idx + d]);
+          float kg = clkv__fp16_to_fp32(kc[idx + d]), vg = clkv__fp16_to_fp32(vc[idx + d]);
           cr_assert(fabsf(kg - kw) <= 2e-3f * (1 + fabsf(kw)), "k t%d h%d d%d: %g vs %g", t, h, d, kg, kw);
           cr_assert(fabsf(vg - vw) <= 2e-3f * (1 + fabsf(vw)), "v t%d h%d d%d: %g vs %g", t, h, d, vg, vw);
         }
@@ -337,11 +337,11 @@ static void fill_cache(const paged *p, int max_pos, uint16_t *kc, uint16_t *vc, 
         size_t idx = kv_index(p, 0, s, pos, h);
         for (int d = 0; d < p->hd; d++) {
           float kv = frand() * 2, vv = frand();
-          kc[idx + d] = clkv_fp32_to_fp16(kv);
-          vc[idx + d] = clkv_fp32_to_fp16(vv);
+          kc[idx + d] = clkv__fp32_to_fp16(kv);
+          vc[idx + d] = clkv__fp32_to_fp16(vv);
           size_t r = (((size_t)s * max_pos + pos) * p->nkv + h) * p->hd + d;
-          kref[r] = clkv_fp16_to_fp32(kc[idx + d]);
-          vref[r] = clkv_fp16_to_fp32(vc[idx + d]);
+          kref[r] = clkv__fp16_to_fp32(kc[idx + d]);
+          vref[r] = clkv__fp16_to_fp32(vc[idx + d]);
         }
       }
 }
@@ -432,7 +432,7 @@ Test(kernels, embedding_rows) {
     snprintf(opts, sizeof opts, "-DWTYPE=%u", ts[ti]);
     cl_kernel k;
     cr_assert_eq(clkv__kernel_create(rt, "embed.cl", opts, "clkv_get_rows", &k, &err), CLKV_OK, "%s", err.message);
-    cl_mem E = buf_from(e, ggml_row_bytes(ts[ti], cols) * vocab), I = buf_from(ids, sizeof ids),
+    cl_mem E = buf_from(e, clkv__ggml_row_bytes(ts[ti], cols) * vocab), I = buf_from(ids, sizeof ids),
            X = buf_from(NULL, sizeof(float) * 5 * cols);
     cr_assert_eq(clkv__embed_enqueue(rt, k, E, cols, vocab, I, 5, X, &err), CLKV_OK, "%s", err.message);
     float got[5 * 64];
@@ -453,16 +453,16 @@ static float kv_value(const uint8_t *blk, int type, int nkv, int bs, int hd, int
   if (type == CLKV_KV_F16) {
     uint16_t h;
     memcpy(&h, blk + ((size_t)row * hd + d) * 2, 2);
-    return clkv_fp16_to_fp32(h);
+    return clkv__fp16_to_fp32(h);
   }
   const size_t qbytes = (size_t)nkv * bs * (type == CLKV_KV_Q8 ? hd : hd / 2);
   const int per = type == CLKV_KV_Q8 ? 1 : 2; /* halves per group: d, or d and m */
   uint16_t sh[2] = {0, 0};
   memcpy(sh, blk + qbytes + ((size_t)row * (hd / qg) * per + (size_t)(d / qg) * per) * 2, 2 * (size_t)per);
-  const float s = clkv_fp16_to_fp32(sh[0]);
+  const float s = clkv__fp16_to_fp32(sh[0]);
   if (type == CLKV_KV_Q8) return (float)(int8_t)blk[(size_t)row * hd + d] * s;
   const uint8_t b = blk[(size_t)row * (hd / 2) + d / 2];
-  return (float)(d % 2 ? b >> 4 : b & 15) * s + clkv_fp16_to_fp32(sh[1]);
+  return (float)(d % 2 ? b >> 4 : b & 15) * s + clkv__fp16_to_fp32(sh[1]);
 }
 
 /* The QKV kernel writes a Q8/Q4 cache as the reference quantizes (scales per group, found
@@ -497,7 +497,7 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
   } else {
     gemm_path_init(&g, CLKV__GEMM_CLBLAST, GGML_T_Q8_0, CLKV__EPI_QKV, hd, nkv, bs, type, n, rows, dim);
   }
-  cl_mem W = buf_from(w, ggml_row_bytes(GGML_T_Q8_0, dim) * rows), X = buf_from(x, sizeof(float) * n * dim),
+  cl_mem W = buf_from(w, clkv__ggml_row_bytes(GGML_T_Q8_0, dim) * rows), X = buf_from(x, sizeof(float) * n * dim),
          N = buf_from(nw, sizeof(float) * dim), Q = buf_from(NULL, sizeof(float) * n * q_rows),
          K = buf_from(kc, cache), V = buf_from(vc, cache), B = buf_from(p.btab, sizeof p.btab),
          S = buf_from(seqs, sizeof seqs), P = buf_from(poss, sizeof poss), F = buf_from(freq, sizeof freq);

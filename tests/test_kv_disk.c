@@ -3,7 +3,7 @@
  * only the uncached tokens and generates the same greedy ids as a run without any cache;
  * damaged files, files of another model or block size, and a forged hash chain are ignored
  * with a warning each (and damaged ones rewritten); an unusable directory is a warning. */
-#include "kv_disk.h"
+#include "kv/kv_disk.h"
 #include "ref/ref.h"
 
 #include <criterion/criterion.h>
@@ -132,13 +132,13 @@ static void spit(const char *path, const unsigned char *b, size_t n) {
 static void model_key_dir(const char *root, const char *model, int bt, char *out, size_t cap) {
   size_t len;
   unsigned char *b = slurp(model, &len), dg[32];
-  clkv_sha256 s;
-  clkv_sha256_init(&s);
-  clkv_sha256_update(&s, b, len);
-  clkv_sha256_final(&s, dg);
+  clkv__sha256 s;
+  clkv__sha256_init(&s);
+  clkv__sha256_update(&s, b, len);
+  clkv__sha256_final(&s, dg);
   free(b);
   char hex[65];
-  clkv_sha256_hex(dg, hex);
+  clkv__sha256_hex(dg, hex);
   snprintf(out, cap, "%s/%s-f16-b%d", root, hex, bt);
   struct stat st;
   cr_assert(stat(out, &st) == 0 && S_ISDIR(st.st_mode), "no key directory %s", out);

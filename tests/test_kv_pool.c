@@ -3,7 +3,7 @@
  * pass" writes token ids through the block tables, and every sequence must read back exactly
  * its own tokens. Randomized model check, prefix sharing, copy-on-write, eviction orders,
  * exhaustion, swapping, the sliding window and the disk-tier hooks. */
-#include "kv_pool.h"
+#include "kv/kv_pool.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -11,14 +11,14 @@
 
 /* ---- a simulated device: one int per token slot, -1 = never written ---- */
 typedef struct sim {
-  clkv_kv_pool *pool;
+  clkv__kv_pool *pool;
   int32_t D, H, bt;
   int32_t *dev, *host;
 } sim;
 
 static sim sim_new(int32_t D, int32_t H, int32_t bt, int32_t seqs, int32_t mb,
-                   clkv_kv_evict_policy pol, int32_t window, uint64_t seed) {
-  clkv_kv_pool_params p = clkv_kv_pool_default_params();
+                   clkv__kv_evict_policy pol, int32_t window, uint64_t seed) {
+  clkv__kv_pool_params p = clkv__kv_pool_default_params();
   p.n_device_blocks = D;
   p.n_host_blocks = H;
   p.block_tokens = bt;
@@ -30,7 +30,7 @@ static sim sim_new(int32_t D, int32_t H, int32_t bt, int32_t seqs, int32_t mb,
   p.bytes_per_block = 1000;
   sim s = {NULL, D, H, bt, NULL, NULL};
   clkv_error err;
-  cr_assert_eq(clkv_kv_pool_create(&p, &s.pool, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__kv_pool_create(&p, &s.pool, &err), CLKV_OK, "%s", err.message);
   s.dev = malloc(sizeof(int32_t) * (size_t)D * (size_t)bt);
   s.host = malloc(sizeof(int32_t) * ((size_t)H + 1) * (size_t)bt);
   memset(s.dev, 0xff, sizeof(int32_t) * (size_t)D * (size_t)bt);
@@ -39,19 +39,19 @@ static sim sim_new(int32_t D, int32_t H, int32_t bt, int32_t seqs, int32_t mb,
 }
 
 static void sim_free(sim *s) {
-  clkv_kv_pool_free(s->pool);
+  clkv__kv_pool_free(s->pool);
   free(s->dev);
   free(s->host);
 }
 
 /* Executes the pending ops in order; returns how many there were. */
 static size_t sim_ops(sim *s) {
-  const clkv_kv_op *ops;
+  const clkv__kv_op *ops;
   size_t n;
-  clkv_kv_pool_take_ops(s->pool, &ops, &n);
+  clkv__kv_pool_take_ops(s->pool, &ops, &n);
   const size_t sz = sizeof(int32_t) * (size_t)s->bt;
   for (size_t i = 0; i < n; i++) {
-    const clkv_kv_op *o = &ops[i];
+    const clkv__kv_op *o = &ops[i];
     const int src_host = o->kind == CLKV_KV_OP_MOVE_H2D, dst_host = o->kind == CLKV_KV_OP_MOVE_D2H;
     cr_assert(o->src >= 0 && o->src < (src_host ? s->H : s->D), "op %zu src %d", i, o->src);
     cr_assert(o->dst >= 0 && o->dst < (dst_host ? s->H : s->D), "op %zu dst %d", i, o->dst);
@@ -63,8 +63,8 @@ static size_t sim_ops(sim *s) {
 
 /* The forward pass: writes tokens[from, to) of the sequence through its device table. */
 static void sim_write(sim *s, int seq, int32_t from, int32_t to) {
-  const int32_t *tab = clkv_kv_seq_block_table(s->pool, seq);
-  const int32_t *tok = clkv_kv_seq_tokens(s->pool, seq);
+  const int32_t *tab = clkv__kv_seq_block_table(s->pool, seq);
+  const int32_t *tok = clkv__kv_seq_tokens(s->pool, seq);
   cr_assert(tab && tok);
   for (int32_t p = from; p < to; p++) {
     int32_t b = tab[p / s->bt];
@@ -75,11 +75,11 @@ static void sim_write(sim *s, int seq, int32_t from, int32_t to) {
 
 /* Every position of the sequence (in whichever tier) holds its expected token. */
 static void sim_verify(sim *s, int seq, const int32_t *expect, int32_t len, int32_t window) {
-  cr_assert_eq(clkv_kv_seq_len(s->pool, seq), len, "seq %d length", seq);
-  if (len) cr_assert_arr_eq(clkv_kv_seq_tokens(s->pool, seq), expect, sizeof(int32_t) * (size_t)len);
+  cr_assert_eq(clkv__kv_seq_len(s->pool, seq), len, "seq %d length", seq);
+  if (len) cr_assert_arr_eq(clkv__kv_seq_tokens(s->pool, seq), expect, sizeof(int32_t) * (size_t)len);
   for (int32_t p = 0; p < len; p++) {
     clkv_kv_tier t = CLKV_KV_TIER_DEVICE;
-    int32_t b = clkv_kv_seq_block(s->pool, seq, p / s->bt, &t);
+    int32_t b = clkv__kv_seq_block(s->pool, seq, p / s->bt, &t);
     if (b < 0) {
       cr_assert(window > 0 && (p / s->bt + 1) * s->bt <= len - window,
                 "seq %d position %d lost its block", seq, p);
@@ -93,7 +93,7 @@ static void sim_verify(sim *s, int seq, const int32_t *expect, int32_t len, int3
 
 static void check(const sim *s) {
   clkv_error err;
-  cr_assert_eq(clkv_kv_pool_check(s->pool, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__kv_pool_check(s->pool, &err), CLKV_OK, "%s", err.message);
 }
 
 /* Prefill a new sequence the way the engine does; returns its id, or -1 when it does not
@@ -101,26 +101,26 @@ static void check(const sim *s) {
 static int prefill(sim *s, const int32_t *tok, int32_t n, int32_t *cached) {
   int seq;
   clkv_error err;
-  if (clkv_kv_seq_new(s->pool, &seq, &err) != CLKV_OK) return -1;
+  if (clkv__kv_seq_new(s->pool, &seq, &err) != CLKV_OK) return -1;
   int32_t c = -1;
-  cr_assert_eq(clkv_kv_seq_prefill_begin(s->pool, seq, tok, n, &c, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__kv_seq_prefill_begin(s->pool, seq, tok, n, &c, &err), CLKV_OK, "%s", err.message);
   cr_assert(c >= 0 && c < n && c % s->bt == 0, "cached %d of %d", c, n);
   if (cached) *cached = c;
-  if (clkv_kv_seq_append(s->pool, seq, tok + c, n - c, &err) != CLKV_OK) {
+  if (clkv__kv_seq_append(s->pool, seq, tok + c, n - c, &err) != CLKV_OK) {
     cr_assert_eq(err.status, CLKV_ERR_CONTEXT_FULL);
-    clkv_kv_seq_free(s->pool, seq);
+    clkv__kv_seq_free(s->pool, seq);
     sim_ops(s);
     return -1;
   }
   sim_ops(s);
   sim_write(s, seq, c, n);
-  clkv_kv_seq_commit(s->pool, seq);
+  clkv__kv_seq_commit(s->pool, seq);
   return seq;
 }
 
 static int32_t *seq_table_copy(sim *s, int seq, int32_t n) {
   int32_t *t = malloc(sizeof(int32_t) * (size_t)n);
-  memcpy(t, clkv_kv_seq_block_table(s->pool, seq), sizeof(int32_t) * (size_t)n);
+  memcpy(t, clkv__kv_seq_block_table(s->pool, seq), sizeof(int32_t) * (size_t)n);
   return t;
 }
 
@@ -146,28 +146,28 @@ static void model_check_all(sim *s, model_seq *m, int32_t window) {
   /* Expected refcount of every block: its number of table entries over all sequences. */
   int32_t *want = calloc((size_t)(s->D + s->H), sizeof(int32_t));
   for (int i = 0; i < MS; i++) {
-    cr_assert_eq(clkv_kv_seq_swapped(s->pool, i), m[i].live && m[i].swapped);
+    cr_assert_eq(clkv__kv_seq_swapped(s->pool, i), m[i].live && m[i].swapped);
     if (!m[i].live) {
-      cr_assert_eq(clkv_kv_seq_len(s->pool, i), -1);
+      cr_assert_eq(clkv__kv_seq_len(s->pool, i), -1);
       continue;
     }
     sim_verify(s, i, m[i].tok, m[i].len, window);
     for (int32_t j = 0; j * s->bt < m[i].len; j++) {
       clkv_kv_tier t;
-      int32_t b = clkv_kv_seq_block(s->pool, i, j, &t);
+      int32_t b = clkv__kv_seq_block(s->pool, i, j, &t);
       if (b >= 0) want[(t == CLKV_KV_TIER_HOST ? s->D : 0) + b]++;
     }
   }
   for (int32_t g = 0; g < s->D + s->H; g++) {
     int host = g >= s->D;
-    int32_t rc = clkv_kv_block_refcount(s->pool, host ? CLKV_KV_TIER_HOST : CLKV_KV_TIER_DEVICE,
+    int32_t rc = clkv__kv_block_refcount(s->pool, host ? CLKV_KV_TIER_HOST : CLKV_KV_TIER_DEVICE,
                                         host ? g - s->D : g);
     cr_assert_eq(rc, want[g], "block %d refcount %d, tables hold %d", g, rc, want[g]);
   }
   free(want);
 }
 
-static void random_run(int32_t D, int32_t H, int32_t bt, clkv_kv_evict_policy pol,
+static void random_run(int32_t D, int32_t H, int32_t bt, clkv__kv_evict_policy pol,
                        int32_t window, uint64_t seed, int steps) {
   sim s = sim_new(D, H, bt, MS, MAXTOK / bt, pol, window, 0x1234);
   model_seq *m = calloc(MS, sizeof *m);
@@ -195,40 +195,40 @@ static void random_run(int32_t D, int32_t H, int32_t bt, clkv_kv_evict_policy po
       int32_t n = 1 + rnd(&x, bt + 3);
       if (q->len + n > MAXTOK) n = MAXTOK - q->len;
       for (int32_t k = 0; k < n; k++) prompt[k] = 60000 + rnd(&x, 99);
-      clkv_kv_pool_stats before;
-      clkv_kv_pool_stats_get(s.pool, &before);
-      clkv_status st = clkv_kv_seq_append(s.pool, i, prompt, n, &err);
+      clkv__kv_pool_stats before;
+      clkv__kv_pool_stats_get(s.pool, &before);
+      clkv_status st = clkv__kv_seq_append(s.pool, i, prompt, n, &err);
       if (st == CLKV_OK) {
         sim_ops(&s);
         memcpy(q->tok + q->len, prompt, sizeof(int32_t) * (size_t)n);
         sim_write(&s, i, q->len, q->len + n);
         q->len += n;
-        clkv_kv_seq_commit(s.pool, i);
+        clkv__kv_seq_commit(s.pool, i);
       } else {
         cr_assert_eq(st, CLKV_ERR_CONTEXT_FULL, "%s", err.message);
         sim_ops(&s); /* a sliding window may have released blocks: no ops though */
       }
-      clkv_kv_pool_stats after;
-      clkv_kv_pool_stats_get(s.pool, &after);
+      clkv__kv_pool_stats after;
+      clkv__kv_pool_stats_get(s.pool, &after);
       cows += after.cow_copies - before.cow_copies;
-      for (int32_t j = 0; j * bt < q->len; j++) released += clkv_kv_seq_block(s.pool, i, j, NULL) < 0;
+      for (int32_t j = 0; j * bt < q->len; j++) released += clkv__kv_seq_block(s.pool, i, j, NULL) < 0;
     } else if (a < 65 && q->live && !q->swapped) { /* fork */
       int c;
-      if (clkv_kv_seq_fork(s.pool, i, &c, &err) == CLKV_OK) {
+      if (clkv__kv_seq_fork(s.pool, i, &c, &err) == CLKV_OK) {
         cr_assert(!m[c].live);
         m[c] = *q;
       } else {
         cr_assert_eq(err.status, CLKV_ERR_CONTEXT_FULL, "%s", err.message);
       }
     } else if (a < 80 && q->live) { /* free */
-      clkv_kv_seq_free(s.pool, i);
+      clkv__kv_seq_free(s.pool, i);
       q->live = 0;
     } else if (a < 90 && q->live && !q->swapped) {
-      if (clkv_kv_seq_swap_out(s.pool, i, &err) == CLKV_OK) q->swapped = 1;
+      if (clkv__kv_seq_swap_out(s.pool, i, &err) == CLKV_OK) q->swapped = 1;
       else cr_assert_eq(err.status, CLKV_ERR_CONTEXT_FULL, "%s", err.message);
       sim_ops(&s);
     } else if (q->live && q->swapped) {
-      if (clkv_kv_seq_swap_in(s.pool, i, &err) == CLKV_OK) q->swapped = 0;
+      if (clkv__kv_seq_swap_in(s.pool, i, &err) == CLKV_OK) q->swapped = 0;
       else cr_assert_eq(err.status, CLKV_ERR_CONTEXT_FULL, "%s", err.message);
       sim_ops(&s);
     }
@@ -237,11 +237,11 @@ static void random_run(int32_t D, int32_t H, int32_t bt, clkv_kv_evict_policy po
   }
   cr_assert_gt(hits, 0, "the run exercised prefix hits");
   cr_assert_gt(cows, 0, "the run exercised copy-on-write");
-  for (int i = 0; i < MS; i++) clkv_kv_seq_free(s.pool, i);
-  clkv_kv_pool_drop_cached(s.pool);
+  for (int i = 0; i < MS; i++) clkv__kv_seq_free(s.pool, i);
+  clkv__kv_pool_drop_cached(s.pool);
   check(&s);
-  clkv_kv_pool_stats st;
-  clkv_kv_pool_stats_get(s.pool, &st);
+  clkv__kv_pool_stats st;
+  clkv__kv_pool_stats_get(s.pool, &st);
   cr_assert_eq(st.blocks_free[0], D, "every device block is free at the end");
   cr_assert_eq(st.blocks_free[1], H, "every host block is free at the end");
   cr_assert_gt(st.prefix_hit_tokens, 0);
@@ -273,10 +273,10 @@ Test(kv_pool, prefix_sharing) {
   cr_assert_eq(c, 0);
   int sb = prefill(&s, b, 57, &c);
   cr_assert_eq(c, 48, "the second prompt reuses exactly 3 blocks");
-  const int32_t *ta = clkv_kv_seq_block_table(s.pool, sa), *tb = clkv_kv_seq_block_table(s.pool, sb);
+  const int32_t *ta = clkv__kv_seq_block_table(s.pool, sa), *tb = clkv__kv_seq_block_table(s.pool, sb);
   for (int j = 0; j < 3; j++) {
     cr_assert_eq(ta[j], tb[j], "block %d shared", j);
-    cr_assert_eq(clkv_kv_block_refcount(s.pool, CLKV_KV_TIER_DEVICE, ta[j]), 2);
+    cr_assert_eq(clkv__kv_block_refcount(s.pool, CLKV_KV_TIER_DEVICE, ta[j]), 2);
   }
   cr_assert_neq(ta[3], tb[3], "the tails are private");
   sim_verify(&s, sb, b, 57, 0);
@@ -284,8 +284,8 @@ Test(kv_pool, prefix_sharing) {
   int sc = prefill(&s, a, 48, &c);
   cr_assert_eq(c, 32);
   sim_verify(&s, sc, a, 48, 0);
-  clkv_kv_pool_stats st;
-  clkv_kv_pool_stats_get(s.pool, &st);
+  clkv__kv_pool_stats st;
+  clkv__kv_pool_stats_get(s.pool, &st);
   cr_assert_eq(st.prompt_tokens, 53 + 57 + 48);
   cr_assert_eq(st.prefix_hit_tokens, 48 + 32);
   check(&s);
@@ -296,8 +296,8 @@ Test(kv_pool, prefix_sharing) {
   prefill(&s2, b, 57, &c);
   cr_assert_eq(c, 48);
   sim_free(&s2);
-  cr_assert_neq(clkv_kv_hash_block(clkv_kv_hash_root(77), a, 16, 77),
-                clkv_kv_hash_block(clkv_kv_hash_root(78), a, 16, 78));
+  cr_assert_neq(clkv__kv_hash_block(clkv__kv_hash_root(77), a, 16, 77),
+                clkv__kv_hash_block(clkv__kv_hash_root(78), a, 16, 78));
 }
 
 Test(kv_pool, prefix_seed_isolates_pools) {
@@ -306,14 +306,14 @@ Test(kv_pool, prefix_seed_isolates_pools) {
   int32_t a[17];
   fill(a, 17, 5);
   prefill(&s, a, 17, NULL);
-  clkv_kv_pool_free(s.pool);
+  clkv__kv_pool_free(s.pool);
   s.pool = NULL;
   sim o = sim_new(8, 4, 8, 2, 8, CLKV_KV_EVICT_LRU, 0, 2);
   int32_t h = 0;
   clkv_error err;
-  uint64_t root1 = clkv_kv_hash_root(1);
-  uint64_t h1 = clkv_kv_hash_block(root1, a, 8, 1);
-  cr_assert_eq(clkv_kv_pool_import_block(o.pool, h1, root1, a, &h, &err), CLKV_ERR_FORMAT);
+  uint64_t root1 = clkv__kv_hash_root(1);
+  uint64_t h1 = clkv__kv_hash_block(root1, a, 8, 1);
+  cr_assert_eq(clkv__kv_pool_import_block(o.pool, h1, root1, a, &h, &err), CLKV_ERR_FORMAT);
   cr_assert_eq(h, -1);
   check(&o);
   sim_free(&o);
@@ -328,24 +328,24 @@ Test(kv_pool, copy_on_write_after_fork) {
   int32_t *ta0 = seq_table_copy(&s, pa, 2);
   clkv_error err;
   int ch;
-  cr_assert_eq(clkv_kv_seq_fork(s.pool, pa, &ch, &err), CLKV_OK, "%s", err.message);
-  const int32_t *tc = clkv_kv_seq_block_table(s.pool, ch);
+  cr_assert_eq(clkv__kv_seq_fork(s.pool, pa, &ch, &err), CLKV_OK, "%s", err.message);
+  const int32_t *tc = clkv__kv_seq_block_table(s.pool, ch);
   cr_assert_arr_eq(tc, ta0, 2 * sizeof(int32_t), "the fork shares every block");
-  cr_assert_eq(clkv_kv_block_refcount(s.pool, CLKV_KV_TIER_DEVICE, ta0[1]), 2);
+  cr_assert_eq(clkv__kv_block_refcount(s.pool, CLKV_KV_TIER_DEVICE, ta0[1]), 2);
   int32_t t = 777;
-  cr_assert_eq(clkv_kv_seq_append(s.pool, ch, &t, 1, &err), CLKV_OK, "%s", err.message);
-  const clkv_kv_op *ops;
+  cr_assert_eq(clkv__kv_seq_append(s.pool, ch, &t, 1, &err), CLKV_OK, "%s", err.message);
+  const clkv__kv_op *ops;
   size_t n;
-  clkv_kv_pool_take_ops(s.pool, &ops, &n);
+  clkv__kv_pool_take_ops(s.pool, &ops, &n);
   cr_assert_eq(n, 1);
   cr_assert_eq(ops[0].kind, CLKV_KV_OP_COPY_D2D);
   cr_assert_eq(ops[0].src, ta0[1]);
   cr_assert_eq(ops[0].dst, tc[1]);
   cr_assert_neq(tc[1], ta0[1], "the child writes its own copy");
   cr_assert_eq(tc[0], ta0[0], "the full block stays shared");
-  cr_assert_arr_eq(clkv_kv_seq_block_table(s.pool, pa), ta0, 2 * sizeof(int32_t), "parent unchanged");
-  cr_assert_eq(clkv_kv_block_refcount(s.pool, CLKV_KV_TIER_DEVICE, ta0[1]), 1);
-  cr_assert_eq(clkv_kv_block_refcount(s.pool, CLKV_KV_TIER_DEVICE, ta0[0]), 2);
+  cr_assert_arr_eq(clkv__kv_seq_block_table(s.pool, pa), ta0, 2 * sizeof(int32_t), "parent unchanged");
+  cr_assert_eq(clkv__kv_block_refcount(s.pool, CLKV_KV_TIER_DEVICE, ta0[1]), 1);
+  cr_assert_eq(clkv__kv_block_refcount(s.pool, CLKV_KV_TIER_DEVICE, ta0[0]), 2);
   /* Execute the copy, write the child's token: the parent still reads its own tokens. */
   memcpy(s.dev + (size_t)ops[0].dst * 16, s.dev + (size_t)ops[0].src * 16, 16 * sizeof(int32_t));
   sim_write(&s, ch, 20, 21);
@@ -355,10 +355,10 @@ Test(kv_pool, copy_on_write_after_fork) {
   sim_verify(&s, pa, a, 20, 0);
   sim_verify(&s, ch, b, 21, 0);
   /* The parent now appends into its block, which only it holds: no copy. */
-  cr_assert_eq(clkv_kv_seq_append(s.pool, pa, &t, 1, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, pa, &t, 1, &err), CLKV_OK);
   cr_assert_eq(sim_ops(&s), 0);
-  clkv_kv_pool_stats st;
-  clkv_kv_pool_stats_get(s.pool, &st);
+  clkv__kv_pool_stats st;
+  clkv__kv_pool_stats_get(s.pool, &st);
   cr_assert_eq(st.cow_copies, 1);
   check(&s);
   free(ta0);
@@ -367,47 +367,47 @@ Test(kv_pool, copy_on_write_after_fork) {
 
 /* Three one-block prompts A, B, C cached in a 3-block device; hits B, B, A, A, C; then one
  * new block must evict: LRU → B, LFU → C (fewest hits), FIFO → A (oldest). */
-static void eviction_order(clkv_kv_evict_policy pol, int expect_victim) {
+static void eviction_order(clkv__kv_evict_policy pol, int expect_victim) {
   sim s = sim_new(3, 0, 8, 4, 4, pol, 0, 9);
   int32_t p[3][9];
   for (int k = 0; k < 3; k++) {
     fill(p[k], 9, 100 * (k + 1));
     int q;
     clkv_error err;
-    cr_assert_eq(clkv_kv_seq_new(s.pool, &q, &err), CLKV_OK);
-    cr_assert_eq(clkv_kv_seq_append(s.pool, q, p[k], 8, &err), CLKV_OK, "%s", err.message);
+    cr_assert_eq(clkv__kv_seq_new(s.pool, &q, &err), CLKV_OK);
+    cr_assert_eq(clkv__kv_seq_append(s.pool, q, p[k], 8, &err), CLKV_OK, "%s", err.message);
     sim_ops(&s);
     sim_write(&s, q, 0, 8);
-    clkv_kv_seq_commit(s.pool, q);
-    clkv_kv_seq_free(s.pool, q);
+    clkv__kv_seq_commit(s.pool, q);
+    clkv__kv_seq_free(s.pool, q);
   }
   const int pattern[5] = {1, 1, 0, 0, 2};
   for (int k = 0; k < 5; k++) {
     int q;
     int32_t c;
-    clkv_kv_seq_new(s.pool, &q, NULL);
-    cr_assert_eq(clkv_kv_seq_prefill_begin(s.pool, q, p[pattern[k]], 9, &c, NULL), CLKV_OK);
+    clkv__kv_seq_new(s.pool, &q, NULL);
+    cr_assert_eq(clkv__kv_seq_prefill_begin(s.pool, q, p[pattern[k]], 9, &c, NULL), CLKV_OK);
     cr_assert_eq(c, 8);
-    clkv_kv_seq_free(s.pool, q);
+    clkv__kv_seq_free(s.pool, q);
   }
-  clkv_kv_pool_stats st;
-  clkv_kv_pool_stats_get(s.pool, &st);
+  clkv__kv_pool_stats st;
+  clkv__kv_pool_stats_get(s.pool, &st);
   cr_assert_eq(st.blocks_cached[0], 3);
   int32_t x[8];
   fill(x, 8, 5000);
   int q;
-  clkv_kv_seq_new(s.pool, &q, NULL);
-  cr_assert_eq(clkv_kv_seq_append(s.pool, q, x, 8, NULL), CLKV_OK);
+  clkv__kv_seq_new(s.pool, &q, NULL);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, q, x, 8, NULL), CLKV_OK);
   for (int k = 0; k < 3; k++) {
     int r;
     int32_t c;
-    clkv_kv_seq_new(s.pool, &r, NULL);
-    clkv_kv_seq_prefill_begin(s.pool, r, p[k], 9, &c, NULL);
+    clkv__kv_seq_new(s.pool, &r, NULL);
+    clkv__kv_seq_prefill_begin(s.pool, r, p[k], 9, &c, NULL);
     cr_assert_eq(c, k == expect_victim ? 0 : 8, "policy %d: prompt %c %s", (int)pol, 'A' + k,
                  k == expect_victim ? "should be evicted" : "should stay cached");
-    clkv_kv_seq_free(s.pool, r);
+    clkv__kv_seq_free(s.pool, r);
   }
-  clkv_kv_pool_stats_get(s.pool, &st);
+  clkv__kv_pool_stats_get(s.pool, &st);
   cr_assert_eq(st.evictions, 1);
   check(&s);
   sim_free(&s);
@@ -425,19 +425,19 @@ Test(kv_pool, exhaustion_without_host_is_a_clean_error) {
   cr_assert_geq(sa, 0);
   int sb;
   clkv_error err;
-  cr_assert_eq(clkv_kv_seq_new(s.pool, &sb, &err), CLKV_OK);
-  clkv_kv_pool_stats before, after;
-  clkv_kv_pool_stats_get(s.pool, &before);
-  uint64_t gen = clkv_kv_pool_generation(s.pool);
-  cr_assert_eq(clkv_kv_seq_append(s.pool, sb, a, 1, &err), CLKV_ERR_CONTEXT_FULL);
+  cr_assert_eq(clkv__kv_seq_new(s.pool, &sb, &err), CLKV_OK);
+  clkv__kv_pool_stats before, after;
+  clkv__kv_pool_stats_get(s.pool, &before);
+  uint64_t gen = clkv__kv_pool_generation(s.pool);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, sb, a, 1, &err), CLKV_ERR_CONTEXT_FULL);
   cr_assert(strstr(err.message, "preempt"), "the message says what to do: %s", err.message);
-  clkv_kv_pool_stats_get(s.pool, &after);
+  clkv__kv_pool_stats_get(s.pool, &after);
   cr_assert_arr_eq(&before, &after, sizeof before, "nothing changed");
-  cr_assert_eq(clkv_kv_pool_generation(s.pool), gen);
-  cr_assert_eq(clkv_kv_seq_len(s.pool, sb), 0);
+  cr_assert_eq(clkv__kv_pool_generation(s.pool), gen);
+  cr_assert_eq(clkv__kv_seq_len(s.pool, sb), 0);
   cr_assert_eq(sim_ops(&s), 0);
-  cr_assert_eq(clkv_kv_seq_swap_out(s.pool, sa, &err), CLKV_ERR_CONTEXT_FULL, "no host tier");
-  cr_assert_eq(clkv_kv_seq_append(s.pool, sa, a, 33, &err), CLKV_ERR_CONTEXT_FULL, "past the table");
+  cr_assert_eq(clkv__kv_seq_swap_out(s.pool, sa, &err), CLKV_ERR_CONTEXT_FULL, "no host tier");
+  cr_assert_eq(clkv__kv_seq_append(s.pool, sa, a, 33, &err), CLKV_ERR_CONTEXT_FULL, "past the table");
   check(&s);
   sim_verify(&s, sa, a, 16, 0);
   sim_free(&s);
@@ -450,47 +450,47 @@ Test(kv_pool, exhaustion_with_host_tier_evicts_and_brings_back) {
   fill(pb, 17, 500);
   clkv_error err;
   int q;
-  cr_assert_eq(clkv_kv_seq_new(s.pool, &q, &err), CLKV_OK);
-  cr_assert_eq(clkv_kv_seq_append(s.pool, q, pa, 8, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_new(s.pool, &q, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, q, pa, 8, &err), CLKV_OK);
   sim_ops(&s);
   sim_write(&s, q, 0, 8);
-  clkv_kv_seq_commit(s.pool, q);
-  int32_t a_dev = clkv_kv_seq_block_table(s.pool, q)[0];
-  clkv_kv_seq_free(s.pool, q);
+  clkv__kv_seq_commit(s.pool, q);
+  int32_t a_dev = clkv__kv_seq_block_table(s.pool, q)[0];
+  clkv__kv_seq_free(s.pool, q);
   /* B needs both device blocks: A's cached block moves to the host. */
-  cr_assert_eq(clkv_kv_seq_new(s.pool, &q, &err), CLKV_OK);
-  cr_assert_eq(clkv_kv_seq_append(s.pool, q, pb, 16, &err), CLKV_OK, "%s", err.message);
-  const clkv_kv_op *ops;
+  cr_assert_eq(clkv__kv_seq_new(s.pool, &q, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, q, pb, 16, &err), CLKV_OK, "%s", err.message);
+  const clkv__kv_op *ops;
   size_t n;
-  clkv_kv_pool_take_ops(s.pool, &ops, &n);
+  clkv__kv_pool_take_ops(s.pool, &ops, &n);
   cr_assert_eq(n, 1);
   cr_assert_eq(ops[0].kind, CLKV_KV_OP_MOVE_D2H);
   cr_assert_eq(ops[0].src, a_dev);
   int32_t a_host = ops[0].dst;
   memcpy(s.host + (size_t)a_host * 8, s.dev + (size_t)a_dev * 8, 8 * sizeof(int32_t));
   sim_write(&s, q, 0, 16);
-  clkv_kv_seq_commit(s.pool, q);
-  clkv_kv_seq_free(s.pool, q);
+  clkv__kv_seq_commit(s.pool, q);
+  clkv__kv_seq_free(s.pool, q);
   check(&s);
   /* A's prompt again: its block comes back from the host into a device block freed by
    * evicting one of B's (to the other host block) — the eviction first, then the move. */
   int32_t c;
-  cr_assert_eq(clkv_kv_seq_new(s.pool, &q, &err), CLKV_OK);
-  cr_assert_eq(clkv_kv_seq_prefill_begin(s.pool, q, pa, 9, &c, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_new(s.pool, &q, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_prefill_begin(s.pool, q, pa, 9, &c, &err), CLKV_OK);
   cr_assert_eq(c, 8);
-  clkv_kv_pool_take_ops(s.pool, &ops, &n);
+  clkv__kv_pool_take_ops(s.pool, &ops, &n);
   cr_assert_eq(n, 2);
   cr_assert_eq(ops[0].kind, CLKV_KV_OP_MOVE_D2H);
   cr_assert_neq(ops[0].dst, a_host);
   cr_assert_eq(ops[1].kind, CLKV_KV_OP_MOVE_H2D);
   cr_assert_eq(ops[1].src, a_host);
   cr_assert_eq(ops[1].dst, ops[0].src, "the move lands in the block just evicted");
-  clkv_kv_op o0 = ops[0], o1 = ops[1];
+  clkv__kv_op o0 = ops[0], o1 = ops[1];
   memcpy(s.host + (size_t)o0.dst * 8, s.dev + (size_t)o0.src * 8, 8 * sizeof(int32_t));
   memcpy(s.dev + (size_t)o1.dst * 8, s.host + (size_t)o1.src * 8, 8 * sizeof(int32_t));
   sim_verify(&s, q, pa, 8, 0);
-  clkv_kv_pool_stats st;
-  clkv_kv_pool_stats_get(s.pool, &st);
+  clkv__kv_pool_stats st;
+  clkv__kv_pool_stats_get(s.pool, &st);
   cr_assert_eq(st.evictions, 2);
   cr_assert_eq(st.blocks_moved, 3);
   cr_assert_eq(st.bytes_moved, 3000);
@@ -498,13 +498,13 @@ Test(kv_pool, exhaustion_with_host_tier_evicts_and_brings_back) {
   check(&s);
   /* B's prompt: block 0 still on the device, block 1 back from the host (A's block goes
    * to the host to make room). The device is then full: the rest does not fit. */
-  clkv_kv_seq_free(s.pool, q);
-  cr_assert_eq(clkv_kv_seq_new(s.pool, &q, &err), CLKV_OK);
-  cr_assert_eq(clkv_kv_seq_prefill_begin(s.pool, q, pb, 17, &c, &err), CLKV_OK);
+  clkv__kv_seq_free(s.pool, q);
+  cr_assert_eq(clkv__kv_seq_new(s.pool, &q, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_prefill_begin(s.pool, q, pb, 17, &c, &err), CLKV_OK);
   cr_assert_eq(c, 16);
   cr_assert_eq(sim_ops(&s), 2);
   sim_verify(&s, q, pb, 16, 0);
-  cr_assert_eq(clkv_kv_seq_append(s.pool, q, pb + 16, 1, &err), CLKV_ERR_CONTEXT_FULL);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, q, pb + 16, 1, &err), CLKV_ERR_CONTEXT_FULL);
   check(&s);
   sim_free(&s);
 }
@@ -519,37 +519,37 @@ Test(kv_pool, swap_out_and_in_round_trip) {
   int pa = prefill(&s, a, 20, NULL);
   clkv_error err;
   int pb;
-  cr_assert_eq(clkv_kv_seq_fork(s.pool, pa, &pb, &err), CLKV_OK);
-  cr_assert_eq(clkv_kv_seq_append(s.pool, pb, b + 20, 10, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_fork(s.pool, pa, &pb, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, pb, b + 20, 10, &err), CLKV_OK);
   sim_ops(&s);
   sim_write(&s, pb, 20, 30);
-  clkv_kv_seq_commit(s.pool, pb);
-  cr_assert_eq(clkv_kv_seq_swap_out(s.pool, pb, &err), CLKV_OK, "%s", err.message);
+  clkv__kv_seq_commit(s.pool, pb);
+  cr_assert_eq(clkv__kv_seq_swap_out(s.pool, pb, &err), CLKV_OK, "%s", err.message);
   cr_assert_eq(sim_ops(&s), 2, "B's two private blocks move; the shared one stays");
-  cr_assert(clkv_kv_seq_swapped(s.pool, pb));
-  cr_assert_null(clkv_kv_seq_block_table(s.pool, pb));
+  cr_assert(clkv__kv_seq_swapped(s.pool, pb));
+  cr_assert_null(clkv__kv_seq_block_table(s.pool, pb));
   clkv_kv_tier t;
-  cr_assert_geq(clkv_kv_seq_block(s.pool, pb, 0, &t), 0);
+  cr_assert_geq(clkv__kv_seq_block(s.pool, pb, 0, &t), 0);
   cr_assert_eq(t, CLKV_KV_TIER_DEVICE);
-  clkv_kv_seq_block(s.pool, pb, 3, &t);
+  clkv__kv_seq_block(s.pool, pb, 3, &t);
   cr_assert_eq(t, CLKV_KV_TIER_HOST);
-  cr_assert_eq(clkv_kv_seq_append(s.pool, pb, a, 1, &err), CLKV_ERR_INVALID_ARG);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, pb, a, 1, &err), CLKV_ERR_INVALID_ARG);
   sim_verify(&s, pb, b, 30, 0);
   /* Another sequence overwrites the device blocks B left. */
   int pg = prefill(&s, g, 40, NULL);
   cr_assert_geq(pg, 0);
-  clkv_kv_seq_free(s.pool, pg);
-  cr_assert_eq(clkv_kv_seq_swap_in(s.pool, pb, &err), CLKV_OK, "%s", err.message);
+  clkv__kv_seq_free(s.pool, pg);
+  cr_assert_eq(clkv__kv_seq_swap_in(s.pool, pb, &err), CLKV_OK, "%s", err.message);
   cr_assert_geq(sim_ops(&s), 2);
   sim_verify(&s, pb, b, 30, 0);
   sim_verify(&s, pa, a, 20, 0);
-  clkv_kv_pool_stats st;
-  clkv_kv_pool_stats_get(s.pool, &st);
+  clkv__kv_pool_stats st;
+  clkv__kv_pool_stats_get(s.pool, &st);
   cr_assert_eq(st.swap_out_blocks, 2);
   cr_assert_eq(st.swap_in_blocks, 2);
   check(&s);
   /* Growth continues after the round trip. */
-  cr_assert_eq(clkv_kv_seq_append(s.pool, pb, a, 3, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, pb, a, 3, &err), CLKV_OK, "%s", err.message);
   check(&s);
   sim_free(&s);
 }
@@ -559,24 +559,24 @@ Test(kv_pool, sliding_window_releases_blocks_out_of_view) {
   int32_t a[60];
   fill(a, 60, 1);
   int q = prefill(&s, a, 40, NULL); /* len 0 before: nothing released */
-  const int32_t *tab = clkv_kv_seq_block_table(s.pool, q);
+  const int32_t *tab = clkv__kv_seq_block_table(s.pool, q);
   for (int j = 0; j < 5; j++) cr_assert_geq(tab[j], 0);
   clkv_error err;
-  cr_assert_eq(clkv_kv_seq_append(s.pool, q, a + 40, 1, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, q, a + 40, 1, &err), CLKV_OK);
   /* Position 40 sees 24..40: blocks 0..2 (positions 0..23) go, 3.. stay. */
   for (int j = 0; j < 3; j++) cr_assert_eq(tab[j], -1, "block %d released", j);
   for (int j = 3; j < 6; j++) cr_assert_geq(tab[j], 0, "block %d kept", j);
-  clkv_kv_pool_stats st;
-  clkv_kv_pool_stats_get(s.pool, &st);
+  clkv__kv_pool_stats st;
+  clkv__kv_pool_stats_get(s.pool, &st);
   cr_assert_eq(st.blocks_used[0], 3);
   cr_assert_eq(st.blocks_cached[0], 3, "released full blocks stay in the prefix cache");
   sim_ops(&s);
   sim_write(&s, q, 40, 41);
-  clkv_kv_seq_commit(s.pool, q);
+  clkv__kv_seq_commit(s.pool, q);
   sim_verify(&s, q, a, 41, 16);
-  cr_assert_eq(clkv_kv_seq_append(s.pool, q, a + 41, 7, &err), CLKV_OK); /* 41 → 48 */
+  cr_assert_eq(clkv__kv_seq_append(s.pool, q, a + 41, 7, &err), CLKV_OK); /* 41 → 48 */
   cr_assert_geq(tab[3], 0, "position 41 still sees 25..");
-  cr_assert_eq(clkv_kv_seq_append(s.pool, q, a + 48, 1, &err), CLKV_OK); /* from 48 */
+  cr_assert_eq(clkv__kv_seq_append(s.pool, q, a + 48, 1, &err), CLKV_OK); /* from 48 */
   cr_assert_eq(tab[3], -1, "position 48 sees 32..: block 3 (24..31) goes");
   cr_assert_geq(tab[4], 0);
   check(&s);
@@ -601,7 +601,7 @@ Test(kv_pool, export_import_round_trip) {
   fill(a, 25, 300);
   prefill(&s, a, 25, NULL); /* 3 full blocks cached */
   uint64_t rec[1 + 8 * 10] = {0};
-  clkv_kv_pool_export_prefix(s.pool, collect, rec);
+  clkv__kv_pool_export_prefix(s.pool, collect, rec);
   cr_assert_eq(rec[0], 3);
   /* A new pool with the same seed imports them into its host tier. */
   sim o = sim_new(8, 4, 8, 2, 8, CLKV_KV_EVICT_LRU, 0, 42);
@@ -609,11 +609,11 @@ Test(kv_pool, export_import_round_trip) {
   for (uint64_t k = 0; k < rec[0]; k++) {
     int32_t tok[8], h;
     for (int i = 0; i < 8; i++) tok[i] = (int32_t)rec[3 + k * 10 + (uint64_t)i];
-    cr_assert_eq(clkv_kv_pool_import_block(o.pool, rec[1 + k * 10], rec[2 + k * 10], tok, &h, &err),
+    cr_assert_eq(clkv__kv_pool_import_block(o.pool, rec[1 + k * 10], rec[2 + k * 10], tok, &h, &err),
                  CLKV_OK, "%s", err.message);
     cr_assert(h >= 0 && h < 4);
     for (int i = 0; i < 8; i++) o.host[h * 8 + i] = tok[i]; /* the engine fills it */
-    cr_assert_eq(clkv_kv_pool_import_block(o.pool, rec[1 + k * 10], rec[2 + k * 10], tok, &h, &err),
+    cr_assert_eq(clkv__kv_pool_import_block(o.pool, rec[1 + k * 10], rec[2 + k * 10], tok, &h, &err),
                  CLKV_OK);
     cr_assert_eq(h, -1, "a second import is a no-op");
   }
@@ -628,27 +628,27 @@ Test(kv_pool, export_import_round_trip) {
 }
 
 Test(kv_pool, bad_arguments) {
-  clkv_kv_pool_params p = clkv_kv_pool_default_params();
-  clkv_kv_pool *pool = NULL;
+  clkv__kv_pool_params p = clkv__kv_pool_default_params();
+  clkv__kv_pool *pool = NULL;
   clkv_error err;
   p.block_tokens = 12;
-  cr_assert_eq(clkv_kv_pool_create(&p, &pool, &err), CLKV_ERR_INVALID_ARG);
+  cr_assert_eq(clkv__kv_pool_create(&p, &pool, &err), CLKV_ERR_INVALID_ARG);
   cr_assert(strstr(err.message, "8, 16 or 32"));
   cr_assert_null(pool);
-  p = clkv_kv_pool_default_params();
+  p = clkv__kv_pool_default_params();
   p.max_seqs = 1;
-  cr_assert_eq(clkv_kv_pool_create(&p, &pool, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_pool_create(&p, &pool, &err), CLKV_OK);
   int a, b;
-  cr_assert_eq(clkv_kv_seq_new(pool, &a, &err), CLKV_OK);
-  cr_assert_eq(clkv_kv_seq_new(pool, &b, &err), CLKV_ERR_CONTEXT_FULL);
+  cr_assert_eq(clkv__kv_seq_new(pool, &a, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_new(pool, &b, &err), CLKV_ERR_CONTEXT_FULL);
   int32_t t = 1, c;
-  cr_assert_eq(clkv_kv_seq_prefill_begin(pool, 5, &t, 1, &c, &err), CLKV_ERR_INVALID_ARG);
-  cr_assert_eq(clkv_kv_seq_append(pool, a, &t, 1, &err), CLKV_OK);
-  cr_assert_eq(clkv_kv_seq_prefill_begin(pool, a, &t, 1, &c, &err), CLKV_ERR_INVALID_ARG);
-  cr_assert_eq(clkv_kv_seq_fork(pool, a, &b, &err), CLKV_ERR_INVALID_ARG, "uncommitted");
-  clkv_kv_seq_free(pool, 99);
-  clkv_kv_seq_free(pool, -1);
-  cr_assert_eq(clkv_kv_pool_check(pool, &err), CLKV_OK, "%s", err.message);
-  clkv_kv_pool_free(pool);
-  clkv_kv_pool_free(NULL);
+  cr_assert_eq(clkv__kv_seq_prefill_begin(pool, 5, &t, 1, &c, &err), CLKV_ERR_INVALID_ARG);
+  cr_assert_eq(clkv__kv_seq_append(pool, a, &t, 1, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_prefill_begin(pool, a, &t, 1, &c, &err), CLKV_ERR_INVALID_ARG);
+  cr_assert_eq(clkv__kv_seq_fork(pool, a, &b, &err), CLKV_ERR_INVALID_ARG, "uncommitted");
+  clkv__kv_seq_free(pool, 99);
+  clkv__kv_seq_free(pool, -1);
+  cr_assert_eq(clkv__kv_pool_check(pool, &err), CLKV_OK, "%s", err.message);
+  clkv__kv_pool_free(pool);
+  clkv__kv_pool_free(NULL);
 }

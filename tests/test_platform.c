@@ -6,7 +6,7 @@
  * device here gets the pocl-cpu profile and the same greedy tokens as before profiles. */
 #include "platform.h"
 #include "ref/ref.h"
-#include "tuner.h"
+#include "tune/tuner.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -544,8 +544,8 @@ Test(platform, pocl_device_gets_pocl_cpu_profile_and_the_same_tokens_as_builtin)
   cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
   int32_t prompt[20];
   for (int i = 0; i < 20; i++) prompt[i] = (int32_t)((i * 29 + 3) % (tp.n_vocab - 2));
-  gguf_file *f;
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_file *f;
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   ref_model *ref = ref_model_load(f, 128, &err);
   cr_assert(ref, "%s", err.message);
   int32_t want[24];
@@ -569,7 +569,7 @@ Test(platform, pocl_device_gets_pocl_cpu_profile_and_the_same_tokens_as_builtin)
     cr_assert_eq(b.v[i], a.v[i], "token %d differs between profile and built-in shapes", i);
   }
   ref_model_free(ref);
-  gguf_close(f);
+  clkv__gguf_close(f);
   clkv_runtime_free(rt);
   remove_dir(dir);
   remove_dir(strip);

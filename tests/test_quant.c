@@ -1,7 +1,7 @@
 /* test_quant.c — fp16/bf16 conversions (exact cases, every half value), quantize→dequantize
- * error bounds per type, and a peer check of clkv_dequantize_row against the `gguf` Python
+ * error bounds per type, and a peer check of clkv__dequantize_row against the `gguf` Python
  * package on the real model's tensors and on random blocks of every decodable quant type. */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -24,27 +24,27 @@ Test(quant, fp16_exact_cases) {
       {1.0f + 0x3p-11f, 0x3c02}, /* tie → even (up) */ {0.1f, 0x2e66},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-    cr_assert_eq(clkv_fp32_to_fp16(cases[i].f), cases[i].h, "case %zu: %a → %04x, want %04x", i,
-                 (double)cases[i].f, clkv_fp32_to_fp16(cases[i].f), cases[i].h);
-  cr_assert_eq(clkv_fp16_to_fp32(0x0001), 0x1p-24f);
-  cr_assert_eq(clkv_fp16_to_fp32(0x03ff), 0x1.ff8p-15f);
-  cr_assert_eq(clkv_fp16_to_fp32(0x7bff), 65504.0f);
-  cr_assert(isinf(clkv_fp16_to_fp32(0xfc00)) && clkv_fp16_to_fp32(0xfc00) < 0);
-  cr_assert(isnan(clkv_fp16_to_fp32(0x7e00)));
-  uint16_t hn = clkv_fp32_to_fp16(NAN);
+    cr_assert_eq(clkv__fp32_to_fp16(cases[i].f), cases[i].h, "case %zu: %a → %04x, want %04x", i,
+                 (double)cases[i].f, clkv__fp32_to_fp16(cases[i].f), cases[i].h);
+  cr_assert_eq(clkv__fp16_to_fp32(0x0001), 0x1p-24f);
+  cr_assert_eq(clkv__fp16_to_fp32(0x03ff), 0x1.ff8p-15f);
+  cr_assert_eq(clkv__fp16_to_fp32(0x7bff), 65504.0f);
+  cr_assert(isinf(clkv__fp16_to_fp32(0xfc00)) && clkv__fp16_to_fp32(0xfc00) < 0);
+  cr_assert(isnan(clkv__fp16_to_fp32(0x7e00)));
+  uint16_t hn = clkv__fp32_to_fp16(NAN);
   cr_assert((hn & 0x7c00) == 0x7c00 && (hn & 0x3ff) != 0, "nan stays nan: %04x", hn);
-  cr_assert(signbit(clkv_fp16_to_fp32(0x8000)));
+  cr_assert(signbit(clkv__fp16_to_fp32(0x8000)));
 }
 
 Test(quant, fp16_every_value_round_trips) {
   for (uint32_t h = 0; h < 65536; h++) {
-    float f = clkv_fp16_to_fp32((uint16_t)h);
+    float f = clkv__fp16_to_fp32((uint16_t)h);
     if (isnan(f)) {
       cr_assert(((h >> 10) & 0x1f) == 0x1f && (h & 0x3ff));
-      cr_assert(isnan(clkv_fp16_to_fp32(clkv_fp32_to_fp16(f))));
+      cr_assert(isnan(clkv__fp16_to_fp32(clkv__fp32_to_fp16(f))));
       continue;
     }
-    cr_assert_eq(clkv_fp32_to_fp16(f), h, "%04x → %a → %04x", h, (double)f, clkv_fp32_to_fp16(f));
+    cr_assert_eq(clkv__fp32_to_fp16(f), h, "%04x → %a → %04x", h, (double)f, clkv__fp32_to_fp16(f));
   }
   /* values between two halves round to the nearer (checked against double arithmetic) */
   uint64_t s = 42;
@@ -53,31 +53,31 @@ Test(quant, fp16_every_value_round_trips) {
     uint32_t bits = (uint32_t)s & 0x477fffff; /* |x| < 65536, any sign */
     float f;
     memcpy(&f, &bits, 4);
-    uint16_t h = clkv_fp32_to_fp16(f);
+    uint16_t h = clkv__fp32_to_fp16(f);
     if ((h & 0x7fff) == 0x7c00) {
       cr_assert_geq(fabsf(f), 65520.0f, "%a overflows to inf", (double)f);
       continue;
     }
-    double got = clkv_fp16_to_fp32(h), err = fabs(got - f);
-    double up = clkv_fp16_to_fp32((uint16_t)(h + 1)), down = h & 0x7fff ? clkv_fp16_to_fp32((uint16_t)(h - 1)) : got;
+    double got = clkv__fp16_to_fp32(h), err = fabs(got - f);
+    double up = clkv__fp16_to_fp32((uint16_t)(h + 1)), down = h & 0x7fff ? clkv__fp16_to_fp32((uint16_t)(h - 1)) : got;
     if ((h & 0x7fff) < 0x7bff) cr_assert_leq(err, fabs(up - f), "%a", (double)f);
     cr_assert_leq(err, fabs(down - f), "%a", (double)f);
   }
 }
 
 Test(quant, bf16_cases_and_round_trip) {
-  cr_assert_eq(clkv_fp32_to_bf16(1.0f), 0x3f80);
-  cr_assert_eq(clkv_fp32_to_bf16(-2.0f), 0xc000);
-  cr_assert_eq(clkv_fp32_to_bf16(1.0f + 0x1p-8f), 0x3f80);  /* tie → even */
-  cr_assert_eq(clkv_fp32_to_bf16(1.0f + 0x3p-8f), 0x3f82);  /* tie → even (up) */
-  cr_assert_eq(clkv_fp32_to_bf16(1.0f + 0x1p-7f + 0x1p-9f), 0x3f81);
-  cr_assert_eq(clkv_fp32_to_bf16(INFINITY), 0x7f80);
-  cr_assert_eq(clkv_fp32_to_bf16(3.4e38f), 0x7f80); /* rounds past the largest bf16 */
-  uint16_t n = clkv_fp32_to_bf16(NAN);
+  cr_assert_eq(clkv__fp32_to_bf16(1.0f), 0x3f80);
+  cr_assert_eq(clkv__fp32_to_bf16(-2.0f), 0xc000);
+  cr_assert_eq(clkv__fp32_to_bf16(1.0f + 0x1p-8f), 0x3f80);  /* tie → even */
+  cr_assert_eq(clkv__fp32_to_bf16(1.0f + 0x3p-8f), 0x3f82);  /* tie → even (up) */
+  cr_assert_eq(clkv__fp32_to_bf16(1.0f + 0x1p-7f + 0x1p-9f), 0x3f81);
+  cr_assert_eq(clkv__fp32_to_bf16(INFINITY), 0x7f80);
+  cr_assert_eq(clkv__fp32_to_bf16(3.4e38f), 0x7f80); /* rounds past the largest bf16 */
+  uint16_t n = clkv__fp32_to_bf16(NAN);
   cr_assert((n & 0x7f80) == 0x7f80 && (n & 0x7f));
   for (uint32_t h = 0; h < 65536; h++) {
-    float f = clkv_bf16_to_fp32((uint16_t)h);
-    if (!isnan(f)) cr_assert_eq(clkv_fp32_to_bf16(f), h);
+    float f = clkv__bf16_to_fp32((uint16_t)h);
+    if (!isnan(f)) cr_assert_eq(clkv__fp32_to_bf16(f), h);
   }
 }
 
@@ -90,13 +90,13 @@ static void fill(float *x, size_t n, uint64_t seed, float scale, float offset) {
 
 /* Quantizes n floats and decodes them; checks each block's error against bound(block). */
 static void round_trip(uint32_t type, const float *x, size_t n, float (*bound)(const float *, int)) {
-  const ggml_type_info *ti = ggml_type_get(type);
-  size_t bytes = (size_t)ggml_row_bytes(type, n);
+  const clkv__ggml_type_info *ti = clkv__ggml_type_get(type);
+  size_t bytes = (size_t)clkv__ggml_row_bytes(type, n);
   unsigned char *q = malloc(bytes);
   float *y = malloc(n * sizeof *y);
   cr_assert(q && y);
-  cr_assert_eq(clkv_quantize_row(type, x, q, n), bytes, "%s", ti->name);
-  cr_assert_eq(clkv_dequantize_row(type, q, y, n), CLKV_OK);
+  cr_assert_eq(clkv__quantize_row(type, x, q, n), bytes, "%s", ti->name);
+  cr_assert_eq(clkv__dequantize_row(type, q, y, n), CLKV_OK);
   for (size_t b = 0; b < n / ti->block_size; b++) {
     const float *xb = x + b * ti->block_size;
     float lim = bound(xb, (int)ti->block_size);
@@ -150,19 +150,19 @@ Test(quant, reference_encodings) {
   unsigned char q[36];
   for (int j = 0; j < 32; j++) x[j] = (float)(j - 16); /* -16..15 */
   /* Q4_0: max by magnitude is -16, d = -16/-8 = 2, q = x/2 + 8.5 truncated */
-  cr_assert_eq(clkv_quantize_row(GGML_T_Q4_0, x, q, 32), 18);
-  cr_assert_eq(q[0] | (q[1] << 8), clkv_fp32_to_fp16(2.0f));
+  cr_assert_eq(clkv__quantize_row(GGML_T_Q4_0, x, q, 32), 18);
+  cr_assert_eq(q[0] | (q[1] << 8), clkv__fp32_to_fp16(2.0f));
   cr_assert_eq(q[2], 0 | (8 << 4)); /* x[0] = -16 → 0; x[16] = 0 → 8 */
   cr_assert_eq(q[2 + 15], 8 | (15 << 4)); /* x[15] = -1 → 8 (7.5+... truncated: -0.5+8.5=8); x[31] = 15 → 15 */
   /* Q4_1: min -16, d = 31/15 */
-  cr_assert_eq(clkv_quantize_row(GGML_T_Q4_1, x, q, 32), 20);
-  cr_assert_eq(q[0] | (q[1] << 8), clkv_fp32_to_fp16(31.0f / 15.0f));
-  cr_assert_eq(q[2] | (q[3] << 8), clkv_fp32_to_fp16(-16.0f));
+  cr_assert_eq(clkv__quantize_row(GGML_T_Q4_1, x, q, 32), 20);
+  cr_assert_eq(q[0] | (q[1] << 8), clkv__fp32_to_fp16(31.0f / 15.0f));
+  cr_assert_eq(q[2] | (q[3] << 8), clkv__fp32_to_fp16(-16.0f));
   cr_assert_eq(q[4] & 0xf, 0);
   cr_assert_eq(q[4 + 15] >> 4, 15);
   /* Q8_0: d = 16/127, q = round(x/d) */
-  cr_assert_eq(clkv_quantize_row(GGML_T_Q8_0, x, q, 32), 34);
-  cr_assert_eq(q[0] | (q[1] << 8), clkv_fp32_to_fp16(16.0f / 127.0f));
+  cr_assert_eq(clkv__quantize_row(GGML_T_Q8_0, x, q, 32), 34);
+  cr_assert_eq(q[0] | (q[1] << 8), clkv__fp32_to_fp16(16.0f / 127.0f));
   cr_assert_eq((int8_t)q[2], -127);
   cr_assert_eq((int8_t)q[2 + 16], 0);
   cr_assert_eq((int8_t)q[2 + 31], (int8_t)roundf(15.0f * 127.0f / 16.0f));
@@ -170,8 +170,8 @@ Test(quant, reference_encodings) {
   memset(x, 0, sizeof x);
   float y[32];
   for (uint32_t t = GGML_T_Q4_0; t <= GGML_T_Q8_0; t++) {
-    if (!ggml_type_get(t) || !clkv_quantize_row(t, x, q, 32)) continue;
-    cr_assert_eq(clkv_dequantize_row(t, q, y, 32), CLKV_OK);
+    if (!clkv__ggml_type_get(t) || !clkv__quantize_row(t, x, q, 32)) continue;
+    cr_assert_eq(clkv__dequantize_row(t, q, y, 32), CLKV_OK);
     for (int j = 0; j < 32; j++) cr_assert_eq(y[j], 0.0f);
   }
 }
@@ -179,12 +179,12 @@ Test(quant, reference_encodings) {
 Test(quant, unsupported_and_bad_lengths) {
   float x[256] = {0}, y[256];
   unsigned char q[512] = {0};
-  cr_assert_eq(clkv_dequantize_row(GGML_T_IQ2_XXS, q, y, 256), CLKV_ERR_UNSUPPORTED);
-  cr_assert_eq(clkv_dequantize_row(99, q, y, 32), CLKV_ERR_UNSUPPORTED);
-  cr_assert_eq(clkv_dequantize_row(GGML_T_Q4_1, q, y, 33), CLKV_ERR_INVALID_ARG);
-  cr_assert_eq(clkv_quantize_row(GGML_T_Q6_K, x, q, 256), 0);
-  cr_assert_eq(clkv_quantize_row(GGML_T_Q8_0, x, q, 31), 0);
-  cr_assert_eq(clkv_quantize_row(99, x, q, 32), 0);
+  cr_assert_eq(clkv__dequantize_row(GGML_T_IQ2_XXS, q, y, 256), CLKV_ERR_UNSUPPORTED);
+  cr_assert_eq(clkv__dequantize_row(99, q, y, 32), CLKV_ERR_UNSUPPORTED);
+  cr_assert_eq(clkv__dequantize_row(GGML_T_Q4_1, q, y, 33), CLKV_ERR_INVALID_ARG);
+  cr_assert_eq(clkv__quantize_row(GGML_T_Q6_K, x, q, 256), 0);
+  cr_assert_eq(clkv__quantize_row(GGML_T_Q8_0, x, q, 31), 0);
+  cr_assert_eq(clkv__quantize_row(99, x, q, 32), 0);
 }
 
 /* ---- peer check against the gguf Python package ---- */
@@ -226,9 +226,9 @@ Test(quant, peer_gguf_python, .timeout = 300) {
   snprintf(cmd, sizeof cmd, "'%s' '%s/tests/peer/dequant_peer.py' '%s' '%s'", py, CLKV_SOURCE_DIR,
            model, dir);
   cr_assert_eq(system(cmd), 0, "peer failed: %s", cmd);
-  gguf_file *f = NULL;
+  clkv__gguf_file *f = NULL;
   clkv_error err;
-  cr_assert_eq(gguf_open(model, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_open(model, &f, &err), CLKV_OK, "%s", err.message);
   char path[1100], line[512];
   snprintf(path, sizeof path, "%s/manifest.txt", dir);
   FILE *mf = fopen(path, "r");
@@ -239,20 +239,20 @@ Test(quant, peer_gguf_python, .timeout = 300) {
     unsigned long long n;
     unsigned type;
     if (sscanf(line, "model %255s %llu %255s", name, &n, file) == 3) {
-      const gguf_tensor *t = gguf_find_tensor(f, name);
+      const clkv__gguf_tensor *t = clkv__gguf_find_tensor(f, name);
       cr_assert(t && n <= t->n_elements, "%s", name);
       float *want = read_peer(dir, file, n * sizeof(float)), *got = malloc(n * sizeof *got);
-      cr_assert_eq(clkv_dequantize_row(t->type, t->data, got, n), CLKV_OK, "%s", name);
+      cr_assert_eq(clkv__dequantize_row(t->type, t->data, got, n), CLKV_OK, "%s", name);
       compare(name, got, want, n);
       free(want), free(got);
       n_model++;
     } else if (sscanf(line, "raw %u %llu %255s %255s", &type, &n, file, file2) == 4) {
-      size_t bytes = (size_t)ggml_row_bytes(type, n);
+      size_t bytes = (size_t)clkv__ggml_row_bytes(type, n);
       cr_assert_gt(bytes, 0);
       void *raw = read_peer(dir, file, bytes);
       float *want = read_peer(dir, file2, n * sizeof(float)), *got = malloc(n * sizeof *got);
-      cr_assert_eq(clkv_dequantize_row(type, raw, got, n), CLKV_OK, "type %u", type);
-      compare(ggml_type_get(type)->name, got, want, n);
+      cr_assert_eq(clkv__dequantize_row(type, raw, got, n), CLKV_OK, "type %u", type);
+      compare(clkv__ggml_type_get(type)->name, got, want, n);
       free(raw), free(want), free(got);
       n_raw++;
     } else {
@@ -260,7 +260,7 @@ Test(quant, peer_gguf_python, .timeout = 300) {
     }
   }
   fclose(mf);
-  gguf_close(f);
+  clkv__gguf_close(f);
   cr_assert_geq(n_model, 3);
   cr_assert_geq(n_raw, 8);
   snprintf(path, sizeof path, "%s/manifest.txt", dir);

@@ -118,13 +118,13 @@ static void rm_tmp(void) {
   cr_expect_eq(system(cmd), 0);
 }
 
-/* Writes p to <tmp>/name, opens and loads it. Caller frees with ref_model_free/gguf_close. */
-static ref_model *tiny_load(const ref_tiny_params *p, const char *name, gguf_file **f) {
+/* Writes p to <tmp>/name, opens and loads it. Caller frees with ref_model_free/clkv__gguf_close. */
+static ref_model *tiny_load(const ref_tiny_params *p, const char *name, clkv__gguf_file **f) {
   char path[160];
   clkv_error err = {0};
   snprintf(path, sizeof path, "%s/%s", tmpdir, name);
   cr_assert_eq(ref_tiny_write(p, path, &err), CLKV_OK, "ref_tiny_write: %s", err.message);
-  cr_assert_eq(gguf_open(path, f, &err), CLKV_OK, "gguf_open: %s", err.message);
+  cr_assert_eq(clkv__gguf_open(path, f, &err), CLKV_OK, "clkv__gguf_open: %s", err.message);
   ref_model *m = ref_model_load(*f, 0, &err);
   cr_assert_not_null(m, "ref_model_load: %s", err.message);
   return m;
@@ -141,7 +141,7 @@ static void run_tokens(ref_model *m, const int32_t *ids, int n, float *last_logi
 
 Test(ref, tiny_model_loads_and_runs_deterministically, .init = mk_tmp, .fini = rm_tmp) {
   ref_tiny_params p = ref_tiny_default();
-  gguf_file *f1, *f2;
+  clkv__gguf_file *f1, *f2;
   ref_model *a = tiny_load(&p, "a.gguf", &f1);
   ref_model *b = tiny_load(&p, "b.gguf", &f2);
   cr_expect_eq(a->n_layers, 2);
@@ -168,13 +168,13 @@ Test(ref, tiny_model_loads_and_runs_deterministically, .init = mk_tmp, .fini = r
   cr_expect_null(ref_forward(a, 1, 256), "position past n_ctx must be refused");
   ref_model_free(a);
   ref_model_free(b);
-  gguf_close(f1);
-  gguf_close(f2);
+  clkv__gguf_close(f1);
+  clkv__gguf_close(f2);
 }
 
 Test(ref, stale_kv_entries_do_not_leak, .init = mk_tmp, .fini = rm_tmp) {
   ref_tiny_params p = ref_tiny_default();
-  gguf_file *f1, *f2;
+  clkv__gguf_file *f1, *f2;
   ref_model *a = tiny_load(&p, "a.gguf", &f1);
   ref_model *b = tiny_load(&p, "b.gguf", &f2);
   int32_t junk[12], ids[7] = {3, 1, 4, 1, 5, 9, 2};
@@ -205,8 +205,8 @@ Test(ref, stale_kv_entries_do_not_leak, .init = mk_tmp, .fini = rm_tmp) {
   ref_model_free(c);
   ref_model_free(a);
   ref_model_free(b);
-  gguf_close(f1);
-  gguf_close(f2);
+  clkv__gguf_close(f1);
+  clkv__gguf_close(f2);
 }
 
 Test(ref, weight_types_and_untied_output, .init = mk_tmp, .fini = rm_tmp) {
@@ -218,7 +218,7 @@ Test(ref, weight_types_and_untied_output, .init = mk_tmp, .fini = rm_tmp) {
     p.wtype = types[t];
     p.etype = types[t];
     p.tied = 0;
-    gguf_file *f;
+    clkv__gguf_file *f;
     char name[32];
     snprintf(name, sizeof name, "t%d.gguf", t);
     ref_model *m = tiny_load(&p, name, &f);
@@ -234,40 +234,40 @@ Test(ref, weight_types_and_untied_output, .init = mk_tmp, .fini = rm_tmp) {
     }
     for (int i = 0; i < 320 && t; i++) cr_assert(isfinite(l[i]));
     ref_model_free(m);
-    gguf_close(f);
+    clkv__gguf_close(f);
   }
 }
 
 Test(ref, tiny_tokenizer_metadata, .init = mk_tmp, .fini = rm_tmp) {
   ref_tiny_params p = ref_tiny_default();
-  gguf_file *f;
+  clkv__gguf_file *f;
   ref_model *m = tiny_load(&p, "tok.gguf", &f);
   char s[64];
-  cr_assert(gguf_get_str(f, "tokenizer.ggml.model", s, sizeof s));
+  cr_assert(clkv__gguf_get_str(f, "tokenizer.ggml.model", s, sizeof s));
   cr_expect_str_eq(s, "gpt2");
-  cr_assert(gguf_get_str(f, "general.name", s, sizeof s));
+  cr_assert(clkv__gguf_get_str(f, "general.name", s, sizeof s));
   cr_expect_str_eq(s, "clkv-tiny");
   uint64_t u;
-  cr_expect(gguf_get_u64(f, "tokenizer.ggml.bos_token_id", &u) && u == 318);
-  cr_expect(gguf_get_u64(f, "tokenizer.ggml.eos_token_id", &u) && u == 319);
+  cr_expect(clkv__gguf_get_u64(f, "tokenizer.ggml.bos_token_id", &u) && u == 318);
+  cr_expect(clkv__gguf_get_u64(f, "tokenizer.ggml.eos_token_id", &u) && u == 319);
   int b = 1;
-  cr_expect(gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b) && b == 0);
-  const gguf_value *tok = gguf_get_arr(f, "tokenizer.ggml.tokens");
+  cr_expect(clkv__gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b) && b == 0);
+  const clkv__gguf_value *tok = clkv__gguf_get_arr(f, "tokenizer.ggml.tokens");
   cr_assert(tok && tok->v.arr.n == 320 && tok->v.arr.items);
   const struct { int id; const char *text; } want[] = {
       {0, "!"}, {93, "~"}, {94, "\xC2\xA1"}, {187, "\xC3\xBF"}, /* bytes 33, 126, 161, 255 */
       {188, "\xC4\x80"}, {220, "\xC4\xA0"}, /* byte 0 → U+0100, byte 32 (space) → 'Ġ' */
       {256, "<|tok_256|>"}, {318, "<|bos|>"}, {319, "<|eos|>"}};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-    gguf_str t = tok->v.arr.items[want[i].id].v.str;
+    clkv__gguf_str t = tok->v.arr.items[want[i].id].v.str;
     cr_expect(t.len == strlen(want[i].text) && !memcmp(t.data, want[i].text, t.len),
               "token %d is '%.*s', want '%s'", want[i].id, (int)t.len, t.data, want[i].text);
   }
-  const gguf_value *ty = gguf_get_arr(f, "tokenizer.ggml.token_type");
+  const clkv__gguf_value *ty = clkv__gguf_get_arr(f, "tokenizer.ggml.token_type");
   cr_assert(ty && ty->v.arr.n == 320 && ty->v.arr.type == GGUF_V_INT32);
   const int32_t *tv = ty->v.arr.data;
   cr_expect(tv[0] == 1 && tv[317] == 1 && tv[318] == 3 && tv[319] == 3);
-  const gguf_value *merges = gguf_get_arr(f, "tokenizer.ggml.merges");
+  const clkv__gguf_value *merges = clkv__gguf_get_arr(f, "tokenizer.ggml.merges");
   cr_expect(merges && merges->v.arr.n == 0);
   ref_tiny_params bad = p;
   bad.n_vocab = 256;
@@ -275,24 +275,24 @@ Test(ref, tiny_tokenizer_metadata, .init = mk_tmp, .fini = rm_tmp) {
   cr_expect_eq(ref_tiny_write(&bad, "/nonexistent/x.gguf", &err), CLKV_ERR_INVALID_ARG);
   cr_expect(strstr(err.message, "258") != NULL, "%s", err.message);
   ref_model_free(m);
-  gguf_close(f);
+  clkv__gguf_close(f);
 }
 
 /* A file with llama metadata but an incomplete or wrong set of tensors. */
 static clkv_status write_partial(const char *path, const char *arch, int norm_len) {
-  gguf_writer *w = gguf_writer_new();
-  gguf_writer_set_str(w, "general.architecture", arch);
-  gguf_writer_set_u32(w, "llama.block_count", 1);
-  gguf_writer_set_u32(w, "llama.embedding_length", 32);
-  gguf_writer_set_u32(w, "llama.feed_forward_length", 64);
-  gguf_writer_set_u32(w, "llama.attention.head_count", 2);
+  clkv__gguf_writer *w = clkv__gguf_writer_new();
+  clkv__gguf_writer_set_str(w, "general.architecture", arch);
+  clkv__gguf_writer_set_u32(w, "llama.block_count", 1);
+  clkv__gguf_writer_set_u32(w, "llama.embedding_length", 32);
+  clkv__gguf_writer_set_u32(w, "llama.feed_forward_length", 64);
+  clkv__gguf_writer_set_u32(w, "llama.attention.head_count", 2);
   static float zeros[64 * 300];
   const uint64_t ne_e[2] = {32, 300}, ne_n[1] = {(uint64_t)norm_len};
-  gguf_writer_add_tensor(w, "token_embd.weight", GGML_T_F32, 2, ne_e, zeros, 32 * 300 * 4);
-  gguf_writer_add_tensor(w, "output_norm.weight", GGML_T_F32, 1, ne_n, zeros, (size_t)norm_len * 4);
+  clkv__gguf_writer_add_tensor(w, "token_embd.weight", GGML_T_F32, 2, ne_e, zeros, 32 * 300 * 4);
+  clkv__gguf_writer_add_tensor(w, "output_norm.weight", GGML_T_F32, 1, ne_n, zeros, (size_t)norm_len * 4);
   clkv_error err;
-  clkv_status st = gguf_writer_save(w, path, &err);
-  gguf_writer_free(w);
+  clkv_status st = clkv__gguf_writer_save(w, path, &err);
+  clkv__gguf_writer_free(w);
   return st;
 }
 
@@ -306,16 +306,16 @@ Test(ref, clear_errors_for_bad_models, .init = mk_tmp, .fini = rm_tmp) {
     char path[160];
     snprintf(path, sizeof path, "%s/bad%zu.gguf", tmpdir, i);
     cr_assert_eq(write_partial(path, cases[i].arch, cases[i].norm_len), CLKV_OK);
-    gguf_file *f;
+    clkv__gguf_file *f;
     clkv_error err = {0};
-    cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+    cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
     ref_model *m = ref_model_load(f, 0, &err);
     cr_expect_null(m);
     cr_expect_eq(err.status, cases[i].st, "case %zu: status %d: %s", i, err.status, err.message);
     cr_expect(strstr(err.message, cases[i].needle) != NULL, "case %zu: '%s' lacks '%s'", i,
               err.message, cases[i].needle);
     ref_model_free(m);
-    gguf_close(f);
+    clkv__gguf_close(f);
   }
   ref_model_free(NULL);
   cr_expect_null(ref_model_load(NULL, 0, NULL));
@@ -358,21 +358,21 @@ Test(ref, real_model_answers_paris) {
                                    198,  1,    4093,  198,  1780,  314,  260,   3575, 282,   4649,
                                    47,   2,    198,   1,    520,   9531, 198};
   const int n_prompt = (int)(sizeof prompt / sizeof prompt[0]);
-  gguf_file *f;
+  clkv__gguf_file *f;
   clkv_error err = {0};
-  cr_assert_eq(gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   ref_model *m = ref_model_load(f, 128, &err);
   cr_assert_not_null(m, "%s", err.message);
   cr_expect_eq(m->n_layers, 30);
   cr_expect_eq(m->n_vocab, 49152);
   int32_t out[16];
   cr_assert_eq(ref_generate_greedy(m, prompt, n_prompt, 16, -1, out), 16);
-  const gguf_value *tok = gguf_get_arr(f, "tokenizer.ggml.tokens");
+  const clkv__gguf_value *tok = clkv__gguf_get_arr(f, "tokenizer.ggml.tokens");
   cr_assert(tok && tok->v.arr.items);
   char text[1024], ids[256];
   size_t n = 0, k = 0;
   for (int i = 0; i < 16; i++) {
-    gguf_str t = tok->v.arr.items[out[i]].v.str;
+    clkv__gguf_str t = tok->v.arr.items[out[i]].v.str;
     if (n + t.len < sizeof text) n += gpt2_decode(t.data, t.len, text + n);
     k += (size_t)snprintf(ids + k, sizeof ids - k, "%s%d", i ? ", " : "", out[i]);
   }
@@ -381,5 +381,5 @@ Test(ref, real_model_answers_paris) {
   cr_log_info("reference greedy text: %s", text);
   cr_expect(strstr(text, "Paris") != NULL, "generated text lacks 'Paris': %s", text);
   ref_model_free(m);
-  gguf_close(f);
+  clkv__gguf_close(f);
 }

@@ -99,12 +99,12 @@ static void check_axpy(clkv_runtime *rt, const char *opts) {
   cr_assert_eq(e, CL_SUCCESS);
   cl_mem by = clCreateBuffer(rt->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof y, y, &e);
   cr_assert_eq(e, CL_SUCCESS);
-  clkv_args args = clkv_args_begin(k);
-  clkv_args_mem(&args, bx);
-  clkv_args_mem(&args, by);
-  clkv_args_f32(&args, a);
-  clkv_args_u32(&args, N);
-  cr_assert_eq(clkv_args_end(&args, &err), CLKV_OK, "%s", err.message);
+  clkv__args args = clkv__args_begin(k);
+  clkv__args_mem(&args, bx);
+  clkv__args_mem(&args, by);
+  clkv__args_f32(&args, a);
+  clkv__args_u32(&args, N);
+  cr_assert_eq(clkv__args_end(&args, &err), CLKV_OK, "%s", err.message);
   unsigned long long before = rt->launches;
   size_t global = 1024, local = 64; /* rounded up: the kernel checks i < n */
   cr_assert_eq(clkv__launch(rt, k, 1, &global, &local, &err), CLKV_OK, "%s", err.message);
@@ -478,29 +478,29 @@ Test(runtime, args_end_catches_wrong_count, .init = fx_setup, .fini = fx_teardow
   cl_mem b = clCreateBuffer(rt->context, CL_MEM_READ_WRITE, 64, NULL, &e);
   cr_assert_eq(e, CL_SUCCESS);
 
-  clkv_args a = clkv_args_begin(k); /* too few */
-  clkv_args_mem(&a, b);
-  clkv_args_mem(&a, b);
-  clkv_args_f32(&a, 1.0f);
-  cr_assert_eq(clkv_args_end(&a, &err), CLKV_ERR_INVALID_ARG);
+  clkv__args a = clkv__args_begin(k); /* too few */
+  clkv__args_mem(&a, b);
+  clkv__args_mem(&a, b);
+  clkv__args_f32(&a, 1.0f);
+  cr_assert_eq(clkv__args_end(&a, &err), CLKV_ERR_INVALID_ARG);
   cr_assert(strstr(err.message, "clkv_selftest_axpy") && strstr(err.message, "takes 4 arguments but 3"),
             "%s", err.message);
 
-  a = clkv_args_begin(k); /* too many */
-  clkv_args_mem(&a, b);
-  clkv_args_mem(&a, b);
-  clkv_args_f32(&a, 1.0f);
-  clkv_args_u32(&a, 16);
-  clkv_args_u32(&a, 16);
-  cr_assert_neq(clkv_args_end(&a, &err), CLKV_OK);
+  a = clkv__args_begin(k); /* too many */
+  clkv__args_mem(&a, b);
+  clkv__args_mem(&a, b);
+  clkv__args_f32(&a, 1.0f);
+  clkv__args_u32(&a, 16);
+  clkv__args_u32(&a, 16);
+  cr_assert_neq(clkv__args_end(&a, &err), CLKV_OK);
   cr_assert(strstr(err.message, "clkv_selftest_axpy"), "%s", err.message);
 
-  a = clkv_args_begin(k); /* right count, wrong size for argument 2 */
-  clkv_args_mem(&a, b);
-  clkv_args_mem(&a, b);
+  a = clkv__args_begin(k); /* right count, wrong size for argument 2 */
+  clkv__args_mem(&a, b);
+  clkv__args_mem(&a, b);
   clkv__args_set(&a, 2, &e);
-  clkv_args_u32(&a, 16);
-  cr_assert_neq(clkv_args_end(&a, &err), CLKV_OK);
+  clkv__args_u32(&a, 16);
+  cr_assert_neq(clkv__args_end(&a, &err), CLKV_OK);
   cr_assert(strstr(err.message, "argument 2") && strstr(err.message, "clkv_selftest_axpy"), "%s", err.message);
   clReleaseMemObject(b);
   clReleaseKernel(k);
@@ -526,12 +526,12 @@ Test(runtime, launch_rejects_bad_sizes, .init = fx_setup, .fini = fx_teardown) {
 
 /* ---- utilities ---- */
 static void sha_hex(const void *data, size_t n, char out[65]) {
-  clkv_sha256 s;
+  clkv__sha256 s;
   unsigned char d[32];
-  clkv_sha256_init(&s);
-  clkv_sha256_update(&s, data, n);
-  clkv_sha256_final(&s, d);
-  clkv_sha256_hex(d, out);
+  clkv__sha256_init(&s);
+  clkv__sha256_update(&s, data, n);
+  clkv__sha256_final(&s, d);
+  clkv__sha256_hex(d, out);
 }
 
 Test(runtime, sha256_standard_vectors) {
@@ -546,13 +546,13 @@ Test(runtime, sha256_standard_vectors) {
   /* one million 'a', fed in uneven pieces */
   static char a[1000000];
   memset(a, 'a', sizeof a);
-  clkv_sha256 s;
+  clkv__sha256 s;
   unsigned char d[32];
-  clkv_sha256_init(&s);
+  clkv__sha256_init(&s);
   for (size_t off = 0, step = 1; off < sizeof a; off += step, step = step * 3 % 1001 + 1)
-    clkv_sha256_update(&s, a + off, off + step > sizeof a ? sizeof a - off : step);
-  clkv_sha256_final(&s, d);
-  clkv_sha256_hex(d, h);
+    clkv__sha256_update(&s, a + off, off + step > sizeof a ? sizeof a - off : step);
+  clkv__sha256_final(&s, d);
+  clkv__sha256_hex(d, h);
   cr_assert_str_eq(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 

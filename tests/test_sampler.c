@@ -1,7 +1,7 @@
 /* test_sampler.c — the sampler (host/sampler.c): greedy and ties, seeded determinism, top-k,
  * top-p, min-p, repetition penalty, empirical frequencies at temperature 1, -inf/NaN logits
  * and a one-token vocabulary. Runs under ASan+UBSan too. */
-#include "sampler.h"
+#include "engine/sampler.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -21,59 +21,59 @@ static clkv_gen_params plain(float temperature, uint64_t seed) {
   return p;
 }
 
-static clkv_sampler *make(const clkv_gen_params *p, int n) {
-  clkv_sampler *s = clkv_sampler_new(p, n);
-  cr_assert_not_null(s, "clkv_sampler_new(n_vocab=%d) failed", n);
+static clkv__sampler *make(const clkv_gen_params *p, int n) {
+  clkv__sampler *s = clkv__sampler_new(p, n);
+  cr_assert_not_null(s, "clkv__sampler_new(n_vocab=%d) failed", n);
   return s;
 }
 
 /* Draws `draws` tokens and counts them into counts[n_vocab]. */
-static void draw_counts(clkv_sampler *s, const float *logits, int draws, int *counts) {
+static void draw_counts(clkv__sampler *s, const float *logits, int draws, int *counts) {
   for (int i = 0; i < draws; i++) {
-    int32_t t = clkv_sampler_sample(s, logits, NULL, 0);
+    int32_t t = clkv__sampler_sample(s, logits, NULL, 0);
     counts[t]++;
   }
 }
 
 /* The same with a fresh sampler made from p over n tokens. */
 static void counts_for(const clkv_gen_params *p, const float *logits, int n, int draws, int *counts) {
-  clkv_sampler *s = make(p, n);
+  clkv__sampler *s = make(p, n);
   draw_counts(s, logits, draws, counts);
-  clkv_sampler_free(s);
+  clkv__sampler_free(s);
 }
 
 Test(sampler, rejects_bad_arguments_and_free_null) {
   clkv_gen_params p = plain(0, 1);
-  cr_expect_null(clkv_sampler_new(NULL, 10));
-  cr_expect_null(clkv_sampler_new(&p, 0));
-  clkv_sampler_free(NULL);
+  cr_expect_null(clkv__sampler_new(NULL, 10));
+  cr_expect_null(clkv__sampler_new(&p, 0));
+  clkv__sampler_free(NULL);
 }
 
 Test(sampler, greedy_picks_argmax_and_lowest_id_on_ties) {
   clkv_gen_params p = plain(0.0f, 1);
-  clkv_sampler *s = make(&p, 6);
+  clkv__sampler *s = make(&p, 6);
   const float a[6] = {0.1f, -3.0f, 2.5f, 0.7f, 2.4f, -1.0f};
-  cr_expect_eq(clkv_sampler_sample(s, a, NULL, 0), 2);
+  cr_expect_eq(clkv__sampler_sample(s, a, NULL, 0), 2);
   const float tie[6] = {1.0f, 3.0f, -2.0f, 3.0f, 0.0f, 3.0f};
-  cr_expect_eq(clkv_sampler_sample(s, tie, NULL, 0), 1);
-  clkv_sampler_free(s);
+  cr_expect_eq(clkv__sampler_sample(s, tie, NULL, 0), 1);
+  clkv__sampler_free(s);
   p.temperature = -1.0f; /* negative temperature is greedy too */
   s = make(&p, 6);
-  cr_expect_eq(clkv_sampler_sample(s, tie, NULL, 0), 1);
-  clkv_sampler_free(s);
+  cr_expect_eq(clkv__sampler_sample(s, tie, NULL, 0), 1);
+  clkv__sampler_free(s);
 }
 
 Test(sampler, uniform_is_in_unit_interval) {
   clkv_gen_params p = plain(1.0f, 7);
-  clkv_sampler *s = make(&p, 2);
+  clkv__sampler *s = make(&p, 2);
   double sum = 0;
   for (int i = 0; i < 10000; i++) {
-    double u = clkv_sampler_uniform(s);
+    double u = clkv__sampler_uniform(s);
     cr_assert(u >= 0.0 && u < 1.0, "u = %f", u);
     sum += u;
   }
   cr_expect(fabs(sum / 10000 - 0.5) < 0.02, "mean %f", sum / 10000);
-  clkv_sampler_free(s);
+  clkv__sampler_free(s);
 }
 
 Test(sampler, same_seed_same_draws_other_seed_differs) {
@@ -85,9 +85,9 @@ Test(sampler, same_seed_same_draws_other_seed_differs) {
   int32_t *outs[3] = {a, b, c};
   for (int k = 0; k < 3; k++) {
     clkv_gen_params p = plain(1.0f, seeds[k]);
-    clkv_sampler *s = make(&p, N);
-    for (int i = 0; i < DRAWS; i++) outs[k][i] = clkv_sampler_sample(s, logits, NULL, 0);
-    clkv_sampler_free(s);
+    clkv__sampler *s = make(&p, N);
+    for (int i = 0; i < DRAWS; i++) outs[k][i] = clkv__sampler_sample(s, logits, NULL, 0);
+    clkv__sampler_free(s);
   }
   int differ = 0;
   for (int i = 0; i < DRAWS; i++) {
@@ -106,14 +106,14 @@ Test(sampler, top_k_1_is_greedy) {
     logits[i] = (float)(x >> 40) / 16777216.0f * 4.0f;
   }
   clkv_gen_params g = plain(0.0f, 1);
-  clkv_sampler *greedy = make(&g, N);
-  int32_t want = clkv_sampler_sample(greedy, logits, NULL, 0);
+  clkv__sampler *greedy = make(&g, N);
+  int32_t want = clkv__sampler_sample(greedy, logits, NULL, 0);
   clkv_gen_params p = plain(1.5f, 5);
   p.top_k = 1;
-  clkv_sampler *s = make(&p, N);
-  for (int i = 0; i < 200; i++) cr_assert_eq(clkv_sampler_sample(s, logits, NULL, 0), want);
-  clkv_sampler_free(s);
-  clkv_sampler_free(greedy);
+  clkv__sampler *s = make(&p, N);
+  for (int i = 0; i < 200; i++) cr_assert_eq(clkv__sampler_sample(s, logits, NULL, 0), want);
+  clkv__sampler_free(s);
+  clkv__sampler_free(greedy);
   free(logits);
 }
 
@@ -133,9 +133,9 @@ Test(sampler, tiny_top_p_keeps_only_the_top_token) {
   const float logits[5] = {0.5f, 0.4f, 0.6f, 0.55f, 0.0f};
   clkv_gen_params p = plain(1.0f, 3);
   p.top_p = 1e-6f;
-  clkv_sampler *s = make(&p, 5);
-  for (int i = 0; i < 500; i++) cr_assert_eq(clkv_sampler_sample(s, logits, NULL, 0), 2);
-  clkv_sampler_free(s);
+  clkv__sampler *s = make(&p, 5);
+  for (int i = 0; i < 500; i++) cr_assert_eq(clkv__sampler_sample(s, logits, NULL, 0), 2);
+  clkv__sampler_free(s);
 }
 
 Test(sampler, top_p_keeps_smallest_prefix_reaching_p) {
@@ -164,26 +164,26 @@ Test(sampler, repetition_penalty_deterministic_cases) {
   clkv_gen_params p = plain(0.0f, 1);
   p.repeat_penalty = 1.1f;
   p.repeat_last_n = 2;
-  clkv_sampler *s = make(&p, 6);
+  clkv__sampler *s = make(&p, 6);
   const int32_t h0[1] = {0};
   /* positive logit divided: 2.0 / 1.1 = 1.818 < 1.9 */
   const float pos[6] = {2.0f, 1.9f, 0, 0, 0, 0};
-  cr_expect_eq(clkv_sampler_sample(s, pos, NULL, 0), 0);
-  cr_expect_eq(clkv_sampler_sample(s, pos, h0, 1), 1);
+  cr_expect_eq(clkv__sampler_sample(s, pos, NULL, 0), 0);
+  cr_expect_eq(clkv__sampler_sample(s, pos, h0, 1), 1);
   /* negative logit multiplied: -1.0 * 1.1 = -1.1 < -1.05 */
   const float neg[6] = {-1.0f, -1.05f, -5, -5, -5, -5};
-  cr_expect_eq(clkv_sampler_sample(s, neg, h0, 1), 1);
+  cr_expect_eq(clkv__sampler_sample(s, neg, h0, 1), 1);
   /* penalized once per distinct id: 2.0 / 1.1 = 1.818 > 1.7 (three times would be 1.50) */
   const float once[6] = {2.0f, 1.7f, 0, 0, 0, 0};
   const int32_t h000[2] = {0, 0};
-  cr_expect_eq(clkv_sampler_sample(s, once, h000, 2), 0);
+  cr_expect_eq(clkv__sampler_sample(s, once, h000, 2), 0);
   /* only the last repeat_last_n = 2 ids count: token 0 is older */
   const int32_t hold[3] = {0, 4, 5};
-  cr_expect_eq(clkv_sampler_sample(s, pos, hold, 3), 0);
+  cr_expect_eq(clkv__sampler_sample(s, pos, hold, 3), 0);
   /* ids outside the vocabulary in history are ignored */
   const int32_t hbad[2] = {-3, 99};
-  cr_expect_eq(clkv_sampler_sample(s, pos, hbad, 2), 0);
-  clkv_sampler_free(s);
+  cr_expect_eq(clkv__sampler_sample(s, pos, hbad, 2), 0);
+  clkv__sampler_free(s);
   /* logits are not modified */
   cr_expect_eq(pos[0], 2.0f);
 }
@@ -193,11 +193,11 @@ Test(sampler, repetition_penalty_lowers_chance_when_sampling) {
   const int32_t hist[1] = {0};
   clkv_gen_params p = plain(1.0f, 21);
   p.repeat_penalty = 2.0f; /* logit 1.0 → 0.5: p0 = 1/(1+e^0.5) = 0.3775 */
-  clkv_sampler *s = make(&p, 2);
+  clkv__sampler *s = make(&p, 2);
   int n0 = 0;
-  for (int i = 0; i < 10000; i++) n0 += clkv_sampler_sample(s, logits, hist, 1) == 0;
+  for (int i = 0; i < 10000; i++) n0 += clkv__sampler_sample(s, logits, hist, 1) == 0;
   cr_expect(fabs(n0 / 10000.0 - 0.3775) < 0.02, "penalized token frequency %f", n0 / 10000.0);
-  clkv_sampler_free(s);
+  clkv__sampler_free(s);
 }
 
 Test(sampler, frequencies_match_probabilities_at_temperature_1) {
@@ -226,19 +226,19 @@ Test(sampler, handles_inf_and_nan_logits) {
   clkv_gen_params p = plain(1.0f, 2);
   p.top_p = 0.9f;
   p.min_p = 0.01f;
-  clkv_sampler *s = make(&p, 5);
+  clkv__sampler *s = make(&p, 5);
   int counts[5] = {0};
   draw_counts(s, l, 2000, counts);
   cr_expect_eq(counts[0] + counts[2] + counts[3], 0, "a -inf/NaN token was drawn");
   cr_expect_gt(counts[1], 0);
   const float all_inf[5] = {-INFINITY, -INFINITY, -INFINITY, NAN, -INFINITY};
-  cr_expect_eq(clkv_sampler_sample(s, all_inf, NULL, 0), 0);
-  clkv_sampler_free(s);
+  cr_expect_eq(clkv__sampler_sample(s, all_inf, NULL, 0), 0);
+  clkv__sampler_free(s);
   p = plain(0.0f, 2);
   s = make(&p, 5);
-  cr_expect_eq(clkv_sampler_sample(s, l, NULL, 0), 1);
-  cr_expect_eq(clkv_sampler_sample(s, all_inf, NULL, 0), 0);
-  clkv_sampler_free(s);
+  cr_expect_eq(clkv__sampler_sample(s, l, NULL, 0), 1);
+  cr_expect_eq(clkv__sampler_sample(s, all_inf, NULL, 0), 0);
+  clkv__sampler_free(s);
 }
 
 Test(sampler, one_token_vocabulary) {
@@ -250,9 +250,9 @@ Test(sampler, one_token_vocabulary) {
     p.top_p = 0.5f;
     p.min_p = 0.1f;
     p.repeat_penalty = 1.3f;
-    clkv_sampler *s = make(&p, 1);
-    for (int i = 0; i < 10; i++) cr_expect_eq(clkv_sampler_sample(s, l, hist, 2), 0);
-    clkv_sampler_free(s);
+    clkv__sampler *s = make(&p, 1);
+    for (int i = 0; i < 10; i++) cr_expect_eq(clkv__sampler_sample(s, l, hist, 2), 0);
+    clkv__sampler_free(s);
   }
 }
 
@@ -262,11 +262,11 @@ Test(sampler, large_vocabulary_top_k) {
   for (int i = 0; i < N; i++) l[i] = (float)((i * 7919) % N) / (float)N; /* a permutation */
   clkv_gen_params p = plain(1.0f, 5);
   p.top_k = 40;
-  clkv_sampler *s = make(&p, N);
+  clkv__sampler *s = make(&p, N);
   for (int i = 0; i < 200; i++) {
-    int32_t t = clkv_sampler_sample(s, l, NULL, 0);
+    int32_t t = clkv__sampler_sample(s, l, NULL, 0);
     cr_assert(l[t] >= (float)(N - 40) / (float)N, "id %d (logit %f) is not in the top 40", t, l[t]);
   }
-  clkv_sampler_free(s);
+  clkv__sampler_free(s);
   free(l);
 }

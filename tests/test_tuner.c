@@ -1,7 +1,7 @@
 /* test_tuner.c — the autotuner on a tiny model shape with a 3-second budget in a temporary
  * cache directory: the tuning file is written and loaded back, tuned is never slower than
  * default, every timed candidate passed the correctness check, a damaged file is ignored. */
-#include "tuner.h"
+#include "tune/tuner.h"
 
 #include <criterion/criterion.h>
 #include <math.h>

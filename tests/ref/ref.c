@@ -84,7 +84,7 @@ void ref_attention_head(float *out, const float *q, const float *k, const float 
   free(score);
 }
 
-float ref_round_f16(float x) { return clkv_fp16_to_fp32(clkv_fp32_to_fp16(x)); }
+float ref_round_f16(float x) { return clkv__fp16_to_fp32(clkv__fp32_to_fp16(x)); }
 
 /* x rounded to a 10-bit mantissa, ties away from zero (half's normal range). */
 static float round_half(float x) {
@@ -117,9 +117,9 @@ void ref_kv_quantize(float *x, int n, int qg, int type) {
 
 /* Dequantizes tensor `name` to a malloc'd F32 [rows][cols] array; rows == 0 means a 1-D
  * tensor of cols elements. NULL with err set when it is missing, misshaped or undecodable. */
-static float *load_f32(const gguf_file *f, const char *name, uint64_t cols, uint64_t rows,
+static float *load_f32(const clkv__gguf_file *f, const char *name, uint64_t cols, uint64_t rows,
                        clkv_error *err) {
-  const gguf_tensor *t = gguf_find_tensor(f, name);
+  const clkv__gguf_tensor *t = clkv__gguf_find_tensor(f, name);
   if (!t) {
     clkv__err(err, CLKV_ERR_NOT_FOUND,
               "tensor '%s' is missing: this is not a complete llama model; convert it again "
@@ -138,8 +138,8 @@ static float *load_f32(const gguf_file *f, const char *name, uint64_t cols, uint
               (unsigned long long)cols, (unsigned long long)rows);
     return NULL;
   }
-  const ggml_type_info *ti = ggml_type_get(t->type);
-  uint64_t row_bytes = ggml_row_bytes(t->type, cols);
+  const clkv__ggml_type_info *ti = clkv__ggml_type_get(t->type);
+  uint64_t row_bytes = clkv__ggml_row_bytes(t->type, cols);
   if (!ti || row_bytes == 0 || row_bytes * rows > t->n_bytes) {
     clkv__err(err, CLKV_ERR_UNSUPPORTED,
               "tensor '%s' has type %u (%s) with rows of %llu elements, which the reference "
@@ -155,7 +155,7 @@ static float *load_f32(const gguf_file *f, const char *name, uint64_t cols, uint
   }
   const unsigned char *src = t->data;
   for (uint64_t r = 0; r < rows; r++) {
-    if (clkv_dequantize_row(t->type, src + r * row_bytes, out + r * cols, cols) != CLKV_OK) {
+    if (clkv__dequantize_row(t->type, src + r * row_bytes, out + r * cols, cols) != CLKV_OK) {
       clkv__err(err, CLKV_ERR_UNSUPPORTED,
                 "tensor '%s': cannot dequantize type %s; use a model quantized to F32, F16, "
                 "BF16, Q8_0, Q4_0 or Q4_1", name, ti->name ? ti->name : "unknown");
@@ -167,12 +167,12 @@ static float *load_f32(const gguf_file *f, const char *name, uint64_t cols, uint
 }
 
 /* "<arch>.<key>" as an int in [lo, hi]; def when absent (def < 0: required). */
-static int get_hparam(const gguf_file *f, const char *arch, const char *key, int64_t def,
+static int get_hparam(const clkv__gguf_file *f, const char *arch, const char *key, int64_t def,
                       int64_t lo, int64_t hi, int *out, clkv_error *err) {
   char full[160];
   snprintf(full, sizeof full, "%s.%s", arch, key);
   int64_t v;
-  if (!gguf_get_i64(f, full, &v)) {
+  if (!clkv__gguf_get_i64(f, full, &v)) {
     if (def < 0) {
       clkv__err(err, CLKV_ERR_FORMAT, "metadata key '%s' is missing: the file lacks the "
                 "model's hyperparameters; convert it again with llama.cpp", full);
@@ -189,9 +189,9 @@ static int get_hparam(const gguf_file *f, const char *arch, const char *key, int
   return 1;
 }
 
-static int read_hparams(ref_model *m, const gguf_file *f, int n_ctx, clkv_error *err) {
+static int read_hparams(ref_model *m, const clkv__gguf_file *f, int n_ctx, clkv_error *err) {
   char arch[64] = "";
-  if (!gguf_get_str(f, "general.architecture", arch, sizeof arch)) {
+  if (!clkv__gguf_get_str(f, "general.architecture", arch, sizeof arch)) {
     clkv__err(err, CLKV_ERR_FORMAT, "metadata 'general.architecture' is missing: not a model file");
     return 0;
   }
@@ -226,9 +226,9 @@ static int read_hparams(ref_model *m, const gguf_file *f, int n_ctx, clkv_error 
     return 0;
   }
   double d;
-  m->eps = gguf_get_f64(f, "llama.attention.layer_norm_rms_epsilon", &d) ? (float)d : 1e-5f;
-  m->rope_base = gguf_get_f64(f, "llama.rope.freq_base", &d) ? (float)d : 10000.0f;
-  const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
+  m->eps = clkv__gguf_get_f64(f, "llama.attention.layer_norm_rms_epsilon", &d) ? (float)d : 1e-5f;
+  m->rope_base = clkv__gguf_get_f64(f, "llama.rope.freq_base", &d) ? (float)d : 10000.0f;
+  const clkv__gguf_tensor *emb = clkv__gguf_find_tensor(f, "token_embd.weight");
   if (!emb || emb->n_dims != 2 || emb->ne[1] < 1 || emb->ne[1] > (uint64_t)1 << 24) {
     clkv__err(err, emb ? CLKV_ERR_FORMAT : CLKV_ERR_NOT_FOUND, "tensor 'token_embd.weight' is "
               "%s: convert the model again with llama.cpp", emb ? "not a [dim, n_vocab] matrix" : "missing");
@@ -268,9 +268,9 @@ static int alloc_state(ref_model *m) {
          m->att && m->logits;
 }
 
-ref_model *ref_model_load(const gguf_file *f, int n_ctx, clkv_error *err) {
+ref_model *ref_model_load(const clkv__gguf_file *f, int n_ctx, clkv_error *err) {
   if (!f) {
-    clkv__err(err, CLKV_ERR_INVALID_ARG, "ref_model_load: no gguf_file given");
+    clkv__err(err, CLKV_ERR_INVALID_ARG, "ref_model_load: no clkv__gguf_file given");
     return NULL;
   }
   ref_model *m = calloc(1, sizeof *m);
@@ -290,7 +290,7 @@ ref_model *ref_model_load(const gguf_file *f, int n_ctx, clkv_error *err) {
   if (!(m->tok_embd = load_f32(f, "token_embd.weight", d, (uint64_t)m->n_vocab, err)) ||
       !(m->out_norm = load_f32(f, "output_norm.weight", d, 0, err)))
     goto fail;
-  if (gguf_find_tensor(f, "output.weight")) {
+  if (clkv__gguf_find_tensor(f, "output.weight")) {
     if (!(m->output = load_f32(f, "output.weight", d, (uint64_t)m->n_vocab, err))) goto fail;
   } else {
     m->output = m->tok_embd; /* tied embeddings */

@@ -4,7 +4,7 @@
 #ifndef CLKV_REF_H
 #define CLKV_REF_H
 
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -59,7 +59,7 @@ typedef struct ref_model {
 
 /* Loads every weight as F32 from a GGUF llama model (dequantizing), with a cache of n_ctx
  * positions (0 → the model's context length capped at 2048). Returns NULL with err set. */
-ref_model *ref_model_load(const gguf_file *f, int n_ctx, clkv_error *err);
+ref_model *ref_model_load(const clkv__gguf_file *f, int n_ctx, clkv_error *err);
 void ref_model_free(ref_model *m);
 /* Runs one token at position pos (0-based; earlier positions must have been run) and
  * returns the logits (n_vocab, owned by m). */

@@ -40,12 +40,12 @@ static float uniform_pm1(uint64_t *s) { /* uniform in [-1, 1) */
 
 /* Adds a [rows][cols] weight (ne = [cols, rows]) of uniform values in [-scale, scale) around
  * center, encoded as type. rows == 0: a 1-D tensor of cols elements. */
-static clkv_status add_weight(gguf_writer *w, const char *name, uint32_t type, uint64_t cols,
+static clkv_status add_weight(clkv__gguf_writer *w, const char *name, uint32_t type, uint64_t cols,
                               uint64_t rows, float center, float scale, uint64_t *rng,
                               clkv_error *err) {
   uint32_t n_dims = rows ? 2 : 1;
   if (!rows) rows = 1;
-  uint64_t row_bytes = ggml_row_bytes(type, cols);
+  uint64_t row_bytes = clkv__ggml_row_bytes(type, cols);
   if (row_bytes == 0)
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "tiny model: tensor '%s' cannot be stored as "
                      "type %u with rows of %llu elements; pick dims that are multiples of 32 "
@@ -60,14 +60,14 @@ static clkv_status add_weight(gguf_writer *w, const char *name, uint32_t type, u
   }
   for (uint64_t r = 0; r < rows; r++) {
     for (uint64_t c = 0; c < cols; c++) row[c] = center + scale * uniform_pm1(rng);
-    if (clkv_quantize_row(type, row, data + r * row_bytes, cols) != row_bytes) {
+    if (clkv__quantize_row(type, row, data + r * row_bytes, cols) != row_bytes) {
       st = clkv__err(err, CLKV_ERR_UNSUPPORTED, "tiny model: cannot encode tensor '%s' as "
                      "type %u; use F32 F16 BF16 Q8_0 Q4_0 or Q4_1", name, type);
       goto done;
     }
   }
   const uint64_t ne[2] = {cols, rows};
-  gguf_writer_add_tensor(w, name, type, n_dims, ne, data, (size_t)(row_bytes * rows));
+  clkv__gguf_writer_add_tensor(w, name, type, n_dims, ne, data, (size_t)(row_bytes * rows));
 done:
   free(row);
   free(data);
@@ -98,7 +98,7 @@ static void gpt2_byte_tokens(char tok[256][4]) {
     if (!printable[b]) tok[id][utf8_put(tok[id], 256u + (unsigned)extra++)] = 0, id++;
 }
 
-static clkv_status add_tokenizer(gguf_writer *w, int n_vocab, clkv_error *err) {
+static clkv_status add_tokenizer(clkv__gguf_writer *w, int n_vocab, clkv_error *err) {
   char bytes[256][4];
   gpt2_byte_tokens(bytes);
   char **text = calloc((size_t)n_vocab, sizeof *text);
@@ -121,14 +121,14 @@ static clkv_status add_tokenizer(gguf_writer *w, int n_vocab, clkv_error *err) {
     }
     strcpy(text[i], buf);
   }
-  gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
-  gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt2");
-  gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)text, (size_t)n_vocab);
-  gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", type, (size_t)n_vocab);
-  gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", NULL, 0);
-  gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)(n_vocab - 2));
-  gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)(n_vocab - 1));
-  gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 0);
+  clkv__gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+  clkv__gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt2");
+  clkv__gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)text, (size_t)n_vocab);
+  clkv__gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", type, (size_t)n_vocab);
+  clkv__gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", NULL, 0);
+  clkv__gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)(n_vocab - 2));
+  clkv__gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)(n_vocab - 1));
+  clkv__gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 0);
 done:
   if (text)
     for (int i = 0; i < n_vocab; i++) free(text[i]);
@@ -153,26 +153,26 @@ static clkv_status check_params(const ref_tiny_params *p, clkv_error *err) {
 clkv_status ref_tiny_write(const ref_tiny_params *p, const char *path, clkv_error *err) {
   clkv_status st = check_params(p, err);
   if (st != CLKV_OK) return st;
-  gguf_writer *w = gguf_writer_new();
+  clkv__gguf_writer *w = clkv__gguf_writer_new();
   if (!w) return clkv__err(err, CLKV_ERR_NO_MEMORY, "tiny model: no memory for the writer");
   const int hd = p->dim / p->n_heads;
   const uint64_t d = (uint64_t)p->dim, qd = (uint64_t)(p->n_heads * hd);
   const uint64_t kvd = (uint64_t)(p->n_kv_heads * hd), ff = (uint64_t)p->n_ff;
-  gguf_writer_set_str(w, "general.architecture", "llama");
-  gguf_writer_set_str(w, "general.name", "clkv-tiny");
-  gguf_writer_set_u32(w, "general.alignment", 32);
-  gguf_writer_set_u32(w, "llama.block_count", (uint32_t)p->n_layers);
-  gguf_writer_set_u32(w, "llama.context_length", (uint32_t)p->n_ctx);
-  gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)p->dim);
-  gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)p->n_ff);
-  gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)p->n_heads);
-  gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)p->n_kv_heads);
-  gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  gguf_writer_set_f32(w, "llama.rope.freq_base", p->rope_base > 0 ? p->rope_base : 10000.0f);
+  clkv__gguf_writer_set_str(w, "general.architecture", "llama");
+  clkv__gguf_writer_set_str(w, "general.name", "clkv-tiny");
+  clkv__gguf_writer_set_u32(w, "general.alignment", 32);
+  clkv__gguf_writer_set_u32(w, "llama.block_count", (uint32_t)p->n_layers);
+  clkv__gguf_writer_set_u32(w, "llama.context_length", (uint32_t)p->n_ctx);
+  clkv__gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)p->dim);
+  clkv__gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)p->n_ff);
+  clkv__gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)p->n_heads);
+  clkv__gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)p->n_kv_heads);
+  clkv__gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  clkv__gguf_writer_set_f32(w, "llama.rope.freq_base", p->rope_base > 0 ? p->rope_base : 10000.0f);
   if (p->sliding_window > 0)
-    gguf_writer_set_u32(w, "llama.attention.sliding_window", (uint32_t)p->sliding_window);
-  gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd);
-  gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)p->n_vocab);
+    clkv__gguf_writer_set_u32(w, "llama.attention.sliding_window", (uint32_t)p->sliding_window);
+  clkv__gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd);
+  clkv__gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)p->n_vocab);
   if ((st = add_tokenizer(w, p->n_vocab, err)) != CLKV_OK) goto done;
 
   uint64_t rng = p->seed;
@@ -198,8 +198,8 @@ clkv_status ref_tiny_write(const ref_tiny_params *p, const char *path, clkv_erro
       if (st != CLKV_OK) goto done;
     }
   }
-  st = gguf_writer_save(w, path, err);
+  st = clkv__gguf_writer_save(w, path, err);
 done:
-  gguf_writer_free(w);
+  clkv__gguf_writer_free(w);
   return st;
 }

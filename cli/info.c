@@ -1,0 +1,167 @@
+/* cli_info.c — `clkv devices` (a table or JSON) and `clkv inspect` (a model summary). */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
+
+static void device_json(FILE *f, const clkv_device_info *d) {
+  fprintf(f, "{\"index\":%d,\"platform_index\":%d,\"name\":", d->index, d->platform_index);
+  cli_json_str(f, d->name);
+  fputs(",\"vendor_name\":", f);
+  cli_json_str(f, d->vendor_name);
+  fputs(",\"platform\":", f);
+  cli_json_str(f, d->platform_name);
+  fputs(",\"driver_version\":", f);
+  cli_json_str(f, d->driver_version);
+  fputs(",\"cl_version\":", f);
+  cli_json_str(f, d->cl_version);
+  fputs(",\"clc_version\":", f);
+  cli_json_str(f, d->clc_version);
+  fprintf(f, ",\"type\":\"%s\",\"vendor\":\"%s\",\"arch\":", clkv_device_type_name(d->type),
+          clkv_vendor_name(d->vendor));
+  cli_json_str(f, d->arch);
+  fprintf(f,
+          ",\"compute_units\":%u,\"clock_mhz\":%u,\"global_mem_bytes\":%" PRIu64
+          ",\"local_mem_bytes\":%" PRIu64 ",\"max_alloc_bytes\":%" PRIu64
+          ",\"max_workgroup_size\":%zu,\"fp16\":%s,\"fp64\":%s,\"subgroups\":%s,"
+          "\"subgroup_size\":%u,\"vec_width_float\":%u,\"vec_width_half\":%u,\"extensions\":",
+          d->compute_units, d->clock_mhz, d->global_mem_bytes, d->local_mem_bytes,
+          d->max_alloc_bytes, d->max_workgroup_size, d->has_fp16 ? "true" : "false",
+          d->has_fp64 ? "true" : "false", d->has_subgroups ? "true" : "false", d->subgroup_size,
+          d->vec_width_float, d->vec_width_half);
+  cli_json_str(f, d->extensions);
+  fputs(",\"profile\":", f);
+  cli_json_str(f, d->profile);
+  fputs(",\"quirks\":", f);
+  cli_json_str(f, d->quirks);
+  fputc('}', f);
+}
+
+int cli_devices(int argc, char **argv) {
+  int json = 0, profile = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--profile")) profile = 1;
+    else {
+      fprintf(stderr, "usage: clkv devices [--json] [--profile]\n");
+      return 2;
+    }
+  }
+  clkv_device_info *devs = NULL;
+  size_t n = 0;
+  clkv_error err;
+  clkv_status st = clkv_devices_list(&devs, &n, &err);
+  if (st) return cli_die(st, err.message);
+  if (json) {
+    fputs("[", stdout);
+    for (size_t i = 0; i < n; i++) {
+      if (i) fputs(",\n ", stdout);
+      device_json(stdout, &devs[i]);
+    }
+    fputs("]\n", stdout);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      const clkv_device_info *d = &devs[i];
+      printf("[%d] %s\n", d->index, d->name);
+      printf("    platform      %s (driver %s)\n", d->platform_name, d->driver_version);
+      printf("    type          %s, vendor %s, arch %s\n", clkv_device_type_name(d->type),
+             clkv_vendor_name(d->vendor), d->arch);
+      printf("    OpenCL        %s / %s\n", d->cl_version, d->clc_version);
+      printf("    compute units %u @ %u MHz\n", d->compute_units, d->clock_mhz);
+      printf("    memory        global %.0f MiB, max alloc %.0f MiB, local %.0f KiB%s\n",
+             mib(d->global_mem_bytes), mib(d->max_alloc_bytes), d->local_mem_bytes / 1024.0,
+             d->local_mem_is_global ? " (emulated in global)" : "");
+      printf("    workgroup     max %zu, subgroups %s", d->max_workgroup_size,
+             d->has_subgroups ? "yes" : "no");
+      if (d->subgroup_size) printf(" (size %u)", d->subgroup_size);
+      printf("\n    fp16 %s, fp64 %s, preferred vector width float %u half %u\n",
+             d->has_fp16 ? "yes" : "no", d->has_fp64 ? "yes" : "no", d->vec_width_float,
+             d->vec_width_half);
+      printf("    profile       %s\n", d->profile);
+      printf("    quirks        %s\n", d->quirks[0] ? d->quirks : "none");
+      if (!profile) continue;
+      char *text = clkv_device_profile(d, &err);
+      if (!text) {
+        free(devs);
+        return cli_die(err.status, err.message);
+      }
+      printf("%s\n", text);
+      free(text);
+    }
+  }
+  free(devs);
+  return 0;
+}
+
+int cli_inspect(int argc, char **argv) {
+  int json = 0;
+  const char *path = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "-m") && i + 1 < argc) path = argv[++i];
+    else if (argv[i][0] != '-' && !path) path = argv[i];
+    else {
+      fprintf(stderr, "usage: clkv inspect [MODEL] [--json]\n");
+      return 2;
+    }
+  }
+  path = cli_model_path(path);
+  clkv_file_info fi;
+  clkv_error err;
+  clkv_status st = clkv_model_inspect(path, &fi, &err);
+  if (st) {
+    fprintf(stderr, "clkv: cannot read %s\n", path);
+    return cli_die(st, err.message);
+  }
+  const clkv_model_info *m = &fi.model;
+  if (json) {
+    printf("{\"path\":");
+    cli_json_str(stdout, path);
+    printf(",\"gguf_version\":%u,\"architecture\":", fi.gguf_version);
+    cli_json_str(stdout, m->architecture);
+    printf(",\"name\":");
+    cli_json_str(stdout, m->name);
+    printf(",\"n_layers\":%d,\"n_embd\":%d,\"n_heads\":%d,\"n_kv_heads\":%d,\"head_dim\":%d,"
+           "\"n_ff\":%d,\"n_vocab\":%d,\"n_ctx_train\":%d,\"rms_eps\":%g,\"rope_base\":%g,"
+           "\"tokenizer\":",
+           m->n_layers, m->n_embd, m->n_heads, m->n_kv_heads, m->head_dim, m->n_ff, m->n_vocab,
+           m->n_ctx_train, m->rms_eps, m->rope_base);
+    cli_json_str(stdout, m->tokenizer);
+    printf(",\"chat_template\":%s,\"chat_template_kind\":\"%s\",\"bos_id\":%d,\"eos_id\":%d,"
+           "\"n_kv\":%" PRIu64 ",\"n_tensors\":%" PRIu64 ",\"tensor_bytes\":%" PRIu64
+           ",\"file_bytes\":%" PRIu64 ",\"runnable\":%s,\"why_not\":",
+           m->has_chat_template ? "true" : "false", fi.chat_template, m->bos_id, m->eos_id, fi.n_kv,
+           fi.n_tensors, fi.tensor_bytes, fi.file_bytes, fi.runnable ? "true" : "false");
+    cli_json_str(stdout, fi.why_not);
+    printf(",\"types\":{");
+    for (int i = 0; i < fi.n_types; i++)
+      printf("%s\"%s\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", i ? "," : "",
+             fi.by_type[i].type, fi.by_type[i].count, fi.by_type[i].bytes);
+    printf("}}\n");
+    return 0;
+  }
+  printf("%s\n", path);
+  printf("  GGUF v%u, %" PRIu64 " metadata keys, %" PRIu64 " tensors, %.1f MiB of tensor data\n",
+         fi.gguf_version, fi.n_kv, fi.n_tensors, mib(fi.tensor_bytes));
+  printf("  name            %s\n", m->name);
+  printf("  architecture    %s\n", m->architecture);
+  printf("  layers          %d\n", m->n_layers);
+  printf("  embedding       %d\n", m->n_embd);
+  printf("  heads           %d (KV heads %d, head size %d)\n", m->n_heads, m->n_kv_heads, m->head_dim);
+  printf("  feed-forward    %d\n", m->n_ff);
+  printf("  vocabulary      %d\n", m->n_vocab);
+  printf("  context         %d\n", m->n_ctx_train);
+  printf("  RMSNorm eps     %g, RoPE base %g\n", m->rms_eps, m->rope_base);
+  printf("  tokenizer       %s (BOS %d, EOS %d)\n", m->tokenizer, m->bos_id, m->eos_id);
+  printf("  chat template   %s\n", m->has_chat_template ? fi.chat_template : "none");
+  printf("  tensors by type\n");
+  for (int i = 0; i < fi.n_types; i++)
+    printf("    %-8s %5" PRIu64 " tensors %9.2f MiB\n", fi.by_type[i].type, fi.by_type[i].count,
+           mib(fi.by_type[i].bytes));
+  printf("  runnable        %s%s%s\n", fi.runnable ? "yes" : "no", fi.runnable ? "" : ": ",
+         fi.why_not);
+  return 0;
+}

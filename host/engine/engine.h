@@ -1,0 +1,53 @@
+/* engine.h — the engine context: the paged KV cache (block pool, arenas, disk tier),
+ * activation buffers and sequences, and the forward passes over them. Internal to clkv. */
+#ifndef CLKV_ENGINE_H
+#define CLKV_ENGINE_H
+
+#include "kv/kv_arena.h"
+#include "kv/kv_pool.h"
+#include "model/model.h"
+
+struct clkv_context {
+  clkv_model *m;
+  clkv_context_params params;
+  int n_seq_max;
+  int max_tok;              /* tokens per forward call: max(chunk, n_seq_max) */
+  int max_blocks;           /* blocks per sequence (n_ctx / block size, rounded up) */
+  int n_blocks;             /* physical device blocks per layer */
+  int n_host_blocks;        /* host-tier blocks per layer (0: no host tier) */
+  size_t block_bytes;       /* one block of one layer, K or V */
+  clkv__kv_tier dev, host;  /* the K/V arenas of the device and host tiers */
+  clkv__kv_pool *pool;       /* block tables, refcounts, prefix cache, tiers (runtime/kv_pool.h) */
+  uint64_t uploaded_gen;    /* pool generation whose tables are on the device */
+  int32_t *btab;            /* (n_seq_max, max_blocks) host copy of the block tables */
+  cl_mem d_btab, d_ids, d_seq, d_pos;
+  cl_mem x, q, att, ff, logits;
+  clkv__gemm_scratch gemm;  /* the prefill GEMM path's scratch, made on its first use */
+  float *h_logits;          /* (n_seq_max, n_vocab) */
+  int32_t *h_ids, *h_seq, *h_pos;
+  struct clkv__kv_disk *disk; /* disk tier of the prefix cache, NULL when off (kv_disk.c) */
+  int kept_seq;             /* reuse_last: the last request's sequence, or -1 */
+  clkv_error err;
+};
+
+/* Starts a sequence for a prompt: with the prefix cache on, the leading full blocks already
+ * cached are taken (their K/V are reused; *cached tokens need no computing). */
+clkv_status clkv__seq_start(clkv_context *ctx, const int32_t *prompt, int n, int *seq,
+                            int *cached);
+void clkv__seq_end(clkv_context *ctx, int seq);
+/* Executes the pool's pending block copies and uploads changed block tables. */
+clkv_status clkv__kv_sync(clkv_context *ctx);
+/* One forward pass. PREFILL: n tokens appended to sequence seq (positions continue from
+ * its length); the logits of the last go to logits row 0. DECODE: one token for each of n
+ * sequences; logits row i. On failure ctx->err says why; end the sequence. */
+clkv_status clkv__forward_prefill(clkv_context *ctx, int seq, const int32_t *ids, int n,
+                                  int want_logits);
+clkv_status clkv__forward_decode(clkv_context *ctx, const int *seqs, const int32_t *ids, int n);
+/* Decode in two steps, for a scheduler that handles a full cache by preempting: reserve the
+ * next position of one sequence (CLKV_ERR_CONTEXT_FULL, nothing changed, when no block is
+ * free or evictable), then run the forward pass for sequences all reserved this way. */
+clkv_status clkv__decode_reserve(clkv_context *ctx, int seq, int32_t id);
+clkv_status clkv__forward_decode_reserved(clkv_context *ctx, const int *seqs, const int32_t *ids,
+                                          int n);
+
+#endif /* CLKV_ENGINE_H */

@@ -1,0 +1,486 @@
+/* generate.c — the public generation API: tokenize, prefill the prompt in chunks, then
+ * decode token by token (sampling on the host), streaming complete UTF-8 text to a
+ * callback, stopping on end-of-generation tokens, stop strings or the token limit.
+ * Also the tokenizer and chat-template entry points of clkv.h. */
+#include "engine/engine.h"
+#include "engine/sampler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+clkv_gen_params clkv_gen_default_params(void) {
+  clkv_gen_params p;
+  memset(&p, 0, sizeof p);
+  p.max_tokens = 128;
+  p.temperature = 0.8f;
+  p.top_k = 40;
+  p.top_p = 0.95f;
+  p.min_p = 0.05f;
+  p.repeat_penalty = 1.0f;
+  p.repeat_last_n = 64;
+  p.seed = 42;
+  p.add_special = 1;
+  return p;
+}
+
+int clkv_tokenize(const clkv_model *m, const char *text, int add_special, int32_t *ids, int cap) {
+  if (!m || !text) return CLKV_ERR_INVALID_ARG;
+  int bos = add_special && clkv__tokenizer_add_bos(m->tok);
+  return clkv__tokenizer_encode(m->tok, text, strlen(text), bos, 1, ids, cap);
+}
+
+const char *clkv_token_text(const clkv_model *m, int32_t id, size_t *len) {
+  size_t l = 0;
+  const char *s = m ? clkv__tokenizer_piece(m->tok, id, 0, &l) : "";
+  if (len) *len = l;
+  return s;
+}
+
+char *clkv_chat_format(const clkv_model *m, const clkv_chat_message *msgs, size_t n,
+                       int add_assistant_prefix, clkv_error *err) {
+  if (!m || (!msgs && n)) {
+    clkv__err(err, CLKV_ERR_INVALID_ARG, "model and messages are required");
+    return NULL;
+  }
+  return clkv__chat_render(m->chat, msgs, n, add_assistant_prefix, m->bos_text, m->eos_text,
+                           m->default_system, err);
+}
+
+/* Text held back because it could be the start of a stop string. */
+typedef struct text_out {
+  char *buf;         /* all generated text */
+  size_t len, cap;
+  size_t emitted;    /* bytes of buf already given to the callback */
+} text_out;
+
+static int text_append(text_out *t, const char *s, size_t n) {
+  if (t->len + n + 1 > t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    while (cap < t->len + n + 1) cap *= 2;
+    char *b = realloc(t->buf, cap);
+    if (!b) return -1;
+    t->buf = b;
+    t->cap = cap;
+  }
+  memcpy(t->buf + t->len, s, n);
+  t->len += n;
+  t->buf[t->len] = 0;
+  return 0;
+}
+
+/* Finds the earliest stop string in the text; returns its offset or -1. Sets *safe to the
+ * number of bytes that can be emitted (no stop string can start before it). */
+static long find_stop(const text_out *t, const char *const *stop, size_t *safe) {
+  *safe = t->len;
+  if (!stop) return -1;
+  long hit = -1;
+  for (int i = 0; stop[i]; i++) {
+    size_t sl = strlen(stop[i]);
+    if (!sl) continue;
+    const char *p = strstr(t->buf + (t->emitted > sl ? t->emitted - sl : 0), stop[i]);
+    if (p && (hit < 0 || p - t->buf < hit)) hit = p - t->buf;
+    /* a suffix of the text that is a prefix of the stop string must wait */
+    for (size_t k = sl - 1; k > 0; k--)
+      if (k <= t->len && !memcmp(t->buf + t->len - k, stop[i], k)) {
+        if (t->len - k < *safe) *safe = t->len - k;
+        break;
+      }
+  }
+  return hit;
+}
+
+static int emit(text_out *t, size_t upto, int32_t id, clkv_token_cb cb, void *user) {
+  int r = 0;
+  if (cb) r = cb(user, id, t->buf + t->emitted, upto > t->emitted ? upto - t->emitted : 0);
+  if (upto > t->emitted) t->emitted = upto;
+  return r;
+}
+
+/* ---- one request: its sampler, history, text and statistics ---- */
+enum { RQ_WAITING, RQ_RUNNING, RQ_SWAPPED, RQ_DONE };
+
+typedef struct gen_stream {
+  clkv_request *r;
+  clkv_gen_params gp;
+  clkv__sampler *smp;
+  int32_t *hist;           /* prompt, then every sampled token */
+  int n_hist, n_prompt;
+  text_out out;
+  clkv__utf8_stream u8;
+  double t_start, t_prefill, last, itl_sum;
+  unsigned long long launches0;
+  int state, seq;
+  int32_t pending;         /* sampled, not yet in the KV cache */
+  int reuse_seq, reuse_len; /* a kept sequence holding the first reuse_len prompt tokens */
+} gen_stream;
+
+static clkv_status stream_init(clkv_context *ctx, gen_stream *g, clkv_request *r, double t0) {
+  const clkv_model *m = ctx->m;
+  memset(g, 0, sizeof *g);
+  g->r = r;
+  g->gp = r->params;
+  g->seq = -1;
+  g->reuse_seq = -1;
+  g->state = RQ_WAITING;
+  g->t_start = t0;
+  memset(&r->stats, 0, sizeof r->stats);
+  r->status = CLKV_OK;
+  if (r->n_ids <= 0 || !r->ids)
+    return r->status = clkv__err(&ctx->err, CLKV_ERR_INVALID_ARG, "the prompt is empty; give some text");
+  if (r->n_ids >= m->n_ctx)
+    return r->status = clkv__err(&ctx->err, CLKV_ERR_CONTEXT_FULL,
+                                 "the prompt has %d tokens but the context holds %d (one more is "
+                                 "needed to generate); shorten the prompt or raise --ctx (the "
+                                 "model allows %d)", r->n_ids, m->n_ctx, m->info.n_ctx_train);
+  const int cap = r->n_ids + (g->gp.max_tokens > 0 ? g->gp.max_tokens : 0) + 1;
+  g->hist = malloc(sizeof(int32_t) * (size_t)cap);
+  g->smp = clkv__sampler_new(&g->gp, m->info.n_vocab);
+  if (!g->hist || !g->smp)
+    return r->status = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  memcpy(g->hist, r->ids, sizeof(int32_t) * (size_t)r->n_ids);
+  g->n_hist = g->n_prompt = r->n_ids;
+  r->stats.prompt_tokens = r->n_ids;
+  return CLKV_OK;
+}
+
+static void stream_free(gen_stream *g) {
+  clkv__sampler_free(g->smp);
+  free(g->hist);
+  free(g->out.buf);
+  g->smp = NULL;
+  g->hist = NULL;
+  g->out.buf = NULL;
+}
+
+/* Ends a request: flushes held-back text (unless a stop string or the callback ended it). */
+static void stream_finish(clkv_context *ctx, gen_stream *g) {
+  clkv_gen_stats *S = &g->r->stats;
+  if (S->stop_reason == 0 || S->stop_reason == 1) {
+    char buf[16];
+    size_t nb = clkv__utf8_stream_flush(&g->u8, buf, sizeof buf);
+    text_append(&g->out, buf, nb);
+    if (g->out.len > g->out.emitted && g->r->cb)
+      g->r->cb(g->r->user, -1, g->out.buf + g->out.emitted, g->out.len - g->out.emitted);
+  }
+  S->decode_ms = S->generated_tokens ? g->last - g->t_prefill : 0;
+  S->mean_itl_ms = S->generated_tokens > 1 ? g->itl_sum / (S->generated_tokens - 1) : 0;
+  S->launches_per_token = S->generated_tokens > 1
+      ? (double)(ctx->m->rt->launches - g->launches0) / (S->generated_tokens - 1) : 0;
+  g->state = RQ_DONE;
+}
+
+/* Samples the next token from logits; emits it. Returns 1 when the request is finished,
+ * 0 when `pending` must be fed to the next decode step, or an error status. */
+static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
+  clkv_gen_stats *S = &g->r->stats;
+  const clkv_model *m = ctx->m;
+  if (S->generated_tokens >= g->gp.max_tokens) return 1; /* max_tokens 0 */
+  int32_t tok = clkv__sampler_sample(g->smp, logits, g->hist, g->n_hist);
+  double now = clkv__now_ms();
+  if (S->generated_tokens == 0) S->ttft_ms = now - g->t_start;
+  else g->itl_sum += now - g->last;
+  g->last = now;
+  g->hist[g->n_hist++] = tok;
+  S->generated_tokens++;
+  if (clkv__tokenizer_is_eog(m->tok, tok)) {
+    S->stop_reason = 1;
+    return 1;
+  }
+  size_t plen;
+  const char *piece = clkv__tokenizer_piece(m->tok, tok, 0, &plen);
+  char buf[256];
+  size_t nb = clkv__utf8_stream_push(&g->u8, piece, plen < 200 ? plen : 200, buf, sizeof buf);
+  if (text_append(&g->out, buf, nb))
+    return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  size_t safe;
+  long hit = find_stop(&g->out, g->gp.stop, &safe);
+  if (hit >= 0) {
+    emit(&g->out, (size_t)hit, tok, g->r->cb, g->r->user);
+    S->stop_reason = 2;
+    return 1;
+  }
+  if (emit(&g->out, safe, tok, g->r->cb, g->r->user)) {
+    S->stop_reason = 3;
+    return 1;
+  }
+  if (S->generated_tokens == g->gp.max_tokens) return 1;
+  if (g->n_hist >= m->n_ctx) return 1; /* context full: stop as at the token limit */
+  g->pending = tok;
+  return 0;
+}
+
+/* ---- the scheduler: continuous batching with preemption ---- */
+typedef struct batch {
+  clkv_context *ctx;
+  gen_stream *g;
+  int n;
+  int *order;      /* admission order of running/swapped requests (indices into g) */
+  int n_order;
+  int keep;        /* keep the (single) request's sequence in ctx->kept_seq */
+} batch;
+
+static void order_remove(batch *b, int i) {
+  for (int k = 0; k < b->n_order; k++)
+    if (b->order[k] == i) {
+      memmove(b->order + k, b->order + k + 1, sizeof(int) * (size_t)(b->n_order - k - 1));
+      b->n_order--;
+      return;
+    }
+}
+
+static void end_request(batch *b, int i) {
+  gen_stream *g = &b->g[i];
+  if (g->seq >= 0 && b->keep) b->ctx->kept_seq = g->seq;
+  else if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
+  g->seq = -1;
+  order_remove(b, i);
+  stream_finish(b->ctx, g);
+}
+
+/* Handles the result of stream_step for request i: finished, continuing, or failed. */
+static clkv_status after_step(batch *b, int i, int r) {
+  if (r < 0) return (clkv_status)r;
+  if (r == 1) end_request(b, i);
+  else b->g[i].state = RQ_RUNNING;
+  return CLKV_OK;
+}
+
+/* Prefills request i (its prompt, or after a recompute preemption its history without the
+ * pending token). CLKV_ERR_CONTEXT_FULL: no room now; the request stays waiting. */
+static clkv_status admit(batch *b, int i) {
+  clkv_context *ctx = b->ctx;
+  gen_stream *g = &b->g[i];
+  const int fresh = g->r->stats.generated_tokens == 0;
+  const int n = fresh ? g->n_hist : g->n_hist - 1;
+  const int chunk = ctx->m->params.chunk;
+  int seq, cached;
+  const double t0 = clkv__now_ms();
+  clkv_status st = CLKV_OK;
+  if (g->reuse_seq >= 0) { /* continues the kept sequence */
+    seq = g->reuse_seq;
+    cached = g->reuse_len;
+    g->reuse_seq = -1;
+  } else if ((st = clkv__seq_start(ctx, g->hist, n, &seq, &cached))) {
+    return st;
+  }
+  int done = 0;
+  for (int pos = cached; pos < n && !st; pos += chunk) {
+    const int len = n - pos < chunk ? n - pos : chunk;
+    st = clkv__forward_prefill(ctx, seq, g->hist + pos, len, fresh && pos + len == n);
+    done += len;
+  }
+  if (st) {
+    clkv__seq_end(ctx, seq);
+    return st;
+  }
+  g->r->stats.prefill_tokens += done;
+  g->seq = seq;
+  b->order[b->n_order++] = i;
+  g->state = RQ_RUNNING;
+  if (!fresh) return CLKV_OK;
+  g->t_prefill = clkv__now_ms();
+  g->r->stats.prefill_ms += g->t_prefill - t0;
+  g->launches0 = ctx->m->rt->launches;
+  return after_step(b, i, stream_step(ctx, g, ctx->h_logits));
+}
+
+/* Makes room by preempting the most recently admitted running request other than those
+ * in keep[0..n_keep): swapped to the host tier when it has room, else its blocks are
+ * released and it is recomputed later (its full blocks stay in the prefix cache). Returns
+ * 0 when there was no one to preempt. */
+static int preempt(batch *b, const int *keep, int n_keep) {
+  for (int k = b->n_order - 1; k >= 0; k--) {
+    const int i = b->order[k];
+    gen_stream *g = &b->g[i];
+    int kept = 0;
+    for (int j = 0; j < n_keep; j++) kept |= keep[j] == i;
+    if (kept || g->state != RQ_RUNNING) continue;
+    clkv_error e;
+    if (b->ctx->n_host_blocks && !clkv__kv_seq_swap_out(b->ctx->pool, g->seq, &e)) {
+      g->state = RQ_SWAPPED;
+      return 1;
+    }
+    clkv__seq_end(b->ctx, g->seq);
+    g->seq = -1;
+    g->state = RQ_WAITING;
+    order_remove(b, i);
+    return 1;
+  }
+  return 0;
+}
+
+static int n_live(const batch *b) { return b->n_order; }
+
+/* Runs every request to completion; see clkv_generate_batch. */
+static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, double t0, int keep) {
+  batch b = {ctx, calloc((size_t)n, sizeof(gen_stream)), n, malloc(sizeof(int) * (size_t)n), 0,
+             keep && n == 1};
+  /* a kept sequence is continued by a single request whose prompt starts with its tokens,
+   * else released */
+  int reuse = -1, reuse_len = 0, handed = 0;
+  if (ctx->kept_seq >= 0) {
+    const int len = clkv__kv_seq_len(ctx->pool, ctx->kept_seq);
+    const int32_t *t = clkv__kv_seq_tokens(ctx->pool, ctx->kept_seq);
+    if (b.keep && reqs[0].ids && len > 0 && len < reqs[0].n_ids && t &&
+        !memcmp(t, reqs[0].ids, sizeof(int32_t) * (size_t)len)) {
+      reuse = ctx->kept_seq;
+      reuse_len = len;
+    } else {
+      clkv__seq_end(ctx, ctx->kept_seq);
+    }
+    ctx->kept_seq = -1;
+  }
+  int *seqs = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
+  int *idx = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
+  int32_t *toks = malloc(sizeof(int32_t) * (size_t)ctx->n_seq_max);
+  clkv_status st = CLKV_OK;
+  if (!b.g || !b.order || !seqs || !idx || !toks) {
+    st = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+    goto out;
+  }
+  for (int i = 0; i < n; i++)
+    if (stream_init(ctx, &b.g[i], &reqs[i], t0)) {
+      if (reqs[i].status == CLKV_ERR_NO_MEMORY) {
+        st = CLKV_ERR_NO_MEMORY;
+        goto out;
+      }
+      b.g[i].state = RQ_DONE; /* a bad request fails alone */
+    }
+  if (reuse >= 0 && b.g[0].state == RQ_WAITING) {
+    b.g[0].reuse_seq = reuse;
+    b.g[0].reuse_len = reuse_len;
+    handed = 1;
+  } else if (reuse >= 0) {
+    clkv__seq_end(ctx, reuse);
+    reuse = -1;
+  }
+  int idle = 0;
+  for (;;) {
+    /* 1. swapped requests come back first, oldest first */
+    int still_out = 0;
+    for (int k = 0; k < b.n_order; k++) {
+      gen_stream *g = &b.g[b.order[k]];
+      clkv_error e;
+      if (g->state == RQ_SWAPPED && clkv__kv_seq_swap_in(ctx->pool, g->seq, &e)) {
+        still_out = 1;
+        break;
+      }
+      if (g->state == RQ_SWAPPED) g->state = RQ_RUNNING;
+    }
+    /* 2. admit waiting requests in order while sequence slots and blocks last (not while a
+     * swapped request waits for blocks: it would starve) */
+    for (int i = 0; i < n && !still_out && n_live(&b) < ctx->n_seq_max; i++) {
+      if (b.g[i].state != RQ_WAITING) continue;
+      clkv_status s = admit(&b, i);
+      if (s == CLKV_ERR_CONTEXT_FULL && n_live(&b) > 0) break; /* retry when others finish */
+      if (s == CLKV_ERR_CONTEXT_FULL || s == CLKV_ERR_INVALID_ARG) {
+        /* nothing else holds memory: this request can never run */
+        reqs[i].status = s;
+        stream_finish(ctx, &b.g[i]);
+        continue;
+      }
+      if (s) {
+        st = s;
+        goto out;
+      }
+    }
+    /* 3. one decode step for every running request, oldest first; when blocks run out the
+     * youngest request not yet in this step is preempted (possibly the one asking) */
+    int m = 0;
+    for (int k = 0; k < b.n_order; k++) {
+      const int i = b.order[k];
+      gen_stream *g = &b.g[i];
+      if (g->state != RQ_RUNNING) continue;
+      clkv_status s;
+      while ((s = clkv__decode_reserve(ctx, g->seq, g->pending)) == CLKV_ERR_CONTEXT_FULL &&
+             preempt(&b, idx, m) && g->state == RQ_RUNNING) {
+      }
+      if (g->state == RQ_WAITING) k--; /* it left the order: the next one moved to k */
+      if (g->state != RQ_RUNNING) continue;
+      if (s) {
+        st = s;
+        goto out;
+      }
+      idx[m] = i;
+      seqs[m] = g->seq;
+      toks[m++] = g->pending;
+    }
+    if (m == 0) {
+      int left = 0;
+      for (int i = 0; i < n; i++) left += b.g[i].state == RQ_WAITING || b.g[i].state == RQ_SWAPPED;
+      if (!left) break;
+      if (++idle > 2) { /* nothing could be admitted, resumed or decoded */
+        st = clkv__err(&ctx->err, CLKV_ERR_CONTEXT_FULL,
+                       "the KV cache cannot hold the waiting sequences (%s); raise --kv-mem or "
+                       "lower --ctx", ctx->err.message);
+        goto out;
+      }
+      continue;
+    }
+    idle = 0;
+    if ((st = clkv__forward_decode_reserved(ctx, seqs, toks, m))) goto out;
+    for (int j = 0; j < m; j++)
+      if ((st = after_step(&b, idx[j], stream_step(ctx, &b.g[idx[j]],
+                                                  ctx->h_logits + (size_t)j * ctx->m->info.n_vocab))))
+        goto out;
+  }
+out:
+  if (reuse >= 0 && (!handed || b.g[0].reuse_seq == reuse)) clkv__seq_end(ctx, reuse);
+  if (b.g)
+    for (int i = 0; i < n; i++) {
+      if (b.g[i].seq >= 0) clkv__seq_end(ctx, b.g[i].seq);
+      if (st && reqs[i].status == CLKV_OK && b.g[i].state != RQ_DONE) reqs[i].status = st;
+      stream_free(&b.g[i]);
+    }
+  free(b.g);
+  free(b.order);
+  free(seqs);
+  free(idx);
+  free(toks);
+  return st;
+}
+
+clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n) {
+  if (!ctx || (!reqs && n) || n < 0) return CLKV_ERR_INVALID_ARG;
+  if (n == 0) return CLKV_OK;
+  return run_batch(ctx, reqs, n, clkv__now_ms(), 0);
+}
+
+clkv_status clkv_generate(clkv_context *ctx, const char *prompt, const clkv_gen_params *p,
+                          clkv_token_cb cb, void *user, clkv_gen_stats *stats) {
+  if (!ctx || !prompt) return CLKV_ERR_INVALID_ARG;
+  clkv_gen_params gp = p ? *p : clkv_gen_default_params();
+  /* Every token covers at least one byte, except BOS and a SentencePiece space prefix, so
+   * this capacity is nearly always enough and the prompt is tokenized once. */
+  int cap = (int)strlen(prompt) + 8;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)cap);
+  if (!ids) return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  int n = clkv_tokenize(ctx->m, prompt, gp.add_special, ids, cap);
+  if (n > cap) {
+    int32_t *more = realloc(ids, sizeof(int32_t) * (size_t)n);
+    if (!more) {
+      free(ids);
+      return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+    }
+    ids = more;
+    n = clkv_tokenize(ctx->m, prompt, gp.add_special, ids, n);
+  }
+  if (n < 0) {
+    free(ids);
+    return clkv__err(&ctx->err, (clkv_status)n, "the prompt could not be tokenized");
+  }
+  clkv_status st = clkv_generate_ids(ctx, ids, n, &gp, cb, user, stats);
+  free(ids);
+  return st;
+}
+
+clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, int n_ids,
+                              const clkv_gen_params *p, clkv_token_cb cb, void *user,
+                              clkv_gen_stats *stats) {
+  if (!ctx || (!ids && n_ids)) return CLKV_ERR_INVALID_ARG;
+  clkv_request r = {.ids = ids, .n_ids = n_ids, .params = p ? *p : clkv_gen_default_params(),
+                    .cb = cb, .user = user};
+  clkv_status st = run_batch(ctx, &r, 1, clkv__now_ms(), ctx->params.reuse_last);
+  if (stats) *stats = r.stats;
+  return st ? st : r.status;
+}

@@ -1,0 +1,45 @@
+/* kv_arena.c — a tier of the KV cache as a few large buffers (arenas), split by layers so
+ * that no buffer exceeds the device's largest allocation. */
+#include "kv/kv_arena.h"
+
+clkv_status clkv__kv_tier_alloc(clkv_runtime *rt, clkv__kv_tier *t, int n_layers, int n_blocks,
+                                size_t block_bytes, cl_mem_flags flags, const char *what,
+                                clkv_error *err) {
+  const int L = n_layers;
+  const uint64_t layer_bytes = (uint64_t)n_blocks * block_bytes;
+  const uint64_t max_alloc = rt->info.max_alloc_bytes;
+  t->n_blocks = n_blocks;
+  t->block_bytes = block_bytes;
+  t->layers = layer_bytes ? (int)(max_alloc / layer_bytes) : L;
+  if (t->layers > L) t->layers = L;
+  if (t->layers < 1)
+    return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
+                     "one layer of the %s KV cache (%d blocks, %llu bytes) is larger than the "
+                     "device allows in one buffer (%llu bytes); lower --kv-mem or --ctx, or use "
+                     "--kv-type q8 or q4", what, n_blocks, (unsigned long long)layer_bytes,
+                     (unsigned long long)max_alloc);
+  t->n_arenas = (L + t->layers - 1) / t->layers;
+  if (t->n_arenas > CLKV__MAX_ARENAS)
+    return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
+                     "the %s KV cache would need %d buffers (at most %d); lower --kv-mem or --ctx",
+                     what, t->n_arenas, CLKV__MAX_ARENAS);
+  clkv_status st = CLKV_OK;
+  char name[64];
+  for (int a = 0; a < t->n_arenas && !st; a++) {
+    const int layers = a + 1 < t->n_arenas ? t->layers : L - a * t->layers;
+    const size_t bytes = (size_t)layers * (size_t)layer_bytes;
+    snprintf(name, sizeof name, "%s K cache", what);
+    t->k[a] = clkv__buffer_new(rt, bytes, flags, name, err, &st);
+    snprintf(name, sizeof name, "%s V cache", what);
+    t->v[a] = clkv__buffer_new(rt, bytes, flags, name, err, &st);
+  }
+  return st;
+}
+
+void clkv__kv_tier_free(clkv__kv_tier *t) {
+  for (int a = 0; a < t->n_arenas; a++) {
+    if (t->k[a]) clReleaseMemObject(t->k[a]);
+    if (t->v[a]) clReleaseMemObject(t->v[a]);
+  }
+  t->n_arenas = 0;
+}

@@ -1,0 +1,80 @@
+/* model.h — the loaded model: weights on the device in their stored type (repacked for the
+ * fused kernels), tokenizer, chat template, launch shapes and the kernel variants it needs.
+ * Internal to clkv. */
+#ifndef CLKV_MODEL_H
+#define CLKV_MODEL_H
+
+#include "format/gguf.h"
+#include "ops/gemm.h"
+#include "text/chat.h"
+#include "text/tokenizer.h"
+
+#define CLKV__N_WTYPES 6 /* F32 F16 BF16 Q8_0 Q4_0 Q4_1 */
+
+/* A weight matrix on the device: rows × cols (cols contiguous), stored type. */
+typedef struct clkv__weight {
+  cl_mem buf;
+  uint32_t type;
+  uint32_t rows, cols;
+  size_t bytes;
+} clkv__weight;
+
+typedef struct clkv__layer {
+  cl_mem attn_norm, ffn_norm; /* (dim) F32 */
+  clkv__weight wqkv;          /* (q_rows + 2*kv_rows, dim): q, k, v rows concatenated */
+  clkv__weight wo;            /* (dim, q_rows) */
+  clkv__weight wgu;           /* (2*n_ff, dim): gate and up rows interleaved */
+  clkv__weight wdown;         /* (dim, n_ff) */
+} clkv__layer;
+
+struct clkv_model {
+  clkv_runtime *rt;
+  clkv_model_info info;
+  clkv_model_params params;
+  int n_ctx;                /* context used (≤ n_ctx_train) */
+  int q_rows, kv_rows;      /* n_heads*head_dim, n_kv_heads*head_dim */
+  clkv__tokenizer *tok;
+  clkv__chat_kind chat;
+  char *default_system;     /* from the template, may be NULL */
+  char bos_text[64], eos_text[64];
+  clkv__weight tok_embd;    /* (n_vocab, dim) */
+  clkv__weight output;      /* (n_vocab, dim); tok_embd's buffer when tied */
+  int tied;
+  cl_mem out_norm;          /* (dim) */
+  cl_mem inv_freq;          /* (head_dim/2) RoPE frequencies */
+  clkv__layer *layers;      /* (n_layers) */
+  size_t weight_bytes;
+  clkv__tunables tun;
+  char tuning_source[1200]; /* the tuning file applied, or "defaults" */
+  cl_kernel k_mv[CLKV__N_WTYPES][4][2]; /* lazily created */
+  clkv__gemm_kernels k_gemm[CLKV__N_WTYPES][4][2]; /* [type][epi][F32, F16], lazily */
+  int gemm[CLKV__N_PROJ];   /* prefill path in use per projection (tun.gemm, or own where
+                               CLBlast cannot run) */
+  char gemm_note[320];      /* "qkv=own o=clblast ...", and why a request was not honoured */
+  cl_kernel k_embed;
+  cl_kernel k_attn_paged, k_attn_prefill;
+  char *path;               /* the GGUF file loaded (the disk tier keys on its contents) */
+  clkv_error err;
+};
+
+/* model_meta.c: hyperparameters from metadata, validated (clear error otherwise). */
+clkv_status clkv__model_hparams(const clkv__gguf_file *f, clkv_model_info *info, clkv_error *err);
+int clkv__wtype_slot(uint32_t type); /* 0..5, or -1 if not computable */
+
+/* model.c: the launch shape of a matvec variant (tunables fitted to the KV type), and
+ * the kernel variant for a weight type, epilogue and phase (created on first use). */
+clkv__mv_shape clkv__model_mv_shape(const clkv_model *m, int epi, int phase);
+clkv_status clkv__model_matvec_kernel(clkv_model *m, uint32_t wtype, int epi, int phase,
+                                      cl_kernel *out, clkv_error *err);
+
+/* The prefill GEMM kernels for a weight type, epilogue and mode (created on first use). */
+clkv_status clkv__model_gemm_kernels(clkv_model *m, uint32_t wtype, int epi, int mode,
+                                     const clkv__gemm_kernels **out, clkv_error *err);
+/* At load: m->gemm from m->tun.gemm, each mode that cannot run here replaced by own with a
+ * one-line warning on stderr (it was asked for by the tuning file or CLKV_PREFILL_GEMM). */
+void clkv__model_gemm_init(clkv_model *m);
+/* Sets the prefill path of projection proj (-1: all) to mode, if it can run here; else
+ * returns CLKV_ERR_UNSUPPORTED saying why, and changes nothing. Refreshes gemm_note. */
+clkv_status clkv__model_set_gemm(clkv_model *m, int proj, int mode, clkv_error *err);
+
+#endif /* CLKV_MODEL_H */

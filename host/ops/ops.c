@@ -1,0 +1,145 @@
+/* ops.c — how each kernel is built and launched: build options from the tunables, the
+ * argument order, and the ND-range. The engine, the kernel tests and the benchmarks all
+ * go through these, so a kernel's signature lives in one place on the host. */
+#include "ops/ops.h"
+
+#include <stdio.h>
+
+unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi) {
+  unsigned r = s->rows ? s->rows : 1;
+  return (epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU) && r % 2 ? r + 1 : r;
+}
+
+int clkv__kv_qg(int head_dim) { return head_dim % 32 == 0 ? 32 : head_dim; }
+
+size_t clkv__kv_block_bytes(int kv_type, int n_kv, int kv_block, int head_dim) {
+  const size_t rows = (size_t)n_kv * (size_t)kv_block, hd = (size_t)head_dim;
+  const size_t groups = hd / (size_t)clkv__kv_qg(head_dim); /* Q8: d; Q4: d and m, half each */
+  const size_t scales = kv_type == CLKV_KV_Q8 ? groups * 2 : kv_type == CLKV_KV_Q4 ? groups * 4 : 0;
+  const size_t q = kv_type == CLKV_KV_Q8 ? hd : kv_type == CLKV_KV_Q4 ? hd / 2 : hd * 2;
+  return rows * (q + scales);
+}
+
+static unsigned gcd_u(unsigned a, unsigned b) {
+  while (b) {
+    unsigned t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+clkv__mv_shape clkv__matvec_fit(const clkv__mv_shape *s, int epi, int kv_type, int head_dim,
+                                size_t max_wg) {
+  clkv__mv_shape r = *s;
+  if (epi != CLKV__EPI_QKV || kv_type == CLKV_KV_F16) return r;
+  /* A quantized cache needs each scale group inside one workgroup: widen the row groups
+   * until RG * ROWS is a multiple of the group, then narrow KSPLIT to fit the device. */
+  const unsigned qg = (unsigned)clkv__kv_qg(head_dim), span = r.rg * clkv__matvec_rows(&r, epi);
+  r.rg *= qg / gcd_u(span, qg);
+  while (r.ksplit > 1 && (size_t)r.ksplit * r.rg > max_wg) r.ksplit /= 2;
+  return r;
+}
+
+int clkv__epi_norm(int epi) {
+  /* The store epilogue is used for the logits, after the final norm. */
+  return epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU || epi == CLKV__EPI_STORE;
+}
+
+void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
+                          int n_kv, int kv_block, int kv_type, char *buf, size_t cap) {
+  const int norm = clkv__epi_norm(epi);
+  snprintf(buf, cap,
+           "-DWTYPE=%u -DEPI=%d -DNORM=%d -DKSPLIT=%u -DRG=%u -DROWS=%u -DTT=%u "
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d",
+           wtype, epi, norm, s->ksplit, s->rg, clkv__matvec_rows(s, epi), s->tt, head_dim, n_kv,
+           kv_block, kv_type, clkv__kv_qg(head_dim));
+}
+
+clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
+                                 const clkv__mv_args *m, clkv_error *err) {
+  clkv__args a = clkv__args_begin(k);
+  clkv__args_mem(&a, m->W);
+  clkv__args_u32(&a, m->rows);
+  clkv__args_u32(&a, m->cols);
+  clkv__args_mem(&a, m->X);
+  clkv__args_u32(&a, m->x_row0);
+  clkv__args_u32(&a, m->n_tok);
+  clkv__args_mem(&a, m->norm_w);
+  clkv__args_f32(&a, m->eps);
+  clkv__args_mem(&a, m->Y);
+  clkv__args_mem(&a, m->kc);
+  clkv__args_mem(&a, m->vc);
+  clkv__args_mem(&a, m->btab);
+  clkv__args_mem(&a, m->tok_seq);
+  clkv__args_mem(&a, m->tok_pos);
+  clkv__args_mem(&a, m->inv_freq);
+  clkv__args_u32(&a, m->q_rows);
+  clkv__args_u32(&a, m->kv_rows);
+  clkv__args_u32(&a, m->layer_base);
+  clkv__args_u32(&a, m->max_blocks);
+  clkv_status st = clkv__args_end(&a, err);
+  if (st) return st;
+  const size_t rows = clkv__matvec_rows(s, epi);
+  const size_t groups = (m->rows + rows - 1) / rows;
+  const size_t global[3] = {s->ksplit, (groups + s->rg - 1) / s->rg * s->rg,
+                            (m->n_tok + s->tt - 1) / s->tt};
+  const size_t local[3] = {s->ksplit, s->rg, 1};
+  return clkv__launch(rt, k, 3, global, local, err);
+}
+
+void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, int kv_type,
+                        int window, char *buf, size_t cap) {
+  snprintf(buf, cap,
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DATT_WG=%u -DTQ=%u -DTK=%u "
+           "-DWINDOW=%d",
+           head_dim, n_kv, kv_block, kv_type, clkv__kv_qg(head_dim), t->att_wg, t->tq, t->tk,
+           window);
+}
+
+clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,
+                               const clkv__attn_args *m, clkv_error *err) {
+  clkv__args a = clkv__args_begin(k);
+  clkv__args_mem(&a, m->Q);
+  clkv__args_mem(&a, m->kc);
+  clkv__args_mem(&a, m->vc);
+  clkv__args_mem(&a, m->btab);
+  if (prefill) {
+    clkv__args_u32(&a, m->seq);
+    clkv__args_u32(&a, m->pos0);
+    clkv__args_u32(&a, m->n_tok);
+  } else {
+    clkv__args_mem(&a, m->tok_seq);
+    clkv__args_mem(&a, m->tok_pos);
+  }
+  clkv__args_mem(&a, m->O);
+  clkv__args_u32(&a, m->n_heads);
+  clkv__args_u32(&a, m->layer_base);
+  clkv__args_u32(&a, m->max_blocks);
+  clkv__args_f32(&a, m->scale);
+  clkv_status st = clkv__args_end(&a, err);
+  if (st) return st;
+  if (prefill) {
+    const size_t global[2] = {((size_t)m->n_tok + t->tq - 1) / t->tq * t->tq, m->n_heads};
+    const size_t local[2] = {t->tq, 1};
+    return clkv__launch(rt, k, 2, global, local, err);
+  }
+  const size_t global[2] = {(size_t)t->att_wg * m->n_heads, m->n_tok};
+  const size_t local[2] = {t->att_wg, 1};
+  return clkv__launch(rt, k, 2, global, local, err);
+}
+
+clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigned cols,
+                                unsigned n_vocab, cl_mem ids, unsigned n_tok, cl_mem X,
+                                clkv_error *err) {
+  clkv__args a = clkv__args_begin(k);
+  clkv__args_mem(&a, E);
+  clkv__args_u32(&a, cols);
+  clkv__args_u32(&a, n_vocab);
+  clkv__args_mem(&a, ids);
+  clkv__args_mem(&a, X);
+  clkv_status st = clkv__args_end(&a, err);
+  if (st) return st;
+  const size_t global[2] = {cols / 32, n_tok};
+  return clkv__launch(rt, k, 2, global, NULL, err);
+}

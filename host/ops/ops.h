@@ -1,0 +1,61 @@
+/* ops.h — one description of each kernel launch (build options, argument order, ND-range),
+ * shared by the engine, the tuner, the kernel tests and the benchmarks. Internal to clkv. */
+#ifndef CLKV_OPS_H
+#define CLKV_OPS_H
+
+#include "tune/tunables.h"
+
+/* The matvec epilogue: what the kernel does with a row's dot products (kernels/matvec.cl). */
+enum { CLKV__EPI_STORE = 0, CLKV__EPI_ADD = 1, CLKV__EPI_QKV = 2, CLKV__EPI_SWIGLU = 3 };
+#define CLKV__N_EPI 4
+
+typedef struct clkv__mv_args {
+  cl_mem W;                 /* weights, rows × cols in type wtype */
+  unsigned rows, cols;
+  cl_mem X;                 /* input rows (n_tok, cols), starting at row x_row0 */
+  unsigned x_row0, n_tok;
+  cl_mem norm_w;            /* RMSNorm weight (cols) when the variant fuses the norm */
+  float eps;
+  cl_mem Y;                 /* output; see the epilogue in kernels/matvec.cl */
+  /* fused QKV epilogue only (may be any valid buffer otherwise) */
+  cl_mem kc, vc, btab, tok_seq, tok_pos, inv_freq;
+  unsigned q_rows, kv_rows, layer_base, max_blocks;
+} clkv__mv_args;
+
+/* KV cache precision (clkv_kv_type): the scale group of Q8/Q4 (32, or head_dim when that is
+ * smaller) and the bytes of one block of one layer, K or V (layout in kernels/common.cl). */
+int clkv__kv_qg(int head_dim);
+size_t clkv__kv_block_bytes(int kv_type, int n_kv, int kv_block, int head_dim);
+/* The launch shape actually used: for the QKV epilogue with a quantized cache, row groups
+ * widened so that a scale group stays inside one workgroup (at most max_wg threads). */
+clkv__mv_shape clkv__matvec_fit(const clkv__mv_shape *s, int epi, int kv_type, int head_dim,
+                                size_t max_wg);
+/* 1 if the epilogue's projection reads RMSNorm(X) (QKV, SwiGLU, the logits' store). */
+int clkv__epi_norm(int epi);
+/* Options for a matvec variant (shape already fitted) and the rows each work-item computes. */
+void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
+                          int n_kv, int kv_block, int kv_type, char *buf, size_t cap);
+unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi);
+clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
+                                 const clkv__mv_args *a, clkv_error *err);
+
+typedef struct clkv__attn_args {
+  cl_mem Q;                 /* (n_tok, n_heads*head_dim) */
+  cl_mem kc, vc, btab;
+  cl_mem tok_seq, tok_pos;  /* paged (decode) variant */
+  unsigned seq, pos0;       /* prefill variant: one sequence, consecutive positions */
+  unsigned n_tok, n_heads, layer_base, max_blocks;
+  float scale;
+  cl_mem O;                 /* (n_tok, n_heads*head_dim) */
+} clkv__attn_args;
+
+/* window: the model's sliding window (0 = none). */
+void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, int kv_type,
+                        int window, char *buf, size_t cap);
+clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,
+                               const clkv__attn_args *a, clkv_error *err);
+clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigned cols,
+                                unsigned n_vocab, cl_mem ids, unsigned n_tok, cl_mem X,
+                                clkv_error *err);
+
+#endif /* CLKV_OPS_H */

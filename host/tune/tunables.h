@@ -1,0 +1,48 @@
+/* tunables.h — the launch shapes of the kernels (kernels' -D tunables) and the prefill path
+ * of each projection, and where they come from: built-in defaults, the platform profile,
+ * the per-device tuning file written by `clkv tune`, the environment (docs/TUNING.md).
+ * Internal to clkv. */
+#ifndef CLKV_TUNABLES_H
+#define CLKV_TUNABLES_H
+
+#include "clkv_internal.h"
+
+/* The phase a kernel variant serves: one token per sequence, or a prompt chunk. */
+enum { CLKV__PH_DECODE = 0, CLKV__PH_PREFILL = 1 };
+/* How a prefill projection is computed: our quantized matvec kernels, or the weights
+ * dequantized by row tiles and multiplied by CLBlast (F32 Sgemm, F16 Hgemm). */
+enum { CLKV__GEMM_OWN = 0, CLKV__GEMM_CLBLAST = 1, CLKV__GEMM_CLBLAST16 = 2, CLKV__GEMM_MODES };
+/* The four projections of a layer: the shape classes the prefill path is chosen for. */
+enum { CLKV__PROJ_QKV = 0, CLKV__PROJ_O, CLKV__PROJ_GU, CLKV__PROJ_DOWN, CLKV__N_PROJ };
+
+/* Launch shape of the matvec family for one phase (tunables, from platforms/ defaults). */
+typedef struct clkv__mv_shape {
+  unsigned ksplit, rg, rows, tt;
+} clkv__mv_shape;
+
+typedef struct clkv__tunables {
+  clkv__mv_shape mv[2];     /* [phase] */
+  unsigned att_wg;          /* decode attention threads per (token, head) */
+  unsigned tq, tk;          /* prefill attention tiles */
+  unsigned gemm[CLKV__N_PROJ]; /* [projection] prefill path, CLKV__GEMM_*; 0 (own) default */
+} clkv__tunables;
+
+
+/* Names of the prefill paths and projections, as the tuning file and CLKV_PREFILL_GEMM
+ * spell them. */
+const char *clkv__gemm_mode_name(int mode);   /* "own", "clblast", "clblast16" */
+int clkv__gemm_mode_parse(const char *s);     /* a CLKV__GEMM_* value, or -1 */
+const char *clkv__proj_name(int proj);        /* "qkv", "o", "gu", "down" */
+
+/* The device's defaults with the environment overrides (no file). */
+void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t);
+/* Defaults for the device, then the tuning file if present and valid (a damaged file is
+ * ignored with a one-line warning on stderr), then the environment overrides. Returns 1 if
+ * the file was applied; source gets its path or "defaults". */
+int clkv__tunables_load(const clkv_runtime *rt, clkv__tunables *t, char *source, size_t cap);
+/* Parses "key=value" lines into t (only keys present change). 0 on success, -1 if damaged. */
+int clkv__tunables_parse(const char *text, clkv__tunables *t);
+/* <cache_dir>/tuning/<sha256 of device, driver, platform, format>.txt */
+void clkv__tuning_path(const clkv_runtime *rt, char *buf, size_t cap);
+
+#endif /* CLKV_TUNABLES_H */

@@ -1,0 +1,48 @@
+/* tuner.h — the autotuner: searches the launch shapes of the matvec and attention kernels
+ * for one model's shapes on one device, checking each candidate against plain C before
+ * timing it, and the per-device tuning file that host/tunables.c loads at start-up. */
+#ifndef CLKV_TUNER_H
+#define CLKV_TUNER_H
+
+#include "model/model.h"
+
+/* The gemm kinds choose each projection's prefill path (own matvec or CLBlast), in
+ * CLKV__PROJ_* order. */
+enum { CLKV__TK_MV_DECODE = 0, CLKV__TK_MV_PREFILL, CLKV__TK_ATT_DECODE, CLKV__TK_ATT_PREFILL,
+       CLKV__TK_GEMM_QKV, CLKV__TK_GEMM_O, CLKV__TK_GEMM_GU, CLKV__TK_GEMM_DOWN, CLKV__TK_COUNT };
+
+/* One tuned kernel: its default and tuned shapes ("ksplit=1 rg=4 rows=2") and median times.
+ * For a gemm kind the shapes are the path ("own", "clblast") and the default is own with
+ * the tuned prefill matvec shape. */
+typedef struct clkv__tune_kernel {
+  char name[32];            /* "matvec.decode", "attn.prefill", ... */
+  char default_shape[64], tuned_shape[64];
+  double default_ms, tuned_ms;
+  unsigned tried, failed;   /* candidates timed / rejected by the correctness check */
+  char runner_up[64];       /* the fastest candidate that lost ("" if none), and its time */
+  double runner_up_ms;
+} clkv__tune_kernel;
+
+typedef struct clkv__tune_report {
+  clkv__tune_kernel k[CLKV__TK_COUNT];
+  clkv__tunables defaults, tuned;
+  unsigned candidates_checked; /* every timed candidate passed the check first */
+  double elapsed_s;
+  int budget_hit;           /* the search stopped early; best so far kept */
+  int wall_clock;           /* 1: timed by wall clock (no profiling queue), else events */
+} clkv__tune_report;
+
+/* Progress: done of total candidates, and what is running now. */
+typedef void (*clkv__tune_progress)(void *user, unsigned done, unsigned total, const char *what);
+
+/* Tunes for the shapes of a model (projection sizes, heads) with synthetic weights of type
+ * wtype, within about budget_s seconds (defaults are always measured). Does not write the
+ * tuning file (clkv__tuning_save does). */
+clkv_status clkv__tune(clkv_runtime *rt, const clkv_model_info *shape, uint32_t wtype,
+                       double budget_s, clkv__tune_progress progress, void *user,
+                       clkv__tune_report *out, clkv_error *err);
+
+/* Writes t to the tuning file (temp file, then rename). */
+clkv_status clkv__tuning_save(const clkv_runtime *rt, const clkv__tunables *t, clkv_error *err);
+
+#endif /* CLKV_TUNER_H */
