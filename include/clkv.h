@@ -168,7 +168,8 @@ typedef enum clkv_kv_type {
 CLKV_API const char *clkv_kv_type_name(clkv_kv_type t); /* "f16", "q8", "q4"; "?" otherwise */
 
 typedef struct clkv_model_params {
-  int n_ctx;     /* 0 → the model's context length, capped at 4096 */
+  int n_ctx;     /* 0 → the model's training context, capped at 2048; any value is capped at
+                    the training context */
   int kv_block;  /* tokens per KV block: 8, 16 (default) or 32 */
   int chunk;     /* prefill chunk size in tokens (default 128) */
   int max_seqs;  /* sequences decoded together at most (default 4) */
