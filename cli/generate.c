@@ -1,25 +1,31 @@
-/* cli_generate.c — `clkv generate` (one prompt, text streamed as it is made; or a file of
+/* generate.c — `clkv generate` (one prompt, text streamed as it is made; or a file of
  * prompts generated together with continuous batching) and `clkv chat` (an interactive
- * loop over the model's chat template). */
+ * loop over the model's chat template): their options, and the runs. */
 #include "cli.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct stop_list {
+  const char *v[9]; /* NULL-terminated: 8 at most */
+  int n;
+} stop_list;
+
 typedef struct gen_opts {
-  const char *model, *prompt, *system, *device, *cache_dir, *file;
-  int chat, ids, stats, json, n_ctx, kv_block, chunk, no_prefix, kv_host_blocks, parallel;
-  clkv_kv_evict evict;
-  clkv_kv_type kv_type;
-  uint64_t kv_mem;
-  double kv_frac;
-  const char *stops[9];
-  int n_stops;
-  clkv_gen_params gp;
+  const char *model, *prompt, *system, *device, *file;
+  int chat, ids, stats, json, no_prefix, parallel;
+  stop_list stops;
+  clkv_model_params mp;   /* --ctx --kv-block --chunk --kv-type */
+  clkv_context_params cp; /* --kv-evict --kv-host-blocks --kv-mem --prefix-cache-dir */
+  clkv_gen_params gp;     /* -n and sampling */
 } gen_opts;
 
+/* What one request generated; printed as it comes unless quiet or --json. */
 typedef struct sink {
   const gen_opts *o;
   int32_t *ids;
@@ -29,33 +35,13 @@ typedef struct sink {
   int quiet; /* collect only (batch mode prints when all are done) */
 } sink;
 
-static void gen_usage(FILE *f, int chat) {
-  fprintf(f,
-          "usage: clkv %s [-m MODEL] %s[-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
-          "       [--repeat-penalty R] [--seed S] [--chat] [--system S] [--stop STR]\n"
-          "       [--device D] [--ctx N] [--kv-block 8|16|32] [--chunk N] [--ids] [--stats] [--json]\n"
-          "       [--no-prefix-cache] [--kv-evict lru|lfu|fifo] [--kv-host-blocks N]\n"
-          "       [--kv-type f16|q8|q4] [--kv-mem SIZE|FRACTION]\n"
-          "       [--prefix-cache-dir DIR]\n"
-          "  -p PROMPT      the prompt (with --chat: the user's message)\n"
-          "  -f FILE        one prompt per line ('-': standard input), generated together with\n"
-          "                 continuous batching; results printed in input order as [i] text,\n"
-          "                 or one JSON object per line with --json\n"
-          "  --parallel N   sequences decoded together with -f (default 4)\n"
-          "  -n N           tokens to generate at most (default 128)\n"
-          "  --temp T       temperature, 0 = greedy (default 0.8)\n"
-          "  --chat         wrap the prompt in the model's chat template\n"
-          "  --ids          print token ids instead of text\n"
-          "  --stats        print prompt tokens, prefill/decode tokens/s, TTFT, inter-token latency\n"
-          "  --json         print one JSON object with text, ids and stats\n"
-          "  --kv-type T    KV cache precision: f16 (default), q8 or q4 (about 1/2, 1/4 the memory)\n"
-          "  --kv-mem M     device memory for the KV cache: bytes with K/M/G (512M), or a fraction\n"
-          "                 of what the weights leave (0.5); default: enough for the context,\n"
-          "                 within 90%% of device memory\n"
-          "  --prefix-cache-dir DIR  keep prompt KV blocks in DIR across runs (read at start,\n"
-          "                 written after each answer; per model file, KV type and block size)\n",
-          chat ? "chat" : "generate", chat ? "" : "[-p PROMPT] ");
-}
+/* Runtime, model and context of a run. */
+typedef struct session {
+  clkv_runtime *rt;
+  clkv_model *m;
+  clkv_context *ctx;
+  int save_warned;
+} session;
 
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
   sink *s = user;
@@ -91,16 +77,6 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
   return 0;
 }
 
-/* The index of v among names, or -1 with a message naming the choices. */
-static int pick(const char *opt, const char *v, const char *const *names, int n) {
-  for (int i = 0; i < n; i++)
-    if (!strcmp(v, names[i])) return i;
-  fprintf(stderr, "clkv: %s takes", opt);
-  for (int i = 0; i < n; i++) fprintf(stderr, "%s %s", i ? (i + 1 == n ? " or" : ",") : "", names[i]);
-  fprintf(stderr, ", not '%s'\n", v);
-  return -1;
-}
-
 /* "512M", "2G", "65536K", "1048576" → bytes; "0.5" → a fraction in (0, 1]. */
 static int parse_mem(const char *v, uint64_t *bytes, double *frac) {
   char *end;
@@ -126,125 +102,105 @@ static int parse_mem(const char *v, uint64_t *bytes, double *frac) {
   return 1;
 }
 
-static int parse(int argc, char **argv, gen_opts *o, int chat) {
-  memset(o, 0, sizeof *o);
-  o->gp = clkv_gen_default_params();
-  o->chat = chat;
-  o->kv_block = 16;
-  o->parallel = 4;
-  o->chunk = 128;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    long l;
-    double d;
-#define NEEDV()                                                                \
-  do {                                                                         \
-    if (!v) {                                                                  \
-      fprintf(stderr, "clkv: %s needs a value\n", a);                          \
-      return 2;                                                                \
-    }                                                                          \
-    i++;                                                                       \
-  } while (0)
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      gen_usage(stdout, chat);
-      return 1;
-    } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEEDV(); o->model = v; }
-    else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { NEEDV(); o->prompt = v; }
-    else if (!strcmp(a, "-f") && !chat) { NEEDV(); o->file = v; }
-    else if (!strcmp(a, "--parallel")) {
-      NEEDV();
-      if (!cli_parse_int(a, v, 1, 256, &l)) return 2;
-      o->parallel = (int)l;
-    }
-    else if (!strcmp(a, "--system")) { NEEDV(); o->system = v; }
-    else if (!strcmp(a, "--device")) { NEEDV(); o->device = v; }
-    else if (!strcmp(a, "--prefix-cache-dir")) { NEEDV(); o->cache_dir = v; }
-    else if (!strcmp(a, "--stop")) {
-      NEEDV();
-      if (o->n_stops < 8) o->stops[o->n_stops++] = v;
-    } else if (!strcmp(a, "-n")) {
-      NEEDV();
-      if (!cli_parse_int(a, v, 0, 1 << 20, &l)) return 2;
-      o->gp.max_tokens = (int)l;
-    } else if (!strcmp(a, "--top-k")) {
-      NEEDV();
-      if (!cli_parse_int(a, v, 0, 1 << 24, &l)) return 2;
-      o->gp.top_k = (int)l;
-    } else if (!strcmp(a, "--seed")) {
-      NEEDV();
-      if (!cli_parse_int(a, v, 0, 0x7fffffffL, &l)) return 2;
-      o->gp.seed = (uint64_t)l;
-    } else if (!strcmp(a, "--ctx")) {
-      NEEDV();
-      if (!cli_parse_int(a, v, 16, 1 << 20, &l)) return 2;
-      o->n_ctx = (int)l;
-    } else if (!strcmp(a, "--kv-block")) {
-      NEEDV();
-      if (!cli_parse_int(a, v, 8, 32, &l) || (l != 8 && l != 16 && l != 32)) {
-        fprintf(stderr, "clkv: --kv-block takes 8, 16 or 32\n");
-        return 2;
-      }
-      o->kv_block = (int)l;
-    } else if (!strcmp(a, "--chunk")) {
-      NEEDV();
-      if (!cli_parse_int(a, v, 1, 4096, &l)) return 2;
-      o->chunk = (int)l;
-    } else if (!strcmp(a, "--temp")) {
-      NEEDV();
-      if (!cli_parse_float(a, v, 0, 100, &d)) return 2;
-      o->gp.temperature = (float)d;
-    } else if (!strcmp(a, "--top-p")) {
-      NEEDV();
-      if (!cli_parse_float(a, v, 0, 1, &d)) return 2;
-      o->gp.top_p = (float)d;
-    } else if (!strcmp(a, "--min-p")) {
-      NEEDV();
-      if (!cli_parse_float(a, v, 0, 1, &d)) return 2;
-      o->gp.min_p = (float)d;
-    } else if (!strcmp(a, "--repeat-penalty")) {
-      NEEDV();
-      if (!cli_parse_float(a, v, 0.01, 100, &d)) return 2;
-      o->gp.repeat_penalty = (float)d;
-    } else if (!strcmp(a, "--kv-evict")) {
-      NEEDV();
-      static const char *const pol[] = {"lru", "lfu", "fifo"}; /* clkv_kv_evict order */
-      int i = pick(a, v, pol, 3);
-      if (i < 0) return 2;
-      o->evict = (clkv_kv_evict)i;
-    } else if (!strcmp(a, "--kv-host-blocks")) {
-      NEEDV();
-      if (!cli_parse_int(a, v, 0, 1 << 20, &l)) return 2;
-      o->kv_host_blocks = (int)l;
-    } else if (!strcmp(a, "--kv-type")) {
-      NEEDV();
-      static const char *const types[] = {"f16", "q8", "q4"}; /* clkv_kv_type order */
-      int i = pick(a, v, types, 3);
-      if (i < 0) return 2;
-      o->kv_type = (clkv_kv_type)i;
-    } else if (!strcmp(a, "--kv-mem")) {
-      NEEDV();
-      if (!parse_mem(v, &o->kv_mem, &o->kv_frac)) {
-        fprintf(stderr, "clkv: --kv-mem takes a size (512M, 2G, 65536K) or a fraction (0.5) of the "
-                        "device memory the weights leave, not '%s'\n", v);
-        return 2;
-      }
-    } else if (!strcmp(a, "--no-prefix-cache")) o->no_prefix = 1;
-    else if (!strcmp(a, "--chat")) o->chat = 1;
-    else if (!strcmp(a, "--ids")) o->ids = 1;
-    else if (!strcmp(a, "--stats")) o->stats = 1;
-    else if (!strcmp(a, "--json")) o->json = 1;
-    else {
-      fprintf(stderr, "clkv: unknown option '%s'\n", a);
-      gen_usage(stderr, chat);
-      return 2;
-    }
-#undef NEEDV
-  }
-  o->stops[o->n_stops] = NULL;
-  if (o->n_stops) o->gp.stop = o->stops;
+static int add_stop(const char *opt, const char *v, void *where) {
+  (void)opt;
+  stop_list *l = where;
+  if (l->n < (int)N_OF(l->v) - 1) l->v[l->n++] = v;
+  return 1;
+}
+
+static int kv_mem(const char *opt, const char *v, void *where) {
+  clkv_context_params *cp = where;
+  if (parse_mem(v, &cp->kv_mem_bytes, &cp->kv_mem_fraction)) return 1;
+  fprintf(stderr, "clkv: %s takes a size (512M, 2G, 65536K) or a fraction (0.5) of the device "
+                  "memory the weights leave, not '%s'\n", opt, v);
   return 0;
 }
+
+static const char *const kv_blocks[] = {"8", "16", "32", NULL};
+static const char *const kv_evicts[] = {"lru", "lfu", "fifo", NULL}; /* clkv_kv_evict order */
+static const char *const kv_types[] = {"f16", "q8", "q4", NULL};     /* clkv_kv_type order */
+
+#define AT(field) CLI_AT(gen_opts, field)
+static const cli_opt gen_rows[] = {
+    {.flag = "-m", .name = "--model", .kind = CLI_STR, .value = "MODEL", AT(model),
+     .help = "the GGUF model file [default: $CLKV_MODEL, else models/" CLKV_DEFAULT_MODEL "]"},
+    {.flag = "-p", .name = "--prompt", .kind = CLI_STR, .value = "PROMPT", AT(prompt),
+     .help = "the prompt (with --chat: the user's message; chat answers it and exits)"},
+    {.flag = "-f", .kind = CLI_STR, .value = "FILE", AT(file), .only = "generate",
+     .help = "one prompt per line ('-': standard input), generated together with continuous "
+             "batching; results printed in input order as [i] text, or one JSON object per "
+             "line with --json"},
+    {.name = "--parallel", .kind = CLI_INT, .value = "N", AT(parallel), .lo = 1, .hi = 256,
+     .help = "sequences decoded together with -f"},
+    {.flag = "-n", .kind = CLI_INT, .value = "N", AT(gp.max_tokens), .lo = 0, .hi = 1 << 20,
+     .help = "tokens to generate at most"},
+    {.name = "--temp", .kind = CLI_NUM, .value = "T", AT(gp.temperature), .lo = 0, .hi = 100,
+     .help = "temperature, 0 = greedy"},
+    {.name = "--top-k", .kind = CLI_INT, .value = "K", AT(gp.top_k), .lo = 0, .hi = 1 << 24,
+     .help = "sample among the K most likely tokens (0: all)"},
+    {.name = "--top-p", .kind = CLI_NUM, .value = "P", AT(gp.top_p), .lo = 0, .hi = 1,
+     .help = "sample among the most likely tokens holding probability P (1: all)"},
+    {.name = "--min-p", .kind = CLI_NUM, .value = "P", AT(gp.min_p), .lo = 0, .hi = 1,
+     .help = "drop tokens less likely than P times the most likely one (0: none)"},
+    {.name = "--repeat-penalty", .kind = CLI_NUM, .value = "R", AT(gp.repeat_penalty),
+     .lo = 0.01, .hi = 100, .help = "penalty on the tokens generated last (1: none)"},
+    {.name = "--seed", .kind = CLI_INT, .value = "S", AT(gp.seed), .lo = 0, .hi = 0x7fffffffL,
+     .help = "seed of the sampler's random numbers"},
+    {.name = "--chat", .kind = CLI_FLAG, AT(chat),
+     .help = "wrap the prompt in the model's chat template"},
+    {.name = "--system", .kind = CLI_STR, .value = "S", AT(system),
+     .help = "the system message of the chat template"},
+    {.name = "--stop", .kind = CLI_CALL, .value = "STR", AT(stops), .call = add_stop,
+     .help = "stop when the text reaches STR (up to 8 of them)"},
+    {.name = "--device", .kind = CLI_STR, .value = "D", AT(device),
+     .help = "device index or name substring as clkv devices lists them, or gpu or cpu "
+             "[default: $CLKV_DEVICE, else the best GPU, else a CPU]"},
+    {.name = "--ctx", .kind = CLI_INT, .value = "N", AT(mp.n_ctx), .lo = 16, .hi = 1 << 20,
+     .help = "context length in tokens [default: the model's, at most 4096]"},
+    {.name = "--kv-block", .kind = CLI_INT, AT(mp.kv_block), .choices = kv_blocks,
+     .help = "tokens per KV cache block"},
+    {.name = "--chunk", .kind = CLI_INT, .value = "N", AT(mp.chunk), .lo = 1, .hi = 4096,
+     .help = "prompt tokens computed per prefill pass"},
+    {.name = "--ids", .kind = CLI_FLAG, AT(ids), .help = "print token ids instead of text"},
+    {.name = "--stats", .kind = CLI_FLAG, AT(stats),
+     .help = "print prompt tokens, prefill/decode tokens/s, TTFT, inter-token latency"},
+    {.name = "--json", .kind = CLI_FLAG, AT(json),
+     .help = "print one JSON object with text, ids and stats"},
+    {.name = "--no-prefix-cache", .kind = CLI_FLAG, AT(no_prefix),
+     .help = "compute every prompt in full (no reuse of cached KV blocks)"},
+    {.name = "--kv-evict", .kind = CLI_CHOICE, AT(cp.evict), .choices = kv_evicts,
+     .help = "which cached KV block goes first when blocks run out: least recently used, "
+             "fewest prefix hits, or oldest"},
+    {.name = "--kv-host-blocks", .kind = CLI_INT, .value = "N", AT(cp.kv_host_blocks), .lo = 0,
+     .hi = 1 << 20, .help = "KV blocks in host memory behind the device's (0: none)"},
+    {.name = "--kv-type", .kind = CLI_CHOICE, AT(mp.kv_type), .choices = kv_types,
+     .help = "KV cache precision: q8 and q4 take about 1/2 and 1/4 of f16's memory"},
+    {.name = "--kv-mem", .kind = CLI_CALL, .value = "SIZE|FRACTION", AT(cp), .call = kv_mem,
+     .help = "device memory for the KV cache: bytes with K/M/G (512M), or a fraction of what "
+             "the weights leave (0.5) [default: enough for the context, within 90% of device "
+             "memory]"},
+    {.name = "--prefix-cache-dir", .kind = CLI_STR, .value = "DIR", AT(cp.prefix_cache_dir),
+     .help = "keep prompt KV blocks in DIR across runs (read at start, written after each "
+             "answer; per model file, KV type and block size)"},
+};
+#undef AT
+
+static int cli_generate(const cli_cmd *c, int argc, char **argv);
+
+const cli_cmd cli_generate_cmd = {
+    .name = "generate", .args = "[options]",
+    .about = "generate text from a prompt, or from a file of prompts decoded together",
+    .opts = gen_rows, .n_opts = N_OF(gen_rows), .size = sizeof(gen_opts),
+    .positional = CLI_NO_POSITIONAL, .run = cli_generate};
+
+const cli_cmd cli_chat_cmd = {
+    .name = "chat", .args = "[options]",
+    .about = "interactive chat with the model (/quit ends it)",
+    .opts = gen_rows, .n_opts = N_OF(gen_rows), .size = sizeof(gen_opts),
+    .positional = CLI_NO_POSITIONAL, .run = cli_generate,
+    .notes = "Each turn computes only its new tokens: the conversation stays in the KV cache\n"
+             "(unless --no-prefix-cache).\n"};
 
 static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ctx,
                         const clkv_model *m, const clkv_device_info *dev) {
@@ -311,202 +267,245 @@ static char *line_prompt(const gen_opts *o, clkv_model *m, const char *line, clk
   return clkv_chat_format(m, msgs, n, 1, err);
 }
 
-/* -f: every non-empty line is a prompt; all are generated together (clkv_generate_batch)
- * and printed in input order when done. */
-static int run_file(const gen_opts *o, clkv_context *ctx, clkv_model *m) {
-  FILE *f = strcmp(o->file, "-") ? fopen(o->file, "r") : stdin;
-  if (!f) {
-    fprintf(stderr, "clkv: cannot open %s: %s\n", o->file, strerror(errno));
-    return 1;
+typedef struct batch {
+  clkv_request *r;
+  sink *s;
+  int n, cap;
+} batch;
+
+static int batch_grow(batch *b) {
+  int cap = b->cap ? 2 * b->cap : 16;
+  clkv_request *r = realloc(b->r, sizeof *r * (size_t)cap);
+  if (r) b->r = r;
+  sink *s = realloc(b->s, sizeof *s * (size_t)cap);
+  if (s) b->s = s;
+  if (!r || !s) return 0;
+  b->cap = cap;
+  return 1;
+}
+
+static void batch_free(batch *b) {
+  for (int i = 0; i < b->n; i++) {
+    free((void *)b->r[i].ids);
+    free(b->s[i].ids);
+    free(b->s[i].text);
   }
-  clkv_request *r = NULL;
-  sink *s = NULL;
-  int n = 0, cap = 0, rc = 0;
-  char *line = NULL;
-  size_t lcap = 0;
-  ssize_t len;
+  free(b->r);
+  free(b->s);
+}
+
+/* One line of the file as a request: wrapped in the chat template with --chat, tokenized.
+ * Returns 0, or the exit status after saying why not. */
+static int batch_add(batch *b, const gen_opts *o, clkv_model *m, const char *line) {
+  if (b->n == b->cap && !batch_grow(b))
+    return cli_die(CLKV_ERR_NO_MEMORY, "out of host memory reading the prompts");
   clkv_error err;
-  while ((len = getline(&line, &lcap, f)) >= 0) {
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-    if (!len) continue;
-    if (n == cap) {
-      cap = cap ? 2 * cap : 16;
-      clkv_request *nr = realloc(r, sizeof *r * (size_t)cap);
-      if (nr) r = nr;
-      sink *ns = realloc(s, sizeof *s * (size_t)cap);
-      if (ns) s = ns;
-      if (!nr || !ns) {
-        rc = cli_die(CLKV_ERR_NO_MEMORY, "out of host memory reading the prompts");
-        goto done;
-      }
-    }
-    char *text = line_prompt(o, m, line, &err);
-    if (!text) {
-      rc = cli_die(err.status, err.message);
-      goto done;
-    }
-    int tcap = (int)strlen(text) + 8;
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)tcap);
-    int k = ids ? clkv_tokenize(m, text, o->gp.add_special, ids, tcap) : CLKV_ERR_NO_MEMORY;
-    free(text);
-    if (k < 0 || k > tcap) { /* a token covers at least one byte but BOS */
-      free(ids);
-      rc = cli_die(k < 0 ? (clkv_status)k : CLKV_ERR_INTERNAL, "a prompt could not be tokenized");
-      goto done;
-    }
-    s[n] = (sink){o, NULL, 0, 0, NULL, 0, 0, 1};
-    r[n] = (clkv_request){.ids = ids, .n_ids = k, .params = o->gp, .cb = on_token, .user = &s[n]};
-    n++;
+  char *text = line_prompt(o, m, line, &err);
+  if (!text) return cli_die(err.status, err.message);
+  int tcap = (int)strlen(text) + 8;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)tcap);
+  int k = ids ? clkv_tokenize(m, text, o->gp.add_special, ids, tcap) : CLKV_ERR_NO_MEMORY;
+  free(text);
+  if (k < 0 || k > tcap) { /* a token covers at least one byte but BOS */
+    free(ids);
+    return cli_die(k < 0 ? (clkv_status)k : CLKV_ERR_INTERNAL, "a prompt could not be tokenized");
   }
-  if (!n) {
+  b->s[b->n] = (sink){.o = o, .quiet = 1};
+  b->r[b->n] = (clkv_request){.ids = ids, .n_ids = k, .params = o->gp, .cb = on_token};
+  b->n++;
+  return 0;
+}
+
+/* Every non-empty line of f is a prompt. */
+static int batch_read(batch *b, const gen_opts *o, clkv_model *m, FILE *f) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  int rc = 0;
+  while (!rc && (len = getline(&line, &cap, f)) >= 0) {
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+    if (len) rc = batch_add(b, o, m, line);
+  }
+  free(line);
+  if (!rc && !b->n) {
     fprintf(stderr, "clkv: %s holds no prompt (one per line)\n", o->file);
     rc = 2;
-    goto done;
   }
-  for (int i = 0; i < n; i++) r[i].user = &s[i]; /* s may have moved */
-  struct timespec a, b;
-  clock_gettime(CLOCK_MONOTONIC, &a);
-  clkv_status st = clkv_generate_batch(ctx, r, n);
-  clock_gettime(CLOCK_MONOTONIC, &b);
-  const double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) * 1e-6;
-  if (st) {
-    rc = cli_die(st, clkv_last_error(ctx));
-    goto done;
-  }
+  return rc;
+}
+
+/* The results in input order; with --stats, the batch's throughput. */
+static int batch_print(const batch *b, const gen_opts *o, const clkv_context *ctx, double ms) {
   long tokens = 0;
-  for (int i = 0; i < n; i++) {
-    tokens += r[i].stats.generated_tokens;
-    if (r[i].status) {
-      fprintf(stderr, "clkv: prompt %d failed: %s\n", i, clkv_status_str(r[i].status));
+  int rc = 0;
+  for (int i = 0; i < b->n; i++) {
+    const sink *s = &b->s[i];
+    tokens += b->r[i].stats.generated_tokens;
+    if (b->r[i].status) {
+      fprintf(stderr, "clkv: prompt %d failed: %s\n", i, clkv_status_str(b->r[i].status));
       rc = 1;
     } else if (o->json) {
-      print_json(&s[i], &r[i].stats, ctx, i);
+      print_json(s, &b->r[i].stats, ctx, i);
     } else if (o->ids) {
       printf("[%d]", i);
-      for (int j = 0; j < s[i].n; j++) printf(" %d", s[i].ids[j]);
+      for (int j = 0; j < s->n; j++) printf(" %d", s->ids[j]);
       printf("\n");
     } else {
-      printf("[%d] %s\n", i, s[i].text ? s[i].text : "");
+      printf("[%d] %s\n", i, s->text ? s->text : "");
     }
   }
   if (o->stats) {
     clkv_kv_stats k;
     clkv_context_kv_stats(ctx, &k);
     fprintf(stderr, "[batch] %d prompts, %ld tokens in %.1f ms: %.1f tokens/s; %d decoded together "
-                    "at most; swaps %llu/%llu\n", n, tokens, ms, tokens * 1000.0 / ms,
+                    "at most; swaps %llu/%llu\n", b->n, tokens, ms, tokens * 1000.0 / ms,
             o->parallel, (unsigned long long)k.swaps_out, (unsigned long long)k.swaps_in);
   }
-done:
-  for (int i = 0; i < n; i++) {
-    free((void *)r[i].ids);
-    free(s[i].ids);
-    free(s[i].text);
-  }
-  free(r);
-  free(s);
-  free(line);
-  if (f != stdin) fclose(f);
   return rc;
 }
 
-int cli_generate(int argc, char **argv, int chat) {
-  gen_opts o;
-  int rc = parse(argc, argv, &o, chat);
-  if (rc) return rc == 1 ? 0 : rc;
-  if (!chat && !o.prompt) o.prompt = "Once upon a time";
-  clkv_error err;
-  clkv_runtime *rt = NULL;
-  clkv_model *m = NULL;
-  clkv_context *ctx = NULL;
-  clkv_runtime_params rp = clkv_runtime_default_params();
-  rp.device = o.device;
-  clkv_status st = clkv_runtime_create(&rp, &rt, &err);
-  if (st) return cli_die(st, err.message);
-  clkv_model_params mp = clkv_model_default_params();
-  mp.n_ctx = o.n_ctx;
-  mp.kv_block = o.kv_block;
-  mp.kv_type = o.kv_type;
-  mp.chunk = o.chunk;
-  mp.max_seqs = o.file ? o.parallel : 1;
-  const char *path = cli_model_path(o.model);
-  if ((st = clkv_model_load(rt, path, &mp, &m, &err))) {
-    fprintf(stderr, "clkv: cannot load %s\n", path);
-    rc = cli_die(st, err.message);
-    goto out;
+/* -f: every non-empty line is a prompt; all are generated together (clkv_generate_batch)
+ * and printed in input order when done. */
+static int run_file(const gen_opts *o, session *se) {
+  FILE *f = strcmp(o->file, "-") ? fopen(o->file, "r") : stdin;
+  if (!f) {
+    fprintf(stderr, "clkv: cannot open %s: %s\n", o->file, strerror(errno));
+    return 1;
   }
-  clkv_context_params cp = clkv_context_default_params();
-  cp.prefix_cache = !o.no_prefix;
-  cp.evict = o.evict;
-  cp.kv_host_blocks = o.kv_host_blocks;
-  cp.reuse_last = chat && !o.no_prefix; /* each turn continues the conversation's sequence */
-  cp.kv_mem_bytes = o.kv_mem;
-  cp.kv_mem_fraction = o.kv_frac;
-  cp.prefix_cache_dir = o.cache_dir;
-  if ((st = clkv_context_create(m, &cp, &ctx, &err))) {
-    rc = cli_die(st, err.message);
-    goto out;
+  batch b = {0};
+  int rc = batch_read(&b, o, se->m, f);
+  if (f != stdin) fclose(f);
+  if (!rc) {
+    for (int i = 0; i < b.n; i++) b.r[i].user = &b.s[i]; /* s may have moved */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clkv_status st = clkv_generate_batch(se->ctx, b.r, b.n);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double ms =
+        (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    rc = st ? cli_die(st, clkv_last_error(se->ctx)) : batch_print(&b, o, se->ctx, ms);
   }
-  if (o.file) {
-    rc = run_file(&o, ctx, m);
-    goto out;
-  }
+  batch_free(&b);
+  return rc;
+}
+
+/* The conversation so far (chat, or --chat). */
+typedef struct convo {
   clkv_chat_message msgs[256];
-  size_t n_msgs = 0;
-  if (o.system) msgs[n_msgs++] = (clkv_chat_message){"system", o.system};
-  char line[8192];
-  char *owned[256] = {0};
-  int n_owned = 0, save_warned = 0;
-  for (;;) {
-    const char *user = o.prompt;
-    if (chat && !user) {
-      fputs("> ", stdout);
-      fflush(stdout);
-      if (!fgets(line, sizeof line, stdin)) break;
-      line[strcspn(line, "\n")] = 0;
-      if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) break;
-      if (!*line) continue;
-      user = line;
-    }
-    char *prompt = NULL;
-    if (o.chat) {
-      if (n_msgs + 2 > sizeof msgs / sizeof msgs[0] || n_owned + 2 > 256) break;
-      owned[n_owned] = strdup(user);
-      msgs[n_msgs++] = (clkv_chat_message){"user", owned[n_owned++]};
-      prompt = clkv_chat_format(m, msgs, n_msgs, 1, &err);
-      if (!prompt) {
-        rc = cli_die(err.status, err.message);
-        break;
-      }
-    }
-    sink s = {&o, NULL, 0, 0, NULL, 0, 0, 0};
-    clkv_gen_stats stats;
-    st = clkv_generate(ctx, prompt ? prompt : user, &o.gp, on_token, &s, &stats);
-    free(prompt);
-    if (st) {
-      rc = cli_die(st, clkv_last_error(ctx));
-      free(s.ids);
-      free(s.text);
-      break;
-    }
-    /* after each answer, so the blocks survive an interrupted chat (and --stats counts them) */
-    if (o.cache_dir && clkv_context_save_prefix(ctx) && !save_warned++)
-      fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(ctx));
-    if (o.json) print_json(&s, &stats, ctx, -1);
-    else fputc('\n', stdout);
-    if (o.stats) print_stats(stderr, &stats, ctx, m, clkv_runtime_device(rt));
-    if (chat && o.chat) {
-      owned[n_owned] = s.text ? s.text : strdup("");
-      msgs[n_msgs++] = (clkv_chat_message){"assistant", owned[n_owned++]};
-      s.text = NULL;
-    }
+  size_t n;
+  char *owned[256]; /* the texts of its messages that it holds */
+  int n_owned;
+} convo;
+
+static int convo_full(const convo *cv) {
+  return cv->n + 2 > N_OF(cv->msgs) || cv->n_owned + 2 > (int)N_OF(cv->owned);
+}
+
+/* One prompt or turn: generated and printed; with keep, the answer joins the conversation.
+ * Returns 0, or the exit status after saying what failed. */
+static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int keep) {
+  clkv_error err;
+  char *prompt = NULL;
+  if (o->chat) {
+    cv->owned[cv->n_owned] = strdup(user);
+    cv->msgs[cv->n++] = (clkv_chat_message){"user", cv->owned[cv->n_owned++]};
+    prompt = clkv_chat_format(se->m, cv->msgs, cv->n, 1, &err);
+    if (!prompt) return cli_die(err.status, err.message);
+  }
+  sink s = {.o = o};
+  clkv_gen_stats stats;
+  clkv_status st = clkv_generate(se->ctx, prompt ? prompt : user, &o->gp, on_token, &s, &stats);
+  free(prompt);
+  if (st) {
     free(s.ids);
     free(s.text);
-    if (!chat || o.prompt) break;
+    return cli_die(st, clkv_last_error(se->ctx));
   }
-  for (int i = 0; i < n_owned; i++) free(owned[i]);
-out:
-  clkv_context_free(ctx);
-  clkv_model_free(m);
-  clkv_runtime_free(rt);
+  /* after each answer, so the blocks survive an interrupted chat (and --stats counts them) */
+  if (o->cp.prefix_cache_dir && clkv_context_save_prefix(se->ctx) && !se->save_warned++)
+    fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(se->ctx));
+  if (o->json) print_json(&s, &stats, se->ctx, -1);
+  else fputc('\n', stdout);
+  if (o->stats) print_stats(stderr, &stats, se->ctx, se->m, clkv_runtime_device(se->rt));
+  if (keep) {
+    cv->owned[cv->n_owned] = s.text ? s.text : strdup("");
+    cv->msgs[cv->n++] = (clkv_chat_message){"assistant", cv->owned[cv->n_owned++]};
+    s.text = NULL;
+  }
+  free(s.ids);
+  free(s.text);
+  return 0;
+}
+
+/* The user's next message into line: 0 at the end of input, /quit or /exit. */
+static int read_message(char *line, int cap) {
+  for (;;) {
+    fputs("> ", stdout);
+    fflush(stdout);
+    if (!fgets(line, cap, stdin)) return 0;
+    line[strcspn(line, "\n")] = 0;
+    if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) return 0;
+    if (*line) return 1;
+  }
+}
+
+/* generate: the one prompt; chat: -p's one turn, or turns read from stdin until the end. */
+static int converse(const gen_opts *o, session *se, int chat) {
+  convo cv = {.n = 0};
+  if (o->system) cv.msgs[cv.n++] = (clkv_chat_message){"system", o->system};
+  char line[8192];
+  int rc = 0;
+  do {
+    const char *user = o->prompt;
+    if (chat && !user) {
+      if (!read_message(line, sizeof line)) break;
+      user = line;
+    }
+    if (o->chat && convo_full(&cv)) break;
+    rc = turn(o, se, &cv, user, chat && o->chat);
+  } while (!rc && chat && !o->prompt);
+  for (int i = 0; i < cv.n_owned; i++) free(cv.owned[i]);
+  return rc;
+}
+
+/* Runtime, model and context as the options say: 0, or the exit status after saying what
+ * failed (what was opened stays in se for session_close). */
+static int session_open(const gen_opts *o, session *se) {
+  clkv_error err;
+  clkv_runtime_params rp = clkv_runtime_default_params();
+  rp.device = o->device;
+  clkv_status st = clkv_runtime_create(&rp, &se->rt, &err);
+  if (st) return cli_die(st, err.message);
+  const char *path = cli_model_path(o->model);
+  if ((st = clkv_model_load(se->rt, path, &o->mp, &se->m, &err))) {
+    fprintf(stderr, "clkv: cannot load %s\n", path);
+    return cli_die(st, err.message);
+  }
+  if ((st = clkv_context_create(se->m, &o->cp, &se->ctx, &err))) return cli_die(st, err.message);
+  return 0;
+}
+
+static void session_close(session *se) {
+  clkv_context_free(se->ctx);
+  clkv_model_free(se->m);
+  clkv_runtime_free(se->rt);
+}
+
+static int cli_generate(const cli_cmd *c, int argc, char **argv) {
+  const int chat = c == &cli_chat_cmd;
+  gen_opts o = {.chat = chat, .prompt = chat ? NULL : "Once upon a time",
+                .mp = clkv_model_default_params(), .cp = clkv_context_default_params(),
+                .gp = clkv_gen_default_params()};
+  o.parallel = o.mp.max_seqs;
+  int rc = cli_parse(c, argc, argv, &o);
+  if (rc >= 0) return rc;
+  if (o.stops.n) o.gp.stop = o.stops.v;
+  o.mp.max_seqs = o.file ? o.parallel : 1;
+  o.cp.prefix_cache = !o.no_prefix;
+  o.cp.reuse_last = chat && !o.no_prefix; /* each turn continues the conversation's sequence */
+  session se = {0};
+  rc = session_open(&o, &se);
+  if (!rc) rc = o.file ? run_file(&o, &se) : converse(&o, &se, chat);
+  session_close(&se);
   return rc;
 }

@@ -1,13 +1,15 @@
-/* cli_tune.c — `clkv tune [-m MODEL] [--budget SECONDS] [--device D]`: tunes the kernel
- * launch shapes for a model's shapes on one device, saves them to the per-device tuning
- * file that clkv_model_load applies, and prints tuned against default times. */
+/* tune.c — `clkv tune [-m MODEL] [--budget SECONDS] [--device D]`: tunes the kernel launch
+ * shapes for a model's shapes on one device (clkv_tune), which saves them to the per-device
+ * tuning file that clkv_model_load applies, and prints tuned against default times. */
 #include "cli.h"
-#include "tune/tuner.h"
 
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
+
+typedef struct tune_opts {
+  const char *model, *device;
+  double budget;
+} tune_opts;
 
 static void bar(void *user, unsigned done, unsigned total, const char *what) {
   (void)user;
@@ -21,77 +23,74 @@ static void bar(void *user, unsigned done, unsigned total, const char *what) {
   fflush(stderr);
 }
 
-/* The computable weight type holding the most bytes (the model's main type). */
-static uint32_t main_wtype(const clkv_file_info *fi) {
-  uint32_t best = GGML_T_F32;
-  uint64_t most = 0;
-  for (int i = 0; i < fi->n_types; i++)
-    for (uint32_t id = 0; id < 64; id++) {
-      const clkv__ggml_type_info *t = clkv__ggml_type_get(id);
-      if (t && !strcmp(t->name, fi->by_type[i].type) && clkv__wtype_slot(id) >= 0 &&
-          fi->by_type[i].bytes > most)
-        best = id, most = fi->by_type[i].bytes;
-    }
-  return best;
-}
-
-int cli_tune(int argc, char **argv) {
-  const char *model = NULL, *device = NULL;
-  double budget = 60;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-m") && i + 1 < argc) model = argv[++i];
-    else if (!strcmp(a, "--device") && i + 1 < argc) device = argv[++i];
-    else if (!strcmp(a, "--budget") && i + 1 < argc) {
-      if (!cli_parse_float(a, argv[++i], 1, 86400, &budget)) return 2;
-    } else {
-      fprintf(stderr, "usage: clkv tune [-m MODEL] [--budget SECONDS (60)] [--device D]\n");
-      return !strcmp(a, "-h") || !strcmp(a, "--help") ? 0 : 2;
-    }
-  }
-  clkv_error err;
-  clkv_file_info fi;
-  const char *path = cli_model_path(model);
-  clkv_status st = clkv_model_inspect(path, &fi, &err);
-  if (st) return cli_die(st, err.message);
-  clkv_runtime_params rp = clkv_runtime_default_params();
-  rp.device = device;
-  rp.profiling = 1;
-  clkv_runtime *rt;
-  if ((st = clkv_runtime_create(&rp, &rt, &err))) return cli_die(st, err.message);
-  uint32_t wtype = main_wtype(&fi);
-  fprintf(stderr, "tuning for %s (%s weights) on %s, budget %.0f s\n", fi.model.name,
-          clkv__ggml_type_get(wtype)->name, rt->info.name, budget);
-  clkv__tune_report r;
-  st = clkv__tune(rt, &fi.model, wtype, budget, bar, NULL, &r, &err);
-  if (!st) st = clkv__tuning_save(rt, &r.tuned, &err);
-  if (st) {
-    clkv_runtime_free(rt);
-    return cli_die(st, err.message);
-  }
+static void print_report(const clkv_tune_report *r) {
   printf("%-15s %-32s %10s  %-32s %10s  %6s\n", "kernel", "default shape", "default ms",
          "tuned shape", "tuned ms", "ratio");
-  for (int k = 0; k < CLKV__TK_COUNT; k++) {
-    const clkv__tune_kernel *t = &r.k[k];
+  for (int k = 0; k < r->n_kernels; k++) {
+    const clkv_tune_kernel *t = &r->kernels[k];
     printf("%-15s %-32s %10.3f  %-32s %10.3f  %6.3f\n", t->name, t->default_shape,
            t->default_ms, t->tuned_shape, t->tuned_ms,
            isfinite(t->default_ms) && t->default_ms > 0 ? t->tuned_ms / t->default_ms : NAN);
   }
-  for (int k = CLKV__TK_GEMM_QKV; k < CLKV__TK_COUNT; k++) { /* what the other path took */
-    const clkv__tune_kernel *t = &r.k[k];
+  int first = 1;
+  for (int k = 0; k < r->n_kernels; k++) { /* what the other prefill path took */
+    const clkv_tune_kernel *t = &r->kernels[k];
+    if (!t->is_prefill_path) continue;
     if (t->runner_up[0])
       printf("%-15s %s lost: %.3f ms against %s %.3f ms\n", t->name, t->runner_up,
              t->runner_up_ms, t->tuned_shape, t->tuned_ms);
-    else if (k == CLKV__TK_GEMM_QKV)
+    else if (first)
       printf("prefill GEMM: no CLBlast candidate was timed (%s)\n",
-             clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, NULL, 0) ? "budget reached"
-                                                                   : "CLBlast unavailable here");
+             r->clblast_available ? "budget reached" : "CLBlast unavailable here");
+    first = 0;
   }
-  char file[1200];
-  clkv__tuning_path(rt, file, sizeof file);
-  printf("%u candidates checked and timed (%s) in %.1f s%s\nsaved %s\n", r.candidates_checked,
-         r.wall_clock ? "wall clock" : "events", r.elapsed_s,
-         r.budget_hit ? " (a stage used up its share of the budget; best so far kept)" : "", file);
+  printf("%u candidates checked and timed (%s) in %.1f s%s\nsaved %s\n", r->candidates_checked,
+         r->wall_clock ? "wall clock" : "events", r->elapsed_s,
+         r->budget_hit ? " (a stage used up its share of the budget; best so far kept)" : "",
+         r->tuning_file);
+}
+
+static int cli_tune(const cli_cmd *c, int argc, char **argv) {
+  clkv_tune_params tp = clkv_tune_default_params();
+  tune_opts o = {.budget = tp.budget_s};
+  int rc = cli_parse(c, argc, argv, &o);
+  if (rc >= 0) return rc;
+  clkv_error err;
+  clkv_file_info fi;
+  clkv_status st = clkv_model_inspect(cli_model_path(o.model), &fi, &err);
+  if (st) return cli_die(st, err.message);
+  clkv_runtime_params rp = clkv_runtime_default_params();
+  rp.device = o.device;
+  rp.profiling = 1;
+  clkv_runtime *rt;
+  if ((st = clkv_runtime_create(&rp, &rt, &err))) return cli_die(st, err.message);
+  tp.budget_s = o.budget;
+  tp.weight_type = clkv_file_main_type(&fi);
+  fprintf(stderr, "tuning for %s (%s weights) on %s, budget %.0f s\n", fi.model.name,
+          tp.weight_type, clkv_runtime_device(rt)->name, tp.budget_s);
+  clkv_tune_report r;
+  if ((st = clkv_tune(rt, &fi, &tp, bar, NULL, &r, &err))) {
+    clkv_runtime_free(rt);
+    return cli_die(st, err.message);
+  }
+  print_report(&r);
   clkv_runtime_free(rt);
   return 0;
 }
+
+static const cli_opt tune_rows[] = {
+    {.flag = "-m", .name = "--model", .kind = CLI_STR, .value = "MODEL", CLI_AT(tune_opts, model),
+     .help = "the model whose shapes (and main weight type) are tuned [default: as for generate]"},
+    {.name = "--budget", .kind = CLI_NUM, .value = "SECONDS", CLI_AT(tune_opts, budget), .lo = 1,
+     .hi = 86400, .help = "about how long the search may take; the defaults are always timed"},
+    {.name = "--device", .kind = CLI_STR, .value = "D", CLI_AT(tune_opts, device),
+     .help = "device index or name substring, as clkv devices lists them"},
+};
+
+const cli_cmd cli_tune_cmd = {
+    .name = "tune", .args = "[options]",
+    .about = "tune kernel launch shapes for this device (saved per device)",
+    .opts = tune_rows, .n_opts = sizeof tune_rows / sizeof tune_rows[0],
+    .size = sizeof(tune_opts), .positional = CLI_NO_POSITIONAL, .run = cli_tune,
+    .notes = "The shapes are saved to a tuning file per device and driver that generate and chat\n"
+             "then apply (their --stats says so); clkv cache clear removes it (docs/TUNING.md).\n"};

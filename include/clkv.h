@@ -350,6 +350,76 @@ typedef struct clkv_request {
  * ran (check each request's status), or the error that stopped it (device failure). */
 CLKV_API clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n);
 
+/* ---- tuning: kernel launch shapes for one model's shapes on one device ----
+ *
+ * Usage (what `clkv tune` does):
+ *   clkv_file_info fi; clkv_model_inspect("model.gguf", &fi, &err);
+ *   clkv_runtime_params rp = clkv_runtime_default_params();
+ *   rp.profiling = 1;                                // time with events, not the wall clock
+ *   clkv_runtime_create(&rp, &rt, &err);
+ *   clkv_tune_params tp = clkv_tune_default_params(); // tp.budget_s = 120
+ *   clkv_tune_report rep;
+ *   if (clkv_tune(rt, &fi, &tp, on_progress, user, &rep, &err)) ...
+ *   // rep.kernels[i]: default against tuned shape and time; rep.tuning_file: where it went
+ * A later clkv_model_load on the same device reads the tuning file (clkv_model_tuning_source
+ * names it); clkv_cache_clear_tuning removes it. docs/TUNING.md describes the search. */
+typedef struct clkv_tune_params {
+  double budget_s;         /* about this many seconds in all (default 60); the default shapes
+                              are always measured, so a small budget may take longer */
+  const char *weight_type; /* GGML type name of the synthetic weights ("Q4_1"); NULL (default)
+                              → clkv_file_main_type of the file */
+  int save;                /* 1 (default): write the per-device tuning file */
+} clkv_tune_params;
+
+CLKV_API clkv_tune_params clkv_tune_default_params(void);
+
+/* Progress: done of total candidates, and what is being timed now ("done" at the end). */
+typedef void (*clkv_tune_progress_cb)(void *user, unsigned done, unsigned total, const char *what);
+
+/* One tuned kernel, or one projection's prefill path. */
+typedef struct clkv_tune_kernel {
+  char name[32];           /* "matvec.decode", "attn.prefill", "gemm.qkv", ... */
+  int is_prefill_path;     /* 1: the shapes below are a projection's prefill path ("own",
+                              "clblast"), chosen by time; 0: a launch shape ("ksplit=1 rg=4") */
+  char default_shape[64], tuned_shape[64];
+  double default_ms, tuned_ms; /* median times; default_ms is INFINITY if the default failed */
+  unsigned tried, failed;  /* candidates timed / rejected by the check against plain C */
+  char runner_up[64];      /* the fastest candidate that lost ("" if none), and its time */
+  double runner_up_ms;
+} clkv_tune_kernel;
+
+#define CLKV_TUNE_MAX_KERNELS 16
+
+typedef struct clkv_tune_report {
+  clkv_tune_kernel kernels[CLKV_TUNE_MAX_KERNELS];
+  int n_kernels;
+  char weight_type[16];    /* the type tuned for */
+  unsigned candidates_checked; /* every timed candidate passed the check first */
+  double elapsed_s;
+  int budget_hit;          /* a stage used up its share of the budget; best so far kept */
+  int wall_clock;          /* 1: timed by the wall clock (runtime without profiling) */
+  int clblast_available;   /* 1: the CLBlast prefill path can run here; else clblast_why */
+  char clblast_why[256];
+  char tuning_file[1200];  /* the file written ("" when params.save is 0) */
+} clkv_tune_report;
+
+/* Tunes the launch shapes of the matvec and attention kernels, and each projection's prefill
+ * path, for the shapes of a model (fi from clkv_model_inspect) on rt's device, with synthetic
+ * weights; every candidate is checked against plain C before it is timed, and a tuned shape
+ * is never slower than the default. Saves the result to rt's tuning file when p->save.
+ * p NULL → defaults; progress may be NULL. CLKV_ERR_INVALID_ARG when the weight type is not
+ * one clkv computes or the model has no usable shape. */
+CLKV_API clkv_status clkv_tune(clkv_runtime *rt, const clkv_file_info *fi, const clkv_tune_params *p,
+                               clkv_tune_progress_cb progress, void *user, clkv_tune_report *out,
+                               clkv_error *err);
+/* The per-device tuning file: <cache dir>/tuning/<hash of device, driver, platform>.txt.
+ * Writes at most cap bytes (NUL included) to buf; returns the length of the whole path. */
+CLKV_API int clkv_tuning_path(const clkv_runtime *rt, char *buf, size_t cap);
+/* The weight type a file mostly holds: of the types clkv computes (F32, F16, BF16, Q8_0,
+ * Q4_0, Q4_1), the one with the most bytes; "F32" when there is none. The string lives
+ * in fi (or is a constant). */
+CLKV_API const char *clkv_file_main_type(const clkv_file_info *fi);
+
 #ifdef __cplusplus
 }
 #endif
