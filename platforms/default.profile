@@ -6,7 +6,7 @@
 description = an OpenCL device without a more specific profile
 simd_width = 0           # unknown: no subgroup width is assumed
 quirks = none
-# Kernel tunables (the names of the tuning file, docs/TUNING.md): the launch shapes clkv
+# Kernel tunables, all of them (runtime/tunables_table.h, docs/TUNING.md): the shapes clkv
 # used for every GPU before profiles existed. 32 work-items share a row and reduce it in
 # local memory (guess: a warp on NVIDIA, half a wavefront on GCN, unknown elsewhere).
 decode.ksplit = 32

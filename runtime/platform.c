@@ -33,16 +33,21 @@ extern const struct clkv__kernel_source clkv__profile_sources[];
 #define FILE_MAX_BYTES 65536
 #define MAX_FILES 64
 
+/* Every key: the hardware's, one per tunable, then the two that are not numbers. */
 static const struct {
   const char *name;
   long lo, hi;
   int pow2;
-} keys[] = {
-#define CLKV__PK_ROW(id, name, lo, hi, p2) {name, lo, hi, p2},
+} keys[CLKV__PK_COUNT] = {
+#define CLKV__PK_ROW(id, name, lo, hi, p2) [CLKV__PK_##id] = {name, lo, hi, p2},
     CLKV__PROFILE_KEYS(CLKV__PK_ROW)
 #undef CLKV__PK_ROW
-    {"quirks", 0, 0, 0},
-    {"description", 0, 0, 0}};
+#define CLKV__PK_TUN_ROW(id, key, field, cpu, gpu, lo, hi, p2, ...) \
+  [CLKV__PK_TUNABLE0 + CLKV__TUN_##id] = {key, lo, hi, p2},
+    CLKV__TUNABLES(CLKV__PK_TUN_ROW)
+#undef CLKV__PK_TUN_ROW
+    [CLKV__PK_QUIRKS] = {"quirks", 0, 0, 0},
+    [CLKV__PK_DESCRIPTION] = {"description", 0, 0, 0}};
 
 static const char *const quirk_names[] = {
 #define CLKV__Q_NAME(id, name, what) name,

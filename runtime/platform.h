@@ -6,25 +6,16 @@
 #define CLKV_PLATFORM_H
 
 #include "clkv_internal.h"
+#include "tunables_table.h"
 
-/* Numeric keys: X(ID, "name", min, max, power_of_two). The tunables use the names of the
- * tuning file (host/tunables.c); simd_width 0 means "no fixed subgroup width". */
+/* Numeric keys of the hardware: X(ID, "name", min, max, power_of_two); simd_width 0 means "no
+ * fixed subgroup width". The kernel tunables follow them, one key per row of CLKV__TUNABLES
+ * (runtime/tunables_table.h), with its range. */
 #define CLKV__PROFILE_KEYS(X)                                   \
   X(SIMD_WIDTH, "simd_width", 0, 1024, 1)                       \
   X(LOCAL_MEM_KIB, "local_mem_kib", 1, 65536, 0)                \
   X(VEC_FLOAT, "vector_width_float", 1, 16, 1)                  \
-  X(VEC_HALF, "vector_width_half", 1, 16, 1)                    \
-  X(DECODE_KSPLIT, "decode.ksplit", 1, 4096, 1)                 \
-  X(DECODE_RG, "decode.rg", 1, 4096, 0)                         \
-  X(DECODE_ROWS, "decode.rows", 1, 4096, 0)                     \
-  X(DECODE_TT, "decode.tt", 1, 4096, 0)                         \
-  X(PREFILL_KSPLIT, "prefill.ksplit", 1, 4096, 1)               \
-  X(PREFILL_RG, "prefill.rg", 1, 4096, 0)                       \
-  X(PREFILL_ROWS, "prefill.rows", 1, 4096, 0)                   \
-  X(PREFILL_TT, "prefill.tt", 1, 4096, 0)                       \
-  X(ATT_WG, "att_wg", 1, 4096, 0)                               \
-  X(TQ, "tq", 1, 4096, 0)                                       \
-  X(TK, "tk", 1, 4096, 0)
+  X(VEC_HALF, "vector_width_half", 1, 16, 1)
 
 /* Driver quirks the runtime honours: X(ID, "name", what the runtime does). */
 #define CLKV__QUIRKS(X)                                                                        \
@@ -42,7 +33,8 @@ enum {
 #define CLKV__PK_ENUM(id, name, lo, hi, p2) CLKV__PK_##id,
   CLKV__PROFILE_KEYS(CLKV__PK_ENUM)
 #undef CLKV__PK_ENUM
-  CLKV__PK_QUIRKS,      /* value: bit mask of 1 << CLKV__Q_* */
+  CLKV__PK_TUNABLE0,    /* the key of tunable 0: CLKV__PK_TUNABLE0 + CLKV__TUN_* */
+  CLKV__PK_QUIRKS = CLKV__PK_TUNABLE0 + CLKV__TUN_COUNT, /* value: bit mask of 1 << CLKV__Q_* */
   CLKV__PK_DESCRIPTION, /* value unused: see clkv__profile.description */
   CLKV__PK_COUNT
 };

@@ -127,19 +127,22 @@ Test(platform, tunable_keys_are_the_tuning_file_keys_and_default_sets_them_all) 
   int tunables = 0;
   for (int k = 0; k < CLKV__PK_COUNT; k++) {
     char line[64];
-    clkv__tunables t = {{{1, 4, 2, 1}, {1, 4, 2, 8}}, 8, 16, 32, {CLKV__GEMM_OWN}};
+    clkv__tunables t = {.mv = {{1, 4, 2, 1}, {1, 4, 2, 8}}, .att_wg = 8, .tq = 16, .tk = 32};
     snprintf(line, sizeof line, "%s=2\n", clkv__profile_key_name(k));
     if (clkv__tunables_parse(line, &t) != 0) continue; /* not a tunable */
     tunables++;
+    cr_assert_eq(k, CLKV__PK_TUNABLE0 + clkv__tunable_find(clkv__profile_key_name(k)),
+                 "%s: a tunable's profile key is its row's", clkv__profile_key_name(k));
     cr_assert_eq(p.from[k].level, CLKV__PL_DEFAULT, "[default] must set %s", clkv__profile_key_name(k));
   }
-  cr_assert_eq(tunables, 11, "every key host/tunables.c knows (decode/prefill ksplit rg rows tt, att_wg tq tk)");
+  cr_assert_eq(tunables, CLKV__TUN_COUNT, "every row of CLKV__TUNABLES (decode/prefill ksplit rg rows tt, "
+               "att_wg tq tk, ...) is a profile key and a tuning-file key");
   /* CPUs must not inherit a vendor's GPU values: their arch sections set every tunable */
   const char *cpu_arch[] = {"cpu", "pocl-cpu"};
   for (int a = 0; a < 2; a++) {
     clkv_device_info c = dev(CLKV_DEVICE_CPU, a ? CLKV_VENDOR_POCL : CLKV_VENDOR_INTEL, cpu_arch[a], "cpu");
     clkv__profile q = lookup_shipped(&c);
-    for (int k = key("decode.ksplit"); k <= key("tk"); k++)
+    for (int k = CLKV__PK_TUNABLE0; k < CLKV__PK_TUNABLE0 + CLKV__TUN_COUNT; k++)
       cr_assert_eq(q.from[k].level, CLKV__PL_ARCH, "%s: %s", cpu_arch[a], clkv__profile_key_name(k));
     cr_assert_eq(q.from[CLKV__PK_SIMD_WIDTH].level, CLKV__PL_ARCH);
     cr_assert_eq(q.from[CLKV__PK_QUIRKS].level, CLKV__PL_ARCH);

@@ -1,15 +1,38 @@
-/* tunables.c — launch shapes of the kernels: built-in defaults per kind of device, then the
- * device's platform profile (platforms/<name>.profile, runtime/platform.c), then the per-device
- * tuning file written by `clkv tune` (host/tuner.c), then environment overrides.
- * CPUs (PoCL) want one thread per row group and no local reductions; GPUs want many
- * threads sharing a row and a local-memory reduction. */
+/* tunables.c — the kernels' launch shapes from the rows of CLKV__TUNABLES: built-in defaults
+ * per kind of device (CPUs: a work-item per row group, no local reductions; GPUs: a subgroup
+ * shares a row), then the platform profile, the tuning file of `clkv tune`, the environment. */
 #include "platform.h"
 #include "tune/tunables.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CLKV__TUNING_FORMAT "clkv-tuning-v1"
+
+/* A row's search column, (a, b, c) or (), as an array and its length. The leading 0 keeps the
+ * initializer non-empty (C11 has no empty braces); the candidates start after it. */
+#define UNPAREN(...) __VA_ARGS__
+#define SEARCH_VALUES(list) ((const unsigned[]){0, UNPAREN list} + 1)
+#define SEARCH_COUNT(list) \
+  ((unsigned)(sizeof((const unsigned[]){0, UNPAREN list}) / sizeof(unsigned)) - 1)
+
+const clkv__tunable clkv__tunable_table[CLKV__TUN_COUNT] = {
+#define ROW(id, key_, field_, cpu_, gpu_, lo_, hi_, pow2_, wg_, env_, kernel_, follows_, search_) \
+  [CLKV__TUN_##id] = {.key = key_, .offset = offsetof(clkv__tunables, field_), .cpu = cpu_,      \
+                      .gpu = gpu_, .lo = lo_, .hi = hi_, .pow2 = pow2_, .wg = wg_, .env = env_,  \
+                      .kernel = CLKV__TK_##kernel_, .follows = CLKV__TUN_##follows_,             \
+                      .search = SEARCH_VALUES(search_), .n_search = SEARCH_COUNT(search_)},
+    CLKV__TUNABLES(ROW)
+#undef ROW
+};
+
+/* Every field a row names is an unsigned member of clkv__tunables. */
+#define FIELD_IS_UNSIGNED(id, key, field, ...)                                             \
+  _Static_assert(_Generic(((clkv__tunables *)0)->field, unsigned: 1, default: 0), key \
+                 ": the field of a tunable must be unsigned");
+CLKV__TUNABLES(FIELD_IS_UNSIGNED)
+#undef FIELD_IS_UNSIGNED
 
 static const char *const MODE_NAMES[CLKV__GEMM_MODES] = {"own", "clblast", "clblast16"};
 static const char *const PROJ_NAMES[CLKV__N_PROJ] = {"qkv", "o", "gu", "down"};
@@ -28,66 +51,90 @@ const char *clkv__proj_name(int proj) {
   return proj >= 0 && proj < CLKV__N_PROJ ? PROJ_NAMES[proj] : "?";
 }
 
-
-static unsigned env_u(const char *name, unsigned def) {
-  const char *s = getenv(name);
-  if (!s || !*s) return def;
-  long v = strtol(s, NULL, 10);
-  return v > 0 && v <= 4096 ? (unsigned)v : def;
+int clkv__tunable_find(const char *key) {
+  for (int id = 0; key && id < CLKV__TUN_COUNT; id++)
+    if (!strcmp(key, clkv__tunable_table[id].key)) return id;
+  return CLKV__TUN_NONE;
 }
 
-static unsigned *field(clkv__tunables *t, const char *key);
-static void profile_defaults(const clkv_device_info *d, clkv__tunables *t);
+int clkv__tunable_valid(int id, long v) {
+  const clkv__tunable *r = &clkv__tunable_table[id];
+  return v >= (long)r->lo && v <= (long)r->hi && (!r->pow2 || (v > 0 && !(v & (v - 1))));
+}
 
-static void device_defaults(const clkv_device_info *d, clkv__tunables *t) {
+/* The work-group size of a tuned kernel: the product of its wg tunables. */
+static size_t wg_size(const clkv__tunables *t, int kernel) {
+  size_t n = 1;
+  for (int id = 0; id < CLKV__TUN_COUNT; id++)
+    if (clkv__tunable_table[id].kernel == kernel && clkv__tunable_table[id].wg)
+      n *= clkv__tunable_get(t, id);
+  return n;
+}
+
+int clkv__tunables_fit(const clkv__tunables *t, size_t max_wg) {
+  for (int id = 0; id < CLKV__TUN_COUNT; id++)
+    if (!clkv__tunable_valid(id, (long)clkv__tunable_get(t, id))) return 0;
+  for (int k = 0; k < CLKV__TK_COUNT; k++)
+    if (wg_size(t, k) > max_wg) return 0;
+  return 1;
+}
+
+/* Halves the last wg factor above 1 of each kernel until its work-group fits max_wg (the
+ * matvec: rg first, then ksplit). */
+static void shrink_to_fit(clkv__tunables *t, size_t max_wg) {
+  for (int k = 0; k < CLKV__TK_COUNT; k++)
+    while (wg_size(t, k) > max_wg) {
+      int last = CLKV__TUN_NONE;
+      for (int id = 0; id < CLKV__TUN_COUNT; id++)
+        if (clkv__tunable_table[id].kernel == k && clkv__tunable_table[id].wg &&
+            clkv__tunable_get(t, id) > 1)
+          last = id;
+      if (last == CLKV__TUN_NONE) break;
+      *clkv__tunable_at(t, last) /= 2;
+    }
+}
+
+/* The built-in shapes: each row's CPU or GPU default. */
+static void builtin_defaults(const clkv_device_info *d, clkv__tunables *t) {
+  const unsigned subgroup = d->subgroup_size ? d->subgroup_size : 32;
+  memset(t, 0, sizeof *t);
   for (int p = 0; p < CLKV__N_PROJ; p++) t->gemm[p] = CLKV__GEMM_OWN; /* until measured */
-  if (d->type == CLKV_DEVICE_CPU) {
-    t->mv[CLKV__PH_DECODE] = (clkv__mv_shape){1, 4, 4, 1};
-    t->mv[CLKV__PH_PREFILL] = (clkv__mv_shape){1, 4, 4, 16};
-    t->att_wg = 8;
-    t->tq = 16;
-    t->tk = 32;
-  } else {
-    unsigned warp = d->subgroup_size ? d->subgroup_size : 32;
-    t->mv[CLKV__PH_DECODE] = (clkv__mv_shape){warp, 2, 2, 1};
-    t->mv[CLKV__PH_PREFILL] = (clkv__mv_shape){warp, 2, 2, 4};
-    t->att_wg = 64;
-    t->tq = 32;
-    t->tk = 32;
+  for (int id = 0; id < CLKV__TUN_COUNT; id++) {
+    const clkv__tunable *r = &clkv__tunable_table[id];
+    const unsigned v = d->type == CLKV_DEVICE_CPU ? r->cpu : r->gpu;
+    *clkv__tunable_at(t, id) = v == CLKV__TUN_SUBGROUP ? subgroup : v;
   }
-  profile_defaults(d, t);
 }
 
 /* The values the device's platform profile sets replace the built-in ones, shrunk (halving)
  * where they exceed the device's work-group size. */
-static void profile_defaults(const clkv_device_info *d, clkv__tunables *t) {
+static void device_defaults(const clkv_device_info *d, clkv__tunables *t) {
   clkv__profile p;
   clkv_error err;
+  builtin_defaults(d, t);
   if (clkv__profile_lookup(d, &p, &err) != CLKV_OK) {
     fprintf(stderr, "clkv: warning: %s; using the built-in kernel defaults\n", err.message);
     return;
   }
-  for (int k = 0; k < CLKV__PK_COUNT; k++) {
-    unsigned *f = field(t, clkv__profile_key_name(k));
-    if (f && p.from[k].level != CLKV__PL_NONE) *f = (unsigned)p.v[k];
-  }
-  size_t wg = d->max_workgroup_size ? d->max_workgroup_size : 4096;
-  for (int ph = 0; ph < 2; ph++)
-    while (t->mv[ph].ksplit * t->mv[ph].rg > wg) {
-      if (t->mv[ph].rg > 1) t->mv[ph].rg /= 2;
-      else t->mv[ph].ksplit /= 2;
-    }
-  while (t->att_wg > wg) t->att_wg /= 2;
-  while (t->tq > wg) t->tq /= 2;
+  for (int id = 0; id < CLKV__TUN_COUNT; id++)
+    if (p.from[CLKV__PK_TUNABLE0 + id].level != CLKV__PL_NONE)
+      *clkv__tunable_at(t, id) = (unsigned)p.v[CLKV__PK_TUNABLE0 + id];
+  shrink_to_fit(t, d->max_workgroup_size ? d->max_workgroup_size : 4096);
 }
 
-/* Developer overrides, applied last. */
+/* Developer overrides, applied last; an invalid value is ignored with a warning. */
 static void env_overrides(clkv__tunables *t) {
-  t->mv[CLKV__PH_DECODE].rg = env_u("CLKV_MV_RG", t->mv[CLKV__PH_DECODE].rg);
-  t->mv[CLKV__PH_DECODE].rows = env_u("CLKV_MV_ROWS", t->mv[CLKV__PH_DECODE].rows);
-  t->mv[CLKV__PH_DECODE].ksplit = env_u("CLKV_MV_KSPLIT", t->mv[CLKV__PH_DECODE].ksplit);
-  t->mv[CLKV__PH_PREFILL].tt = env_u("CLKV_MV_TT", t->mv[CLKV__PH_PREFILL].tt);
-  t->att_wg = env_u("CLKV_ATT_WG", t->att_wg);
+  for (int id = 0; id < CLKV__TUN_COUNT; id++) {
+    const clkv__tunable *r = &clkv__tunable_table[id];
+    const char *s = r->env ? getenv(r->env) : NULL;
+    if (!s || !*s) continue;
+    const long v = strtol(s, NULL, 10);
+    if (clkv__tunable_valid(id, v))
+      *clkv__tunable_at(t, id) = (unsigned)v;
+    else
+      fprintf(stderr, "clkv: warning: %s=%s is not %s %u to %u (%s); ignored\n", r->env, s,
+              r->pow2 ? "a power of two from" : "a whole number from", r->lo, r->hi, r->key);
+  }
   const char *g = getenv("CLKV_PREFILL_GEMM");
   if (g && *g) {
     int mode = clkv__gemm_mode_parse(g);
@@ -117,21 +164,32 @@ void clkv__tuning_path(const clkv_runtime *rt, char *buf, size_t cap) {
   snprintf(buf, cap, "%s/tuning/%s.txt", rt->cache_dir, hex);
 }
 
-static unsigned *field(clkv__tunables *t, const char *key) {
-  static const char *const names[] = {"ksplit", "rg", "rows", "tt"};
-  for (int ph = 0; ph < 2; ph++) {
-    const char *pre = ph == CLKV__PH_DECODE ? "decode." : "prefill.";
-    size_t n = strlen(pre);
-    if (strncmp(key, pre, n)) continue;
-    unsigned *f[] = {&t->mv[ph].ksplit, &t->mv[ph].rg, &t->mv[ph].rows, &t->mv[ph].tt};
-    for (int i = 0; i < 4; i++)
-      if (!strcmp(key + n, names[i])) return f[i];
-    return NULL;
+void clkv__tunables_print(FILE *f, const clkv__tunables *t) {
+  for (int id = 0; id < CLKV__TUN_COUNT; id++)
+    fprintf(f, "%s=%u\n", clkv__tunable_table[id].key, clkv__tunable_get(t, id));
+  for (int p = 0; p < CLKV__N_PROJ; p++)
+    fprintf(f, "prefill.gemm.%s=%s\n", clkv__proj_name(p), clkv__gemm_mode_name((int)t->gemm[p]));
+}
+
+/* One "key=value" line (NUL-terminated, no newline) into t: 0, or -1 if damaged. A tunable
+ * takes a whole number valid for its row; prefill.gemm.<projection> a mode name. */
+static int parse_line(char *line, clkv__tunables *t) {
+  char *eq = strchr(line, '='), *num_end;
+  if (!eq) return -1;
+  *eq = 0;
+  const char *val = eq + 1;
+  if (!strncmp(line, "prefill.gemm.", 13)) {
+    int p = 0, mode = clkv__gemm_mode_parse(val);
+    while (p < CLKV__N_PROJ && strcmp(line + 13, clkv__proj_name(p))) p++;
+    if (p == CLKV__N_PROJ || mode < 0) return -1;
+    t->gemm[p] = (unsigned)mode;
+    return 0;
   }
-  if (!strcmp(key, "att_wg")) return &t->att_wg;
-  if (!strcmp(key, "tq")) return &t->tq;
-  if (!strcmp(key, "tk")) return &t->tk;
-  return NULL;
+  const int id = clkv__tunable_find(line);
+  const long v = strtol(val, &num_end, 10);
+  if (id == CLKV__TUN_NONE || num_end == val || *num_end || !clkv__tunable_valid(id, v)) return -1;
+  *clkv__tunable_at(t, id) = (unsigned)v;
+  return 0;
 }
 
 int clkv__tunables_parse(const char *text, clkv__tunables *t) {
@@ -151,26 +209,9 @@ int clkv__tunables_parse(const char *text, clkv__tunables *t) {
     p += len + (end ? 1 : 0);
     if (len && line[len - 1] == '\r') line[--len] = 0;
     if (!len) continue;
-    char *eq = strchr(line, '=');
-    if (!eq) return -1;
-    *eq = 0;
-    unsigned *f = field(&r, line);
-    char *num_end;
-    long v = strtol(eq + 1, &num_end, 10);
-    if (!strncmp(line, "prefill.gemm.", 13)) { /* prefill.gemm.<projection>=<mode> */
-      int p = 0, mode = clkv__gemm_mode_parse(eq + 1);
-      while (p < CLKV__N_PROJ && strcmp(line + 13, clkv__proj_name(p))) p++;
-      if (p == CLKV__N_PROJ || mode < 0) return -1;
-      r.gemm[p] = (unsigned)mode;
-      n++;
-      continue;
-    }
-    if (!f || num_end == eq + 1 || *num_end || v < 1 || v > 4096) return -1;
-    *f = (unsigned)v;
+    if (parse_line(line, &r)) return -1;
     n++;
   }
-  for (int ph = 0; ph < 2; ph++)
-    if (r.mv[ph].ksplit & (r.mv[ph].ksplit - 1)) return -1; /* a power of two */
   if (!n) return -1;
   *t = r;
   return 0;
@@ -203,9 +244,7 @@ int clkv__tunables_load(const clkv_runtime *rt, clkv__tunables *t, char *source,
     char *text = read_small_file(path);
     clkv__tunables r = *t;
     size_t wg = rt->info.max_workgroup_size ? rt->info.max_workgroup_size : 1;
-    int ok = text && clkv__tunables_parse(text, &r) == 0 &&
-             r.mv[0].ksplit * r.mv[0].rg <= wg && r.mv[1].ksplit * r.mv[1].rg <= wg &&
-             r.att_wg <= wg && r.tq <= wg;
+    int ok = text && clkv__tunables_parse(text, &r) == 0 && clkv__tunables_fit(&r, wg);
     free(text);
     if (ok) {
       *t = r;

@@ -1,8 +1,8 @@
 /* tuner.c — the autotuner: for one model's shapes, each projection's prefill path (our
- * matvec or CLBlast), then a greedy coordinate search over the matvec shape (decode, then
- * prefill) and the attention tiles. Every candidate is checked
- * against plain C before it is timed; the defaults are timed first and a candidate replaces
- * the best only if faster, so the tuned shapes are never slower than the defaults. */
+ * matvec or CLBlast), then a greedy search, kernel by kernel, over the search values of
+ * CLKV__TUNABLES. Every candidate is checked against plain C before it is timed; the defaults
+ * are timed first and a candidate replaces the best only if faster, so the tuned shapes are
+ * never slower than the defaults. */
 #include "tune/tuner.h"
 
 #include <math.h>
@@ -363,25 +363,26 @@ static int evaluate(bench *b, int kind, const clkv__tunables *t, double *ms) {
 }
 
 static int legal(const bench *b, const clkv__tunables *t) {
-  size_t wg = b->rt->info.max_workgroup_size ? b->rt->info.max_workgroup_size : 1;
-  for (int ph = 0; ph < 2; ph++) {
-    const clkv__mv_shape *s = &t->mv[ph];
-    if (!s->ksplit || (s->ksplit & (s->ksplit - 1)) || (size_t)s->ksplit * s->rg > wg)
-      return 0;
-  }
-  return t->att_wg <= wg && t->tq <= wg;
+  return clkv__tunables_fit(t, b->rt->info.max_workgroup_size ? b->rt->info.max_workgroup_size : 1);
 }
 
+/* "ksplit=1 rg=4 rows=2": the tunables of the kernel's shape by their names without the
+ * phase; for a gemm kind, the projection's prefill path. */
 static void shape_str(int kind, const clkv__tunables *t, char *buf, size_t cap) {
-  const clkv__mv_shape *s = &t->mv[phase_of(kind)];
-  if (proj_of(kind) >= 0)
+  size_t len = 0;
+  buf[0] = 0;
+  if (proj_of(kind) >= 0) {
     snprintf(buf, cap, "%s", clkv__gemm_mode_name((int)t->gemm[proj_of(kind)]));
-  else if (kind == CLKV__TK_MV_DECODE)
-    snprintf(buf, cap, "ksplit=%u rg=%u rows=%u", s->ksplit, s->rg, s->rows);
-  else if (kind == CLKV__TK_MV_PREFILL)
-    snprintf(buf, cap, "ksplit=%u rg=%u rows=%u tt=%u", s->ksplit, s->rg, s->rows, s->tt);
-  else if (kind == CLKV__TK_ATT_DECODE) snprintf(buf, cap, "att_wg=%u", t->att_wg);
-  else snprintf(buf, cap, "tq=%u tk=%u", t->tq, t->tk);
+    return;
+  }
+  for (int id = 0; id < CLKV__TUN_COUNT && len < cap; id++) {
+    const char *key = clkv__tunable_table[id].key, *dot = strrchr(key, '.');
+    if (clkv__tunable_table[id].kernel != kind) continue;
+    int w = snprintf(buf + len, cap - len, "%s%s=%u", len ? " " : "", dot ? dot + 1 : key,
+                     clkv__tunable_get(t, id));
+    if (w < 0) break;
+    len += (size_t)w;
+  }
 }
 
 /* Tries t for kind; keeps it in *best when it passes and is faster. */
@@ -416,16 +417,35 @@ static void try_cand(bench *b, clkv__tune_report *r, int kind, const clkv__tunab
   }
 }
 
-static const unsigned KSPLITS[] = {1, 4, 8, 16, 32, 64}, RGS[] = {1, 2, 4, 8, 16},
-                      ROWS[] = {1, 2, 4}, TTS[] = {1, 4, 8, 16}, WGS[] = {1, 8, 16, 32, 64},
-                      TQS[] = {8, 16, 32};
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+/* One kernel's stage: each of its tunables in row order, each of that tunable's candidates
+ * on the best so far, after the tunables that follow another take its best value. */
+static void search_kernel(bench *b, clkv__tune_report *r, int kind, clkv__tunables *best) {
+  for (int id = 0; id < CLKV__TUN_COUNT; id++) {
+    const clkv__tunable *row = &clkv__tunable_table[id];
+    if (row->kernel != kind) continue;
+    for (unsigned i = 0; i < row->n_search; i++) {
+      clkv__tunables t = *best;
+      for (int f = 0; f < CLKV__TUN_COUNT; f++)
+        if (clkv__tunable_table[f].kernel == kind && clkv__tunable_table[f].follows != CLKV__TUN_NONE)
+          *clkv__tunable_at(&t, f) = clkv__tunable_get(best, clkv__tunable_table[f].follows);
+      *clkv__tunable_at(&t, id) = row->search[i];
+      try_cand(b, r, kind, &t, best);
+    }
+  }
+}
+
+/* The kernels searched after the prefill paths, in order, and the share of the budget each
+ * stage may run until: the decode mat-vec, with the most candidates, first. */
+static const struct {
+  int kind;
+  double cap;
+} STAGES[] = {{CLKV__TK_MV_DECODE, 0.45}, {CLKV__TK_ATT_DECODE, 0.6},
+              {CLKV__TK_MV_PREFILL, 0.85}, {CLKV__TK_ATT_PREFILL, 0.95}};
 
 /* Stages in order; each may run until its share of the budget is spent, so a small budget
- * still tries every kernel (the decode mat-vec, with the most candidates, first). */
+ * still tries every kernel. */
 static void search(bench *b, clkv__tune_report *r) {
   clkv__tunables best = r->defaults, t;
-  clkv__mv_shape *d = &t.mv[CLKV__PH_DECODE], *p = &t.mv[CLKV__PH_PREFILL];
   b->cap = 0.2;
   /* first, while the budget is fresh: each projection's prefill path, own (timed with the
    * defaults) against each CLBlast mode the device can run */
@@ -436,27 +456,10 @@ static void search(bench *b, clkv__tune_report *r) {
       else
         b->done++;
     }
-  b->cap = 0.45;
-  for (size_t i = 0; i < N_OF(KSPLITS); i++)
-    t = best, d->ksplit = KSPLITS[i], try_cand(b, r, CLKV__TK_MV_DECODE, &t, &best);
-  for (size_t i = 0; i < N_OF(RGS); i++)
-    t = best, d->rg = RGS[i], try_cand(b, r, CLKV__TK_MV_DECODE, &t, &best);
-  for (size_t i = 0; i < N_OF(ROWS); i++)
-    t = best, d->rows = ROWS[i], try_cand(b, r, CLKV__TK_MV_DECODE, &t, &best);
-  b->cap = 0.6;
-  for (size_t i = 0; i < N_OF(WGS); i++)
-    t = best, t.att_wg = WGS[i], try_cand(b, r, CLKV__TK_ATT_DECODE, &t, &best);
-  b->cap = 0.85;
-  /* prefill: the decode winner's ksplit/rg/rows with each token tile */
-  for (size_t i = 0; i < N_OF(TTS); i++) {
-    t = best;
-    *p = best.mv[CLKV__PH_DECODE];
-    p->tt = TTS[i];
-    try_cand(b, r, CLKV__TK_MV_PREFILL, &t, &best);
+  for (size_t s = 0; s < sizeof STAGES / sizeof STAGES[0]; s++) {
+    b->cap = STAGES[s].cap;
+    search_kernel(b, r, STAGES[s].kind, &best);
   }
-  b->cap = 0.95;
-  for (size_t i = 0; i < N_OF(TQS); i++)
-    t = best, t.tq = TQS[i], try_cand(b, r, CLKV__TK_ATT_PREFILL, &t, &best);
   /* a projection moved to CLBlast above was compared with the default prefill shape: own
    * again with the tuned one */
   b->cap = 1.0;
@@ -464,6 +467,14 @@ static void search(bench *b, clkv__tune_report *r) {
     if (best.gemm[g] != CLKV__GEMM_OWN)
       t = best, t.gemm[g] = CLKV__GEMM_OWN, try_cand(b, r, CLKV__TK_GEMM_QKV + g, &t, &best);
   r->tuned = best;
+}
+
+/* Candidates the search may time: the defaults of every kernel, every tunable's search
+ * values, every CLBlast mode of every projection (the progress total). */
+static unsigned search_size(void) {
+  unsigned n = CLKV__TK_COUNT + CLKV__N_PROJ * CLKV__GEMM_MODES;
+  for (int id = 0; id < CLKV__TUN_COUNT; id++) n += clkv__tunable_table[id].n_search;
+  return n;
 }
 
 clkv_status clkv__tune(clkv_runtime *rt, const clkv_model_info *m, uint32_t wtype,
@@ -508,8 +519,7 @@ clkv_status clkv__tune(clkv_runtime *rt, const clkv_model_info *m, uint32_t wtyp
   clkv__gemm_scratch_init(rt, N_PREFILL, max_rows, max_cols, &b.gs, &gerr);
 
   clkv__default_tunables(&rt->info, &out->defaults);
-  b.total = CLKV__TK_COUNT + N_OF(KSPLITS) + N_OF(RGS) + N_OF(ROWS) + N_OF(TTS) + N_OF(WGS) +
-            N_OF(TQS) + CLKV__N_PROJ * CLKV__GEMM_MODES;
+  b.total = search_size();
   static const char *names[] = {"matvec.decode", "matvec.prefill", "attn.decode",
                                 "attn.prefill", "gemm.qkv", "gemm.o", "gemm.gu",
                                 "gemm.down"};
@@ -554,15 +564,7 @@ clkv_status clkv__tuning_save(const clkv_runtime *rt, const clkv__tunables *t, c
   strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S UTC", &tm);
   fprintf(f, "# clkv tuning for %s (driver %s, platform %s), written %s\n", rt->info.name,
           rt->info.driver_version, rt->info.platform_name, date);
-  for (int ph = 0; ph < 2; ph++) {
-    const char *n = ph == CLKV__PH_DECODE ? "decode" : "prefill";
-    const clkv__mv_shape *s = &t->mv[ph];
-    fprintf(f, "%s.ksplit=%u\n%s.rg=%u\n%s.rows=%u\n%s.tt=%u\n", n, s->ksplit, n, s->rg, n,
-            s->rows, n, s->tt);
-  }
-  fprintf(f, "att_wg=%u\ntq=%u\ntk=%u\n", t->att_wg, t->tq, t->tk);
-  for (int p = 0; p < CLKV__N_PROJ; p++)
-    fprintf(f, "prefill.gemm.%s=%s\n", clkv__proj_name(p), clkv__gemm_mode_name((int)t->gemm[p]));
+  clkv__tunables_print(f, t);
   int bad = ferror(f);
   bad |= fclose(f) != 0;
   if (bad || rename(tmp, path)) {

@@ -1,15 +1,13 @@
 /* tuner.h — the autotuner: searches the launch shapes of the matvec and attention kernels
  * for one model's shapes on one device, checking each candidate against plain C before
- * timing it, and the per-device tuning file that host/tunables.c loads at start-up. */
+ * timing it, and the per-device tuning file that host/tune/tunables.c loads at start-up. */
 #ifndef CLKV_TUNER_H
 #define CLKV_TUNER_H
 
 #include "model/model.h"
+#include "tune/tunables.h"
 
-/* The gemm kinds choose each projection's prefill path (own matvec or CLBlast), in
- * CLKV__PROJ_* order. */
-enum { CLKV__TK_MV_DECODE = 0, CLKV__TK_MV_PREFILL, CLKV__TK_ATT_DECODE, CLKV__TK_ATT_PREFILL,
-       CLKV__TK_GEMM_QKV, CLKV__TK_GEMM_O, CLKV__TK_GEMM_GU, CLKV__TK_GEMM_DOWN, CLKV__TK_COUNT };
+/* The tuned kernels, CLKV__TK_*, are in tune/tunables.h (the tunables name their kernel). */
 
 /* One tuned kernel: its default and tuned shapes ("ksplit=1 rg=4 rows=2") and median times.
  * For a gemm kind the shapes are the path ("own", "clblast") and the default is own with
