@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""oracle.py — an independent forward pass for GGUF llama models, in float64 numpy.
+
+It shares no code with clkv: the hyperparameters come from the GGUF metadata read with the
+PyPI `gguf` package (GGUFReader), the weights are dequantized with gguf.quants.dequantize,
+prompts are tokenized with Hugging Face `tokenizers` built from the GGUF vocabulary
+(tokenizer_peer.py), and the forward pass below is written from the architecture
+description. tests/test_oracle.c compares clkv with it.
+
+usage:
+  oracle.py [--steps N] [--prompt TEXT | --prompt-file F | --ids 1,2,3]... [--out FILE] MODEL.gguf...
+      every prompt on every model: N greedy steps each
+  oracle.py --write [MODEL.gguf]
+      recomputes tests/data/oracle_smollm2.json (the cases of WRITE_CASES below) for the
+      default model (models/SmolLM2-135M-Instruct.Q4_1.gguf); run it after changing them:
+      $HOME/.cache/clkv/venv/bin/python tests/peer/oracle.py --write
+
+Output (JSON, to --out or stdout): {"oracle": "...", "cases": [case, ...]}, one case per
+(model, prompt) in the order given:
+  {"model": path, "sha256": of the file, "text": prompt or null, "prompt_ids": [...],
+   "ids": [N greedy ids], "top5": [per step [[id, logit] x 5], best first],
+   "margin": [per step top-1 minus top-2 logit], "seconds": time of this case}
+Step 0 is the prompt's last position; step s > 0 follows feeding ids[s-1]. Greedy picks
+the lowest id among equal logits. Generation does not stop at end-of-sequence.
+"""
+import os
+
+# One BLAS thread: the tests run on few cores, beside clkv itself.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from gguf import GGUFReader  # noqa: E402
+from gguf.quants import dequantize  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+# The stored cases of the default model (--write): a plain text, code, and a chat turn in
+# the model's ChatML template (its special tokens are tokenized as such).
+WRITE_MODEL = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+WRITE_OUT = os.path.join(ROOT, "tests", "data", "oracle_smollm2.json")
+WRITE_STEPS = 48
+WRITE_CASES = [
+    "The history of the printing press begins",
+    'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
+    "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n",
+]
+
+
+class OracleError(Exception):
+    pass
+
+
+def field(reader, key, default=None):
+    f = reader.fields.get(key)
+    return default if f is None else f.contents()
+
+
+class Hparams:
+    """The llama hyperparameters, each read from the GGUF metadata ("<arch>.<key>")."""
+
+    def __init__(self, reader):
+        arch = field(reader, "general.architecture")
+        if arch != "llama":
+            raise OracleError(f"architecture {arch!r}: the oracle knows 'llama' only")
+
+        def need(key):
+            v = field(reader, f"{arch}.{key}")
+            if v is None:
+                raise OracleError(f"metadata {arch}.{key} is missing")
+            return v
+
+        self.n_layers = int(need("block_count"))
+        self.dim = int(need("embedding_length"))
+        self.n_heads = int(need("attention.head_count"))
+        self.n_kv_heads = int(field(reader, f"{arch}.attention.head_count_kv", self.n_heads))
+        self.n_ff = int(need("feed_forward_length"))
+        self.n_ctx = int(need("context_length"))
+        self.eps = float(need("attention.layer_norm_rms_epsilon"))
+        self.rope_base = float(field(reader, f"{arch}.rope.freq_base", 10000.0))
+        self.head_dim = int(field(reader, f"{arch}.attention.key_length", self.dim // self.n_heads))
+        self.n_rot = int(field(reader, f"{arch}.rope.dimension_count", self.head_dim))
+        self.window = int(field(reader, f"{arch}.attention.sliding_window", 0))
+        if self.n_heads % self.n_kv_heads or self.n_rot % 2 or self.n_rot > self.head_dim:
+            raise OracleError("inconsistent head counts or rope dimension")
+        self.add_bos = bool(field(reader, "tokenizer.ggml.add_bos_token", False))
+        self.bos_id = field(reader, "tokenizer.ggml.bos_token_id")
+
+
+class Model:
+    """Every weight dequantized to float64, and the forward pass over a KV cache."""
+
+    def __init__(self, path):
+        self.path = path
+        reader = GGUFReader(path)
+        self.reader = reader
+        self.hp = hp = Hparams(reader)
+        self.tensors = {t.name: t for t in reader.tensors}
+        qd, kvd = hp.n_heads * hp.head_dim, hp.n_kv_heads * hp.head_dim
+        self.tok_embd = self.weight("token_embd.weight", hp.dim, None)
+        self.n_vocab = self.tok_embd.shape[0]
+        self.out_norm = self.weight("output_norm.weight", hp.dim)
+        # a model without output.weight ties its output matrix to the embedding
+        if "output.weight" in self.tensors:
+            self.output = self.weight("output.weight", hp.dim, self.n_vocab)
+        else:
+            self.output = self.tok_embd
+        self.layers = []
+        for i in range(hp.n_layers):
+            w = lambda name, cols, rows=0: self.weight(f"blk.{i}.{name}.weight", cols, rows)  # noqa: E731
+            self.layers.append({
+                "attn_norm": w("attn_norm", hp.dim),
+                "wq": w("attn_q", hp.dim, qd), "wk": w("attn_k", hp.dim, kvd),
+                "wv": w("attn_v", hp.dim, kvd), "wo": w("attn_output", qd, hp.dim),
+                "ffn_norm": w("ffn_norm", hp.dim),
+                "w_gate": w("ffn_gate", hp.dim, hp.n_ff), "w_up": w("ffn_up", hp.dim, hp.n_ff),
+                "w_down": w("ffn_down", hp.n_ff, hp.dim),
+            })
+
+    def weight(self, name, cols, rows=0):
+        """A [rows][cols] matrix (GGUF ne = [cols, rows]) as float64; rows 0: a vector of
+        cols; rows None: any number of rows."""
+        t = self.tensors.get(name)
+        if t is None:
+            raise OracleError(f"tensor {name} is missing")
+        ne = [int(n) for n in t.shape]
+        if ne[0] != cols or (rows == 0 and len(ne) != 1) or \
+                (rows and (len(ne) != 2 or ne[1] != rows)):
+            raise OracleError(f"tensor {name} has shape {ne}, expected [{cols}, {rows}]")
+        x = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float64)
+        return x.reshape(-1) if rows == 0 else x.reshape(-1, cols)
+
+    # ---- the forward pass ----
+    def new_cache(self, n):
+        hp = self.hp
+        shape = (hp.n_layers, n, hp.n_kv_heads, hp.head_dim)
+        return {"k": np.zeros(shape), "v": np.zeros(shape), "len": 0}
+
+    def rmsnorm(self, x, w):
+        """x / sqrt(mean(x^2) + eps) * w, per row."""
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.hp.eps) * w
+
+    def rope(self, x, pos):
+        """Rotates x (T, heads, head_dim) at positions pos (T,).
+
+        HF's llama rotates the pairs (i, i + head_dim/2) of a head by pos * base^(-2i/head_dim)
+        (rotate_half). The HF-to-GGUF conversion permutes the rows of attn_q and attn_k within
+        each head: it views a head's rows as [2][head_dim/2] and swaps those axes, so HF row
+        h * head_dim/2 + i goes to row 2i + h. The pair (i, i + head_dim/2) thus arrives as the
+        adjacent pair (2i, 2i + 1), still with frequency index i: in a GGUF llama, RoPE turns
+        adjacent pairs, (x[2i], x[2i+1]) by pos * base^(-2i/n_rot), for the first n_rot
+        dimensions (llama.cpp's "normal" mode). Dimensions past n_rot are left alone."""
+        n = self.hp.n_rot
+        freq = self.hp.rope_base ** (-np.arange(0, n, 2, dtype=np.float64) / n)  # (n/2)
+        theta = pos[:, None].astype(np.float64) * freq[None, :]  # (T, n/2)
+        c, s = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
+        x0, x1 = x[..., 0:n:2], x[..., 1:n:2]
+        out = x.copy()
+        out[..., 0:n:2] = x0 * c - x1 * s
+        out[..., 1:n:2] = x0 * s + x1 * c
+        return out
+
+    def attention(self, q, k, v, pos):
+        """Causal attention of q (T, n_heads, hd) at positions pos over k, v (S, n_kv, hd) at
+        positions 0..S-1; query head h reads kv head h // (n_heads / n_kv_heads). With a
+        sliding window W a position p sees the W positions p-W+1..p."""
+        hp = self.hp
+        group = hp.n_heads // hp.n_kv_heads
+        kpos = np.arange(k.shape[0])[None, :]
+        seen = kpos <= pos[:, None]
+        if hp.window > 0:
+            seen &= pos[:, None] - kpos < hp.window
+        out = np.empty_like(q)
+        for h in range(hp.n_heads):
+            score = q[:, h, :] @ k[:, h // group, :].T / np.sqrt(hp.head_dim)  # (T, S)
+            score = np.where(seen, score, -np.inf)
+            score -= score.max(axis=1, keepdims=True)
+            p = np.exp(score)
+            p /= p.sum(axis=1, keepdims=True)
+            out[:, h, :] = p @ v[:, h // group, :]
+        return out
+
+    def forward(self, tokens, cache):
+        """Appends tokens (list of ids) to the cache; returns the logits of the last one."""
+        hp = self.hp
+        T, start = len(tokens), cache["len"]
+        if start + T > cache["k"].shape[1]:
+            raise OracleError("the cache is too small")
+        pos = np.arange(start, start + T)
+        x = self.tok_embd[np.asarray(tokens)]  # (T, dim)
+        for li, L in enumerate(self.layers):
+            h = self.rmsnorm(x, L["attn_norm"])
+            q = (h @ L["wq"].T).reshape(T, hp.n_heads, hp.head_dim)
+            k = (h @ L["wk"].T).reshape(T, hp.n_kv_heads, hp.head_dim)
+            v = (h @ L["wv"].T).reshape(T, hp.n_kv_heads, hp.head_dim)
+            q, k = self.rope(q, pos), self.rope(k, pos)
+            cache["k"][li, start:start + T] = k
+            cache["v"][li, start:start + T] = v
+            att = self.attention(q, cache["k"][li, :start + T], cache["v"][li, :start + T], pos)
+            x = x + att.reshape(T, -1) @ L["wo"].T
+            h = self.rmsnorm(x, L["ffn_norm"])
+            gate, up = h @ L["w_gate"].T, h @ L["w_up"].T
+            x = x + (gate / (1.0 + np.exp(-gate)) * up) @ L["w_down"].T  # SwiGLU
+        cache["len"] = start + T
+        return self.output @ self.rmsnorm(x[-1], self.out_norm)
+
+    def greedy(self, prompt_ids, steps):
+        """The prompt, then `steps` greedy steps: (ids, top5 per step, margin per step)."""
+        if not prompt_ids:
+            raise OracleError("empty prompt")
+        n = len(prompt_ids) + steps - 1
+        if n > self.hp.n_ctx:
+            raise OracleError(f"{n} positions exceed the context length {self.hp.n_ctx}")
+        if min(prompt_ids) < 0 or max(prompt_ids) >= self.n_vocab:
+            raise OracleError("a prompt id is outside the vocabulary")
+        cache = self.new_cache(n)
+        logits = self.forward(prompt_ids, cache)
+        ids, top5, margin = [], [], []
+        for s in range(steps):
+            order = np.lexsort((np.arange(logits.size), -logits))  # by logit, then lower id
+            best = order[:5]
+            top5.append([[int(i), float(logits[i])] for i in best])
+            margin.append(float(logits[order[0]] - logits[order[1]]))
+            ids.append(int(order[0]))
+            if s + 1 < steps:
+                logits = self.forward([ids[-1]], cache)
+        return ids, top5, margin
+
+
+def tokenize(model, text):
+    if not hasattr(model, "tokenizer"):
+        from tokenizer_peer import build  # the HF tokenizer built from the GGUF
+        model.tokenizer = build(model.path)
+    ids = model.tokenizer.encode(text, add_special_tokens=False).ids
+    if model.hp.add_bos and model.hp.bos_id is not None:
+        ids = [int(model.hp.bos_id)] + ids
+    return ids
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run(models, prompts, steps):
+    """prompts: list of ("text", str) or ("ids", [int]). Returns the cases."""
+    cases = []
+    for path in models:
+        model = Model(path)
+        digest = sha256(path)
+        for kind, value in prompts:
+            t0 = time.perf_counter()
+            ids = tokenize(model, value) if kind == "text" else value
+            out, top5, margin = model.greedy(ids, steps)
+            cases.append({"model": path, "sha256": digest,
+                          "text": value if kind == "text" else None, "prompt_ids": ids,
+                          "ids": out, "top5": top5, "margin": margin,
+                          "seconds": round(time.perf_counter() - t0, 3)})
+    return cases
+
+
+def dump(cases, out):
+    """JSON with one line per list of ids and per step's top-5, so stored files diff well."""
+    j = lambda v: json.dumps(v, ensure_ascii=False)  # noqa: E731
+    parts = []
+    for c in cases:
+        steps = ",\n    ".join(j(t) for t in c["top5"])
+        parts.append(
+            f'  {{"model": {j(c["model"])}, "sha256": {j(c["sha256"])},\n'
+            f'   "text": {j(c["text"])},\n'
+            f'   "prompt_ids": {j(c["prompt_ids"])},\n'
+            f'   "ids": {j(c["ids"])},\n'
+            f'   "margin": {j(c["margin"])},\n'
+            f'   "top5": [\n    {steps}],\n'
+            f'   "seconds": {j(c["seconds"])}}}')
+    text = ('{"oracle": "tests/peer/oracle.py (float64 numpy, gguf dequantize, HF tokenizers)",\n'
+            ' "cases": [\n' + ",\n".join(parts) + "\n ]}\n")
+    json.loads(text)  # well-formed, whatever the content
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("models", nargs="*", metavar="MODEL.gguf")
+    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--prompt", action="append", default=[], help="text to tokenize")
+    ap.add_argument("--prompt-file", action="append", default=[],
+                    help="a file whose whole text (UTF-8) is a prompt")
+    ap.add_argument("--ids", action="append", default=[], help="comma-separated prompt ids")
+    ap.add_argument("--out", help="output file (default stdout)")
+    ap.add_argument("--write", action="store_true",
+                    help="recompute " + os.path.relpath(WRITE_OUT, ROOT))
+    a = ap.parse_args()
+    try:
+        if a.write:
+            path = a.models[0] if a.models else WRITE_MODEL
+            cases = run([path], [("text", t) for t in WRITE_CASES], WRITE_STEPS)
+            for c in cases:  # stored relative to the repository, whatever the checkout
+                c["model"] = os.path.basename(path)
+            dump(cases, a.out or WRITE_OUT)
+            return
+        if not a.models or a.steps < 1:
+            ap.error("give at least one model and --steps >= 1")
+        prompts = [("text", p) for p in a.prompt]
+        for fn in a.prompt_file:
+            with open(fn, encoding="utf-8", newline="") as f:
+                prompts.append(("text", f.read()))
+        prompts += [("ids", [int(i) for i in s.split(",") if i.strip()]) for s in a.ids]
+        if not prompts:
+            ap.error("give a --prompt or --ids")
+        dump(run(a.models, prompts, a.steps), a.out)
+    except (OracleError, OSError, ValueError) as e:
+        sys.exit(f"oracle: {e}")
+
+
+if __name__ == "__main__":
+    main()
