@@ -571,6 +571,7 @@ typedef struct collect {
   int n;
   char text[4096];
   size_t len;
+  int cancel_after; /* > 0: the callback asks to stop after this many tokens */
 } collect;
 
 static int on_tok(void *u, int32_t id, const char *text, size_t len) {
@@ -581,7 +582,52 @@ static int on_tok(void *u, int32_t id, const char *text, size_t len) {
     c->len += len;
     c->text[c->len] = 0;
   }
-  return 0;
+  return c->cancel_after > 0 && c->n >= c->cancel_after;
+}
+
+/* Each way a request stops, with the text it streamed: the token limit (all text flushed),
+ * a stop string (text before it only), the callback cancelling (text so far). */
+Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
+  clkv_model *m = tiny_model("stop.gguf", 16, 128);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  int32_t prompt[10];
+  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * 37 + 65) % 256);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.temperature = 0;
+  gp.repeat_penalty = 1000.0f; /* the tiny random model would repeat one token */
+  gp.max_tokens = 12;
+  collect all = {.n = 0}, cut = {.n = 0}, cancel = {.n = 0, .cancel_after = 5};
+  clkv_gen_stats st;
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &all, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH);
+  cr_assert_eq(st.generated_tokens, 12);
+  cr_assert_eq(all.n, 12);
+  cr_assert_gt(all.len, 2, "the tiny model streamed %zu bytes", all.len);
+  /* a stop string taken from the middle of the text: only what precedes its first
+   * occurrence is streamed */
+  char stop[3] = {all.text[all.len / 2], all.text[all.len / 2 + 1], 0};
+  const char *stops[] = {stop, NULL};
+  const size_t before = (size_t)(strstr(all.text, stop) - all.text);
+  gp.stop = stops;
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cut, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_assert_eq(st.stop_reason, CLKV_STOP_STRING);
+  cr_assert_leq(st.generated_tokens, 12);
+  cr_assert_eq(cut.len, before, "streamed %zu bytes, %zu precede the stop string", cut.len, before);
+  cr_assert(!memcmp(cut.text, all.text, before));
+  gp.stop = NULL;
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cancel, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_assert_eq(st.stop_reason, CLKV_STOP_CANCELLED);
+  cr_assert_eq(st.generated_tokens, 5);
+  cr_assert_eq(cancel.n, 5);
+  cr_assert(cancel.len <= all.len && !memcmp(cancel.text, all.text, cancel.len));
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_LENGTH), "length");
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_EOS), "eos");
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_STRING), "stop_string");
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_CANCELLED), "cancelled");
+  cr_assert_str_eq(clkv_stop_reason_name((clkv_stop_reason)7), "unknown");
+  clkv_context_free(ctx);
+  clkv_model_free(m);
 }
 
 Test(e2e, real_model_greedy_matches_reference_64_tokens) {
@@ -621,7 +667,7 @@ Test(e2e, real_model_greedy_matches_reference_64_tokens) {
     for (int i = 0; i < cmp; i++)
       cr_assert_eq(c.ids[i], want[i], "prompt %d: token %d differs: %d vs reference %d", p, i,
                    c.ids[i], want[i]);
-    if (st.stop_reason != 1) cr_assert_eq(c.n, 64, "prompt %d: %d tokens", p, c.n);
+    if (st.stop_reason != CLKV_STOP_EOS) cr_assert_eq(c.n, 64, "prompt %d: %d tokens", p, c.n);
     cr_log_info("prompt %d: %d tokens equal to the reference", p, cmp);
   }
   ref_model_free(ref);

@@ -23,6 +23,16 @@ clkv_gen_params clkv_gen_default_params(void) {
   return p;
 }
 
+const char *clkv_stop_reason_name(clkv_stop_reason reason) {
+  switch (reason) {
+  case CLKV_STOP_LENGTH: return "length";
+  case CLKV_STOP_EOS: return "eos";
+  case CLKV_STOP_STRING: return "stop_string";
+  case CLKV_STOP_CANCELLED: return "cancelled";
+  }
+  return "unknown";
+}
+
 int clkv_tokenize(const clkv_model *m, const char *text, int add_special, int32_t *ids, int cap) {
   if (!m || !text) return CLKV_ERR_INVALID_ARG;
   int bos = add_special && clkv__tokenizer_add_bos(m->tok);
@@ -155,7 +165,7 @@ static void stream_free(gen_stream *g) {
 /* Ends a request: flushes held-back text (unless a stop string or the callback ended it). */
 static void stream_finish(clkv_context *ctx, gen_stream *g) {
   clkv_gen_stats *S = &g->r->stats;
-  if (S->stop_reason == 0 || S->stop_reason == 1) {
+  if (S->stop_reason == CLKV_STOP_LENGTH || S->stop_reason == CLKV_STOP_EOS) {
     char buf[16];
     size_t nb = clkv__utf8_stream_flush(&g->u8, buf, sizeof buf);
     text_append(&g->out, buf, nb);
@@ -183,7 +193,7 @@ static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
   g->hist[g->n_hist++] = tok;
   S->generated_tokens++;
   if (clkv__tokenizer_is_eog(m->tok, tok)) {
-    S->stop_reason = 1;
+    S->stop_reason = CLKV_STOP_EOS;
     return 1;
   }
   size_t plen;
@@ -196,11 +206,11 @@ static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
   long hit = find_stop(&g->out, g->gp.stop, &safe);
   if (hit >= 0) {
     emit(&g->out, (size_t)hit, tok, g->r->cb, g->r->user);
-    S->stop_reason = 2;
+    S->stop_reason = CLKV_STOP_STRING;
     return 1;
   }
   if (emit(&g->out, safe, tok, g->r->cb, g->r->user)) {
-    S->stop_reason = 3;
+    S->stop_reason = CLKV_STOP_CANCELLED;
     return 1;
   }
   if (S->generated_tokens == g->gp.max_tokens) return 1;
