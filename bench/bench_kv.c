@@ -99,7 +99,7 @@ static double median_ttft(clkv_context *ctx, clkv_model *m, const char *system, 
 }
 
 int bench_kv_main(int argc, char **argv) {
-  kv_opts o = {NULL, 0, 0, 64, 2048};
+  kv_opts o = {.model = NULL, .json = 0, .quick = 0, .n_seqs = 64, .n_ctx = 2048};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) o.json = 1;
     else if (!strcmp(argv[i], "--quick")) o.quick = 1;

@@ -18,17 +18,18 @@ typedef struct sim {
 
 static sim sim_new(int32_t D, int32_t H, int32_t bt, int32_t seqs, int32_t mb,
                    clkv__kv_evict_policy pol, int32_t window, uint64_t seed) {
-  clkv__kv_pool_params p = clkv__kv_pool_default_params();
-  p.n_device_blocks = D;
-  p.n_host_blocks = H;
-  p.block_tokens = bt;
-  p.max_seqs = seqs;
-  p.max_blocks_per_seq = mb;
-  p.policy = pol;
-  p.sliding_window = window;
-  p.prefix_seed = seed;
-  p.bytes_per_block = 1000;
-  sim s = {NULL, D, H, bt, NULL, NULL};
+  const clkv__kv_pool_params p = {
+      .n_device_blocks = D,
+      .n_host_blocks = H,
+      .block_tokens = bt,
+      .max_seqs = seqs,
+      .max_blocks_per_seq = mb,
+      .policy = pol,
+      .sliding_window = window,
+      .prefix_seed = seed,
+      .bytes_per_block = 1000,
+  };
+  sim s = {.pool = NULL, .D = D, .H = H, .bt = bt, .dev = NULL, .host = NULL};
   clkv_error err;
   cr_assert_eq(clkv__kv_pool_create(&p, &s.pool, &err), CLKV_OK, "%s", err.message);
   s.dev = malloc(sizeof(int32_t) * (size_t)D * (size_t)bt);

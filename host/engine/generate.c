@@ -9,18 +9,18 @@
 #include <string.h>
 
 clkv_gen_params clkv_gen_default_params(void) {
-  clkv_gen_params p;
-  memset(&p, 0, sizeof p);
-  p.max_tokens = 128;
-  p.temperature = 0.8f;
-  p.top_k = 40;
-  p.top_p = 0.95f;
-  p.min_p = 0.05f;
-  p.repeat_penalty = 1.0f;
-  p.repeat_last_n = 64;
-  p.seed = 42;
-  p.add_special = 1;
-  return p;
+  return (clkv_gen_params){
+      .max_tokens = 128,
+      .temperature = 0.8f,
+      .top_k = 40,
+      .top_p = 0.95f,
+      .min_p = 0.05f,
+      .repeat_penalty = 1.0f,
+      .repeat_last_n = 64,
+      .seed = 42,
+      .add_special = 1,
+      .stop = NULL,
+  };
 }
 
 const char *clkv_stop_reason_name(clkv_stop_reason reason) {

@@ -531,7 +531,7 @@ static int save_one(void *user, uint64_t hash, uint64_t parent, const int32_t *t
 clkv_status clkv__kv_disk_save(clkv_context *c) {
   clkv__kv_disk *d = c->disk;
   if (!d || !d->loaded) return CLKV_OK;
-  save_state s = {c, malloc(CLKV__KVB_HEADER + payload_bytes(c)), CLKV_OK};
+  save_state s = {.c = c, .buf = malloc(CLKV__KVB_HEADER + payload_bytes(c)), .st = CLKV_OK};
   if (!s.buf) return clkv__err(&c->err, CLKV_ERR_NO_MEMORY, "out of host memory saving the prefix cache");
   const uint64_t before = d->written;
   clkv__kv_pool_export_prefix(c->pool, save_one, &s);

@@ -9,14 +9,17 @@
 #include <string.h>
 
 clkv__kv_pool_params clkv__kv_pool_default_params(void) {
-  clkv__kv_pool_params p;
-  memset(&p, 0, sizeof p);
-  p.n_device_blocks = 256;
-  p.block_tokens = 16;
-  p.max_seqs = 1;
-  p.max_blocks_per_seq = 128;
-  p.policy = CLKV_KV_EVICT_LRU;
-  return p;
+  return (clkv__kv_pool_params){
+      .n_device_blocks = 256,
+      .n_host_blocks = 0,
+      .block_tokens = 16,
+      .max_seqs = 1,
+      .max_blocks_per_seq = 128,
+      .policy = CLKV_KV_EVICT_LRU,
+      .sliding_window = 0,
+      .prefix_seed = 0,
+      .bytes_per_block = 0,
+  };
 }
 
 clkv_status clkv__kv_pool_create(const clkv__kv_pool_params *p, clkv__kv_pool **out,

@@ -164,7 +164,7 @@ clkv_status clkv_model_inspect(const char *path, clkv_file_info *out, clkv_error
     out->by_type[j].count++;
     out->by_type[j].bytes += t->n_bytes;
   }
-  clkv__gguf_str tmpl = {0, NULL};
+  clkv__gguf_str tmpl = {.len = 0, .data = NULL};
   snprintf(out->chat_template, sizeof out->chat_template, "none");
   if (clkv__gguf_get_strv(f, "tokenizer.chat_template", &tmpl) && tmpl.len) {
     char *s = malloc(tmpl.len + 1);
