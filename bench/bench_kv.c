@@ -1,6 +1,6 @@
 /* bench_kv.c — `clkv_bench kv`: what the paged KV cache buys.
  *   1. Memory: a mixed-length workload of sequences placed by the real block pool
- *      (runtime/kv_pool) against a contiguous max-context reservation per sequence.
+ *      (host/kv/kv_pool) against a contiguous max-context reservation per sequence.
  *   2. Time to first token for a chat whose long system prompt is already cached, against
  *      the same prompt with the prefix cache off (medians over several questions). */
 #include "bench_util.h"
