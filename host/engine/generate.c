@@ -1,7 +1,8 @@
-/* generate.c — the public generation API: tokenize, prefill the prompt in chunks, then
- * decode token by token (sampling on the host), streaming complete UTF-8 text to a
- * callback, stopping on end-of-generation tokens, stop strings or the token limit.
- * Also the tokenizer and chat-template entry points of clkv.h. */
+/* generate.c — the public generation API: requests go to a scheduler that runs them in
+ * steps (continuous batching, preemption when blocks run out): prefill in chunks, then one
+ * decode token of every running request per step, sampled on the host and streamed as
+ * complete UTF-8 text to a callback, until end-of-generation, a stop string, the token
+ * limit or the callback stops it. Also the tokenizer and chat-template entry points. */
 #include "engine/engine.h"
 #include "engine/sampler.h"
 
