@@ -1,6 +1,6 @@
 /* bench_kv.c — `clkv_bench kv`: what the paged KV cache buys.
  *   1. Memory: a mixed-length workload of sequences placed by the real block pool
- *      (runtime/kv_pool) against a contiguous max-context reservation per sequence.
+ *      (host/kv/kv_pool) against a contiguous max-context reservation per sequence.
  *   2. Time to first token for a chat whose long system prompt is already cached, against
  *      the same prompt with the prefix cache off (medians over several questions). */
 #include "bench_util.h"
@@ -99,7 +99,7 @@ static double median_ttft(clkv_context *ctx, clkv_model *m, const char *system, 
 }
 
 int bench_kv_main(int argc, char **argv) {
-  kv_opts o = {NULL, 0, 0, 64, 2048};
+  kv_opts o = {.model = NULL, .json = 0, .quick = 0, .n_seqs = 64, .n_ctx = 2048};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) o.json = 1;
     else if (!strcmp(argv[i], "--quick")) o.quick = 1;

@@ -305,6 +305,16 @@ typedef struct clkv_gen_params {
 
 CLKV_API clkv_gen_params clkv_gen_default_params(void);
 
+/* Why a request stopped generating (clkv_gen_stats.stop_reason). */
+typedef enum clkv_stop_reason {
+  CLKV_STOP_LENGTH = 0,    /* max_tokens generated, or the context is full */
+  CLKV_STOP_EOS = 1,       /* the model ended its turn (an end-of-generation token) */
+  CLKV_STOP_STRING = 2,    /* a stop string appeared (its text is not emitted) */
+  CLKV_STOP_CANCELLED = 3, /* the token callback returned non-zero */
+} clkv_stop_reason;
+/* "length", "eos", "stop_string", "cancelled"; "unknown" for any other value. */
+CLKV_API const char *clkv_stop_reason_name(clkv_stop_reason reason);
+
 typedef struct clkv_gen_stats {
   int prompt_tokens;
   int prefill_tokens;     /* tokens actually computed in prefill */
@@ -313,7 +323,7 @@ typedef struct clkv_gen_stats {
   double ttft_ms;         /* from the call to the first generated token */
   double mean_itl_ms;     /* mean time between generated tokens */
   double launches_per_token; /* kernel launches per decoded token */
-  int stop_reason;        /* 0 token limit, 1 EOS, 2 stop string, 3 cancelled */
+  clkv_stop_reason stop_reason;
 } clkv_gen_stats;
 
 /* Called for every generated token with its id and the text that became complete

@@ -571,6 +571,7 @@ typedef struct collect {
   int n;
   char text[4096];
   size_t len;
+  int cancel_after; /* > 0: the callback asks to stop after this many tokens */
 } collect;
 
 static int on_tok(void *u, int32_t id, const char *text, size_t len) {
@@ -581,7 +582,52 @@ static int on_tok(void *u, int32_t id, const char *text, size_t len) {
     c->len += len;
     c->text[c->len] = 0;
   }
-  return 0;
+  return c->cancel_after > 0 && c->n >= c->cancel_after;
+}
+
+/* Each way a request stops, with the text it streamed: the token limit (all text flushed),
+ * a stop string (text before it only), the callback cancelling (text so far). */
+Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
+  clkv_model *m = tiny_model("stop.gguf", 16, 128);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  int32_t prompt[10];
+  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * 37 + 65) % 256);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.temperature = 0;
+  gp.repeat_penalty = 1000.0f; /* the tiny random model would repeat one token */
+  gp.max_tokens = 12;
+  collect all = {.n = 0}, cut = {.n = 0}, cancel = {.n = 0, .cancel_after = 5};
+  clkv_gen_stats st;
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &all, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH);
+  cr_assert_eq(st.generated_tokens, 12);
+  cr_assert_eq(all.n, 12);
+  cr_assert_gt(all.len, 2, "the tiny model streamed %zu bytes", all.len);
+  /* a stop string taken from the middle of the text: only what precedes its first
+   * occurrence is streamed */
+  char stop[3] = {all.text[all.len / 2], all.text[all.len / 2 + 1], 0};
+  const char *stops[] = {stop, NULL};
+  const size_t before = (size_t)(strstr(all.text, stop) - all.text);
+  gp.stop = stops;
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cut, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_assert_eq(st.stop_reason, CLKV_STOP_STRING);
+  cr_assert_leq(st.generated_tokens, 12);
+  cr_assert_eq(cut.len, before, "streamed %zu bytes, %zu precede the stop string", cut.len, before);
+  cr_assert(!memcmp(cut.text, all.text, before));
+  gp.stop = NULL;
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cancel, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_assert_eq(st.stop_reason, CLKV_STOP_CANCELLED);
+  cr_assert_eq(st.generated_tokens, 5);
+  cr_assert_eq(cancel.n, 5);
+  cr_assert(cancel.len <= all.len && !memcmp(cancel.text, all.text, cancel.len));
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_LENGTH), "length");
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_EOS), "eos");
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_STRING), "stop_string");
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_CANCELLED), "cancelled");
+  cr_assert_str_eq(clkv_stop_reason_name((clkv_stop_reason)7), "unknown");
+  clkv_context_free(ctx);
+  clkv_model_free(m);
 }
 
 Test(e2e, real_model_greedy_matches_reference_64_tokens) {
@@ -621,7 +667,7 @@ Test(e2e, real_model_greedy_matches_reference_64_tokens) {
     for (int i = 0; i < cmp; i++)
       cr_assert_eq(c.ids[i], want[i], "prompt %d: token %d differs: %d vs reference %d", p, i,
                    c.ids[i], want[i]);
-    if (st.stop_reason != 1) cr_assert_eq(c.n, 64, "prompt %d: %d tokens", p, c.n);
+    if (st.stop_reason != CLKV_STOP_EOS) cr_assert_eq(c.n, 64, "prompt %d: %d tokens", p, c.n);
     cr_log_info("prompt %d: %d tokens equal to the reference", p, cmp);
   }
   ref_model_free(ref);
@@ -759,6 +805,83 @@ Test(e2e, unsupported_tensor_type_is_named) {
   clkv_file_info fi;
   cr_assert_eq(clkv_model_inspect(bad, &fi, &err), CLKV_OK, "%s", err.message);
   cr_assert_eq(fi.runnable, 0);
+}
+
+/* The hyperparameters of a small llama GGUF (one layer, width 32, 2 heads, ff 64, a 32 x 300
+ * embedding), with one key changed: set to a number (as F32 when f32) or a string, or
+ * dropped; no_embd leaves the embedding tensor out. */
+typedef struct meta_edit {
+  const char *key;
+  double num;
+  const char *str;
+  int f32, drop;
+} meta_edit;
+
+static void put_meta(clkv__gguf_writer *w, const meta_edit *e) {
+  if (e->drop) return;
+  if (e->str) clkv__gguf_writer_set_str(w, e->key, e->str);
+  else if (e->f32) clkv__gguf_writer_set_f32(w, e->key, (float)e->num);
+  else clkv__gguf_writer_set_u32(w, e->key, (uint32_t)e->num);
+}
+
+static clkv_status hparams_with(const meta_edit *ed, int no_embd, clkv_model_info *info) {
+  const meta_edit base[] = {
+      {.key = "general.architecture", .str = "llama"}, {.key = "llama.block_count", .num = 1},
+      {.key = "llama.embedding_length", .num = 32},   {.key = "llama.feed_forward_length", .num = 64},
+      {.key = "llama.attention.head_count", .num = 2},
+  };
+  clkv__gguf_writer *w = clkv__gguf_writer_new();
+  int replaced = 0;
+  for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) {
+    const int hit = ed && !strcmp(ed->key, base[i].key);
+    replaced |= hit;
+    put_meta(w, hit ? ed : &base[i]);
+  }
+  if (ed && !replaced) put_meta(w, ed);
+  static float zeros[32 * 300];
+  const uint64_t ne[2] = {32, 300};
+  if (!no_embd) clkv__gguf_writer_add_tensor(w, "token_embd.weight", GGML_T_F32, 2, ne, zeros, sizeof zeros);
+  size_t size;
+  void *data = clkv__gguf_writer_serialize(w, &size);
+  clkv__gguf_writer_free(w);
+  cr_assert(data);
+  clkv__gguf_file *f;
+  cr_assert_eq(clkv__gguf_open_memory(data, size, &f, &err), CLKV_OK, "%s", err.message);
+  clkv_status st = clkv__model_hparams(f, info, &err);
+  clkv__gguf_close(f);
+  free(data);
+  return st;
+}
+
+/* Each check of the model's metadata rejects a file with a message naming the problem. */
+Test(e2e, model_metadata_errors_are_named) {
+  clkv_model_info info;
+  cr_assert_eq(hparams_with(NULL, 0, &info), CLKV_OK, "%s", err.message);
+  cr_assert(info.n_layers == 1 && info.n_embd == 32 && info.n_heads == 2 && info.n_kv_heads == 2 &&
+            info.head_dim == 16 && info.n_ff == 64 && info.n_vocab == 300 && info.n_ctx_train == 2048);
+  const meta_edit window = {.key = "llama.attention.sliding_window", .num = 64};
+  cr_assert_eq(hparams_with(&window, 0, &info), CLKV_OK, "%s", err.message);
+  cr_assert_eq(info.sliding_window, 64);
+  const struct { meta_edit e; int no_embd; clkv_status st; const char *want; } cases[] = {
+      {{.key = "general.architecture", .drop = 1}, 0, CLKV_ERR_FORMAT, "no general.architecture"},
+      {{.key = "general.architecture", .str = "gpt2"}, 0, CLKV_ERR_UNSUPPORTED, "'gpt2' is not supported"},
+      {{.key = "llama.block_count", .drop = 1}, 0, CLKV_ERR_FORMAT, "llama.block_count is missing"},
+      {{.key = "llama.embedding_length", .num = 0}, 0, CLKV_ERR_FORMAT, "= 0 is out of range"},
+      {{.key = "llama.attention.head_count", .num = 3}, 0, CLKV_ERR_FORMAT, "not a multiple of 3 heads"},
+      {{.key = "llama.attention.key_length", .num = 8}, 0, CLKV_ERR_UNSUPPORTED, "key length 8"},
+      {{.key = "llama.rope.dimension_count", .num = 8}, 0, CLKV_ERR_UNSUPPORTED, "partial RoPE"},
+      {{.key = "llama.attention.head_count_kv", .num = 3}, 0, CLKV_ERR_FORMAT, "multiple of 3 KV heads"},
+      {{.key = "llama.rope.scaling.factor", .num = 4, .f32 = 1}, 0, CLKV_ERR_UNSUPPORTED, "RoPE scaling"},
+      {{.key = "llama.attention.head_count", .num = 16}, 0, CLKV_ERR_UNSUPPORTED, "head size 2 "},
+      {{.key = "general.name", .str = "no embedding"}, 1, CLKV_ERR_FORMAT, "token_embd.weight is missing"},
+      {{.key = "llama.embedding_length", .num = 64}, 0, CLKV_ERR_FORMAT, "token_embd.weight is 32x300"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    clkv_status st = hparams_with(&cases[i].e, cases[i].no_embd, &info);
+    cr_assert_eq(st, cases[i].st, "%s: status %d (%s)", cases[i].e.key, st, err.message);
+    cr_assert(strstr(err.message, cases[i].want), "%s: '%s' lacks '%s'", cases[i].e.key,
+              err.message, cases[i].want);
+  }
 }
 
 Test(e2e, unknown_device_is_an_error) {

@@ -1,9 +1,10 @@
-/* test_kv_pool.c — the KV block pool (runtime/kv_pool.h) against a simulated device: every
+/* test_kv_pool.c — the KV block pool (host/kv/kv_pool.h) against a simulated device: every
  * op the pool emits is executed on arrays standing for device and host blocks, a "forward
  * pass" writes token ids through the block tables, and every sequence must read back exactly
  * its own tokens. Randomized model check, prefix sharing, copy-on-write, eviction orders,
- * exhaustion, swapping, the sliding window and the disk-tier hooks. */
-#include "kv/kv_pool.h"
+ * exhaustion, swapping, the sliding window, the disk-tier hooks, and the invariant check
+ * catching each invariant broken on purpose. */
+#include "kv/kv_pool_int.h" /* the invariant test breaks the private state on purpose */
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -18,17 +19,18 @@ typedef struct sim {
 
 static sim sim_new(int32_t D, int32_t H, int32_t bt, int32_t seqs, int32_t mb,
                    clkv__kv_evict_policy pol, int32_t window, uint64_t seed) {
-  clkv__kv_pool_params p = clkv__kv_pool_default_params();
-  p.n_device_blocks = D;
-  p.n_host_blocks = H;
-  p.block_tokens = bt;
-  p.max_seqs = seqs;
-  p.max_blocks_per_seq = mb;
-  p.policy = pol;
-  p.sliding_window = window;
-  p.prefix_seed = seed;
-  p.bytes_per_block = 1000;
-  sim s = {NULL, D, H, bt, NULL, NULL};
+  const clkv__kv_pool_params p = {
+      .n_device_blocks = D,
+      .n_host_blocks = H,
+      .block_tokens = bt,
+      .max_seqs = seqs,
+      .max_blocks_per_seq = mb,
+      .policy = pol,
+      .sliding_window = window,
+      .prefix_seed = seed,
+      .bytes_per_block = 1000,
+  };
+  sim s = {.pool = NULL, .D = D, .H = H, .bt = bt, .dev = NULL, .host = NULL};
   clkv_error err;
   cr_assert_eq(clkv__kv_pool_create(&p, &s.pool, &err), CLKV_OK, "%s", err.message);
   s.dev = malloc(sizeof(int32_t) * (size_t)D * (size_t)bt);
@@ -651,4 +653,51 @@ Test(kv_pool, bad_arguments) {
   cr_assert_eq(clkv__kv_pool_check(pool, &err), CLKV_OK, "%s", err.message);
   clkv__kv_pool_free(pool);
   clkv__kv_pool_free(NULL);
+}
+
+/* ---- the invariant check itself ---- */
+/* The check names the broken invariant (what) with a message containing want. */
+static void expect_broken(const clkv__kv_pool *P, const char *what, const char *want) {
+  clkv_error err;
+  cr_assert_eq(clkv__kv_pool_check(P, &err), CLKV_ERR_INTERNAL, "%s is not caught", what);
+  cr_assert(strstr(err.message, want), "%s: the check says '%s'", what, err.message);
+}
+
+/* Every model check above relies on clkv__kv_pool_check; here each invariant is broken in
+ * turn (a resident sequence with cached blocks, a released one whose blocks are cached and
+ * evictable, free blocks) and must be caught, and the pool passes again once repaired. */
+Test(kv_pool, check_catches_each_broken_invariant) {
+  sim s = sim_new(8, 0, 8, 2, 4, CLKV_KV_EVICT_LRU, 0, 7);
+  int32_t a[20], b[20];
+  for (int i = 0; i < 20; i++) a[i] = i + 1, b[i] = 100 + i;
+  const int sa = prefill(&s, a, 20, NULL), sb = prefill(&s, b, 20, NULL);
+  cr_assert(sa >= 0 && sb >= 0);
+  clkv__kv_seq_free(s.pool, sb);
+  check(&s);
+  clkv__kv_pool *P = s.pool;
+  clkv__kv_seq *q = &P->s[sa];
+  const int32_t g0 = q->g[0], ev = P->ev_head[0], fr = P->free_stack[0][0];
+  cr_assert(P->b[g0].cached && ev >= 0 && P->n_free[0] >= 2 && P->n_ev[0] >= 2);
+#define BREAK(type, field, bad, what, want) \
+  do {                                      \
+    const type keep_ = (field);             \
+    (field) = (type)(bad);                  \
+    expect_broken(P, what, want);           \
+    (field) = keep_;                        \
+    check(&s);                              \
+  } while (0)
+  BREAK(int32_t, q->committed, q->len + 1, "committed past the length", "committed");
+  BREAK(int32_t, q->n_blocks, q->n_blocks + 1, "a block too many", "blocks for");
+  BREAK(int32_t, q->dtab[0], -1, "a device table entry", "device table disagrees");
+  BREAK(int32_t, P->btok[(size_t)g0 * P->bt], -5, "a cached block's tokens", "cached tokens differ");
+  BREAK(int32_t, P->b[g0].ref, P->b[g0].ref + 1, "a refcount", "refcount");
+  BREAK(uint8_t, P->b[fr].in_free, 0, "a free block off its stack", "free 0 evictable 0");
+  BREAK(uint64_t, P->b[ev].hash, P->b[ev].hash ^ 1, "a cached block's hash", "not found under its hash");
+  BREAK(int32_t, P->n_ev[0], P->n_ev[0] + 1, "the evictable count", "tier 0 counts");
+  BREAK(int32_t, P->free_stack[0][1], fr, "a free stack duplicate", "is a duplicate");
+  BREAK(int32_t, P->b[ev].eprev, g0, "an evictable list link", "evictable list 0 broken");
+  BREAK(int32_t, P->ev_tail[0], -1, "the evictable list's tail", "evictable list 0 has");
+  BREAK(int32_t, P->n_hashed, P->n_hashed + 1, "the hashed count", "hash table holds");
+#undef BREAK
+  sim_free(&s);
 }

@@ -10,8 +10,17 @@
 #include <string.h>
 
 clkv_context_params clkv_context_default_params(void) {
-  clkv_context_params p = {0, 1, 0, 0, CLKV_KV_LRU, 0, 0.0, NULL, 0};
-  return p;
+  return (clkv_context_params){
+      .n_seq_max = 0,
+      .prefix_cache = 1,
+      .kv_host_blocks = 0,
+      .kv_device_blocks = 0,
+      .evict = CLKV_KV_LRU,
+      .kv_mem_bytes = 0,
+      .kv_mem_fraction = 0.0,
+      .prefix_cache_dir = NULL,
+      .reuse_last = 0,
+  };
 }
 
 /* Device bytes a context needs besides the KV blocks: activations, logits, tables. */
@@ -80,75 +89,103 @@ static uint64_t prefix_seed(const clkv_model *m) {
   return v;
 }
 
+/* The sizes that follow from the model and the parameters (before any allocation). */
+static void context_sizes(clkv_context *c, clkv_model *m, const clkv_context_params *cp) {
+  const int bs = m->params.kv_block;
+  c->m = m;
+  c->params = *cp;
+  c->n_seq_max = cp->n_seq_max > 0 ? cp->n_seq_max : m->params.max_seqs;
+  c->max_tok = m->params.chunk > c->n_seq_max ? m->params.chunk : c->n_seq_max;
+  c->max_blocks = (m->n_ctx + bs - 1) / bs;
+  c->n_host_blocks = cp->kv_host_blocks;
+  c->block_bytes = clkv__kv_block_bytes(m->params.kv_type, m->info.n_kv_heads, bs,
+                                        m->info.head_dim);
+  c->uploaded_gen = (uint64_t)-1;
+  c->kept_seq = -1;
+}
+
+/* The block pool, after the disk tier is opened: it keys the prefix seed on the model file
+ * and may grow the host tier to hold the blocks it finds (it keeps its own copy of the
+ * path). */
+static clkv_status create_pool(clkv_context *c, clkv_error *err) {
+  const clkv_model_info *I = &c->m->info;
+  clkv__kv_pool_params pp = {
+      .n_device_blocks = c->n_blocks,
+      .block_tokens = c->m->params.kv_block,
+      .max_seqs = c->n_seq_max,
+      .max_blocks_per_seq = c->max_blocks,
+      .policy = (clkv__kv_evict_policy)c->params.evict,
+      .sliding_window = I->sliding_window, /* blocks out of every position's reach are released */
+      .prefix_seed = prefix_seed(c->m),
+      .bytes_per_block = c->block_bytes * 2 * (size_t)I->n_layers,
+  };
+  clkv_status st = clkv__kv_disk_open(c, c->params.prefix_cache_dir, &pp.prefix_seed,
+                                      &c->n_host_blocks, err);
+  if (st) return st;
+  c->params.prefix_cache_dir = NULL;
+  pp.n_host_blocks = c->n_host_blocks;
+  return clkv__kv_pool_create(&pp, &c->pool, err);
+}
+
+/* Host copies of the tables and batch inputs, and the logits read back. */
+static clkv_status alloc_host_buffers(clkv_context *c, clkv_error *err) {
+  c->btab = malloc(sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks);
+  c->h_logits = malloc(sizeof(float) * (size_t)c->n_seq_max * (size_t)c->m->info.n_vocab);
+  c->h_ids = malloc(sizeof(int32_t) * (size_t)c->max_tok);
+  c->h_seq = malloc(sizeof(int32_t) * (size_t)c->max_tok);
+  c->h_pos = malloc(sizeof(int32_t) * (size_t)c->max_tok);
+  if (!c->btab || !c->h_logits || !c->h_ids || !c->h_seq || !c->h_pos)
+    return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory creating the context");
+  return CLKV_OK;
+}
+
+/* The KV arenas of both tiers, the tables, batch inputs and activations on the device
+ * (shapes in engine.h). */
+static clkv_status alloc_device_buffers(clkv_context *c, clkv_error *err) {
+  clkv_runtime *rt = c->m->rt;
+  const clkv_model_info *I = &c->m->info;
+  const size_t T = (size_t)c->max_tok, i32 = sizeof(int32_t), f32 = sizeof(float);
+  const int L = I->n_layers;
+  clkv_status st = clkv__kv_tier_alloc(rt, &c->dev, L, c->n_blocks, c->block_bytes,
+                                       CL_MEM_READ_WRITE, "device", err);
+  if (!st && c->n_host_blocks)
+    st = clkv__kv_tier_alloc(rt, &c->host, L, c->n_host_blocks, c->block_bytes,
+                             CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, "host-tier", err);
+  if (st) return st;
+  const cl_mem_flags in = CL_MEM_READ_ONLY, rw = CL_MEM_READ_WRITE;
+  c->d_btab = clkv__buffer_new(rt, i32 * (size_t)c->n_seq_max * (size_t)c->max_blocks, in,
+                               "block tables", err, &st);
+  c->d_ids = clkv__buffer_new(rt, i32 * T, in, "token ids", err, &st);
+  c->d_seq = clkv__buffer_new(rt, i32 * T, in, "token sequences", err, &st);
+  c->d_pos = clkv__buffer_new(rt, i32 * T, in, "token positions", err, &st);
+  c->x = clkv__buffer_new(rt, f32 * T * (size_t)I->n_embd, rw, "activations", err, &st);
+  c->q = clkv__buffer_new(rt, f32 * T * (size_t)c->m->q_rows, rw, "queries", err, &st);
+  c->att = clkv__buffer_new(rt, f32 * T * (size_t)c->m->q_rows, rw, "attention output", err, &st);
+  c->ff = clkv__buffer_new(rt, f32 * T * (size_t)I->n_ff, rw, "feed-forward buffer", err, &st);
+  c->logits = clkv__buffer_new(rt, f32 * (size_t)c->n_seq_max * (size_t)I->n_vocab,
+                               CL_MEM_WRITE_ONLY, "logits", err, &st);
+  return st;
+}
+
 clkv_status clkv_context_create(clkv_model *m, const clkv_context_params *p, clkv_context **out,
                                 clkv_error *err) {
   if (!m || !out) return clkv__err(err, CLKV_ERR_INVALID_ARG, "model and out are required");
   *out = NULL;
-  clkv_context_params cp = p ? *p : clkv_context_default_params();
+  const clkv_context_params cp = p ? *p : clkv_context_default_params();
   if (cp.kv_host_blocks < 0 || cp.kv_device_blocks < 0 || cp.evict < CLKV_KV_LRU ||
       cp.evict > CLKV_KV_FIFO || !(cp.kv_mem_fraction >= 0.0 && cp.kv_mem_fraction <= 1.0))
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "context params out of range");
   clkv_context *c = calloc(1, sizeof *c);
   if (!c) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
-  const clkv_model_info *I = &m->info;
-  c->m = m;
-  c->params = cp;
-  c->n_seq_max = cp.n_seq_max > 0 ? cp.n_seq_max : m->params.max_seqs;
-  c->max_tok = m->params.chunk > c->n_seq_max ? m->params.chunk : c->n_seq_max;
-  const int bs = m->params.kv_block;
-  c->max_blocks = (m->n_ctx + bs - 1) / bs;
-  c->n_host_blocks = cp.kv_host_blocks;
-  c->block_bytes = clkv__kv_block_bytes(m->params.kv_type, I->n_kv_heads, bs, I->head_dim);
-  c->uploaded_gen = (uint64_t)-1;
-  c->kept_seq = -1;
-  clkv_status st = CLKV_OK;
-  if ((st = size_device_tier(c, &cp, err))) {
+  context_sizes(c, m, &cp);
+  clkv_status st = size_device_tier(c, &cp, err);
+  if (st) {
     free(c);
     return st;
   }
-  clkv__kv_pool_params pp = clkv__kv_pool_default_params();
-  pp.n_device_blocks = c->n_blocks;
-  pp.n_host_blocks = c->n_host_blocks;
-  pp.block_tokens = bs;
-  pp.max_seqs = c->n_seq_max;
-  pp.max_blocks_per_seq = c->max_blocks;
-  pp.policy = (clkv__kv_evict_policy)cp.evict;
-  pp.sliding_window = I->sliding_window; /* blocks out of every position's reach are released */
-  pp.prefix_seed = prefix_seed(m);
-  pp.bytes_per_block = c->block_bytes * 2 * (size_t)I->n_layers;
-  /* the disk tier keys the seed on the model file and may grow the host tier to hold what
-   * it finds; it keeps its own copy of the path */
-  CLKV_TRY(clkv__kv_disk_open(c, cp.prefix_cache_dir, &pp.prefix_seed, &c->n_host_blocks, err));
-  c->params.prefix_cache_dir = NULL;
-  pp.n_host_blocks = c->n_host_blocks;
-  CLKV_TRY(clkv__kv_pool_create(&pp, &c->pool, err));
-  c->btab = malloc(sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks);
-  c->h_logits = malloc(sizeof(float) * (size_t)c->n_seq_max * (size_t)I->n_vocab);
-  c->h_ids = malloc(sizeof(int32_t) * (size_t)c->max_tok);
-  c->h_seq = malloc(sizeof(int32_t) * (size_t)c->max_tok);
-  c->h_pos = malloc(sizeof(int32_t) * (size_t)c->max_tok);
-  if (!c->btab || !c->h_logits || !c->h_ids || !c->h_seq || !c->h_pos) {
-    st = clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory creating the context");
+  if ((st = create_pool(c, err)) || (st = alloc_host_buffers(c, err)) ||
+      (st = alloc_device_buffers(c, err)))
     goto fail;
-  }
-  const size_t T = (size_t)c->max_tok;
-  if ((st = clkv__kv_tier_alloc(c->m->rt, &c->dev, I->n_layers, c->n_blocks, c->block_bytes, CL_MEM_READ_WRITE, "device", err))) goto fail;
-  if (c->n_host_blocks &&
-      (st = clkv__kv_tier_alloc(c->m->rt, &c->host, I->n_layers, c->n_host_blocks, c->block_bytes, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR,
-                       "host-tier", err)))
-    goto fail;
-  c->d_btab = clkv__buffer_new(c->m->rt, sizeof(int32_t) * (size_t)c->n_seq_max * (size_t)c->max_blocks,
-                      CL_MEM_READ_ONLY, "block tables", err, &st);
-  c->d_ids = clkv__buffer_new(c->m->rt, sizeof(int32_t) * T, CL_MEM_READ_ONLY, "token ids", err, &st);
-  c->d_seq = clkv__buffer_new(c->m->rt, sizeof(int32_t) * T, CL_MEM_READ_ONLY, "token sequences", err, &st);
-  c->d_pos = clkv__buffer_new(c->m->rt, sizeof(int32_t) * T, CL_MEM_READ_ONLY, "token positions", err, &st);
-  c->x = clkv__buffer_new(c->m->rt, sizeof(float) * T * (size_t)I->n_embd, CL_MEM_READ_WRITE, "activations", err, &st);
-  c->q = clkv__buffer_new(c->m->rt, sizeof(float) * T * (size_t)m->q_rows, CL_MEM_READ_WRITE, "queries", err, &st);
-  c->att = clkv__buffer_new(c->m->rt, sizeof(float) * T * (size_t)m->q_rows, CL_MEM_READ_WRITE, "attention output", err, &st);
-  c->ff = clkv__buffer_new(c->m->rt, sizeof(float) * T * (size_t)I->n_ff, CL_MEM_READ_WRITE, "feed-forward buffer", err, &st);
-  c->logits = clkv__buffer_new(c->m->rt, sizeof(float) * (size_t)c->n_seq_max * (size_t)I->n_vocab,
-                      CL_MEM_WRITE_ONLY, "logits", err, &st);
-  if (st) goto fail;
   clkv__kv_disk_load(c);
   *out = c;
   return CLKV_OK;

@@ -17,14 +17,23 @@ struct clkv_context {
   int n_host_blocks;        /* host-tier blocks per layer (0: no host tier) */
   size_t block_bytes;       /* one block of one layer, K or V */
   clkv__kv_tier dev, host;  /* the K/V arenas of the device and host tiers */
-  clkv__kv_pool *pool;       /* block tables, refcounts, prefix cache, tiers (runtime/kv_pool.h) */
+  clkv__kv_pool *pool;      /* block tables, refcounts, prefix cache, tiers (kv/kv_pool.h) */
   uint64_t uploaded_gen;    /* pool generation whose tables are on the device */
   int32_t *btab;            /* (n_seq_max, max_blocks) host copy of the block tables */
-  cl_mem d_btab, d_ids, d_seq, d_pos;
-  cl_mem x, q, att, ff, logits;
+  /* Device buffers. T = max_tok: a forward pass computes T tokens at most (a prefill
+   * chunk of one sequence, or one decode token of each of n_seq_max sequences). */
+  cl_mem d_btab;            /* (n_seq_max, max_blocks) int32 physical block ids, -1 none */
+  cl_mem d_ids;             /* (T) int32 the pass's token ids */
+  cl_mem d_seq, d_pos;      /* (T) int32 each token's sequence and position */
+  cl_mem x;                 /* (T, n_embd) F32 the residual stream */
+  cl_mem q;                 /* (T, q_rows) F32 queries after RoPE (K/V go to the cache) */
+  cl_mem att;               /* (T, q_rows) F32 attention output, heads concatenated */
+  cl_mem ff;                /* (T, n_ff) F32 silu(gate) * up, the down projection's input */
+  cl_mem logits;            /* (n_seq_max, n_vocab) F32: the last prefill token's in row 0,
+                               else decode token i's in row i */
   clkv__gemm_scratch gemm;  /* the prefill GEMM path's scratch, made on its first use */
-  float *h_logits;          /* (n_seq_max, n_vocab) */
-  int32_t *h_ids, *h_seq, *h_pos;
+  float *h_logits;          /* (n_seq_max, n_vocab) host copy of logits' rows in use */
+  int32_t *h_ids, *h_seq, *h_pos; /* (T) host copies of d_ids, d_seq, d_pos */
   struct clkv__kv_disk *disk; /* disk tier of the prefix cache, NULL when off (kv_disk.c) */
   int kept_seq;             /* reuse_last: the last request's sequence, or -1 */
   clkv_error err;

@@ -1,7 +1,8 @@
-/* generate.c — the public generation API: tokenize, prefill the prompt in chunks, then
- * decode token by token (sampling on the host), streaming complete UTF-8 text to a
- * callback, stopping on end-of-generation tokens, stop strings or the token limit.
- * Also the tokenizer and chat-template entry points of clkv.h. */
+/* generate.c — the public generation API: requests go to a scheduler that runs them in
+ * steps (continuous batching, preemption when blocks run out): prefill in chunks, then one
+ * decode token of every running request per step, sampled on the host and streamed as
+ * complete UTF-8 text to a callback, until end-of-generation, a stop string, the token
+ * limit or the callback stops it. Also the tokenizer and chat-template entry points. */
 #include "engine/engine.h"
 #include "engine/sampler.h"
 
@@ -9,18 +10,28 @@
 #include <string.h>
 
 clkv_gen_params clkv_gen_default_params(void) {
-  clkv_gen_params p;
-  memset(&p, 0, sizeof p);
-  p.max_tokens = 128;
-  p.temperature = 0.8f;
-  p.top_k = 40;
-  p.top_p = 0.95f;
-  p.min_p = 0.05f;
-  p.repeat_penalty = 1.0f;
-  p.repeat_last_n = 64;
-  p.seed = 42;
-  p.add_special = 1;
-  return p;
+  return (clkv_gen_params){
+      .max_tokens = 128,
+      .temperature = 0.8f,
+      .top_k = 40,
+      .top_p = 0.95f,
+      .min_p = 0.05f,
+      .repeat_penalty = 1.0f,
+      .repeat_last_n = 64,
+      .seed = 42,
+      .add_special = 1,
+      .stop = NULL,
+  };
+}
+
+const char *clkv_stop_reason_name(clkv_stop_reason reason) {
+  switch (reason) {
+  case CLKV_STOP_LENGTH: return "length";
+  case CLKV_STOP_EOS: return "eos";
+  case CLKV_STOP_STRING: return "stop_string";
+  case CLKV_STOP_CANCELLED: return "cancelled";
+  }
+  return "unknown";
 }
 
 int clkv_tokenize(const clkv_model *m, const char *text, int add_special, int32_t *ids, int cap) {
@@ -155,7 +166,7 @@ static void stream_free(gen_stream *g) {
 /* Ends a request: flushes held-back text (unless a stop string or the callback ended it). */
 static void stream_finish(clkv_context *ctx, gen_stream *g) {
   clkv_gen_stats *S = &g->r->stats;
-  if (S->stop_reason == 0 || S->stop_reason == 1) {
+  if (S->stop_reason == CLKV_STOP_LENGTH || S->stop_reason == CLKV_STOP_EOS) {
     char buf[16];
     size_t nb = clkv__utf8_stream_flush(&g->u8, buf, sizeof buf);
     text_append(&g->out, buf, nb);
@@ -183,7 +194,7 @@ static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
   g->hist[g->n_hist++] = tok;
   S->generated_tokens++;
   if (clkv__tokenizer_is_eog(m->tok, tok)) {
-    S->stop_reason = 1;
+    S->stop_reason = CLKV_STOP_EOS;
     return 1;
   }
   size_t plen;
@@ -196,11 +207,11 @@ static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
   long hit = find_stop(&g->out, g->gp.stop, &safe);
   if (hit >= 0) {
     emit(&g->out, (size_t)hit, tok, g->r->cb, g->r->user);
-    S->stop_reason = 2;
+    S->stop_reason = CLKV_STOP_STRING;
     return 1;
   }
   if (emit(&g->out, safe, tok, g->r->cb, g->r->user)) {
-    S->stop_reason = 3;
+    S->stop_reason = CLKV_STOP_CANCELLED;
     return 1;
   }
   if (S->generated_tokens == g->gp.max_tokens) return 1;
@@ -209,15 +220,26 @@ static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
   return 0;
 }
 
-/* ---- the scheduler: continuous batching with preemption ---- */
+/* ---- the scheduler: continuous batching with preemption ----
+ * A batch runs in steps (batch_step): swapped requests come back, waiting ones are admitted
+ * (prompt prefilled, first token sampled), then every running request decodes one token,
+ * the youngest being preempted when blocks run out. */
 typedef struct batch {
   clkv_context *ctx;
-  gen_stream *g;
+  gen_stream *g;   /* (n) one per request */
   int n;
-  int *order;      /* admission order of running/swapped requests (indices into g) */
+  int *order;      /* (n) admission order of running/swapped requests (indices into g) */
   int n_order;
   int keep;        /* keep the (single) request's sequence in ctx->kept_seq */
+  int reuse, reuse_len; /* the kept sequence taken over for g[0] until handed to it, or -1 */
+  int idle;        /* steps in a row that decoded nothing */
+  /* the decode step being assembled: request, its sequence and its pending token */
+  int *step_req, *step_seq; /* (n_seq_max) */
+  int32_t *step_tok;        /* (n_seq_max) */
+  int n_step;
 } batch;
+
+static int n_live(const batch *b) { return b->n_order; }
 
 static void order_remove(batch *b, int i) {
   for (int k = 0; k < b->n_order; k++)
@@ -228,6 +250,7 @@ static void order_remove(batch *b, int i) {
     }
 }
 
+/* Finishes request i: its sequence is kept for the next call (reuse_last) or released. */
 static void end_request(batch *b, int i) {
   gen_stream *g = &b->g[i];
   if (g->seq >= 0 && b->keep) b->ctx->kept_seq = g->seq;
@@ -246,8 +269,9 @@ static clkv_status after_step(batch *b, int i, int r) {
 }
 
 /* Prefills request i (its prompt, or after a recompute preemption its history without the
- * pending token). CLKV_ERR_CONTEXT_FULL: no room now; the request stays waiting. */
-static clkv_status admit(batch *b, int i) {
+ * pending token) and, for a new request, samples its first token. CLKV_ERR_CONTEXT_FULL: no
+ * room now; the request stays waiting. */
+static clkv_status admit_request(batch *b, int i) {
   clkv_context *ctx = b->ctx;
   gen_stream *g = &b->g[i];
   const int fresh = g->r->stats.generated_tokens == 0;
@@ -284,17 +308,52 @@ static clkv_status admit(batch *b, int i) {
   return after_step(b, i, stream_step(ctx, g, ctx->h_logits));
 }
 
-/* Makes room by preempting the most recently admitted running request other than those
- * in keep[0..n_keep): swapped to the host tier when it has room, else its blocks are
- * released and it is recomputed later (its full blocks stay in the prefix cache). Returns
- * 0 when there was no one to preempt. */
-static int preempt(batch *b, const int *keep, int n_keep) {
+/* Admits waiting requests in order while sequence slots and blocks last. A request that
+ * cannot run even with nothing else holding memory fails alone. */
+static clkv_status admit_waiting(batch *b) {
+  for (int i = 0; i < b->n && n_live(b) < b->ctx->n_seq_max; i++) {
+    gen_stream *g = &b->g[i];
+    if (g->state != RQ_WAITING) continue;
+    const clkv_status s = admit_request(b, i);
+    if (s == CLKV_ERR_CONTEXT_FULL && n_live(b) > 0) break; /* retry when others finish */
+    if (s == CLKV_ERR_CONTEXT_FULL || s == CLKV_ERR_INVALID_ARG) {
+      g->r->status = s;
+      stream_finish(b->ctx, g);
+      continue;
+    }
+    if (s) return s;
+  }
+  return CLKV_OK;
+}
+
+/* Swaps preempted requests back in, oldest first. Returns 1 when one is still out (no
+ * room yet): then nothing is admitted, or the swapped request would starve. */
+static int resume_swapped(batch *b) {
+  for (int k = 0; k < b->n_order; k++) {
+    gen_stream *g = &b->g[b->order[k]];
+    clkv_error e;
+    if (g->state != RQ_SWAPPED) continue;
+    if (clkv__kv_seq_swap_in(b->ctx->pool, g->seq, &e)) return 1;
+    g->state = RQ_RUNNING;
+  }
+  return 0;
+}
+
+static int in_step(const batch *b, int i) {
+  for (int j = 0; j < b->n_step; j++)
+    if (b->step_req[j] == i) return 1;
+  return 0;
+}
+
+/* Makes room by preempting the most recently admitted running request not yet in the
+ * decode step: swapped to the host tier when it has room, else its blocks are released
+ * and it is recomputed later (its full blocks stay in the prefix cache). Returns 0 when
+ * there was no one to preempt. */
+static int preempt_youngest(batch *b) {
   for (int k = b->n_order - 1; k >= 0; k--) {
     const int i = b->order[k];
     gen_stream *g = &b->g[i];
-    int kept = 0;
-    for (int j = 0; j < n_keep; j++) kept |= keep[j] == i;
-    if (kept || g->state != RQ_RUNNING) continue;
+    if (g->state != RQ_RUNNING || in_step(b, i)) continue;
     clkv_error e;
     if (b->ctx->n_host_blocks && !clkv__kv_seq_swap_out(b->ctx->pool, g->seq, &e)) {
       g->state = RQ_SWAPPED;
@@ -309,134 +368,142 @@ static int preempt(batch *b, const int *keep, int n_keep) {
   return 0;
 }
 
-static int n_live(const batch *b) { return b->n_order; }
+/* Reserves the next position of every running request, oldest first, and lists it in the
+ * step; when blocks run out the youngest request not yet in the step is preempted
+ * (possibly the one asking, which then sits this step out). */
+static clkv_status reserve_step(batch *b) {
+  b->n_step = 0;
+  for (int k = 0; k < b->n_order; k++) {
+    const int i = b->order[k];
+    gen_stream *g = &b->g[i];
+    if (g->state != RQ_RUNNING) continue;
+    clkv_status s;
+    while ((s = clkv__decode_reserve(b->ctx, g->seq, g->pending)) == CLKV_ERR_CONTEXT_FULL &&
+           preempt_youngest(b) && g->state == RQ_RUNNING) {
+    }
+    if (g->state == RQ_WAITING) k--; /* it left the order: the next one moved to k */
+    if (g->state != RQ_RUNNING) continue;
+    if (s) return s;
+    b->step_req[b->n_step] = i;
+    b->step_seq[b->n_step] = g->seq;
+    b->step_tok[b->n_step++] = g->pending;
+  }
+  return CLKV_OK;
+}
+
+/* The decode step: one forward pass over the reserved tokens, then each request samples,
+ * streams its text and finishes or goes on. */
+static clkv_status decode_step(batch *b) {
+  clkv_context *ctx = b->ctx;
+  clkv_status st = clkv__forward_decode_reserved(ctx, b->step_seq, b->step_tok, b->n_step);
+  for (int j = 0; j < b->n_step && !st; j++) {
+    const float *logits = ctx->h_logits + (size_t)j * ctx->m->info.n_vocab;
+    st = after_step(b, b->step_req[j], stream_step(ctx, &b->g[b->step_req[j]], logits));
+  }
+  return st;
+}
+
+/* A step that decoded nothing: the batch is done when no request waits or is swapped out;
+ * three such steps in a row (nothing admitted, resumed or decoded) are an error. */
+static clkv_status idle_step(batch *b, int *done) {
+  int left = 0;
+  for (int i = 0; i < b->n; i++) left += b->g[i].state == RQ_WAITING || b->g[i].state == RQ_SWAPPED;
+  if (!left) {
+    *done = 1;
+    return CLKV_OK;
+  }
+  if (++b->idle > 2)
+    return clkv__err(&b->ctx->err, CLKV_ERR_CONTEXT_FULL,
+                     "the KV cache cannot hold the waiting sequences (%s); raise --kv-mem or "
+                     "lower --ctx", b->ctx->err.message);
+  return CLKV_OK;
+}
+
+/* One scheduler step: swapped requests come back, waiting ones are admitted, then one
+ * decode token for every running request. *done when every request has finished. */
+static clkv_status batch_step(batch *b, int *done) {
+  clkv_status st;
+  *done = 0;
+  if (!resume_swapped(b) && (st = admit_waiting(b))) return st;
+  if ((st = reserve_step(b))) return st;
+  if (b->n_step == 0) return idle_step(b, done);
+  b->idle = 0;
+  return decode_step(b);
+}
+
+/* Takes the context's kept sequence (reuse_last): a single kept request whose prompt
+ * starts with all its tokens continues it; otherwise it is released. */
+static void take_kept_sequence(batch *b, const clkv_request *r) {
+  clkv_context *ctx = b->ctx;
+  b->reuse = -1;
+  if (ctx->kept_seq < 0) return;
+  const int len = clkv__kv_seq_len(ctx->pool, ctx->kept_seq);
+  const int32_t *t = clkv__kv_seq_tokens(ctx->pool, ctx->kept_seq);
+  if (b->keep && r->ids && len > 0 && len < r->n_ids && t &&
+      !memcmp(t, r->ids, sizeof(int32_t) * (size_t)len)) {
+    b->reuse = ctx->kept_seq;
+    b->reuse_len = len;
+  } else {
+    clkv__seq_end(ctx, ctx->kept_seq);
+  }
+  ctx->kept_seq = -1;
+}
+
+/* Sets up the batch: the kept sequence, the streams (a bad request fails alone) and the
+ * step arrays. On failure batch_free releases what was made. */
+static clkv_status batch_init(batch *b, clkv_context *ctx, clkv_request *reqs, int n, double t0,
+                              int keep) {
+  *b = (batch){.ctx = ctx, .n = n, .keep = keep && n == 1, .reuse = -1};
+  take_kept_sequence(b, &reqs[0]);
+  b->g = calloc((size_t)n, sizeof(gen_stream));
+  b->order = malloc(sizeof(int) * (size_t)n);
+  b->step_req = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
+  b->step_seq = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
+  b->step_tok = malloc(sizeof(int32_t) * (size_t)ctx->n_seq_max);
+  for (int i = 0; b->g && i < n; i++) /* what batch_free reads before stream_init ran */
+    b->g[i] = (gen_stream){.r = &reqs[i], .state = RQ_WAITING, .seq = -1, .reuse_seq = -1};
+  if (!b->g || !b->order || !b->step_req || !b->step_seq || !b->step_tok)
+    return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  for (int i = 0; i < n; i++)
+    if (stream_init(ctx, &b->g[i], &reqs[i], t0)) {
+      if (reqs[i].status == CLKV_ERR_NO_MEMORY) return CLKV_ERR_NO_MEMORY;
+      b->g[i].state = RQ_DONE;
+    }
+  if (b->reuse >= 0 && b->g[0].state == RQ_WAITING) { /* g[0] owns it from now on */
+    b->g[0].reuse_seq = b->reuse;
+    b->g[0].reuse_len = b->reuse_len;
+  } else if (b->reuse >= 0) {
+    clkv__seq_end(ctx, b->reuse);
+  }
+  b->reuse = -1;
+  return CLKV_OK;
+}
+
+/* Releases every sequence the batch still holds; st (the batch's failure) becomes the
+ * status of each request that had not finished. */
+static void batch_free(batch *b, clkv_status st) {
+  if (b->reuse >= 0) clkv__seq_end(b->ctx, b->reuse);
+  for (int i = 0; b->g && i < b->n; i++) {
+    gen_stream *g = &b->g[i];
+    if (g->reuse_seq >= 0) clkv__seq_end(b->ctx, g->reuse_seq); /* never admitted */
+    if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
+    if (st && g->r->status == CLKV_OK && g->state != RQ_DONE) g->r->status = st;
+    stream_free(g);
+  }
+  free(b->g);
+  free(b->order);
+  free(b->step_req);
+  free(b->step_seq);
+  free(b->step_tok);
+}
 
 /* Runs every request to completion; see clkv_generate_batch. */
 static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, double t0, int keep) {
-  batch b = {ctx, calloc((size_t)n, sizeof(gen_stream)), n, malloc(sizeof(int) * (size_t)n), 0,
-             keep && n == 1};
-  /* a kept sequence is continued by a single request whose prompt starts with its tokens,
-   * else released */
-  int reuse = -1, reuse_len = 0, handed = 0;
-  if (ctx->kept_seq >= 0) {
-    const int len = clkv__kv_seq_len(ctx->pool, ctx->kept_seq);
-    const int32_t *t = clkv__kv_seq_tokens(ctx->pool, ctx->kept_seq);
-    if (b.keep && reqs[0].ids && len > 0 && len < reqs[0].n_ids && t &&
-        !memcmp(t, reqs[0].ids, sizeof(int32_t) * (size_t)len)) {
-      reuse = ctx->kept_seq;
-      reuse_len = len;
-    } else {
-      clkv__seq_end(ctx, ctx->kept_seq);
-    }
-    ctx->kept_seq = -1;
-  }
-  int *seqs = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
-  int *idx = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
-  int32_t *toks = malloc(sizeof(int32_t) * (size_t)ctx->n_seq_max);
-  clkv_status st = CLKV_OK;
-  if (!b.g || !b.order || !seqs || !idx || !toks) {
-    st = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
-    goto out;
-  }
-  for (int i = 0; i < n; i++)
-    if (stream_init(ctx, &b.g[i], &reqs[i], t0)) {
-      if (reqs[i].status == CLKV_ERR_NO_MEMORY) {
-        st = CLKV_ERR_NO_MEMORY;
-        goto out;
-      }
-      b.g[i].state = RQ_DONE; /* a bad request fails alone */
-    }
-  if (reuse >= 0 && b.g[0].state == RQ_WAITING) {
-    b.g[0].reuse_seq = reuse;
-    b.g[0].reuse_len = reuse_len;
-    handed = 1;
-  } else if (reuse >= 0) {
-    clkv__seq_end(ctx, reuse);
-    reuse = -1;
-  }
-  int idle = 0;
-  for (;;) {
-    /* 1. swapped requests come back first, oldest first */
-    int still_out = 0;
-    for (int k = 0; k < b.n_order; k++) {
-      gen_stream *g = &b.g[b.order[k]];
-      clkv_error e;
-      if (g->state == RQ_SWAPPED && clkv__kv_seq_swap_in(ctx->pool, g->seq, &e)) {
-        still_out = 1;
-        break;
-      }
-      if (g->state == RQ_SWAPPED) g->state = RQ_RUNNING;
-    }
-    /* 2. admit waiting requests in order while sequence slots and blocks last (not while a
-     * swapped request waits for blocks: it would starve) */
-    for (int i = 0; i < n && !still_out && n_live(&b) < ctx->n_seq_max; i++) {
-      if (b.g[i].state != RQ_WAITING) continue;
-      clkv_status s = admit(&b, i);
-      if (s == CLKV_ERR_CONTEXT_FULL && n_live(&b) > 0) break; /* retry when others finish */
-      if (s == CLKV_ERR_CONTEXT_FULL || s == CLKV_ERR_INVALID_ARG) {
-        /* nothing else holds memory: this request can never run */
-        reqs[i].status = s;
-        stream_finish(ctx, &b.g[i]);
-        continue;
-      }
-      if (s) {
-        st = s;
-        goto out;
-      }
-    }
-    /* 3. one decode step for every running request, oldest first; when blocks run out the
-     * youngest request not yet in this step is preempted (possibly the one asking) */
-    int m = 0;
-    for (int k = 0; k < b.n_order; k++) {
-      const int i = b.order[k];
-      gen_stream *g = &b.g[i];
-      if (g->state != RQ_RUNNING) continue;
-      clkv_status s;
-      while ((s = clkv__decode_reserve(ctx, g->seq, g->pending)) == CLKV_ERR_CONTEXT_FULL &&
-             preempt(&b, idx, m) && g->state == RQ_RUNNING) {
-      }
-      if (g->state == RQ_WAITING) k--; /* it left the order: the next one moved to k */
-      if (g->state != RQ_RUNNING) continue;
-      if (s) {
-        st = s;
-        goto out;
-      }
-      idx[m] = i;
-      seqs[m] = g->seq;
-      toks[m++] = g->pending;
-    }
-    if (m == 0) {
-      int left = 0;
-      for (int i = 0; i < n; i++) left += b.g[i].state == RQ_WAITING || b.g[i].state == RQ_SWAPPED;
-      if (!left) break;
-      if (++idle > 2) { /* nothing could be admitted, resumed or decoded */
-        st = clkv__err(&ctx->err, CLKV_ERR_CONTEXT_FULL,
-                       "the KV cache cannot hold the waiting sequences (%s); raise --kv-mem or "
-                       "lower --ctx", ctx->err.message);
-        goto out;
-      }
-      continue;
-    }
-    idle = 0;
-    if ((st = clkv__forward_decode_reserved(ctx, seqs, toks, m))) goto out;
-    for (int j = 0; j < m; j++)
-      if ((st = after_step(&b, idx[j], stream_step(ctx, &b.g[idx[j]],
-                                                  ctx->h_logits + (size_t)j * ctx->m->info.n_vocab))))
-        goto out;
-  }
-out:
-  if (reuse >= 0 && (!handed || b.g[0].reuse_seq == reuse)) clkv__seq_end(ctx, reuse);
-  if (b.g)
-    for (int i = 0; i < n; i++) {
-      if (b.g[i].seq >= 0) clkv__seq_end(ctx, b.g[i].seq);
-      if (st && reqs[i].status == CLKV_OK && b.g[i].state != RQ_DONE) reqs[i].status = st;
-      stream_free(&b.g[i]);
-    }
-  free(b.g);
-  free(b.order);
-  free(seqs);
-  free(idx);
-  free(toks);
+  batch b;
+  clkv_status st = batch_init(&b, ctx, reqs, n, t0, keep);
+  int done = 0;
+  while (!st && !done) st = batch_step(&b, &done);
+  batch_free(&b, st);
   return st;
 }
 

@@ -415,61 +415,76 @@ static int add_bad(clkv__kv_disk *d, uint64_t hash) {
   return 0;
 }
 
+/* What load_file asks of the loop over the files. */
+typedef enum load_next { LOAD_NEXT, LOAD_STOP, LOAD_STOP_UNREAD } load_next;
+
+/* Reads file i (into buf; tok: room for its tokens), checks it, imports its block into the
+ * pool and uploads its K/V to the host-tier block the import returned. A file failing a
+ * check is warned about and recorded as bad (rewritten at save). LOAD_STOP_UNREAD: the
+ * pool takes no more (this file and the rest count as not read); LOAD_STOP: the tier is
+ * unusable, already warned. */
+static load_next load_file(clkv_context *c, size_t i, unsigned char *buf, int32_t *tok) {
+  clkv__kv_disk *d = c->disk;
+  const int bt = c->m->params.kv_block;
+  char path[PATH_MAX + 32], why[256];
+  snprintf(path, sizeof path, "%s/%s", d->dir, d->files[i].name);
+  uint64_t name_hash = 0;
+  block_name(d->files[i].name, &name_hash);
+  clkv__kvb_header h;
+  const char *bad = check_file(c, path, name_hash, buf, &h, why, sizeof why);
+  int32_t host_id = -1;
+  if (!bad) {
+    const unsigned char *p = buf + CLKV__KVB_HEADER;
+    for (int t = 0; t < bt; t++) tok[t] = (int32_t)get32(p + 4 * (size_t)t);
+    clkv_error ie;
+    const clkv_status st =
+        clkv__kv_pool_import_block(c->pool, h.hash, h.parent, tok, &host_id, &ie);
+    if (st == CLKV_ERR_FORMAT) bad = "its tokens do not match its hash chain";
+    else if (st) {
+      warn("stopped reading %s: %s", d->dir, ie.message);
+      return LOAD_STOP_UNREAD;
+    }
+  }
+  if (bad) {
+    if (d->ignored++ < MAX_WARN)
+      warn("ignoring %s: %s; delete it (clkv writes the blocks it needs again)", path, bad);
+    return add_bad(d, name_hash) ? LOAD_STOP : LOAD_NEXT;
+  }
+  if (host_id < 0) return LOAD_NEXT; /* the same block twice */
+  unsigned char *kv = buf + CLKV__KVB_HEADER + sizeof(int32_t) * (size_t)bt;
+  if (move_block(c, 1, CLKV_KV_TIER_HOST, host_id, kv)) {
+    /* a registered block without its data must never be used: drop every import */
+    clkv__kv_pool_drop_cached(c->pool);
+    warn("copying %s to the host tier failed (%s); continuing without the disk tier's blocks",
+         path, c->err.message);
+    d->read = 0;
+    return LOAD_STOP;
+  }
+  d->read++;
+  return LOAD_NEXT;
+}
+
+static int host_tier_full(const clkv_context *c) {
+  clkv__kv_pool_stats ps;
+  clkv__kv_pool_stats_get(c->pool, &ps);
+  return ps.blocks_free[CLKV_KV_TIER_HOST] == 0;
+}
+
 void clkv__kv_disk_load(clkv_context *c) {
   clkv__kv_disk *d = c->disk;
   if (!d) return;
   d->loaded = 1;
-  const int bt = c->m->params.kv_block;
-  const size_t payload = payload_bytes(c);
-  unsigned char *buf = malloc(CLKV__KVB_HEADER + payload);
-  int32_t *tok = malloc(sizeof(int32_t) * (size_t)bt);
+  unsigned char *buf = malloc(CLKV__KVB_HEADER + payload_bytes(c));
+  int32_t *tok = malloc(sizeof(int32_t) * (size_t)c->m->params.kv_block);
   size_t not_loaded = 0;
   if (!buf || !tok) {
     warn("out of host memory reading %s; continuing without it", d->dir);
     goto done;
   }
   for (size_t i = 0; i < d->n_files; i++) {
-    clkv__kv_pool_stats ps;
-    clkv__kv_pool_stats_get(c->pool, &ps);
-    if (ps.blocks_free[CLKV_KV_TIER_HOST] == 0) {
-      not_loaded = d->n_files - i;
-      break;
-    }
-    char path[PATH_MAX + 32], why[256];
-    snprintf(path, sizeof path, "%s/%s", d->dir, d->files[i].name);
-    uint64_t name_hash = 0;
-    block_name(d->files[i].name, &name_hash);
-    clkv__kvb_header h;
-    const char *bad = check_file(c, path, name_hash, buf, &h, why, sizeof why);
-    int32_t host_id = -1;
-    clkv_error ie;
-    if (!bad) {
-      const unsigned char *p = buf + CLKV__KVB_HEADER;
-      for (int t = 0; t < bt; t++) tok[t] = (int32_t)get32(p + 4 * (size_t)t);
-      clkv_status st = clkv__kv_pool_import_block(c->pool, h.hash, h.parent, tok, &host_id, &ie);
-      if (st == CLKV_ERR_FORMAT) bad = "its tokens do not match its hash chain";
-      else if (st) {
-        warn("stopped reading %s: %s", d->dir, ie.message);
-        not_loaded = d->n_files - i;
-        break;
-      }
-    }
-    if (bad) {
-      if (d->ignored++ < MAX_WARN)
-        warn("ignoring %s: %s; delete it (clkv writes the blocks it needs again)", path, bad);
-      if (add_bad(d, name_hash)) break;
-      continue;
-    }
-    if (host_id < 0) continue; /* the same block twice */
-    if (move_block(c, 1, CLKV_KV_TIER_HOST, host_id, buf + CLKV__KVB_HEADER + sizeof(int32_t) * (size_t)bt)) {
-      /* a registered block without its data must never be used: drop every import */
-      clkv__kv_pool_drop_cached(c->pool);
-      warn("copying %s to the host tier failed (%s); continuing without the disk tier's blocks",
-           path, c->err.message);
-      d->read = 0;
-      break;
-    }
-    d->read++;
+    const load_next next = host_tier_full(c) ? LOAD_STOP_UNREAD : load_file(c, i, buf, tok);
+    if (next == LOAD_STOP_UNREAD) not_loaded = d->n_files - i;
+    if (next != LOAD_NEXT) break;
   }
   if (d->ignored > MAX_WARN)
     warn("%llu more files in %s ignored", (unsigned long long)(d->ignored - MAX_WARN), d->dir);
@@ -531,7 +546,7 @@ static int save_one(void *user, uint64_t hash, uint64_t parent, const int32_t *t
 clkv_status clkv__kv_disk_save(clkv_context *c) {
   clkv__kv_disk *d = c->disk;
   if (!d || !d->loaded) return CLKV_OK;
-  save_state s = {c, malloc(CLKV__KVB_HEADER + payload_bytes(c)), CLKV_OK};
+  save_state s = {.c = c, .buf = malloc(CLKV__KVB_HEADER + payload_bytes(c)), .st = CLKV_OK};
   if (!s.buf) return clkv__err(&c->err, CLKV_ERR_NO_MEMORY, "out of host memory saving the prefix cache");
   const uint64_t before = d->written;
   clkv__kv_pool_export_prefix(c->pool, save_one, &s);

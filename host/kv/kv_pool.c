@@ -9,14 +9,17 @@
 #include <string.h>
 
 clkv__kv_pool_params clkv__kv_pool_default_params(void) {
-  clkv__kv_pool_params p;
-  memset(&p, 0, sizeof p);
-  p.n_device_blocks = 256;
-  p.block_tokens = 16;
-  p.max_seqs = 1;
-  p.max_blocks_per_seq = 128;
-  p.policy = CLKV_KV_EVICT_LRU;
-  return p;
+  return (clkv__kv_pool_params){
+      .n_device_blocks = 256,
+      .n_host_blocks = 0,
+      .block_tokens = 16,
+      .max_seqs = 1,
+      .max_blocks_per_seq = 128,
+      .policy = CLKV_KV_EVICT_LRU,
+      .sliding_window = 0,
+      .prefix_seed = 0,
+      .bytes_per_block = 0,
+  };
 }
 
 clkv_status clkv__kv_pool_create(const clkv__kv_pool_params *p, clkv__kv_pool **out,
@@ -323,84 +326,82 @@ static clkv_status check_seqs(const clkv__kv_pool *P, int32_t *refs, clkv_error 
   return CLKV_OK;
 }
 
+/* Per block: its refcount equals the table references, it is on the free stack or the
+ * evictable list exactly when its state says so, and a cached block is found under its
+ * hash. Counts the cached blocks and each tier's free and evictable ones. */
+static clkv_status check_blocks(const clkv__kv_pool *P, const int32_t *refs, int32_t *n_cached,
+                                int32_t n_free[2], int32_t n_ev[2], clkv_error *err) {
+  for (int32_t g = 0; g < P->D + P->H; g++) {
+    const clkv__kv_block *b = &P->b[g];
+    const int t = clkv__kv_tier(P, g);
+    if (b->ref != refs[g])
+      FAIL("block %d refcount %d but %d table references", (int)g, (int)b->ref, (int)refs[g]);
+    const int want_free = !b->cached && b->ref == 0, want_ev = b->cached && b->ref == 0;
+    if (b->in_free != want_free || b->in_evl != want_ev)
+      FAIL("block %d (ref %d, cached %d) free %d evictable %d", (int)g, (int)b->ref, b->cached,
+           b->in_free, b->in_evl);
+    if (b->cached) {
+      (*n_cached)++;
+      const int32_t *tok = P->btok + (size_t)g * P->bt;
+      if (clkv__kv_find(P, b->hash, b->parent, tok) != g ||
+          clkv__kv_hash_block(b->parent, tok, P->bt, P->p.prefix_seed) != b->hash)
+        FAIL("cached block %d is not found under its hash", (int)g);
+    }
+    n_free[t] += want_free;
+    n_ev[t] += want_ev;
+  }
+  return CLKV_OK;
+}
+
+/* Tier t's free stack and evictable list: the counts agree, no duplicates, only blocks of
+ * the tier in the right state, the list's links consistent. seen: a mark per block. */
+static clkv_status check_tier_lists(const clkv__kv_pool *P, int t, int32_t n_free, int32_t n_ev,
+                                    unsigned char *seen, clkv_error *err) {
+  const int32_t nb = P->D + P->H;
+  if (n_free != P->n_free[t] || n_ev != P->n_ev[t])
+    FAIL("tier %d counts free %d/%d evictable %d/%d", t, (int)n_free, (int)P->n_free[t],
+         (int)n_ev, (int)P->n_ev[t]);
+  for (int32_t k = 0; k < P->n_free[t]; k++) {
+    const int32_t g = P->free_stack[t][k];
+    if (g < 0 || g >= nb || clkv__kv_tier(P, g) != t || seen[g] || !P->b[g].in_free)
+      FAIL("free stack %d entry %d (block %d) is a duplicate, in use or in the wrong tier", t,
+           (int)k, (int)g);
+    seen[g] = 1;
+  }
+  int32_t k = 0, prev = -1;
+  for (int32_t g = P->ev_head[t]; g >= 0 && k <= nb; g = P->b[g].enext, k++) {
+    if (P->b[g].eprev != prev || clkv__kv_tier(P, g) != t || !P->b[g].in_evl)
+      FAIL("evictable list %d broken at block %d", t, (int)g);
+    prev = g;
+  }
+  if (k != P->n_ev[t] || P->ev_tail[t] != prev)
+    FAIL("evictable list %d has %d entries, count says %d", t, (int)k, (int)P->n_ev[t]);
+  return CLKV_OK;
+}
+
+/* The hash table holds exactly the cached blocks. */
+static clkv_status check_hash_table(const clkv__kv_pool *P, int32_t n_cached, clkv_error *err) {
+  const int32_t nb = P->D + P->H;
+  int32_t hashed = 0;
+  for (uint32_t i = 0; i < P->n_bucket; i++)
+    for (int32_t g = P->bucket[i]; g >= 0 && hashed <= nb; g = P->b[g].hnext) hashed++;
+  if (hashed != n_cached || hashed != P->n_hashed)
+    FAIL("hash table holds %d blocks, %d are cached", (int)hashed, (int)n_cached);
+  return CLKV_OK;
+}
+
 clkv_status clkv__kv_pool_check(const clkv__kv_pool *P, clkv_error *err) {
   if (!P) FAIL("no pool");
   const int32_t nb = P->D + P->H;
   int32_t *refs = calloc((size_t)nb, sizeof *refs);
   unsigned char *seen = calloc((size_t)nb, 1);
-  clkv_status st = CLKV_OK;
-  if (!refs || !seen) {
-    st = clkv__err(err, CLKV_ERR_NO_MEMORY, "kv pool check: out of host memory");
-    goto done;
-  }
-  if ((st = check_seqs(P, refs, err)) != CLKV_OK) goto done;
   int32_t n_cached = 0, n_free[2] = {0, 0}, n_ev[2] = {0, 0};
-  for (int32_t g = 0; g < nb; g++) {
-    const clkv__kv_block *b = &P->b[g];
-    int t = clkv__kv_tier(P, g);
-    if (b->ref != refs[g]) {
-      st = clkv__err(err, CLKV_ERR_INTERNAL, "kv pool check: block %d refcount %d but %d "
-                     "table references", (int)g, (int)b->ref, (int)refs[g]);
-      goto done;
-    }
-    int want_free = !b->cached && b->ref == 0, want_ev = b->cached && b->ref == 0;
-    if (b->in_free != want_free || b->in_evl != want_ev) {
-      st = clkv__err(err, CLKV_ERR_INTERNAL, "kv pool check: block %d (ref %d, cached %d) "
-                     "free %d evictable %d", (int)g, (int)b->ref, b->cached, b->in_free,
-                     b->in_evl);
-      goto done;
-    }
-    if (b->cached) {
-      n_cached++;
-      if (clkv__kv_find(P, b->hash, b->parent, P->btok + (size_t)g * P->bt) != g ||
-          clkv__kv_hash_block(b->parent, P->btok + (size_t)g * P->bt, P->bt,
-                             P->p.prefix_seed) != b->hash) {
-        st = clkv__err(err, CLKV_ERR_INTERNAL, "kv pool check: cached block %d is not found "
-                       "under its hash", (int)g);
-        goto done;
-      }
-    }
-    n_free[t] += want_free;
-    n_ev[t] += want_ev;
-  }
-  for (int t = 0; t < 2; t++) {
-    if (n_free[t] != P->n_free[t] || n_ev[t] != P->n_ev[t]) {
-      st = clkv__err(err, CLKV_ERR_INTERNAL, "kv pool check: tier %d counts free %d/%d "
-                     "evictable %d/%d", t, (int)n_free[t], (int)P->n_free[t], (int)n_ev[t],
-                     (int)P->n_ev[t]);
-      goto done;
-    }
-    for (int32_t k = 0; k < P->n_free[t]; k++) {
-      int32_t g = P->free_stack[t][k];
-      if (g < 0 || g >= nb || clkv__kv_tier(P, g) != t || seen[g] || !P->b[g].in_free) {
-        st = clkv__err(err, CLKV_ERR_INTERNAL, "kv pool check: free stack %d entry %d (block "
-                       "%d) is a duplicate, in use or in the wrong tier", t, (int)k, (int)g);
-        goto done;
-      }
-      seen[g] = 1;
-    }
-    int32_t k = 0, prev = -1;
-    for (int32_t g = P->ev_head[t]; g >= 0 && k <= nb; g = P->b[g].enext, k++) {
-      if (P->b[g].eprev != prev || clkv__kv_tier(P, g) != t || !P->b[g].in_evl) {
-        st = clkv__err(err, CLKV_ERR_INTERNAL, "kv pool check: evictable list %d broken at "
-                       "block %d", t, (int)g);
-        goto done;
-      }
-      prev = g;
-    }
-    if (k != P->n_ev[t] || P->ev_tail[t] != prev) {
-      st = clkv__err(err, CLKV_ERR_INTERNAL, "kv pool check: evictable list %d has %d "
-                     "entries, count says %d", t, (int)k, (int)P->n_ev[t]);
-      goto done;
-    }
-  }
-  int32_t hashed = 0;
-  for (uint32_t i = 0; i < P->n_bucket; i++)
-    for (int32_t g = P->bucket[i]; g >= 0 && hashed <= nb; g = P->b[g].hnext) hashed++;
-  if (hashed != n_cached || hashed != P->n_hashed)
-    st = clkv__err(err, CLKV_ERR_INTERNAL, "kv pool check: hash table holds %d blocks, %d "
-                   "are cached", (int)hashed, (int)n_cached);
-done:
+  clkv_status st = CLKV_OK;
+  if (!refs || !seen) st = clkv__err(err, CLKV_ERR_NO_MEMORY, "kv pool check: out of host memory");
+  if (!st) st = check_seqs(P, refs, err);
+  if (!st) st = check_blocks(P, refs, &n_cached, n_free, n_ev, err);
+  for (int t = 0; t < 2 && !st; t++) st = check_tier_lists(P, t, n_free[t], n_ev[t], seen, err);
+  if (!st) st = check_hash_table(P, n_cached, err);
   free(refs);
   free(seen);
   return st;

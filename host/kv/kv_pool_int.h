@@ -1,6 +1,6 @@
-/* kv_pool_int.h — the KV block pool's private state, shared by runtime/kv_pool.c (blocks,
- * lists, eviction, stats, checks), runtime/kv_seq.c (sequences, growth, swapping) and
- * runtime/kv_prefix.c (hash chain, prefix cache, disk hooks). Block ids are global here: 0..D-1 device, D..D+H-1 host. */
+/* kv_pool_int.h — the KV block pool's private state, shared by kv_pool.c (blocks, lists,
+ * eviction, stats, checks), kv_seq.c (sequences, growth, swapping) and kv_prefix.c (hash
+ * chain, prefix cache, disk hooks). Block ids are global here: 0..D-1 device, D..D+H-1 host. */
 #ifndef CLKV_KV_POOL_INT_H
 #define CLKV_KV_POOL_INT_H
 

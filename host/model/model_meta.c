@@ -40,17 +40,24 @@ static int is_llama_family(const char *arch) {
   return 0;
 }
 
-clkv_status clkv__model_hparams(const clkv__gguf_file *f, clkv_model_info *info, clkv_error *err) {
-  memset(info, 0, sizeof *info);
+/* general.architecture: present and one of the llama family. */
+static clkv_status read_architecture(const clkv__gguf_file *f, clkv_model_info *info,
+                                     clkv_error *err) {
   if (!clkv__gguf_get_str(f, "general.architecture", info->architecture, sizeof info->architecture))
     return clkv__err(err, CLKV_ERR_FORMAT,
                      "the file has no general.architecture; it is not a GGUF model file");
   clkv__gguf_get_str(f, "general.name", info->name, sizeof info->name);
-  const char *a = info->architecture;
-  if (!is_llama_family(a))
+  if (!is_llama_family(info->architecture))
     return clkv__err(err, CLKV_ERR_UNSUPPORTED,
                      "architecture '%s' is not supported; clkv runs the llama family (Llama 2/3, "
-                     "SmolLM2, TinyLlama, Mistral)", a);
+                     "SmolLM2, TinyLlama, Mistral)", info->architecture);
+  return CLKV_OK;
+}
+
+/* Layers, widths and heads: required ones present, all in range, heads dividing evenly,
+ * keys and RoPE covering whole heads. */
+static clkv_status read_shape(const clkv__gguf_file *f, const char *a, clkv_model_info *info,
+                              clkv_error *err) {
   int64_t v;
   struct { const char *key; int *dst; int required; } ints[] = {
       {"block_count", &info->n_layers, 1},          {"embedding_length", &info->n_embd, 1},
@@ -85,7 +92,14 @@ clkv_status clkv__model_hparams(const clkv__gguf_file *f, clkv_model_info *info,
   if (info->n_heads % info->n_kv_heads)
     return clkv__err(err, CLKV_ERR_FORMAT, "%d heads are not a multiple of %d KV heads",
                      info->n_heads, info->n_kv_heads);
+  return CLKV_OK;
+}
+
+/* Norm epsilon, RoPE base (no scaling), sliding window, and a head size the kernels take. */
+static clkv_status read_attention(const clkv__gguf_file *f, const char *a, clkv_model_info *info,
+                                  clkv_error *err) {
   double d;
+  int64_t v;
   info->rms_eps = get_float(f, a, "attention.layer_norm_rms_epsilon", &d) ? (float)d : 1e-5f;
   info->rope_base = get_float(f, a, "rope.freq_base", &d) ? (float)d : 10000.0f;
   if (get_float(f, a, "rope.scaling.factor", &d) && d != 1.0 && d != 0.0) {
@@ -102,6 +116,14 @@ clkv_status clkv__model_hparams(const clkv__gguf_file *f, clkv_model_info *info,
   if (info->head_dim % 4 || info->head_dim > 256)
     return clkv__err(err, CLKV_ERR_UNSUPPORTED, "head size %d is not supported (multiple of 4, "
                      "at most 256)", info->head_dim);
+  return CLKV_OK;
+}
+
+/* Tokenizer kind, chat template, special tokens and the vocabulary size, which the token
+ * embedding's shape must agree with. */
+static clkv_status read_vocab(const clkv__gguf_file *f, const char *a, clkv_model_info *info,
+                              clkv_error *err) {
+  int64_t v;
   clkv__gguf_get_str(f, "tokenizer.ggml.model", info->tokenizer, sizeof info->tokenizer);
   clkv__gguf_str tmpl;
   info->has_chat_template = clkv__gguf_get_strv(f, "tokenizer.chat_template", &tmpl) && tmpl.len > 0;
@@ -120,6 +142,17 @@ clkv_status clkv__model_hparams(const clkv__gguf_file *f, clkv_model_info *info,
                      "token_embd.weight is %llux%llu, expected %dx%d (embedding x vocabulary)",
                      (unsigned long long)te->ne[0], (unsigned long long)te->ne[1], info->n_embd,
                      info->n_vocab);
+  return CLKV_OK;
+}
+
+clkv_status clkv__model_hparams(const clkv__gguf_file *f, clkv_model_info *info, clkv_error *err) {
+  memset(info, 0, sizeof *info);
+  clkv_status st;
+  if ((st = read_architecture(f, info, err))) return st;
+  const char *a = info->architecture;
+  if ((st = read_shape(f, a, info, err)) || (st = read_attention(f, a, info, err)) ||
+      (st = read_vocab(f, a, info, err)))
+    return st;
   return CLKV_OK;
 }
 
@@ -164,7 +197,7 @@ clkv_status clkv_model_inspect(const char *path, clkv_file_info *out, clkv_error
     out->by_type[j].count++;
     out->by_type[j].bytes += t->n_bytes;
   }
-  clkv__gguf_str tmpl = {0, NULL};
+  clkv__gguf_str tmpl = {.len = 0, .data = NULL};
   snprintf(out->chat_template, sizeof out->chat_template, "none");
   if (clkv__gguf_get_strv(f, "tokenizer.chat_template", &tmpl) && tmpl.len) {
     char *s = malloc(tmpl.len + 1);
