@@ -1,17 +1,17 @@
 /* matvec.cl — the quantized mat-vec / small mat-mat family: Y = W · norm(X) for a batch of
  * tokens, W in its stored GGUF type, with a fused epilogue:
- *   EPI 0 store, 1 add to Y (residual), 2 fused QKV (RoPE on q and k, k and v written
- *   straight into the paged KV cache in its precision KV_TYPE), 3 SwiGLU over interleaved
+ *   EPI (kernels/contract.h) STORE, ADD to Y (residual), QKV (RoPE on q and k, k and v written
+ *   straight into the paged KV cache in its precision KV_TYPE), SWIGLU over interleaved
  *   gate/up rows. For a quantized KV cache the workgroup's rows (RG * ROWS) are a multiple
  *   of KV_QG, so each scale group's range is found in local memory.
  * NORM 1 fuses RMSNorm of X (weight norm_w) into the product: one kernel per projection.
  * Work: dim0 = KSPLIT threads share a row (split over blocks), dim1 = row groups (ROWS rows
  * each, RG groups per workgroup), dim2 = token tiles of TT tokens. */
 #ifndef WTYPE
-#define WTYPE T_Q4_1
+#define WTYPE GGML_T_Q4_1
 #endif
 #ifndef EPI
-#define EPI 0
+#define EPI CLKV__EPI_STORE
 #endif
 #ifndef NORM
 #define NORM 0
@@ -28,12 +28,12 @@
 #ifndef TT
 #define TT 1
 #endif
-#define BLOCK_BYTES BLOCK_BYTES_OF(WTYPE)
 
-#if (EPI == 2 || EPI == 3) && (ROWS % 2) != 0
+
+#if (EPI == CLKV__EPI_QKV || EPI == CLKV__EPI_SWIGLU) && (ROWS % 2) != 0
 #error "QKV and SwiGLU epilogues need an even ROWS"
 #endif
-#define KV_GROUPED (EPI == 2 && KV_TYPE != 0)
+#define KV_GROUPED (EPI == CLKV__EPI_QKV && KV_TYPE != CLKV__KV_F16)
 #if KV_GROUPED && (RG * ROWS) % KV_QG != 0
 #error "a quantized KV cache needs RG * ROWS to be a multiple of KV_QG"
 #endif
@@ -51,7 +51,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   const uint r0 = (get_group_id(1) * RG + get_local_id(1)) * ROWS;
   const uint t0 = get_group_id(2) * TT;
   const uint nb = cols / 32;
-  const size_t row_bytes = (size_t)nb * BLOCK_BYTES;
+  const size_t row_bytes = clkv_row_bytes(WTYPE, cols);
 
   float sum[ROWS][TT], ssum[TT];
   float8 ss[TT];
@@ -145,22 +145,22 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
 #else
     const float scale = 1.0f;
 #endif
-#if EPI == 0 || EPI == 1
+#if EPI == CLKV__EPI_STORE || EPI == CLKV__EPI_ADD
     for (int r = 0; r < ROWS; r++) {
       if (r0 + r >= rows) break;
-#if EPI == 0
+#if EPI == CLKV__EPI_STORE
       Y[(size_t)tt * rows + r0 + r] = sum[r][t] * scale;
 #else
       Y[(size_t)tt * rows + r0 + r] += sum[r][t] * scale;
 #endif
     }
-#elif EPI == 3
+#elif EPI == CLKV__EPI_SWIGLU
     for (int r = 0; r < ROWS; r += 2) {
       if (r0 + r >= rows) break;
       const float g = sum[r][t] * scale, u = sum[r + 1][t] * scale;
-      Y[(size_t)tt * (rows / 2) + (r0 + r) / 2] = g / (1.0f + exp(-g)) * u;
+      Y[(size_t)tt * (rows / 2) + (r0 + r) / 2] = clkv_silu_mul(g, u);
     }
-#elif EPI == 2
+#elif EPI == CLKV__EPI_QKV
     const int pos = tok_pos[tt];
     const int seq = tok_seq[tt];
     for (int r = 0; r < ROWS; r += 2) {
