@@ -1,7 +1,6 @@
-/* kernel_cases.h — the one table of kernel cases, iterated by the kernel tests
- * (tests/test_kernels.c) and by `clkv_bench ops` (bench/bench_ops.c): the mat-vec projections
- * sized twice (small with awkward edges for the tests, the default model for the benchmark),
- * the attention kernels, and the weight types (every runnable row of kernels/contract.h). */
+/* kernel_cases.h — the kernel cases both tests/test_kernels.c and `clkv_bench ops` iterate:
+ * mat-vec projections sized for each (small and awkward; the default model), the attention
+ * kernels, and the weight types (every runnable row of kernels/contract.h). */
 #ifndef CLKV_KERNEL_CASES_H
 #define CLKV_KERNEL_CASES_H
 
