@@ -1,12 +1,13 @@
 /* bench_ops.c — `clkv_bench ops`: each kernel of the forward pass alone, over the cases of the
- * kernel tests at the default model's shapes (every weight type's mat-vec for decode and a
- * prefill chunk, the prefill chunk also through the CLBlast GEMM path; paged decode and tiled
- * prefill attention at several contexts), launched through host/ops.c and host/gemm.c with
- * the default tunables; achieved GB/s and GFLOP/s against the device's measured bandwidth
- * and fp32 compute, and the CLBlast/own speed ratio of each prefill case. */
+ * kernel tests (tests/kernel_cases.c) at the default model's shapes (every runnable weight
+ * type's mat-vec for decode and a prefill chunk, the prefill chunk also through the CLBlast
+ * GEMM path; paged decode and tiled prefill attention at several contexts), launched through
+ * host/ops/ops.c and host/ops/gemm.c with the default tunables; achieved GB/s and GFLOP/s
+ * against the device's measured bandwidth and fp32 compute, and the CLBlast/own speed ratio
+ * of each prefill case. */
 #include "bench_peaks.h"
 #include "bench_util.h"
-#include "engine/engine.h"
+#include "kernel_cases.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,16 +15,6 @@
 
 /* host/tunables.c */
 void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t);
-
-/* SmolLM2-135M: the default model */
-#define DIM 576
-#define FF 1536
-#define VOCAB 49152
-#define N_HEADS 9
-#define N_KV 3
-#define HEAD_DIM 64
-#define KV_BS 16
-#define CHUNK 128
 
 typedef struct ops_opts {
   const char *device;
@@ -145,11 +136,6 @@ done:
   return b;
 }
 
-static const uint32_t wtypes[] = {GGML_T_F32, GGML_T_F16, GGML_T_BF16,
-                                  GGML_T_Q8_0, GGML_T_Q4_0, GGML_T_Q4_1};
-static const unsigned mv_shapes[][2] = {{DIM, DIM}, {FF, DIM}, {2 * FF, DIM}, {DIM, FF},
-                                        {VOCAB, DIM}};
-
 /* Times the prefill case c through each CLBlast mode the device can run; a row per mode. */
 static clkv_status bench_gemm_modes(clkv_runtime *rt, op_case *c, const clkv__gemm_scratch *gs,
                                     uint32_t wtype, const op_result *own, const ops_opts *o,
@@ -159,7 +145,8 @@ static clkv_status bench_gemm_modes(clkv_runtime *rt, op_case *c, const clkv__ge
   for (int mode = CLKV__GEMM_CLBLAST; mode < CLKV__GEMM_MODES; mode++) {
     if (!clkv__gemm_available(rt, mode, NULL, 0)) continue;
     char opts[256];
-    clkv__gemm_options(mode, wtype, c->epi, HEAD_DIM, N_KV, KV_BS, CLKV_KV_F16, opts, sizeof opts);
+    clkv__gemm_options(mode, wtype, c->epi, KC_HEAD_DIM, KC_N_KV, KC_KV_BS, CLKV_KV_F16, opts,
+                       sizeof opts);
     CLKV_TRY(clkv__gemm_kernels_create(rt, opts, &g, err));
     op_case gc = *c;
     gc.gemm = mode;
@@ -178,129 +165,172 @@ fail:
   return st;
 }
 
-/* Mat-vec of each type and shape: decode (1 token) and a prefill chunk (not for the output
- * projection: prefill computes logits of the last token only). */
-static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, const ops_opts *o,
-                                op_result *res, int *n_res, clkv_error *err) {
-  clkv_status st = CLKV_OK;
-  const float half = 0.5f, one = 1.0f;
-  cl_mem X = NULL, Y = NULL, N = NULL, W = NULL;
-  cl_kernel k = NULL;
-  clkv__gemm_scratch gs = {0};
-  CLKV_TRY(clkv__gemm_scratch_init(rt, CHUNK, 2 * FF, FF, &gs, err));
-  CLKV_TRY((X = filled(rt, sizeof(float) * CHUNK * FF, &half, 4, err)) ? CLKV_OK : err->status);
-  CLKV_TRY((Y = filled(rt, sizeof(float) * CHUNK * VOCAB, &half, 4, err)) ? CLKV_OK : err->status);
-  CLKV_TRY((N = filled(rt, sizeof(float) * FF, &one, 4, err)) ? CLKV_OK : err->status);
-  for (size_t t = 0; t < sizeof wtypes / sizeof wtypes[0]; ++t) {
-    for (size_t s = 0; s < sizeof mv_shapes / sizeof mv_shapes[0]; ++s) {
-      unsigned rows = mv_shapes[s][0], cols = mv_shapes[s][1];
-      if (o->quick && rows == VOCAB && wtypes[t] != GGML_T_Q4_1) continue;
-      size_t wbytes = 0;
-      CLKV_TRY((W = make_weights(rt, wtypes[t], rows, cols, &wbytes, err)) ? CLKV_OK
-                                                                            : err->status);
-      /* as the engine uses them: the logits store after the norm, gate/up SwiGLU (also
-       * after the norm), the others add to the residual */
-      int epi = rows == VOCAB ? CLKV__EPI_STORE : rows == 2 * FF ? CLKV__EPI_SWIGLU : CLKV__EPI_ADD;
-      for (int ph = 0; ph < 2; ++ph) {
-        if (ph == CLKV__PH_PREFILL && rows == VOCAB) continue;
-        unsigned n_tok = ph == CLKV__PH_PREFILL ? CHUNK : 1;
-        char opts[256];
-        clkv__matvec_options(&tun->mv[ph], wtypes[t], epi, HEAD_DIM, N_KV, KV_BS,
-                             CLKV_KV_F16, opts, sizeof opts);
-        CLKV_TRY(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, err));
-        op_case c = {.rt = rt, .k = k, .tun = tun, .prefill = ph, .epi = epi,
-                     .mv = {.W = W, .rows = rows, .cols = cols, .X = X, .n_tok = n_tok,
-                            .norm_w = N, .eps = 1e-5f, .Y = Y, .kc = X, .vc = X, .btab = X,
-                            .tok_seq = X, .tok_pos = X, .inv_freq = X}};
-        op_result *r = &res[(*n_res)++];
-        snprintf(r->op, sizeof r->op, "matvec %s", ph ? "prefill" : "decode");
-        snprintf(r->type, sizeof r->type, "%s", clkv__ggml_type_get(wtypes[t])->name);
-        snprintf(r->shape, sizeof r->shape, "%ux%u", rows, cols);
-        r->tokens = (int)n_tok;
-        r->gemm = CLKV__GEMM_OWN;
-        /* weights once, the input, the output (read and written by the add epilogue, half
-         * the rows for SwiGLU) */
-        double out = epi == CLKV__EPI_ADD ? 2.0 * rows : epi == CLKV__EPI_SWIGLU ? rows / 2.0 : rows;
-        r->bytes = (double)wbytes + 4.0 * n_tok * cols + 4.0 * n_tok * out;
-        r->flops = 2.0 * rows * cols * n_tok;
-        CLKV_TRY(time_case(&c, o, &r->seconds, err));
-        if (ph == CLKV__PH_PREFILL)
-          CLKV_TRY(bench_gemm_modes(rt, &c, &gs, wtypes[t], r, o, res, n_res, err));
-        clReleaseKernel(k);
-        k = NULL;
-      }
-      clReleaseMemObject(W);
-      W = NULL;
-    }
-  }
-fail:
-  if (k) clReleaseKernel(k);
-  clkv__gemm_scratch_release(&gs);
-  cl_mem all[] = {W, N, Y, X};
-  for (int i = 0; i < 4; ++i)
-    if (all[i]) clReleaseMemObject(all[i]);
-  return st;
-}
+/* The buffers every mat-vec case shares: input, output, norm weight, CLBlast scratch. */
+typedef struct mv_bufs {
+  cl_mem X, Y, N;
+  clkv__gemm_scratch gs;
+} mv_bufs;
 
-/* Attention over one sequence of ctx positions (blocks in order): decode of the last
- * position, and prefill of the last CHUNK positions (causal). */
-static clkv_status bench_attention(clkv_runtime *rt, const clkv__tunables *tun,
-                                   const ops_opts *o, op_result *res, int *n_res,
-                                   clkv_error *err) {
+/* Mat-vec case c in type wtype with weights W (wbytes): decode (1 token) and, unless the case
+ * is decode-only, a prefill chunk on our kernel and on each CLBlast mode. */
+static clkv_status bench_matvec_case(clkv_runtime *rt, const clkv__tunables *tun, const kc_matvec *kc,
+                                     uint32_t wtype, cl_mem W, size_t wbytes, const mv_bufs *b,
+                                     const ops_opts *o, op_result *res, int *n_res, clkv_error *err) {
   clkv_status st = CLKV_OK;
-  static const unsigned ctxs[] = {128, 512, 2048};
-  const unsigned max_ctx = 2048, max_blocks = max_ctx / KV_BS;
-  const size_t kv_bytes = (size_t)max_ctx * N_KV * HEAD_DIM * 2;
-  const uint16_t h = 0x2E66; /* 0.1 in fp16 */
-  const float q = 0.1f;
-  cl_mem Q = NULL, O = NULL, K = NULL, V = NULL, B = NULL, S = NULL, P = NULL;
   cl_kernel k = NULL;
-  int32_t btab[2048 / KV_BS], zero = 0;
-  for (unsigned i = 0; i < max_blocks; ++i) btab[i] = (int32_t)i;
-  size_t qo = sizeof(float) * CHUNK * N_HEADS * HEAD_DIM;
-  CLKV_TRY((Q = filled(rt, qo, &q, 4, err)) ? CLKV_OK : err->status);
-  CLKV_TRY((O = filled(rt, qo, NULL, 0, err)) ? CLKV_OK : err->status);
-  CLKV_TRY((K = filled(rt, kv_bytes, &h, 2, err)) ? CLKV_OK : err->status);
-  CLKV_TRY((V = filled(rt, kv_bytes, &h, 2, err)) ? CLKV_OK : err->status);
-  CLKV_TRY((B = filled(rt, sizeof btab, NULL, 0, err)) ? CLKV_OK : err->status);
-  CLKV_TRY((S = filled(rt, sizeof zero, &zero, 4, err)) ? CLKV_OK : err->status);
-  CLKV_TRY((P = filled(rt, sizeof zero, NULL, 0, err)) ? CLKV_OK : err->status);
-  CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, B, CL_TRUE, 0, sizeof btab, btab, 0, NULL, NULL));
-  char opts[256];
-  clkv__attn_options(tun, HEAD_DIM, N_KV, KV_BS, CLKV_KV_F16, 0, opts, sizeof opts);
-  for (int pf = 0; pf < 2; ++pf) {
-    CLKV_TRY(clkv__kernel_create(rt, "attention.cl", opts,
-                                 pf ? "clkv_attn_prefill" : "clkv_attn_paged", &k, err));
-    for (size_t i = 0; i < sizeof ctxs / sizeof ctxs[0]; ++i) {
-      unsigned ctx = ctxs[i], n_tok = pf ? CHUNK : 1;
-      if (o->quick && ctx == 2048) continue;
-      int32_t pos = (int32_t)ctx - 1;
-      CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, P, CL_TRUE, 0, 4, &pos, 0, NULL, NULL));
-      op_case c = {.rt = rt, .k = k, .tun = tun, .is_attn = 1, .prefill = pf,
-                   .at = {.Q = Q, .kc = K, .vc = V, .btab = B, .tok_seq = S, .tok_pos = P,
-                          .seq = 0, .pos0 = ctx - n_tok, .n_tok = n_tok, .n_heads = N_HEADS,
-                          .layer_base = 0, .max_blocks = max_blocks,
-                          .scale = 1.0f / sqrtf((float)HEAD_DIM), .O = O}};
-      op_result *r = &res[(*n_res)++];
-      snprintf(r->op, sizeof r->op, "attention %s", pf ? "prefill" : "decode");
-      snprintf(r->type, sizeof r->type, "F16 KV");
-      snprintf(r->shape, sizeof r->shape, "ctx %u", ctx);
-      r->tokens = (int)n_tok;
-      /* K and V of the context once, Q in, O out; QK and PV: 4 flops per head element per
-       * (query, key) pair, causal for prefill */
-      double pairs = pf ? (double)n_tok * (ctx - n_tok) + n_tok * (n_tok + 1) / 2.0 : ctx;
-      r->bytes = 2.0 * ctx * N_KV * HEAD_DIM * 2 + 2.0 * n_tok * N_HEADS * HEAD_DIM * 4;
-      r->flops = 4.0 * pairs * N_HEADS * HEAD_DIM;
-      CLKV_TRY(time_case(&c, o, &r->seconds, err));
-    }
+  for (int ph = 0; ph < 2; ++ph) {
+    if (ph == CLKV__PH_PREFILL && kc->decode_only) continue;
+    unsigned n_tok = ph == CLKV__PH_PREFILL ? KC_CHUNK : 1;
+    char opts[256];
+    clkv__matvec_options(&tun->mv[ph], wtype, kc->epi, KC_HEAD_DIM, KC_N_KV, KC_KV_BS, CLKV_KV_F16,
+                         opts, sizeof opts);
+    CLKV_TRY(clkv__kernel_create(rt, "matvec.cl", opts, "clkv_matvec", &k, err));
+    op_case c = {.rt = rt, .k = k, .tun = tun, .prefill = ph, .epi = kc->epi,
+                 .mv = {.W = W, .rows = kc->rows, .cols = kc->cols, .X = b->X, .n_tok = n_tok,
+                        .norm_w = b->N, .eps = 1e-5f, .Y = b->Y, .kc = b->X, .vc = b->X,
+                        .btab = b->X, .tok_seq = b->X, .tok_pos = b->X, .inv_freq = b->X}};
+    op_result *r = &res[(*n_res)++];
+    snprintf(r->op, sizeof r->op, "matvec %s", ph ? "prefill" : "decode");
+    snprintf(r->type, sizeof r->type, "%s", clkv__ggml_type_get(wtype)->name);
+    snprintf(r->shape, sizeof r->shape, "%ux%u", kc->rows, kc->cols);
+    r->tokens = (int)n_tok;
+    r->gemm = CLKV__GEMM_OWN;
+    /* weights once, the input, the output (read and written by the add epilogue, half the
+     * rows for SwiGLU) */
+    const double rows = kc->rows;
+    double out = kc->epi == CLKV__EPI_ADD ? 2.0 * rows : kc->epi == CLKV__EPI_SWIGLU ? rows / 2.0 : rows;
+    r->bytes = (double)wbytes + 4.0 * n_tok * kc->cols + 4.0 * n_tok * out;
+    r->flops = 2.0 * rows * kc->cols * n_tok;
+    CLKV_TRY(time_case(&c, o, &r->seconds, err));
+    if (ph == CLKV__PH_PREFILL)
+      CLKV_TRY(bench_gemm_modes(rt, &c, &b->gs, wtype, r, o, res, n_res, err));
     clReleaseKernel(k);
     k = NULL;
   }
 fail:
   if (k) clReleaseKernel(k);
-  cl_mem all[] = {P, S, B, V, K, O, Q};
+  return st;
+}
+
+/* Every mat-vec case of kernel_cases.c in every runnable type (--quick: the decode-only
+ * logits case in Q4_1 only). */
+static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, const ops_opts *o,
+                                op_result *res, int *n_res, clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  const float half = 0.5f, one = 1.0f;
+  unsigned max_rows = 0, max_cols = 0, pf_rows = 0, pf_cols = 0; /* all cases; prefill ones */
+  for (size_t i = 0; i < kc_n_matvecs; ++i) {
+    const kc_matvec *kc = &kc_matvecs[i];
+    max_rows = kc->rows > max_rows ? kc->rows : max_rows;
+    max_cols = kc->cols > max_cols ? kc->cols : max_cols;
+    pf_rows = !kc->decode_only && kc->rows > pf_rows ? kc->rows : pf_rows;
+    pf_cols = !kc->decode_only && kc->cols > pf_cols ? kc->cols : pf_cols;
+  }
+  mv_bufs b = {0};
+  cl_mem W = NULL;
+  CLKV_TRY(clkv__gemm_scratch_init(rt, KC_CHUNK, pf_rows, pf_cols, &b.gs, err));
+  CLKV_TRY((b.X = filled(rt, sizeof(float) * KC_CHUNK * max_cols, &half, 4, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((b.Y = filled(rt, sizeof(float) * KC_CHUNK * max_rows, &half, 4, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((b.N = filled(rt, sizeof(float) * max_cols, &one, 4, err)) ? CLKV_OK : err->status);
+  for (int t = 0; t < CLKV__N_WTYPES; ++t) {
+    for (size_t i = 0; i < kc_n_matvecs; ++i) {
+      const kc_matvec *kc = &kc_matvecs[i];
+      if (o->quick && kc->decode_only && kc_wtype(t) != GGML_T_Q4_1) continue;
+      size_t wbytes = 0;
+      CLKV_TRY((W = make_weights(rt, kc_wtype(t), kc->rows, kc->cols, &wbytes, err)) ? CLKV_OK
+                                                                                   : err->status);
+      CLKV_TRY(bench_matvec_case(rt, tun, kc, kc_wtype(t), W, wbytes, &b, o, res, n_res, err));
+      clReleaseMemObject(W);
+      W = NULL;
+    }
+  }
+fail:
+  clkv__gemm_scratch_release(&b.gs);
+  cl_mem all[] = {W, b.N, b.Y, b.X};
+  for (int i = 0; i < 4; ++i)
+    if (all[i]) clReleaseMemObject(all[i]);
+  return st;
+}
+
+/* The buffers of the attention cases: one sequence's K and V (F16, every value 0.1) with
+ * blocks in order, queries, output, its token's sequence and position. */
+typedef struct attn_bufs {
+  cl_mem Q, O, K, V, B, S, P;
+  unsigned max_blocks;
+} attn_bufs;
+
+/* Attention kernel a over one sequence of ctx positions: decode of the last position, or
+ * prefill of the last KC_CHUNK positions (causal). */
+static clkv_status bench_attention_case(clkv_runtime *rt, const clkv__tunables *tun, cl_kernel k,
+                                        const kc_attn *a, unsigned ctx, const attn_bufs *b,
+                                        const ops_opts *o, op_result *res, int *n_res,
+                                        clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  const unsigned n_tok = a->prefill ? KC_CHUNK : 1;
+  int32_t pos = (int32_t)ctx - 1;
+  CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, b->P, CL_TRUE, 0, 4, &pos, 0, NULL, NULL));
+  op_case c = {.rt = rt, .k = k, .tun = tun, .is_attn = 1, .prefill = a->prefill,
+               .at = {.Q = b->Q, .kc = b->K, .vc = b->V, .btab = b->B, .tok_seq = b->S,
+                      .tok_pos = b->P, .seq = 0, .pos0 = ctx - n_tok, .n_tok = n_tok,
+                      .n_heads = KC_N_HEADS, .layer_base = 0, .max_blocks = b->max_blocks,
+                      .scale = 1.0f / sqrtf((float)KC_HEAD_DIM), .O = b->O}};
+  op_result *r = &res[(*n_res)++];
+  snprintf(r->op, sizeof r->op, "attention %s", a->prefill ? "prefill" : "decode");
+  snprintf(r->type, sizeof r->type, "F16 KV");
+  snprintf(r->shape, sizeof r->shape, "ctx %u", ctx);
+  r->tokens = (int)n_tok;
+  /* K and V of the context once, Q in, O out; QK and PV: 4 flops per head element per
+   * (query, key) pair, causal for prefill */
+  double pairs = a->prefill ? (double)n_tok * (ctx - n_tok) + n_tok * (n_tok + 1) / 2.0 : ctx;
+  r->bytes = 2.0 * ctx * KC_N_KV * KC_HEAD_DIM * 2 + 2.0 * n_tok * KC_N_HEADS * KC_HEAD_DIM * 4;
+  r->flops = 4.0 * pairs * KC_N_HEADS * KC_HEAD_DIM;
+  CLKV_TRY(time_case(&c, o, &r->seconds, err));
+fail:
+  return st;
+}
+
+/* Each attention kernel of kernel_cases.c at each benchmark context (--quick: not the
+ * largest). */
+static clkv_status bench_attention(clkv_runtime *rt, const clkv__tunables *tun,
+                                   const ops_opts *o, op_result *res, int *n_res,
+                                   clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  unsigned max_ctx = 0;
+  for (size_t i = 0; i < kc_n_bench_ctx; ++i) max_ctx = kc_bench_ctx[i] > max_ctx ? kc_bench_ctx[i] : max_ctx;
+  attn_bufs b = {.max_blocks = (max_ctx + KC_KV_BS - 1) / KC_KV_BS};
+  const size_t kv_bytes = (size_t)b.max_blocks * KC_KV_BS * KC_N_KV * KC_HEAD_DIM * 2;
+  const size_t qo = sizeof(float) * KC_CHUNK * KC_N_HEADS * KC_HEAD_DIM;
+  const uint16_t h = 0x2E66; /* 0.1 in fp16 */
+  const float q = 0.1f;
+  int32_t zero = 0, *btab = malloc(sizeof(int32_t) * b.max_blocks);
+  cl_kernel k = NULL;
+  if (!btab) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  for (unsigned i = 0; i < b.max_blocks; ++i) btab[i] = (int32_t)i;
+  CLKV_TRY((b.Q = filled(rt, qo, &q, 4, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((b.O = filled(rt, qo, NULL, 0, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((b.K = filled(rt, kv_bytes, &h, 2, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((b.V = filled(rt, kv_bytes, &h, 2, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((b.B = filled(rt, sizeof(int32_t) * b.max_blocks, NULL, 0, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((b.S = filled(rt, sizeof zero, &zero, 4, err)) ? CLKV_OK : err->status);
+  CLKV_TRY((b.P = filled(rt, sizeof zero, NULL, 0, err)) ? CLKV_OK : err->status);
+  CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, b.B, CL_TRUE, 0, sizeof(int32_t) * b.max_blocks, btab,
+                                   0, NULL, NULL));
+  char opts[256];
+  clkv__attn_options(tun, KC_HEAD_DIM, KC_N_KV, KC_KV_BS, CLKV_KV_F16, 0, opts, sizeof opts);
+  for (size_t a = 0; a < kc_n_attns; ++a) {
+    CLKV_TRY(clkv__kernel_create(rt, "attention.cl", opts, kc_attns[a].kernel, &k, err));
+    for (size_t i = 0; i < kc_n_bench_ctx; ++i)
+      if (!(o->quick && kc_bench_ctx[i] == max_ctx))
+        CLKV_TRY(bench_attention_case(rt, tun, k, &kc_attns[a], kc_bench_ctx[i], &b, o, res, n_res, err));
+    clReleaseKernel(k);
+    k = NULL;
+  }
+fail:
+  if (k) clReleaseKernel(k);
+  cl_mem all[] = {b.P, b.S, b.B, b.V, b.K, b.O, b.Q};
   for (int i = 0; i < 7; ++i)
     if (all[i]) clReleaseMemObject(all[i]);
+  free(btab);
   return st;
 }
 
@@ -353,6 +383,58 @@ static void usage(FILE *f) {
              "            shorter timings: a smoke test\n");
 }
 
+/* The results: a table (or one JSON object) of every case, then the prefill GEMM comparison. */
+static void report(const op_result *res, int n, const bench_peaks *pk, const clkv_device_info *d,
+                   const clkv__tunables *tun, const ops_opts *o, const char *why) {
+  bench_json j;
+  if (o->json) {
+    bench_json_begin(&j, stdout);
+    bench_json_object(&j, "device");
+    bench_json_str(&j, "name", d->name);
+    bench_json_num(&j, "measured_gbps", pk->gbps);
+    bench_json_num(&j, "measured_fp32_gflops", pk->gflops);
+    bench_json_close(&j);
+    bench_json_object(&j, "ops");
+  } else {
+    printf("clkv_bench ops: %s; measured %.2f GB/s read, %.2f GFLOP/s fp32\n"
+           "decode mat-vec shape: %u/%u/%u/%u (ksplit/rg/rows/tt), prefill %u/%u/%u/%u, "
+           "attention wg %u, tiles %u/%u\n\n",
+           d->name, pk->gbps, pk->gflops, tun->mv[0].ksplit, tun->mv[0].rg, tun->mv[0].rows,
+           tun->mv[0].tt, tun->mv[1].ksplit, tun->mv[1].rg, tun->mv[1].rows, tun->mv[1].tt,
+           tun->att_wg, tun->tq, tun->tk);
+    printf("%-18s %-7s %-11s %6s %11s %9s %6s %9s %6s\n", "op", "type", "shape", "tokens",
+           "time us", "GB/s", "%BW", "GFLOP/s", "%FP");
+  }
+  for (int i = 0; i < n; ++i) {
+    const op_result *r = &res[i];
+    double gbps = r->bytes / r->seconds * 1e-9, gflops = r->flops / r->seconds * 1e-9;
+    if (o->json) {
+      char key[80];
+      snprintf(key, sizeof key, "%.23s %.7s %.23s x%d", r->op, r->type, r->shape, r->tokens);
+      bench_json_object(&j, key);
+      bench_json_num(&j, "median_us", r->seconds * 1e6);
+      bench_json_num(&j, "bytes", r->bytes);
+      bench_json_num(&j, "flops", r->flops);
+      bench_json_num(&j, "gbps", gbps);
+      bench_json_num(&j, "gflops", gflops);
+      bench_json_num(&j, "bandwidth_fraction", gbps / pk->gbps);
+      bench_json_num(&j, "compute_fraction", gflops / pk->gflops);
+      bench_json_close(&j);
+    } else {
+      printf("%-18s %-7s %-11s %6d %11.1f %9.2f %5.0f%% %9.2f %5.0f%%\n", r->op, r->type,
+             r->shape, r->tokens, r->seconds * 1e6, gbps, 100 * gbps / pk->gbps, gflops,
+             100 * gflops / pk->gflops);
+    }
+  }
+  if (o->json) {
+    bench_json_close(&j);
+    json_gemm(&j, res, n, why);
+    bench_json_end(&j);
+  } else {
+    print_gemm_table(res, n, why);
+  }
+}
+
 int bench_ops_main(int argc, char **argv) {
   ops_opts o = {NULL, 0, 0, 0.1, 3};
   for (int i = 1; i < argc; ++i) {
@@ -380,8 +462,15 @@ int bench_ops_main(int argc, char **argv) {
   }
   clkv__tunables tun;
   clkv__default_tunables(&rt->info, &tun);
-  op_result res[160];
-  memset(res, 0, sizeof res); /* gemm = own in every row not timed through CLBlast */
+  /* a row per mat-vec case, type and phase plus one per CLBlast mode; a row per attention
+   * case; all zero, so gemm = own in every row not timed through CLBlast */
+  op_result *res = calloc(CLKV__N_WTYPES * kc_n_matvecs * (1 + CLKV__GEMM_MODES) +
+                              kc_n_attns * kc_n_bench_ctx, sizeof *res);
+  if (!res) {
+    fprintf(stderr, "clkv_bench ops: out of host memory\n");
+    clkv_runtime_free(rt);
+    return 1;
+  }
   char why[256] = ""; /* why no CLBlast mode runs here */
   clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why);
   int n = 0, rc = 1;
@@ -392,56 +481,10 @@ int bench_ops_main(int argc, char **argv) {
     fprintf(stderr, "clkv_bench ops: %s\n", err.message);
     goto done;
   }
-  const clkv_device_info *d = clkv_runtime_device(rt);
-  bench_json j;
-  if (o.json) {
-    bench_json_begin(&j, stdout);
-    bench_json_object(&j, "device");
-    bench_json_str(&j, "name", d->name);
-    bench_json_num(&j, "measured_gbps", pk.gbps);
-    bench_json_num(&j, "measured_fp32_gflops", pk.gflops);
-    bench_json_close(&j);
-    bench_json_object(&j, "ops");
-  } else {
-    printf("clkv_bench ops: %s; measured %.2f GB/s read, %.2f GFLOP/s fp32\n"
-           "decode mat-vec shape: %u/%u/%u/%u (ksplit/rg/rows/tt), prefill %u/%u/%u/%u, "
-           "attention wg %u, tiles %u/%u\n\n",
-           d->name, pk.gbps, pk.gflops, tun.mv[0].ksplit, tun.mv[0].rg, tun.mv[0].rows,
-           tun.mv[0].tt, tun.mv[1].ksplit, tun.mv[1].rg, tun.mv[1].rows, tun.mv[1].tt,
-           tun.att_wg, tun.tq, tun.tk);
-    printf("%-18s %-7s %-11s %6s %11s %9s %6s %9s %6s\n", "op", "type", "shape", "tokens",
-           "time us", "GB/s", "%BW", "GFLOP/s", "%FP");
-  }
-  for (int i = 0; i < n; ++i) {
-    const op_result *r = &res[i];
-    double gbps = r->bytes / r->seconds * 1e-9, gflops = r->flops / r->seconds * 1e-9;
-    if (o.json) {
-      char key[80];
-      snprintf(key, sizeof key, "%.23s %.7s %.23s x%d", r->op, r->type, r->shape, r->tokens);
-      bench_json_object(&j, key);
-      bench_json_num(&j, "median_us", r->seconds * 1e6);
-      bench_json_num(&j, "bytes", r->bytes);
-      bench_json_num(&j, "flops", r->flops);
-      bench_json_num(&j, "gbps", gbps);
-      bench_json_num(&j, "gflops", gflops);
-      bench_json_num(&j, "bandwidth_fraction", gbps / pk.gbps);
-      bench_json_num(&j, "compute_fraction", gflops / pk.gflops);
-      bench_json_close(&j);
-    } else {
-      printf("%-18s %-7s %-11s %6d %11.1f %9.2f %5.0f%% %9.2f %5.0f%%\n", r->op, r->type,
-             r->shape, r->tokens, r->seconds * 1e6, gbps, 100 * gbps / pk.gbps, gflops,
-             100 * gflops / pk.gflops);
-    }
-  }
-  if (o.json) {
-    bench_json_close(&j);
-    json_gemm(&j, res, n, why);
-    bench_json_end(&j);
-  } else {
-    print_gemm_table(res, n, why);
-  }
+  report(res, n, &pk, clkv_runtime_device(rt), &tun, &o, why);
   rc = 0;
 done:
+  free(res);
   clkv_runtime_free(rt);
   return rc;
 }

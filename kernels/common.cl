@@ -1,19 +1,11 @@
-/* common.cl — prepended to every clkv program: type ids, weight block layouts and the
- * dequantization and dot products of 32-element blocks. OpenCL C 1.2; needs
- * no fp16 arithmetic (vload_half/vstore_half work everywhere). */
+/* common.cl — prepended to every clkv program (after contract.h): weight block layouts, the
+ * dequantization and dot products of 32-element pieces, the KV cache layout. OpenCL C 1.2;
+ * needs no fp16 arithmetic (vload_half/vstore_half work everywhere). */
 
-/* GGML type ids (the same numbers as GGUF). */
-#define T_F32 0
-#define T_F16 1
-#define T_Q4_0 2
-#define T_Q4_1 3
-#define T_Q8_0 8
-#define T_BF16 30
-
-/* Bytes of one 32-element block of each type. */
-#define BLOCK_BYTES_OF(t)                                                                  \
-  ((t) == T_F32 ? 128 : (t) == T_F16 ? 64 : (t) == T_BF16 ? 64 : (t) == T_Q8_0 ? 34       \
-   : (t) == T_Q4_0 ? 18 : (t) == T_Q4_1 ? 20 : 0)
+/* Bytes of a row of cols elements of weight type t (cols a multiple of its block). */
+inline size_t clkv_row_bytes(int t, uint cols) {
+  return (size_t)(cols / clkv__wt_block_elems(t)) * clkv__wt_block_bytes(t);
+}
 
 /* Block layouts: Q8_0 {half d; char q[32]} -> d*q; Q4_0 {half d; uchar q[16]} -> d*(nib-8);
  * Q4_1 {half d, m; uchar q[16]} -> d*nib+m; element j is the low nibble of q[j], element
@@ -24,36 +16,36 @@
  * weight = d * q + m. */
 inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float8 *q1, float8 *q2,
                      float8 *q3, float *d, float *m) {
-  if (t == T_F32) {
+  if (t == GGML_T_F32) {
     const __global float *p = (const __global float *)row + b * 32;
     *q0 = vload8(0, p); *q1 = vload8(1, p); *q2 = vload8(2, p); *q3 = vload8(3, p);
     *d = 1.0f; *m = 0.0f;
-  } else if (t == T_F16) {
+  } else if (t == GGML_T_F16) {
     const __global half *p = (const __global half *)row + b * 32;
     *q0 = vload_half8(0, p); *q1 = vload_half8(1, p); *q2 = vload_half8(2, p); *q3 = vload_half8(3, p);
     *d = 1.0f; *m = 0.0f;
-  } else if (t == T_BF16) {
+  } else if (t == GGML_T_BF16) {
     const __global ushort *p = (const __global ushort *)row + b * 32;
     *q0 = as_float8(convert_uint8(vload8(0, p)) << 16);
     *q1 = as_float8(convert_uint8(vload8(1, p)) << 16);
     *q2 = as_float8(convert_uint8(vload8(2, p)) << 16);
     *q3 = as_float8(convert_uint8(vload8(3, p)) << 16);
     *d = 1.0f; *m = 0.0f;
-  } else if (t == T_Q8_0) {
+  } else if (t == GGML_T_Q8_0) {
     const __global uchar *p = row + b * 34;
     *d = vload_half(0, (const __global half *)p);
     *m = 0.0f;
     const __global char *qp = (const __global char *)(p + 2);
     *q0 = convert_float8(vload8(0, qp)); *q1 = convert_float8(vload8(1, qp));
     *q2 = convert_float8(vload8(2, qp)); *q3 = convert_float8(vload8(3, qp));
-  } else if (t == T_Q4_0) {
+  } else if (t == GGML_T_Q4_0) {
     const __global uchar *p = row + b * 18;
     *d = vload_half(0, (const __global half *)p);
     *m = -8.0f * *d;
     const uchar8 a = vload8(0, p + 2), c = vload8(1, p + 2);
     *q0 = convert_float8(a & (uchar)15); *q1 = convert_float8(c & (uchar)15);
     *q2 = convert_float8(a >> (uchar)4); *q3 = convert_float8(c >> (uchar)4);
-  } else { /* T_Q4_1 */
+  } else { /* GGML_T_Q4_1 */
     const __global uchar *p = row + b * 20;
     *d = vload_half(0, (const __global half *)p);
     *m = vload_half(1, (const __global half *)p);
@@ -97,9 +89,13 @@ inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {
   return (float2)(y.x * c - y.y * s, y.x * s + y.y * c);
 }
 
+/* silu(g) · u: one SwiGLU output from its gate and up values, for both SwiGLU epilogues. */
+inline float clkv_silu_mul(float g, float u) { return g / (1.0f + exp(-g)) * u; }
+
 /* KV cache geometry: head size, KV heads, tokens per block (the host passes all three),
- * and the precision: KV_TYPE 0 F16, 1 Q8 (a half scale per KV_QG values of a row), 2 Q4
- * (a half scale and offset per KV_QG values); KV_QG = 32, or head_dim when that is smaller. */
+ * and the precision KV_TYPE (kernels/contract.h): CLKV__KV_F16, CLKV__KV_Q8 (a half scale
+ * per KV_QG values of a row) or CLKV__KV_Q4 (a half scale and offset per KV_QG values);
+ * KV_QG = 32, or head_dim when that is smaller. */
 #ifndef HEAD_DIM
 #define HEAD_DIM 64
 #endif
@@ -110,7 +106,7 @@ inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {
 #define KV_BS 16
 #endif
 #ifndef KV_TYPE
-#define KV_TYPE 0
+#define KV_TYPE CLKV__KV_F16
 #endif
 #ifndef KV_QG
 #define KV_QG 32
@@ -121,12 +117,12 @@ inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {
  * low (even i) or high (odd i) nibble of byte i/2, value = nib * d + m — then, for Q8/Q4,
  * the half scales per row and group: Q8 [row][HEAD_DIM / KV_QG] d; Q4 [row][group] (d, m).
  * Blocks are numbered per layer: block b of layer l starts at byte
- * (l * n_blocks + b) * KV_BLOCK_BYTES. host/ops.c clkv__kv_block_bytes mirrors this. */
+ * (l * n_blocks + b) * KV_BLOCK_BYTES. host/ops/ops.c clkv__kv_block_bytes mirrors this. */
 #define KV_ROWS (N_KV * KV_BS)
-#if KV_TYPE == 0
+#if KV_TYPE == CLKV__KV_F16
 #define KV_ROW_QBYTES (HEAD_DIM * 2)
 #define KV_ROW_SCALES 0
-#elif KV_TYPE == 1
+#elif KV_TYPE == CLKV__KV_Q8
 #define KV_ROW_QBYTES HEAD_DIM
 #define KV_ROW_SCALES (HEAD_DIM / KV_QG)
 #else
@@ -143,11 +139,11 @@ inline size_t clkv_kv_block(uint layer_base, int blk) {
 /* Values d0 .. d0+3 (d0 % 4 == 0) of row (kvh, slot) of the block at byte offset base. */
 inline float4 clkv_kv_load4(const __global uchar *c, size_t base, uint kvh, uint slot, uint d0) {
   const uint row = kvh * KV_BS + slot;
-#if KV_TYPE == 0
+#if KV_TYPE == CLKV__KV_F16
   return vload_half4(0, (const __global half *)(c + base) + (size_t)row * HEAD_DIM + d0);
 #else
   const __global half *sp = (const __global half *)(c + base + KV_ROWS * KV_ROW_QBYTES);
-#if KV_TYPE == 1
+#if KV_TYPE == CLKV__KV_Q8
   const float d = vload_half(row * KV_ROW_SCALES + d0 / KV_QG, sp);
   return convert_float4(vload4(0, (const __global char *)(c + base) + row * HEAD_DIM + d0)) * d;
 #else
@@ -171,12 +167,12 @@ inline float clkv_round_half(float x) {
 inline void clkv_kv_store2(__global uchar *c, size_t base, uint kvh, uint slot, uint d, float y0,
                            float y1, float lo, float hi) {
   const uint row = kvh * KV_BS + slot;
-#if KV_TYPE == 0
+#if KV_TYPE == CLKV__KV_F16
   vstore_half2_rte((float2)(y0, y1), 0, (__global half *)(c + base) + (size_t)row * HEAD_DIM + d);
 #else
   __global half *sp = (__global half *)(c + base + KV_ROWS * KV_ROW_QBYTES);
-  const uint g = row * KV_ROW_SCALES + (KV_TYPE == 1 ? 1 : 2) * (d / KV_QG);
-#if KV_TYPE == 1 /* symmetric: q in -127..127, value q * sc */
+  const uint g = row * KV_ROW_SCALES + (KV_TYPE == CLKV__KV_Q8 ? 1 : 2) * (d / KV_QG);
+#if KV_TYPE == CLKV__KV_Q8 /* symmetric: q in -127..127, value q * sc */
   const float sc = clkv_round_half(fmax(-lo, hi) / 127.0f), m = 0.0f;
   const int qmin = -127, qmax = 127;
 #else /* asymmetric: q in 0..15, value q * sc + m */
@@ -187,7 +183,7 @@ inline void clkv_kv_store2(__global uchar *c, size_t base, uint kvh, uint slot, 
   if (d % KV_QG == 0) vstore_half_rte(sc, g, sp);
   const int q0 = sc > 0.0f ? clamp((int)rint((y0 - m) / sc), qmin, qmax) : 0;
   const int q1 = sc > 0.0f ? clamp((int)rint((y1 - m) / sc), qmin, qmax) : 0;
-#if KV_TYPE == 1
+#if KV_TYPE == CLKV__KV_Q8
   vstore2((char2)((char)q0, (char)q1), 0, (__global char *)(c + base) + row * HEAD_DIM + d);
 #else
   c[base + row * KV_ROW_QBYTES + d / 2] = (uchar)(q0 | (q1 << 4));

@@ -1,7 +1,7 @@
 /* embed.cl — token embedding lookup: X[t] = dequant(E[ids[t]]), E in its stored type.
  * Global size (cols / 32, n_tok): one 32-element block per work-item. */
 #ifndef WTYPE
-#define WTYPE T_Q8_0
+#define WTYPE GGML_T_Q8_0
 #endif
 
 __kernel void clkv_get_rows(__global const uchar *E, uint cols, uint n_vocab,
@@ -10,7 +10,7 @@ __kernel void clkv_get_rows(__global const uchar *E, uint cols, uint n_vocab,
   const uint t = get_global_id(1);
   int id = ids[t];
   if (id < 0 || (uint)id >= n_vocab) id = 0; /* the host validates ids; never read out of bounds */
-  const size_t row_bytes = (size_t)(cols / 32) * BLOCK_BYTES_OF(WTYPE);
+  const size_t row_bytes = clkv_row_bytes(WTYPE, cols);
   float8 w0, w1, w2, w3;
   clkv_deq32(E + (size_t)id * row_bytes, b, WTYPE, &w0, &w1, &w2, &w3);
   __global float *x = X + (size_t)t * cols + b * 32;

@@ -1,14 +1,14 @@
-/* gemm.cl — the kernels around a CLBlast GEMM for prefill (host/gemm.c): RMSNorm of the
+/* gemm.cl — the kernels around a CLBlast GEMM for prefill (host/ops/gemm.c): RMSNorm of the
  * input rows, dequantization of a row tile of the weights, and the epilogue of
- * kernels/matvec.cl (EPI 0 store, 1 add, 2 QKV: RoPE + K/V into the paged cache, 3 SwiGLU
- * over interleaved gate/up rows) applied to the GEMM's output T = norm(X) · Wᵀ.
+ * kernels/matvec.cl (EPI, kernels/contract.h: STORE, ADD, QKV: RoPE + K/V into the paged
+ * cache, SWIGLU over interleaved gate/up rows) applied to the GEMM's output T = norm(X) · Wᵀ.
  * GEMM_HALF 1: the GEMM operands and T are F16 (CLBlastHgemm), else F32. Halves are only
  * stored and loaded (vstore_half/vload_half), so this file needs no cl_khr_fp16. */
 #ifndef WTYPE
-#define WTYPE T_Q4_1
+#define WTYPE GGML_T_Q4_1
 #endif
 #ifndef EPI
-#define EPI 0
+#define EPI CLKV__EPI_STORE
 #endif
 #ifndef NORM
 #define NORM 0
@@ -62,7 +62,7 @@ void clkv_gemm_norm(__global const float *X, uint x_row0, uint cols,
 __kernel void clkv_gemm_dequant(__global const uchar *W, uint cols, uint row0,
                                 __global GTYPE *D) {
   const uint b = get_global_id(0), r = get_global_id(1);
-  const __global uchar *row = W + (size_t)(row0 + r) * (cols / 32) * BLOCK_BYTES_OF(WTYPE);
+  const __global uchar *row = W + (size_t)(row0 + r) * clkv_row_bytes(WTYPE, cols);
   float8 w0, w1, w2, w3;
   clkv_deq32(row, b, WTYPE, &w0, &w1, &w2, &w3);
   const size_t o = ((size_t)r * cols + b * 32) / 8;
@@ -81,7 +81,7 @@ inline void kv_store(__global uchar *cache, size_t base, uint kr, uint slot, flo
                      __global const GTYPE *tk, int rope, int pos,
                      __global const float *inv_freq) {
   float lo = 0.0f, hi = 0.0f;
-#if KV_TYPE != 0
+#if KV_TYPE != CLKV__KV_F16
   const uint g0 = kr / KV_QG * KV_QG;
   lo = INFINITY;
   hi = -INFINITY;
@@ -97,7 +97,7 @@ inline void kv_store(__global uchar *cache, size_t base, uint kr, uint slot, flo
   clkv_kv_store2(cache, base, kr / HEAD_DIM, slot, kr % HEAD_DIM, y.x, y.y, lo, hi);
 }
 
-/* The epilogue over T (n_tok, rows): dim0 = rows (EPI 0, 1) or row pairs (EPI 2, 3),
+/* The epilogue over T (n_tok, rows): dim0 = rows (STORE, ADD) or row pairs (QKV, SWIGLU),
  * dim1 = tokens. The arguments match clkv_matvec's epilogue arguments. */
 __kernel void clkv_gemm_epilogue(__global const GTYPE *T, uint rows, uint n_tok,
                                  __global float *Y,
@@ -108,9 +108,9 @@ __kernel void clkv_gemm_epilogue(__global const GTYPE *T, uint rows, uint n_tok,
   const uint i = get_global_id(0), t = get_global_id(1);
   if (t >= n_tok) return;
   const size_t tr = (size_t)t * rows;
-#if EPI == 0 || EPI == 1
+#if EPI == CLKV__EPI_STORE || EPI == CLKV__EPI_ADD
   if (i >= rows) return;
-#if EPI == 0
+#if EPI == CLKV__EPI_STORE
   Y[tr + i] = GLOAD(tr + i, T);
 #else
   Y[tr + i] += GLOAD(tr + i, T);
@@ -119,8 +119,8 @@ __kernel void clkv_gemm_epilogue(__global const GTYPE *T, uint rows, uint n_tok,
   const uint R = 2 * i;
   if (R >= rows) return;
   float2 y = (float2)(GLOAD(tr + R, T), GLOAD(tr + R + 1, T));
-#if EPI == 3
-  Y[(size_t)t * (rows / 2) + i] = y.x / (1.0f + exp(-y.x)) * y.y; /* silu(gate) · up */
+#if EPI == CLKV__EPI_SWIGLU
+  Y[(size_t)t * (rows / 2) + i] = clkv_silu_mul(y.x, y.y);
 #else
   const int pos = tok_pos[t];
   if (R < q_rows + kv_rows) y = clkv_rope_pair(y, pos, inv_freq[(R % HEAD_DIM) / 2]); /* q, k */

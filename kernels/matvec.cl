@@ -1,17 +1,17 @@
 /* matvec.cl — the quantized mat-vec / small mat-mat family: Y = W · norm(X) for a batch of
- * tokens, W in its stored GGUF type, with a fused epilogue:
- *   EPI 0 store, 1 add to Y (residual), 2 fused QKV (RoPE on q and k, k and v written
- *   straight into the paged KV cache in its precision KV_TYPE), 3 SwiGLU over interleaved
- *   gate/up rows. For a quantized KV cache the workgroup's rows (RG * ROWS) are a multiple
- *   of KV_QG, so each scale group's range is found in local memory.
+ * tokens, W in its stored GGUF type (WTYPE), then one epilogue (EPI, kernels/contract.h), an
+ * inline function each: STORE, ADD to Y (residual), QKV (RoPE on q and k, k and v written
+ * straight into the paged KV cache in its precision KV_TYPE), SWIGLU over interleaved gate/up
+ * rows. For a quantized KV cache the workgroup's rows (RG * ROWS) are a multiple of KV_QG, so
+ * each scale group's range is found in local memory.
  * NORM 1 fuses RMSNorm of X (weight norm_w) into the product: one kernel per projection.
  * Work: dim0 = KSPLIT threads share a row (split over blocks), dim1 = row groups (ROWS rows
  * each, RG groups per workgroup), dim2 = token tiles of TT tokens. */
 #ifndef WTYPE
-#define WTYPE T_Q4_1
+#define WTYPE GGML_T_Q4_1
 #endif
 #ifndef EPI
-#define EPI 0
+#define EPI CLKV__EPI_STORE
 #endif
 #ifndef NORM
 #define NORM 0
@@ -28,16 +28,125 @@
 #ifndef TT
 #define TT 1
 #endif
-#define BLOCK_BYTES BLOCK_BYTES_OF(WTYPE)
 
-#if (EPI == 2 || EPI == 3) && (ROWS % 2) != 0
+#if (EPI == CLKV__EPI_QKV || EPI == CLKV__EPI_SWIGLU) && (ROWS % 2) != 0
 #error "QKV and SwiGLU epilogues need an even ROWS"
 #endif
-#define KV_GROUPED (EPI == 2 && KV_TYPE != 0)
+#define KV_GROUPED (EPI == CLKV__EPI_QKV && KV_TYPE != CLKV__KV_F16)
 #if KV_GROUPED && (RG * ROWS) % KV_QG != 0
 #error "a quantized KV cache needs RG * ROWS to be a multiple of KV_QG"
 #endif
 
+/* ---- epilogues: the product of row r0 + r for token t of the tile (token tt of the batch)
+ * is s[r][t] * scale; rows past `rows` (the matrix's) are skipped ---- */
+
+/* STORE: Y[tt][row] = product. */
+inline void clkv_epi_store(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
+                           uint rows, __global float *Y) {
+  for (int r = 0; r < ROWS; r++) {
+    if (r0 + r >= rows) break;
+    Y[(size_t)tt * rows + r0 + r] = s[r][t] * scale;
+  }
+}
+
+/* ADD: Y[tt][row] += product (the residual stream). */
+inline void clkv_epi_add(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
+                         uint rows, __global float *Y) {
+  for (int r = 0; r < ROWS; r++) {
+    if (r0 + r >= rows) break;
+    Y[(size_t)tt * rows + r0 + r] += s[r][t] * scale;
+  }
+}
+
+/* SWIGLU: rows come in (gate, up) pairs; Y[tt][pair] = silu(gate) · up. */
+inline void clkv_epi_swiglu(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
+                            uint rows, __global float *Y) {
+  for (int r = 0; r < ROWS; r += 2) {
+    if (r0 + r >= rows) break;
+    Y[(size_t)tt * (rows / 2) + (r0 + r) / 2] = clkv_silu_mul(s[r][t] * scale, s[r + 1][t] * scale);
+  }
+}
+
+/* Where QKV writes: rows [0, q_rows) are q, to Y (n_tok, q_rows); then kv_rows of k and
+ * kv_rows of v, into the paged cache kc / vc at each token's (tok_seq, tok_pos). */
+typedef struct clkv_qkv_dst {
+  __global float *Y;
+  __global uchar *kc, *vc;
+  __global const int *btab, *tok_seq, *tok_pos;
+  __global const float *inv_freq;
+  uint rows, q_rows, kv_rows, layer_base, max_blocks;
+} clkv_qkv_dst;
+
+/* The pair (y0, y1) of K or V row R of the token at (seq, pos) into the cache; lo and hi are
+ * its scale group's range (used by a quantized cache only). */
+inline void clkv_qkv_store_pair(const clkv_qkv_dst *d, uint R, int seq, int pos, float y0,
+                                float y1, float lo, float hi) {
+  const uint is_v = R >= d->q_rows + d->kv_rows;
+  const uint kr = R - d->q_rows - (is_v ? d->kv_rows : 0);
+  const size_t base = clkv_kv_block(d->layer_base, d->btab[seq * d->max_blocks + pos / KV_BS]);
+  clkv_kv_store2(is_v ? d->vc : d->kc, base, kr / HEAD_DIM, pos % KV_BS, kr % HEAD_DIM, y0, y1,
+                 lo, hi);
+}
+
+/* QKV: row pairs rotated (q and k), q stored, k and v written to the cache — or, for a
+ * quantized cache, staged in stage[r] (this work-item's rows of the workgroup's local copy)
+ * until clkv_qkv_store_groups knows each scale group's range. */
+inline void clkv_epi_qkv(const clkv_qkv_dst *d, float s[ROWS][TT], int t, float scale,
+                         uint tt, uint r0, __local float *stage) {
+  const int pos = d->tok_pos[tt];
+  const int seq = d->tok_seq[tt];
+  for (int r = 0; r < ROWS; r += 2) {
+    const uint R = r0 + r;
+    if (R >= d->rows) break;
+    float y0 = s[r][t] * scale, y1 = s[r + 1][t] * scale;
+    if (R < d->q_rows + d->kv_rows) { /* RoPE on q and k */
+      const float2 y = clkv_rope_pair((float2)(y0, y1), pos, d->inv_freq[(R % HEAD_DIM) / 2]);
+      y0 = y.x;
+      y1 = y.y;
+    }
+    if (R < d->q_rows) {
+      d->Y[(size_t)tt * d->q_rows + R] = y0;
+      d->Y[(size_t)tt * d->q_rows + R + 1] = y1;
+    } else {
+#if KV_GROUPED
+      stage[r] = y0;
+      stage[r + 1] = y1;
+#else
+      clkv_qkv_store_pair(d, R, seq, pos, y0, y1, 0.0f, 0.0f);
+#endif
+    }
+  }
+}
+
+/* QKV into a quantized cache, after the workgroup's barrier: each staged K/V pair of token tt
+ * quantized with its scale group's range (kvl: the workgroup's staged rows of the token;
+ * lrow: this work-item's first row in it). */
+inline void clkv_qkv_store_groups(const clkv_qkv_dst *d, __local const float *kvl, uint lrow,
+                                  uint tt, uint r0) {
+  const int pos = d->tok_pos[tt];
+  const int seq = d->tok_seq[tt];
+  for (int r = 0; r < ROWS; r += 2) {
+    const uint R = r0 + r;
+    if (R >= d->rows) break;
+    if (R < d->q_rows) continue;
+    const uint g0 = (lrow + r) / KV_QG * KV_QG;
+    float lo = kvl[g0], hi = lo;
+    for (int j = 1; j < KV_QG; j++) {
+      lo = fmin(lo, kvl[g0 + j]);
+      hi = fmax(hi, kvl[g0 + j]);
+    }
+    clkv_qkv_store_pair(d, R, seq, pos, kvl[lrow + r], kvl[lrow + r + 1], lo, hi);
+  }
+}
+
+#if KV_GROUPED
+#define KV_STAGE(t) (&kvl[t][lrow])
+#else
+#define KV_STAGE(t) ((__local float *)0)
+#endif
+
+/* The block loop stays in the kernel's body: moved into an inline function, PoCL's CPU code
+ * for the decode shape (ROWS 4) ran up to 1.5x slower, with the same results. */
 __kernel __attribute__((reqd_work_group_size(KSPLIT, RG, 1)))
 void clkv_matvec(__global const uchar *W, uint rows, uint cols,
                  __global const float *X, uint x_row0, uint n_tok,
@@ -51,7 +160,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   const uint r0 = (get_group_id(1) * RG + get_local_id(1)) * ROWS;
   const uint t0 = get_group_id(2) * TT;
   const uint nb = cols / 32;
-  const size_t row_bytes = (size_t)nb * BLOCK_BYTES;
+  const size_t row_bytes = clkv_row_bytes(WTYPE, cols);
 
   float sum[ROWS][TT], ssum[TT];
   float8 ss[TT];
@@ -137,6 +246,10 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   const uint lrow = get_local_id(1) * ROWS;
 #endif
 
+  const clkv_qkv_dst dst = {.Y = Y, .kc = kc, .vc = vc, .btab = btab, .tok_seq = tok_seq,
+                           .tok_pos = tok_pos, .inv_freq = inv_freq, .rows = rows,
+                           .q_rows = q_rows, .kv_rows = kv_rows, .layer_base = layer_base,
+                           .max_blocks = max_blocks};
   for (int t = 0; t < TT && live; t++) {
     const uint tt = t0 + t;
     if (tt >= n_tok) break;
@@ -145,75 +258,21 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
 #else
     const float scale = 1.0f;
 #endif
-#if EPI == 0 || EPI == 1
-    for (int r = 0; r < ROWS; r++) {
-      if (r0 + r >= rows) break;
-#if EPI == 0
-      Y[(size_t)tt * rows + r0 + r] = sum[r][t] * scale;
+#if EPI == CLKV__EPI_STORE
+    clkv_epi_store(sum, t, scale, tt, r0, rows, Y);
+#elif EPI == CLKV__EPI_ADD
+    clkv_epi_add(sum, t, scale, tt, r0, rows, Y);
+#elif EPI == CLKV__EPI_SWIGLU
+    clkv_epi_swiglu(sum, t, scale, tt, r0, rows, Y);
 #else
-      Y[(size_t)tt * rows + r0 + r] += sum[r][t] * scale;
-#endif
-    }
-#elif EPI == 3
-    for (int r = 0; r < ROWS; r += 2) {
-      if (r0 + r >= rows) break;
-      const float g = sum[r][t] * scale, u = sum[r + 1][t] * scale;
-      Y[(size_t)tt * (rows / 2) + (r0 + r) / 2] = g / (1.0f + exp(-g)) * u;
-    }
-#elif EPI == 2
-    const int pos = tok_pos[tt];
-    const int seq = tok_seq[tt];
-    for (int r = 0; r < ROWS; r += 2) {
-      const uint R = r0 + r;
-      if (R >= rows) break;
-      float y0 = sum[r][t] * scale, y1 = sum[r + 1][t] * scale;
-      if (R < q_rows + kv_rows) { /* RoPE on q and k */
-        const float2 y = clkv_rope_pair((float2)(y0, y1), pos, inv_freq[(R % HEAD_DIM) / 2]);
-        y0 = y.x;
-        y1 = y.y;
-      }
-      if (R < q_rows) {
-        Y[(size_t)tt * q_rows + R] = y0;
-        Y[(size_t)tt * q_rows + R + 1] = y1;
-      } else {
-#if KV_GROUPED
-        kvl[t][lrow + r] = y0;
-        kvl[t][lrow + r + 1] = y1;
-#else
-        const uint is_v = R >= q_rows + kv_rows;
-        const uint kr = R - q_rows - (is_v ? kv_rows : 0);
-        const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
-        clkv_kv_store2(is_v ? vc : kc, base, kr / HEAD_DIM, pos % KV_BS, kr % HEAD_DIM, y0, y1,
-                       0.0f, 0.0f);
-#endif
-      }
-    }
+    clkv_epi_qkv(&dst, sum, t, scale, tt, r0, KV_STAGE(t));
 #endif
   }
 #if KV_GROUPED
-  /* Each pair of K/V values is quantized with its group's range. */
   barrier(CLK_LOCAL_MEM_FENCE);
   for (int t = 0; t < TT && live; t++) {
-    const uint tt = t0 + t;
-    if (tt >= n_tok) break;
-    const int pos = tok_pos[tt];
-    const int seq = tok_seq[tt];
-    for (int r = 0; r < ROWS; r += 2) {
-      const uint R = r0 + r;
-      if (R >= rows) break;
-      if (R < q_rows) continue;
-      const uint g0 = (lrow + r) / KV_QG * KV_QG;
-      float lo = kvl[t][g0], hi = lo;
-      for (int j = 1; j < KV_QG; j++) {
-        lo = fmin(lo, kvl[t][g0 + j]);
-        hi = fmax(hi, kvl[t][g0 + j]);
-      }
-      const uint is_v = R >= q_rows + kv_rows;
-      const uint kr = R - q_rows - (is_v ? kv_rows : 0);
-      const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
-      clkv_kv_store2(is_v ? vc : kc, base, kr / HEAD_DIM, pos % KV_BS, kr % HEAD_DIM,
-                     kvl[t][lrow + r], kvl[t][lrow + r + 1], lo, hi);
-    }
+    if (t0 + t >= n_tok) break;
+    clkv_qkv_store_groups(&dst, kvl[t], lrow, t0 + t, r0);
   }
 #endif
 }

@@ -92,8 +92,8 @@ clkv_status clkv__device_select(const clkv_device_info *devs, size_t n, const ch
                                 size_t *index, clkv_error *err);
 
 /* ---- programs (runtime/program.c) ---- */
-/* Returns the program built from kernels/<file> (the file "common.cl" is prepended to every
- * program) with the given options plus the runtime's standard ones. Programs are kept in
+/* Returns the program built from kernels/<file> (kernels/contract.h and common.cl are
+ * prepended to every program) with the given options plus the runtime's standard ones. Programs are kept in
  * the runtime (do not release), and on disk in the binary cache. On a build failure the
  * message holds the build log. */
 clkv_status clkv__program_get(clkv_runtime *rt, const char *file, const char *options,

@@ -71,22 +71,32 @@ char *clkv__kernel_source(const clkv_runtime *rt, const char *file, clkv_error *
   return NULL;
 }
 
-/* common.cl + "\n" + file; a missing common.cl counts as empty. */
+/* Prepended to every program, in this order: the numbers shared with the host, then the
+ * block layouts and helpers. A prelude file missing from CLKV_KERNEL_DIR counts as empty. */
+static const char *const k_prelude[] = {"contract.h", "common.cl"};
+#define N_PRELUDE (sizeof k_prelude / sizeof k_prelude[0])
+
+/* The prelude files before file (all of them unless file is one), each followed by "\n",
+ * then file. The binary cache hashes this whole text, so a changed prelude is a new key. */
 static char *program_source(clkv_runtime *rt, const char *file, clkv_error *err) {
-  char *body = clkv__kernel_source(rt, file, err), *common = NULL, *all;
-  if (!body) return NULL;
-  if (strcmp(file, "common.cl") != 0) common = clkv__kernel_source(rt, "common.cl", NULL);
-  size_t a = common ? strlen(common) : 0, b = strlen(body);
-  all = malloc(a + b + 2);
-  if (all) {
-    memcpy(all, common ? common : "", a);
-    all[a] = '\n';
-    memcpy(all + a + 1, body, b + 1);
-  } else {
+  char *part[N_PRELUDE + 1] = {NULL}, *all = NULL;
+  size_t len[N_PRELUDE + 1], total = 1, n = 0;
+  for (size_t i = 0; i < N_PRELUDE && strcmp(file, k_prelude[i]) != 0; i++)
+    part[n++] = clkv__kernel_source(rt, k_prelude[i], NULL);
+  if (!(part[n++] = clkv__kernel_source(rt, file, err))) goto done;
+  for (size_t i = 0; i < n; i++) total += (len[i] = part[i] ? strlen(part[i]) : 0) + 1;
+  if (!(all = malloc(total))) {
     clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory assembling %s", file);
+    goto done;
   }
-  free(common);
-  free(body);
+  char *p = all;
+  for (size_t i = 0; i < n; i++) {
+    if (len[i]) memcpy(p, part[i], len[i]);
+    p += len[i];
+    *p++ = i + 1 < n ? '\n' : '\0';
+  }
+done:
+  for (size_t i = 0; i < n; i++) free(part[i]);
   return all;
 }
 

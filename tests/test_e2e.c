@@ -155,9 +155,8 @@ static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int 
 Test(e2e, tiny_models_prefill_through_clblast_match_reference) {
   char why[256];
   if (!clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why)) cr_skip_test("%s", why);
-  const uint32_t types[] = {GGML_T_Q4_1, GGML_T_Q4_0, GGML_T_Q8_0, GGML_T_F16, GGML_T_BF16, GGML_T_F32};
-  for (int i = 0; i < 6; i++)
-    check_tiny_full(types[i], 4, 2, 16, 16, 1, CLKV_KV_F16, 0, CLKV__GEMM_CLBLAST);
+  for (int i = 0; i < CLKV__N_WTYPES; i++) /* every runnable type (kernels/contract.h) */
+    check_tiny_full(clkv__wtype_of_slot(i), 4, 2, 16, 16, 1, CLKV_KV_F16, 0, CLKV__GEMM_CLBLAST);
   /* one chunk, untied; and the K/V write into Q8 and Q4 caches */
   check_tiny_full(GGML_T_Q4_1, 4, 4, 8, 45, 0, CLKV_KV_F16, 0, CLKV__GEMM_CLBLAST);
   check_tiny_full(GGML_T_Q4_1, 4, 2, 16, 16, 1, CLKV_KV_Q8, 0, CLKV__GEMM_CLBLAST);
@@ -191,10 +190,9 @@ Test(e2e, prefill_gemm_that_cannot_run_falls_back_or_is_refused) {
 }
 
 Test(e2e, tiny_models_every_weight_type_match_reference) {
-  const uint32_t types[] = {GGML_T_Q4_1, GGML_T_Q4_0, GGML_T_Q8_0, GGML_T_F16, GGML_T_BF16, GGML_T_F32};
-  for (int i = 0; i < 6; i++) {
-    check_tiny(types[i], 4, 2, 16, 16, 1); /* GQA, 45 tokens = 3 chunks, crosses blocks */
-    check_tiny(types[i], 4, 4, 16, 32, 0); /* plain multi-head, untied output */
+  for (int i = 0; i < CLKV__N_WTYPES; i++) { /* every runnable type (kernels/contract.h) */
+    check_tiny(clkv__wtype_of_slot(i), 4, 2, 16, 16, 1); /* GQA, 45 tokens = 3 chunks, crosses blocks */
+    check_tiny(clkv__wtype_of_slot(i), 4, 4, 16, 32, 0); /* plain multi-head, untied output */
   }
 }
 

@@ -631,7 +631,7 @@ Test(gguf, open_bad_file_names_path_and_offset) {
 }
 
 Test(gguf, type_table) {
-  const struct { uint32_t id; const char *name; uint32_t bs, ts; int comp; } want[] = {
+  const struct { uint32_t id; const char *name; uint32_t bs, ts; int run; } want[] = {
       {GGML_T_F32, "F32", 1, 4, 1},        {GGML_T_F16, "F16", 1, 2, 1},
       {GGML_T_Q4_0, "Q4_0", 32, 18, 1},    {GGML_T_Q4_1, "Q4_1", 32, 20, 1},
       {GGML_T_Q8_0, "Q8_0", 32, 34, 1},    {GGML_T_BF16, "BF16", 1, 2, 1},
@@ -641,7 +641,7 @@ Test(gguf, type_table) {
     const clkv__ggml_type_info *ti = clkv__ggml_type_get(want[i].id);
     cr_assert_not_null(ti);
     cr_assert_str_eq(ti->name, want[i].name);
-    cr_assert(ti->block_size == want[i].bs && ti->type_size == want[i].ts && ti->computable == want[i].comp);
+    cr_assert(ti->block_size == want[i].bs && ti->type_size == want[i].ts && ti->runnable == want[i].run);
   }
   cr_assert_null(clkv__ggml_type_get(4));
   cr_assert_null(clkv__ggml_type_get(31));
@@ -651,6 +651,44 @@ Test(gguf, type_table) {
   cr_assert_eq(clkv__ggml_row_bytes(GGML_T_Q4_1, 33), 0);
   cr_assert_eq(clkv__ggml_row_bytes(99, 32), 0);
   cr_assert_eq(clkv__ggml_row_bytes(GGML_T_F64, UINT64_MAX), 0, "overflow gives 0");
+}
+
+/* The table read from kernels/contract.h: the kernels' view of a type (clkv__wt_block_*, the
+ * same header compiled into every program) is the host's, row sizes follow the blocks, and
+ * the runnable types have contiguous slots, in id order, and are named in error messages. */
+Test(gguf, type_rows_and_runnable_slots) {
+  int n_run = 0;
+  char names[256] = "";
+  for (uint32_t id = 0; id < GGML_T_COUNT; id++) {
+    const clkv__ggml_type_info *ti = clkv__ggml_type_get(id);
+    if (!ti) {
+      cr_assert(clkv__wt_block_elems((int)id) == 0 && clkv__wt_block_bytes((int)id) == 0, "%u", id);
+      cr_assert_eq(clkv__wtype_slot(id), -1);
+      continue;
+    }
+    cr_assert(ti->block_size == clkv__wt_block_elems((int)id) && ti->type_size == clkv__wt_block_bytes((int)id),
+              "%s", ti->name);
+    cr_assert(ti->block_size > 0 && ti->type_size > 0, "%s", ti->name);
+    for (uint32_t j = 0; j < id; j++)
+      if (clkv__ggml_type_get(j)) cr_assert_str_neq(clkv__ggml_type_get(j)->name, ti->name);
+    cr_assert_eq(clkv__ggml_row_bytes(id, 7 * (uint64_t)ti->block_size), 7 * (uint64_t)ti->type_size, "%s", ti->name);
+    if (ti->block_size > 1) cr_assert_eq(clkv__ggml_row_bytes(id, ti->block_size + 1), 0, "%s", ti->name);
+    if (!ti->runnable) {
+      cr_assert_eq(clkv__wtype_slot(id), -1, "%s", ti->name);
+      continue;
+    }
+    /* the kernels work on 32-element pieces of a block */
+    cr_assert_eq(ti->block_size % 32 == 0 || ti->block_size == 1, 1, "%s", ti->name);
+    cr_assert_eq(clkv__wtype_slot(id), n_run, "%s", ti->name);
+    cr_assert_eq(clkv__wtype_of_slot(n_run), id, "%s", ti->name);
+    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", n_run ? ", " : "", ti->name);
+    n_run++;
+  }
+  cr_assert_eq(n_run, CLKV__N_WTYPES);
+  cr_assert_eq(clkv__wtype_of_slot(n_run), GGML_T_COUNT);
+  cr_assert_eq(clkv__wtype_of_slot(-1), GGML_T_COUNT);
+  cr_assert_str_eq(clkv__wtype_names(), names);
+  cr_assert_eq(clkv__wtype_slot(UINT32_MAX), -1);
 }
 
 /* Flips a few bytes of a valid file, many times (seeded): each open fails or succeeds, cleanly. */

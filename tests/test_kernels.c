@@ -1,9 +1,10 @@
 /* test_kernels.c — each kernel against the plain-C reference (tests/ref): the matvec family
- * for every supported weight type and epilogue, in CPU and GPU-like launch shapes; fused
- * QKV with RoPE and paged KV writes; paged decode and tiled prefill attention (GQA and not,
- * positions crossing block boundaries, shuffled block tables); embedding lookup.
+ * for every runnable weight type and the cases of tests/kernel_cases.c (shared with
+ * `clkv_bench ops`), in CPU and GPU-like launch shapes; fused QKV with RoPE and paged KV
+ * writes; paged decode and tiled prefill attention (GQA and not, positions crossing block
+ * boundaries, shuffled block tables); embedding lookup.
  * Tolerance: max |kernel - ref| <= 2e-4 * (1 + max |ref|) unless stated. */
-#include "engine/engine.h"
+#include "kernel_cases.h"
 #include "ref/ref.h"
 
 #include <criterion/criterion.h>
@@ -67,14 +68,6 @@ static void *make_weights(uint32_t t, int rows, int cols, float *deq) {
   return w;
 }
 
-static const uint32_t types[] = {GGML_T_F32, GGML_T_F16, GGML_T_BF16, GGML_T_Q8_0, GGML_T_Q4_0, GGML_T_Q4_1};
-static const clkv__mv_shape shapes[] = {
-    {1, 4, 2, 1},  /* CPU decode default */
-    {1, 4, 2, 8},  /* CPU prefill default */
-    {4, 2, 2, 3},  /* GPU-like: 4 threads share a row, local reduction, odd token tile */
-    {8, 1, 1, 1},
-};
-
 /* The prefill GEMM path (host/gemm.c) in place of the matvec kernel: its scratch holds a
  * weight tile of 16 rows, so that every test crosses tiles. */
 typedef struct gemm_path {
@@ -106,30 +99,43 @@ static void gemm_path_free(gemm_path *g) {
   clkv__gemm_scratch_release(&g->s);
 }
 
-/* One matvec variant against ref: Y = W·norm(X) (STORE), Y += W·X (ADD), SwiGLU; through the
- * matvec kernel with shape s (mode own) or the prefill GEMM path. */
-static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi, int mode) {
-  const int rows = 70, cols = 96, n = 5;
-  float *deq = malloc(sizeof(float) * rows * cols);
-  void *w = make_weights(t, rows, cols, deq);
-  float x[5 * 96], nw[96], y0[5 * 70], want[5 * 70], got[5 * 70];
-  for (int i = 0; i < n * cols; i++) x[i] = frand() * 2;
-  for (int i = 0; i < cols; i++) nw[i] = 1.0f + frand() * 0.2f;
-  for (int i = 0; i < n * rows; i++) y0[i] = frand();
-  const float eps = 1e-5f;
-  int out_rows = epi == CLKV__EPI_SWIGLU ? rows / 2 : rows;
+/* The reference of case c's epilogue for n tokens of x (cols each): Y = W·norm(X) (STORE),
+ * Y = y0 + W·X (ADD), SwiGLU of W·norm(X). */
+static void ref_case(const kc_matvec *c, const float *deq, const float *x, const float *nw,
+                     float eps, const float *y0, int n, float *want) {
+  const int rows = (int)c->test_rows, cols = (int)c->test_cols;
+  const int out_rows = c->epi == CLKV__EPI_SWIGLU ? rows / 2 : rows;
+  float *xn = malloc(sizeof(float) * (size_t)cols), *y = malloc(sizeof(float) * (size_t)rows);
   for (int k = 0; k < n; k++) {
-    float xn[96], y[70];
-    if (epi == CLKV__EPI_ADD) memcpy(xn, x + k * cols, sizeof xn);
+    if (c->epi == CLKV__EPI_ADD) memcpy(xn, x + k * cols, sizeof(float) * (size_t)cols);
     else ref_rmsnorm(xn, x + k * cols, nw, cols, eps);
     ref_matvec(deq, xn, y, rows, cols);
     for (int r = 0; r < out_rows; r++) {
       float *dst = want + k * out_rows + r;
-      if (epi == CLKV__EPI_STORE) *dst = y[r];
-      else if (epi == CLKV__EPI_ADD) *dst = y0[k * rows + r] + y[r];
+      if (c->epi == CLKV__EPI_STORE) *dst = y[r];
+      else if (c->epi == CLKV__EPI_ADD) *dst = y0[k * rows + r] + y[r];
       else ref_swiglu(dst, &y[2 * r], &y[2 * r + 1], 1);
     }
   }
+  free(xn);
+  free(y);
+}
+
+/* One matvec case in weight type t against ref, at the case's test size; through the matvec
+ * kernel with shape s (mode own) or the prefill GEMM path. */
+static void check_matvec(uint32_t t, const clkv__mv_shape *s, const kc_matvec *c, int mode) {
+  const int rows = (int)c->test_rows, cols = (int)c->test_cols, n = KC_TEST_TOKENS, epi = c->epi;
+  const int out_rows = epi == CLKV__EPI_SWIGLU ? rows / 2 : rows;
+  const size_t nx = (size_t)n * cols, ny = (size_t)n * rows;
+  float *deq = malloc(sizeof(float) * rows * cols), *x = malloc(sizeof(float) * nx);
+  float *nw = malloc(sizeof(float) * cols), *y0 = malloc(sizeof(float) * ny);
+  float *want = malloc(sizeof(float) * ny), *got = malloc(sizeof(float) * ny);
+  void *w = make_weights(t, rows, cols, deq);
+  for (size_t i = 0; i < nx; i++) x[i] = frand() * 2;
+  for (int i = 0; i < cols; i++) nw[i] = 1.0f + frand() * 0.2f;
+  for (size_t i = 0; i < ny; i++) y0[i] = frand();
+  const float eps = 1e-5f;
+  ref_case(c, deq, x, nw, eps, y0, n, want);
   char opts[256];
   cl_kernel k = NULL;
   gemm_path g;
@@ -139,33 +145,35 @@ static void check_matvec(uint32_t t, const clkv__mv_shape *s, int epi, int mode)
   } else {
     gemm_path_init(&g, mode, t, epi, 64, 1, 16, CLKV_KV_F16, n, rows, cols);
   }
-  cl_mem W = buf_from(w, clkv__ggml_row_bytes(t, cols) * rows), X = buf_from(x, sizeof x),
-         N = buf_from(nw, sizeof nw), Y = buf_from(y0, sizeof y0), dummy = buf_from(NULL, 64);
+  cl_mem W = buf_from(w, clkv__ggml_row_bytes(t, cols) * rows), X = buf_from(x, sizeof(float) * nx),
+         N = buf_from(nw, sizeof(float) * cols), Y = buf_from(y0, sizeof(float) * ny),
+         dummy = buf_from(NULL, 64);
   clkv__mv_args a = {.W = W, .rows = rows, .cols = cols, .X = X, .x_row0 = 0, .n_tok = n,
                      .norm_w = N, .eps = eps, .Y = Y, .kc = dummy, .vc = dummy, .btab = dummy,
                      .tok_seq = dummy, .tok_pos = dummy, .inv_freq = dummy};
   if (k) cr_assert_eq(clkv__matvec_enqueue(rt, k, s, epi, &a, &err), CLKV_OK, "%s", err.message);
   else gemm_path_run(&g, epi, &a);
   read_buf(Y, got, sizeof(float) * (size_t)(n * out_rows));
-  char what[96];
-  snprintf(what, sizeof what, "%s epi %d %s shape %u/%u/%u/%u", clkv__ggml_type_get(t)->name, epi,
-           clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt);
+  char what[128];
+  snprintf(what, sizeof what, "%s %s (epi %d) %s shape %u/%u/%u/%u", clkv__ggml_type_get(t)->name,
+           c->name, epi, clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt);
   expect_close(got, want, (size_t)(n * out_rows), 2e-4f, what);
   if (k) clReleaseKernel(k);
   else gemm_path_free(&g);
   cl_mem all[] = {W, X, N, Y, dummy};
   for (int i = 0; i < 5; i++) clReleaseMemObject(all[i]);
-  free(w);
-  free(deq);
+  free(w), free(deq), free(x), free(nw), free(y0), free(want), free(got);
 }
 
 TestSuite(kernels, .init = setup, .fini = teardown, .timeout = 300);
 
+/* Every runnable type, every mat-vec case of kernel_cases.c (STORE, ADD, SWIGLU), every test
+ * launch shape; QKV has its own tests below. */
 Test(kernels, matvec_every_type_epilogue_and_shape) {
-  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-      for (int epi = 0; epi < 4; epi++)
-        if (epi != CLKV__EPI_QKV) check_matvec(types[t], &shapes[s], epi, CLKV__GEMM_OWN);
+  for (int t = 0; t < CLKV__N_WTYPES; t++)
+    for (size_t s = 0; s < kc_n_test_shapes; s++)
+      for (size_t c = 0; c < kc_n_matvecs; c++)
+        check_matvec(kc_wtype(t), &kc_test_shapes[s], &kc_matvecs[c], CLKV__GEMM_OWN);
 }
 
 Test(kernels, prefill_gemm_clblast_every_type_and_epilogue) {
@@ -174,9 +182,9 @@ Test(kernels, prefill_gemm_clblast_every_type_and_epilogue) {
     cr_assert(strstr(why, "without CLBlast"), "%s", why);
     cr_skip_test("%s", why);
   }
-  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
-    for (int epi = 0; epi < 4; epi++)
-      if (epi != CLKV__EPI_QKV) check_matvec(types[t], &shapes[0], epi, CLKV__GEMM_CLBLAST);
+  for (int t = 0; t < CLKV__N_WTYPES; t++)
+    for (size_t c = 0; c < kc_n_matvecs; c++)
+      check_matvec(kc_wtype(t), &kc_test_shapes[0], &kc_matvecs[c], CLKV__GEMM_CLBLAST);
 }
 
 Test(kernels, prefill_gemm_f16_needs_cl_khr_fp16) {
@@ -346,8 +354,9 @@ static void fill_cache(const paged *p, int max_pos, uint16_t *kc, uint16_t *vc, 
       }
 }
 
-static void check_attention(int nh, int nkv, int prefill, const clkv__tunables *tun) {
-  const int hd = 16, bs = 8, max_pos = 60;
+static void check_attention(const kc_heads *heads, const kc_attn *attn, const clkv__tunables *tun) {
+  const int hd = 16, bs = 8, max_pos = 60, nh = heads->n_heads, nkv = heads->n_kv;
+  const int prefill = attn->prefill;
   paged p;
   paged_init(&p, nh, nkv, hd, bs);
   const size_t cache_elems = (size_t)p.n_blocks * nkv * bs * hd;
@@ -383,8 +392,8 @@ static void check_attention(int nh, int nkv, int prefill, const clkv__tunables *
   char opts[256];
   clkv__attn_options(tun, hd, nkv, bs, CLKV_KV_F16, 0, opts, sizeof opts);
   cl_kernel k;
-  cr_assert_eq(clkv__kernel_create(rt, "attention.cl", opts, prefill ? "clkv_attn_prefill" : "clkv_attn_paged",
-                                   &k, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__kernel_create(rt, "attention.cl", opts, attn->kernel, &k, &err), CLKV_OK, "%s",
+               err.message);
   cl_mem Q = buf_from(q, sizeof(float) * n * nh * hd), K = buf_from(kc, cache_elems * 2),
          V = buf_from(vc, cache_elems * 2), B = buf_from(p.btab, sizeof p.btab),
          S = buf_from(seqs, sizeof(int32_t) * n), P = buf_from(poss, sizeof(int32_t) * n),
@@ -394,8 +403,8 @@ static void check_attention(int nh, int nkv, int prefill, const clkv__tunables *
                        .layer_base = 0, .max_blocks = (unsigned)p.max_blocks, .scale = scale, .O = O};
   cr_assert_eq(clkv__attn_enqueue(rt, k, tun, prefill, &a, &err), CLKV_OK, "%s", err.message);
   read_buf(O, got, sizeof(float) * n * nh * hd);
-  char what[64];
-  snprintf(what, sizeof what, "%s nh %d nkv %d wg %u tq %u", prefill ? "prefill" : "paged", nh, nkv,
+  char what[96];
+  snprintf(what, sizeof what, "%s %s nh %d nkv %d wg %u tq %u", attn->kernel, heads->name, nh, nkv,
            tun->att_wg, tun->tq);
   expect_close(got, want, (size_t)(n * nh * hd), 1e-4f, what);
   clReleaseKernel(k);
@@ -414,30 +423,30 @@ Test(kernels, attention_paged_and_prefill_gqa_and_not) {
   clkv__tunables tuns[] = {{.att_wg = 8, .tq = 16, .tk = 32}, {.att_wg = 64, .tq = 8, .tk = 8},
                            {.att_wg = 1, .tq = 32, .tk = 16}};
   for (size_t i = 0; i < 3; i++)
-    for (int prefill = 0; prefill < 2; prefill++) {
-      check_attention(4, 2, prefill, &tuns[i]); /* GQA */
-      check_attention(2, 2, prefill, &tuns[i]); /* plain multi-head */
-      check_attention(4, 1, prefill, &tuns[i]); /* multi-query */
-    }
+    for (size_t a = 0; a < kc_n_attns; a++)
+      for (size_t h = 0; h < kc_n_test_heads; h++) check_attention(&kc_test_heads[h], &kc_attns[a], &tuns[i]);
 }
 
+/* Every runnable type: the kernels' row size and block decoding (kernels/contract.h and
+ * common.cl) give exactly the host's (clkv__ggml_row_bytes, clkv__dequantize_row). */
 Test(kernels, embedding_rows) {
-  const uint32_t ts[] = {GGML_T_Q8_0, GGML_T_F16, GGML_T_Q4_1, GGML_T_F32};
-  for (int ti = 0; ti < 4; ti++) {
+  for (int ti = 0; ti < CLKV__N_WTYPES; ti++) {
+    const uint32_t t = kc_wtype(ti);
     const int vocab = 40, cols = 64;
     float *deq = malloc(sizeof(float) * vocab * cols);
-    void *e = make_weights(ts[ti], vocab, cols, deq);
+    void *e = make_weights(t, vocab, cols, deq);
     int32_t ids[5] = {0, 39, 7, 7, 12};
     char opts[32];
-    snprintf(opts, sizeof opts, "-DWTYPE=%u", ts[ti]);
+    snprintf(opts, sizeof opts, "-DWTYPE=%u", t);
     cl_kernel k;
     cr_assert_eq(clkv__kernel_create(rt, "embed.cl", opts, "clkv_get_rows", &k, &err), CLKV_OK, "%s", err.message);
-    cl_mem E = buf_from(e, clkv__ggml_row_bytes(ts[ti], cols) * vocab), I = buf_from(ids, sizeof ids),
+    cl_mem E = buf_from(e, clkv__ggml_row_bytes(t, cols) * vocab), I = buf_from(ids, sizeof ids),
            X = buf_from(NULL, sizeof(float) * 5 * cols);
     cr_assert_eq(clkv__embed_enqueue(rt, k, E, cols, vocab, I, 5, X, &err), CLKV_OK, "%s", err.message);
     float got[5 * 64];
     read_buf(X, got, sizeof got);
-    for (int t = 0; t < 5; t++) expect_close(got + t * cols, deq + ids[t] * cols, cols, 1e-6f, "embed");
+    for (int i = 0; i < 5; i++)
+      expect_close(got + i * cols, deq + ids[i] * cols, cols, 1e-6f, clkv__ggml_type_get(t)->name);
     clReleaseKernel(k);
     clReleaseMemObject(E);
     clReleaseMemObject(I);

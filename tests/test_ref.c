@@ -210,13 +210,14 @@ Test(ref, stale_kv_entries_do_not_leak, .init = mk_tmp, .fini = rm_tmp) {
 }
 
 Test(ref, weight_types_and_untied_output, .init = mk_tmp, .fini = rm_tmp) {
-  const uint32_t types[5] = {GGML_T_F32, GGML_T_F16, GGML_T_Q8_0, GGML_T_Q4_0, GGML_T_Q4_1};
   const int32_t ids[4] = {10, 200, 319, 42};
   float ref32[320], l[320];
-  for (int t = 0; t < 5; t++) {
+  cr_assert_eq(clkv__wtype_of_slot(0), GGML_T_F32, "F32 first: the others compare with it");
+  for (int t = 0; t < CLKV__N_WTYPES; t++) { /* every runnable type (kernels/contract.h) */
+    const uint32_t type = clkv__wtype_of_slot(t);
     ref_tiny_params p = ref_tiny_default();
-    p.wtype = types[t];
-    p.etype = types[t];
+    p.wtype = type;
+    p.etype = type;
     p.tied = 0;
     clkv__gguf_file *f;
     char name[32];
@@ -224,7 +225,7 @@ Test(ref, weight_types_and_untied_output, .init = mk_tmp, .fini = rm_tmp) {
     ref_model *m = tiny_load(&p, name, &f);
     cr_expect_neq(m->output, m->tok_embd);
     run_tokens(m, ids, 4, t == 0 ? ref32 : l);
-    if (t == 1) { /* F16 weights: close to F32 */
+    if (type == GGML_T_F16) { /* F16 weights: close to F32 */
       double worst = 0, big = 0;
       for (int i = 0; i < 320; i++) {
         worst = fmax(worst, fabs(l[i] - ref32[i]));

@@ -4,37 +4,31 @@
 #define CLKV_GGUF_H
 
 #include "clkv.h"
+#include "contract.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-/* ---- GGML tensor types (host/clkv__ggml_types.c) ---- */
-typedef enum clkv__ggml_type_id {
-  GGML_T_F32 = 0, GGML_T_F16 = 1, GGML_T_Q4_0 = 2, GGML_T_Q4_1 = 3,
-  /* 4, 5 were Q4_2, Q4_3: removed upstream, unknown here */
-  GGML_T_Q5_0 = 6, GGML_T_Q5_1 = 7, GGML_T_Q8_0 = 8, GGML_T_Q8_1 = 9,
-  GGML_T_Q2_K = 10, GGML_T_Q3_K = 11, GGML_T_Q4_K = 12, GGML_T_Q5_K = 13, GGML_T_Q6_K = 14,
-  GGML_T_Q8_K = 15, GGML_T_IQ2_XXS = 16, GGML_T_IQ2_XS = 17, GGML_T_IQ3_XXS = 18,
-  GGML_T_IQ1_S = 19, GGML_T_IQ4_NL = 20, GGML_T_IQ3_S = 21, GGML_T_IQ2_S = 22,
-  GGML_T_IQ4_XS = 23, GGML_T_I8 = 24, GGML_T_I16 = 25, GGML_T_I32 = 26, GGML_T_I64 = 27,
-  GGML_T_F64 = 28, GGML_T_IQ1_M = 29, GGML_T_BF16 = 30,
-  /* 31-33 Q4_0_4_4 etc. removed upstream; 34 TQ1_0, 35 TQ2_0 */
-  GGML_T_TQ1_0 = 34, GGML_T_TQ2_0 = 35,
-  GGML_T_COUNT = 40
-} clkv__ggml_type_id;
-
+/* ---- GGML tensor types (the rows are in kernels/contract.h; host/format/types.c) ---- */
 typedef struct clkv__ggml_type_info {
   const char *name;     /* "Q4_1"; NULL for ids that are not a type */
   uint32_t block_size;  /* elements per block (1 for plain types) */
   uint32_t type_size;   /* bytes per block */
-  int computable;       /* 1 if clkv's kernels can compute with it (F32 F16 BF16 Q8_0 Q4_0 Q4_1) */
+  int runnable;         /* 1 if clkv's kernels compute with it */
 } clkv__ggml_type_info;
 
 /* NULL when id is unknown. */
 const clkv__ggml_type_info *clkv__ggml_type_get(uint32_t id);
 /* Bytes for n elements of a row (n must be a multiple of block_size); 0 if not. */
 uint64_t clkv__ggml_row_bytes(uint32_t id, uint64_t n);
+/* The runnable types numbered 0 .. CLKV__N_WTYPES-1 in id order (a model keeps its kernel
+ * variants per slot): the slot of type, or -1 if it is not runnable. */
+int clkv__wtype_slot(uint32_t type);
+/* The type in slot (0 .. CLKV__N_WTYPES-1); GGML_T_COUNT past the last. */
+uint32_t clkv__wtype_of_slot(int slot);
+/* "F32, F16, Q4_0, ..." — the runnable types' names, for error messages. */
+const char *clkv__wtype_names(void);
 
 /* ---- metadata values ---- */
 typedef enum clkv__gguf_vtype {
@@ -121,7 +115,7 @@ int clkv__gguf_get_strv(const clkv__gguf_file *f, const char *key, clkv__gguf_st
 const clkv__gguf_value *clkv__gguf_get_arr(const clkv__gguf_file *f, const char *key);
 const char *clkv__gguf_vtype_name(clkv__gguf_vtype t);
 
-/* ---- writer (host/clkv__gguf_writer.c): builds a GGUF v3 file in memory, then saves ---- */
+/* ---- writer (host/format/gguf_writer.c): builds a GGUF v3 file in memory, then saves ---- */
 typedef struct clkv__gguf_writer clkv__gguf_writer;
 clkv__gguf_writer *clkv__gguf_writer_new(void);
 void clkv__gguf_writer_free(clkv__gguf_writer *w);
@@ -143,7 +137,7 @@ clkv_status clkv__gguf_writer_save(clkv__gguf_writer *w, const char *path, clkv_
 /* The serialized bytes (malloc'd, caller frees). */
 void *clkv__gguf_writer_serialize(clkv__gguf_writer *w, size_t *size);
 
-/* ---- quantization helpers (host/quant.c): encode/decode rows of a ggml type ---- */
+/* ---- quantization helpers (host/format/quant.c): encode/decode rows of a ggml type ---- */
 float clkv__fp16_to_fp32(uint16_t h);
 uint16_t clkv__fp32_to_fp16(float f);
 float clkv__bf16_to_fp32(uint16_t h);
@@ -151,8 +145,8 @@ uint16_t clkv__fp32_to_bf16(float f);
 /* Decodes n elements (n multiple of the block size) of type from src into dst.
  * Returns CLKV_ERR_UNSUPPORTED for types it cannot decode. */
 clkv_status clkv__dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n);
-/* Encodes n floats into type (F32 F16 BF16 Q8_0 Q4_0 Q4_1) as llama.cpp's reference
- * quantizers do. Returns bytes written, 0 if the type is not supported. */
+/* Encodes n floats into type (every runnable type) as llama.cpp's reference quantizers do.
+ * Returns bytes written, 0 if the type is not supported. */
 size_t clkv__quantize_row(uint32_t type, const float *src, void *dst, uint64_t n);
 
 #endif /* CLKV_GGUF_H */

@@ -212,38 +212,35 @@ static void dq_q3_k(const uint8_t *b, float *y) {
   }
 }
 
+/* ---- decoders by type: one block of block_size elements each ---- */
+typedef void (*block_decoder)(const uint8_t *b, float *y);
+
+static void dq_f32(const uint8_t *b, float *y) { memcpy(y, b, 4); }
+static void dq_f16(const uint8_t *b, float *y) { *y = half_at(b); }
+static void dq_bf16(const uint8_t *b, float *y) { *y = clkv__bf16_to_fp32((uint16_t)(b[0] | (b[1] << 8))); }
+static void dq_q8_0(const uint8_t *b, float *y) { dq_q8(b, y, 2); }
+static void dq_q8_1(const uint8_t *b, float *y) { dq_q8(b, y, 4); }
+static void dq_q5_0(const uint8_t *b, float *y) { dq_q5(b, y, 0); }
+static void dq_q5_1(const uint8_t *b, float *y) { dq_q5(b, y, 1); }
+static void dq_q4_k(const uint8_t *b, float *y) { dq_q45_k(b, y, 0); }
+static void dq_q5_k(const uint8_t *b, float *y) { dq_q45_k(b, y, 1); }
+
+/* Every runnable type (kernels/contract.h) needs its decoder here. */
+static const block_decoder k_decoders[GGML_T_COUNT] = {
+    [GGML_T_F32] = dq_f32,   [GGML_T_F16] = dq_f16,   [GGML_T_BF16] = dq_bf16,
+    [GGML_T_Q4_0] = dq_q4_0, [GGML_T_Q4_1] = dq_q4_1, [GGML_T_Q5_0] = dq_q5_0,
+    [GGML_T_Q5_1] = dq_q5_1, [GGML_T_Q8_0] = dq_q8_0, [GGML_T_Q8_1] = dq_q8_1,
+    [GGML_T_Q2_K] = dq_q2_k, [GGML_T_Q3_K] = dq_q3_k, [GGML_T_Q4_K] = dq_q4_k,
+    [GGML_T_Q5_K] = dq_q5_k, [GGML_T_Q6_K] = dq_q6_k,
+};
+
 clkv_status clkv__dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n) {
   const clkv__ggml_type_info *ti = clkv__ggml_type_get(type);
-  if (!ti) return CLKV_ERR_UNSUPPORTED;
+  if (!ti || !k_decoders[type]) return CLKV_ERR_UNSUPPORTED;
   if (n % ti->block_size || (n && (!src || !dst))) return CLKV_ERR_INVALID_ARG;
   const uint8_t *b = src;
-  uint64_t nb = n / ti->block_size;
-  switch (type) {
-    case GGML_T_F32: memcpy(dst, src, n * 4); return CLKV_OK;
-    case GGML_T_F16:
-      for (uint64_t i = 0; i < n; i++) dst[i] = half_at(b + 2 * i);
-      return CLKV_OK;
-    case GGML_T_BF16:
-      for (uint64_t i = 0; i < n; i++) dst[i] = clkv__bf16_to_fp32((uint16_t)(b[2 * i] | (b[2 * i + 1] << 8)));
-      return CLKV_OK;
-    default: break;
-  }
-  for (uint64_t i = 0; i < nb; i++, b += ti->type_size, dst += ti->block_size) {
-    switch (type) {
-      case GGML_T_Q8_0: dq_q8(b, dst, 2); break;
-      case GGML_T_Q8_1: dq_q8(b, dst, 4); break;
-      case GGML_T_Q4_0: dq_q4_0(b, dst); break;
-      case GGML_T_Q4_1: dq_q4_1(b, dst); break;
-      case GGML_T_Q5_0: dq_q5(b, dst, 0); break;
-      case GGML_T_Q5_1: dq_q5(b, dst, 1); break;
-      case GGML_T_Q4_K: dq_q45_k(b, dst, 0); break;
-      case GGML_T_Q5_K: dq_q45_k(b, dst, 1); break;
-      case GGML_T_Q6_K: dq_q6_k(b, dst); break;
-      case GGML_T_Q2_K: dq_q2_k(b, dst); break;
-      case GGML_T_Q3_K: dq_q3_k(b, dst); break;
-      default: return CLKV_ERR_UNSUPPORTED;
-    }
-  }
+  for (uint64_t i = 0; i < n / ti->block_size; i++, b += ti->type_size, dst += ti->block_size)
+    k_decoders[type](b, dst);
   return CLKV_OK;
 }
 
@@ -293,33 +290,29 @@ static void q_q4_1(const float *x, uint8_t *b) {
   }
 }
 
+/* ---- encoders by type ---- */
+typedef void (*block_encoder)(const float *x, uint8_t *b);
+
+static void q_f32(const float *x, uint8_t *b) { memcpy(b, x, 4); }
+static void q_f16(const float *x, uint8_t *b) { put_half(b, *x); }
+static void q_bf16(const float *x, uint8_t *b) {
+  uint16_t h = clkv__fp32_to_bf16(*x);
+  b[0] = (uint8_t)h;
+  b[1] = (uint8_t)(h >> 8);
+}
+
+/* Every runnable type needs its encoder here (the kernel tests and the benchmarks make their
+ * weights with it). */
+static const block_encoder k_encoders[GGML_T_COUNT] = {
+    [GGML_T_F32] = q_f32,   [GGML_T_F16] = q_f16,   [GGML_T_BF16] = q_bf16,
+    [GGML_T_Q4_0] = q_q4_0, [GGML_T_Q4_1] = q_q4_1, [GGML_T_Q8_0] = q_q8_0,
+};
+
 size_t clkv__quantize_row(uint32_t type, const float *src, void *dst, uint64_t n) {
   const clkv__ggml_type_info *ti = clkv__ggml_type_get(type);
-  if (!ti || n % ti->block_size || (n && (!src || !dst))) return 0;
+  if (!ti || !k_encoders[type] || n % ti->block_size || (n && (!src || !dst))) return 0;
   uint8_t *b = dst;
-  uint64_t nb = n / ti->block_size;
-  switch (type) {
-    case GGML_T_F32: memcpy(dst, src, n * 4); break;
-    case GGML_T_F16:
-      for (uint64_t i = 0; i < n; i++) put_half(b + 2 * i, src[i]);
-      break;
-    case GGML_T_BF16:
-      for (uint64_t i = 0; i < n; i++) {
-        uint16_t h = clkv__fp32_to_bf16(src[i]);
-        b[2 * i] = (uint8_t)h;
-        b[2 * i + 1] = (uint8_t)(h >> 8);
-      }
-      break;
-    case GGML_T_Q8_0:
-      for (uint64_t i = 0; i < nb; i++) q_q8_0(src + 32 * i, b + ti->type_size * i);
-      break;
-    case GGML_T_Q4_0:
-      for (uint64_t i = 0; i < nb; i++) q_q4_0(src + 32 * i, b + ti->type_size * i);
-      break;
-    case GGML_T_Q4_1:
-      for (uint64_t i = 0; i < nb; i++) q_q4_1(src + 32 * i, b + ti->type_size * i);
-      break;
-    default: return 0;
-  }
+  const uint64_t nb = n / ti->block_size;
+  for (uint64_t i = 0; i < nb; i++) k_encoders[type](src + i * ti->block_size, b + i * ti->type_size);
   return (size_t)(nb * ti->type_size);
 }

@@ -13,7 +13,7 @@ clkv_model_params clkv_model_default_params(void) {
   return p;
 }
 
-/* Finds a 2-D tensor with ne = [cols, rows] in a computable type. */
+/* Finds a 2-D tensor with ne = [cols, rows] in a runnable type. */
 static clkv_status find_matrix(const clkv__gguf_file *f, const char *name, uint64_t cols,
                                uint64_t rows, const clkv__gguf_tensor **out, clkv_error *err) {
   const clkv__gguf_tensor *t = clkv__gguf_find_tensor(f, name);
@@ -25,9 +25,9 @@ static clkv_status find_matrix(const clkv__gguf_file *f, const char *name, uint6
   if (clkv__wtype_slot(t->type) < 0) {
     const clkv__ggml_type_info *ti = clkv__ggml_type_get(t->type);
     return clkv__err(err, CLKV_ERR_UNSUPPORTED,
-                     "tensor %s has type %s, which clkv cannot compute yet (supported: F32, F16, "
-                     "BF16, Q8_0, Q4_0, Q4_1); use a model quantized to one of these", name,
-                     ti && ti->name ? ti->name : "?");
+                     "tensor %s has type %s, which clkv cannot compute yet (supported: %s); use "
+                     "a model quantized to one of these", name, ti && ti->name ? ti->name : "?",
+                     clkv__wtype_names());
   }
   if (cols % 32)
     return clkv__err(err, CLKV_ERR_UNSUPPORTED, "tensor %s has rows of %llu elements; clkv needs "
@@ -249,11 +249,11 @@ static void release_mem(cl_mem *b) {
 void clkv_model_free(clkv_model *m) {
   if (!m) return;
   for (int i = 0; i < CLKV__N_WTYPES; i++)
-    for (int e = 0; e < 4; e++)
+    for (int e = 0; e < CLKV__N_EPI; e++)
       for (int p = 0; p < 2; p++)
         if (m->k_mv[i][e][p]) clReleaseKernel(m->k_mv[i][e][p]);
   for (int i = 0; i < CLKV__N_WTYPES; i++)
-    for (int e = 0; e < 4; e++)
+    for (int e = 0; e < CLKV__N_EPI; e++)
       for (int h = 0; h < 2; h++) clkv__gemm_kernels_release(&m->k_gemm[i][e][h]);
   if (m->k_embed) clReleaseKernel(m->k_embed);
   if (m->k_attn_paged) clReleaseKernel(m->k_attn_paged);

@@ -9,8 +9,6 @@
 #include "text/chat.h"
 #include "text/tokenizer.h"
 
-#define CLKV__N_WTYPES 6 /* F32 F16 BF16 Q8_0 Q4_0 Q4_1 */
-
 /* A weight matrix on the device: rows × cols (cols contiguous), stored type. */
 typedef struct clkv__weight {
   cl_mem buf;
@@ -46,8 +44,8 @@ struct clkv_model {
   size_t weight_bytes;
   clkv__tunables tun;
   char tuning_source[1200]; /* the tuning file applied, or "defaults" */
-  cl_kernel k_mv[CLKV__N_WTYPES][4][2]; /* lazily created */
-  clkv__gemm_kernels k_gemm[CLKV__N_WTYPES][4][2]; /* [type][epi][F32, F16], lazily */
+  cl_kernel k_mv[CLKV__N_WTYPES][CLKV__N_EPI][2]; /* [type slot][epi][phase], lazily */
+  clkv__gemm_kernels k_gemm[CLKV__N_WTYPES][CLKV__N_EPI][2]; /* [type slot][epi][F32, F16], lazily */
   int gemm[CLKV__N_PROJ];   /* prefill path in use per projection (tun.gemm, or own where
                                CLBlast cannot run) */
   char gemm_note[320];      /* "qkv=own o=clblast ...", and why a request was not honoured */
@@ -59,7 +57,6 @@ struct clkv_model {
 
 /* model_meta.c: hyperparameters from metadata, validated (clear error otherwise). */
 clkv_status clkv__model_hparams(const clkv__gguf_file *f, clkv_model_info *info, clkv_error *err);
-int clkv__wtype_slot(uint32_t type); /* 0..5, or -1 if not computable */
 
 /* model.c: the launch shape of a matvec variant (tunables fitted to the KV type), and
  * the kernel variant for a weight type, epilogue and phase (created on first use). */

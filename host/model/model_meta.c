@@ -8,18 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int clkv__wtype_slot(uint32_t type) {
-  switch (type) {
-  case GGML_T_F32: return 0;
-  case GGML_T_F16: return 1;
-  case GGML_T_BF16: return 2;
-  case GGML_T_Q8_0: return 3;
-  case GGML_T_Q4_0: return 4;
-  case GGML_T_Q4_1: return 5;
-  default: return -1;
-  }
-}
-
 static int get_int(const clkv__gguf_file *f, const char *arch, const char *suffix, int64_t *v) {
   char key[160];
   snprintf(key, sizeof key, "%s.%s", arch, suffix);
@@ -165,8 +153,8 @@ static void check_runnable(const clkv__gguf_file *f, clkv_file_info *out) {
     if (clkv__wtype_slot(t->type) < 0) {
       out->runnable = 0;
       snprintf(out->why_not, sizeof out->why_not,
-               "tensor %s has type %s, which clkv cannot compute yet (supported: F32, F16, BF16, "
-               "Q8_0, Q4_0, Q4_1)", t->name, ti && ti->name ? ti->name : "?");
+               "tensor %s has type %s, which clkv cannot compute yet (supported: %s)", t->name,
+               ti && ti->name ? ti->name : "?", clkv__wtype_names());
       return;
     }
   }

@@ -5,6 +5,10 @@
 
 #include <stdio.h>
 
+/* The kernels see the KV type as kernels/contract.h numbers it; the API as clkv.h does. */
+_Static_assert(CLKV__KV_F16 == CLKV_KV_F16 && CLKV__KV_Q8 == CLKV_KV_Q8 && CLKV__KV_Q4 == CLKV_KV_Q4,
+               "kernels/contract.h and include/clkv.h number the KV types differently");
+
 unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi) {
   unsigned r = s->rows ? s->rows : 1;
   return (epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU) && r % 2 ? r + 1 : r;

@@ -3,11 +3,8 @@
 #ifndef CLKV_OPS_H
 #define CLKV_OPS_H
 
+#include "contract.h" /* the epilogue ids CLKV__EPI_* and CLKV__N_EPI, the KV type ids */
 #include "tune/tunables.h"
-
-/* The matvec epilogue: what the kernel does with a row's dot products (kernels/matvec.cl). */
-enum { CLKV__EPI_STORE = 0, CLKV__EPI_ADD = 1, CLKV__EPI_QKV = 2, CLKV__EPI_SWIGLU = 3 };
-#define CLKV__N_EPI 4
 
 typedef struct clkv__mv_args {
   cl_mem W;                 /* weights, rows × cols in type wtype */

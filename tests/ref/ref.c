@@ -143,8 +143,8 @@ static float *load_f32(const clkv__gguf_file *f, const char *name, uint64_t cols
   if (!ti || row_bytes == 0 || row_bytes * rows > t->n_bytes) {
     clkv__err(err, CLKV_ERR_UNSUPPORTED,
               "tensor '%s' has type %u (%s) with rows of %llu elements, which the reference "
-              "cannot read; use a model quantized to F32, F16, BF16, Q8_0, Q4_0 or Q4_1", name,
-              t->type, ti && ti->name ? ti->name : "unknown", (unsigned long long)cols);
+              "cannot read; use a model quantized to one of %s", name, t->type,
+              ti && ti->name ? ti->name : "unknown", (unsigned long long)cols, clkv__wtype_names());
     return NULL;
   }
   float *out = malloc(cols * rows * sizeof *out);
@@ -157,8 +157,8 @@ static float *load_f32(const clkv__gguf_file *f, const char *name, uint64_t cols
   for (uint64_t r = 0; r < rows; r++) {
     if (clkv__dequantize_row(t->type, src + r * row_bytes, out + r * cols, cols) != CLKV_OK) {
       clkv__err(err, CLKV_ERR_UNSUPPORTED,
-                "tensor '%s': cannot dequantize type %s; use a model quantized to F32, F16, "
-                "BF16, Q8_0, Q4_0 or Q4_1", name, ti->name ? ti->name : "unknown");
+                "tensor '%s': cannot dequantize type %s; use a model quantized to one of %s",
+                name, ti->name ? ti->name : "unknown", clkv__wtype_names());
       free(out);
       return NULL;
     }

@@ -72,7 +72,7 @@ int ref_generate_greedy(ref_model *m, const int32_t *prompt, int n_prompt, int n
 /* ---- tiny random models for tests: a llama GGUF with seeded random weights ---- */
 typedef struct ref_tiny_params {
   int n_layers, dim, n_heads, n_kv_heads, n_ff, n_vocab, n_ctx;
-  uint32_t wtype;   /* type of the 2-D weights: F32 F16 BF16 Q8_0 Q4_0 Q4_1 */
+  uint32_t wtype;   /* type of the 2-D weights: any runnable type (kernels/contract.h) */
   uint32_t etype;   /* type of token_embd */
   int tied;         /* 1: no output.weight */
   uint64_t seed;

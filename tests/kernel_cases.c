@@ -1,0 +1,29 @@
+/* kernel_cases.c — the kernel cases shared by the tests and `clkv_bench ops` (kernel_cases.h). */
+#include "kernel_cases.h"
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+const kc_matvec kc_matvecs[] = {
+    /* name              epi                bench rows × cols  test rows × cols */
+    {"attn_output", CLKV__EPI_ADD, KC_DIM, KC_DIM, 70, 96, 0},
+    {"ffn_up", CLKV__EPI_ADD, KC_FF, KC_DIM, 38, 64, 0}, /* one of gate/up, without SwiGLU */
+    {"ffn_gate_up", CLKV__EPI_SWIGLU, 2 * KC_FF, KC_DIM, 70, 96, 0},
+    {"ffn_down", CLKV__EPI_ADD, KC_DIM, KC_FF, 46, 160, 0},
+    {"output", CLKV__EPI_STORE, KC_VOCAB, KC_DIM, 70, 96, 1},
+};
+const size_t kc_n_matvecs = N_OF(kc_matvecs);
+
+const clkv__mv_shape kc_test_shapes[] = {
+    {1, 4, 2, 1}, /* CPU decode default */
+    {1, 4, 2, 8}, /* CPU prefill default */
+    {4, 2, 2, 3}, /* GPU-like: 4 threads share a row, local reduction, odd token tile */
+    {8, 1, 1, 1},
+};
+const size_t kc_n_test_shapes = N_OF(kc_test_shapes);
+
+const kc_attn kc_attns[] = {{"clkv_attn_paged", 0}, {"clkv_attn_prefill", 1}};
+const size_t kc_n_attns = N_OF(kc_attns);
+const unsigned kc_bench_ctx[] = {128, 512, 2048};
+const size_t kc_n_bench_ctx = N_OF(kc_bench_ctx);
+const kc_heads kc_test_heads[] = {{"GQA", 4, 2}, {"multi-head", 2, 2}, {"multi-query", 4, 1}};
+const size_t kc_n_test_heads = N_OF(kc_test_heads);
