@@ -2,6 +2,7 @@
  * bad option) and the public tuning API it is built on (clkv_tune, clkv_tuning_path,
  * clkv_file_main_type), through the API and through `clkv tune`, on a tiny model. */
 #include "ref/ref.h"
+#include "test_util.h"
 
 #include <criterion/criterion.h>
 #include <limits.h>
@@ -12,21 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Runs the clkv built beside this test program; out gets stdout and stderr. */
-static int run_cli(const char *args, char *out, size_t cap) {
-  char exe[PATH_MAX], cmd[PATH_MAX + 1200];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  cr_assert(n > 0);
-  exe[n] = 0;
-  *strrchr(exe, '/') = 0;
-  snprintf(cmd, sizeof cmd, "%s/clkv %s 2>&1", exe, args);
-  FILE *p = popen(cmd, "r");
-  cr_assert(p);
-  size_t len = fread(out, 1, cap - 1, p);
-  out[len] = 0;
-  int rc = pclose(p);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
-}
 
 static void expect_in(const char *out, const char *const *words) {
   for (int i = 0; words[i]; i++) cr_expect(strstr(out, words[i]), "no '%s' in:\n%s", words[i], out);
@@ -34,11 +20,11 @@ static void expect_in(const char *out, const char *const *words) {
 
 Test(cli, help_comes_from_the_option_tables) {
   char out[16384];
-  cr_assert_eq(run_cli("--help", out, sizeof out), 0, "%s", out);
+  cr_assert_eq(tu_run_cli("--help", out, sizeof out), 0, "%s", out);
   static const char *const cmds[] = {"devices", "inspect", "generate", "chat", "tune", "cache",
                                      "bench", NULL};
   expect_in(out, cmds);
-  cr_assert_eq(run_cli("generate --help", out, sizeof out), 0, "%s", out);
+  cr_assert_eq(tu_run_cli("generate --help", out, sizeof out), 0, "%s", out);
   static const char *const gen[] = {
       "-m, --model MODEL", "-p, --prompt PROMPT", "-f FILE", "--parallel N", "-n N", "--temp T",
       "--top-k K", "--top-p P", "--min-p P", "--repeat-penalty R", "--seed S", "--chat",
@@ -49,54 +35,45 @@ Test(cli, help_comes_from_the_option_tables) {
       "[default: lru]", "[default: f16]", "[default: 16]", "[default: \"Once upon a time\"]",
       NULL};
   expect_in(out, gen);
-  cr_assert_eq(run_cli("chat --help", out, sizeof out), 0, "%s", out);
+  cr_assert_eq(tu_run_cli("chat --help", out, sizeof out), 0, "%s", out);
   cr_expect(!strstr(out, "-f FILE") && strstr(out, "--system S"), "%s", out);
-  cr_assert_eq(run_cli("tune -h", out, sizeof out), 0, "%s", out);
+  cr_assert_eq(tu_run_cli("tune -h", out, sizeof out), 0, "%s", out);
   static const char *const tune[] = {"--budget SECONDS", "[default: 60]", "--device D", NULL};
   expect_in(out, tune);
-  cr_assert_eq(run_cli("cache --help", out, sizeof out), 0, "%s", out);
+  cr_assert_eq(tu_run_cli("cache --help", out, sizeof out), 0, "%s", out);
   cr_expect(strstr(out, "--keep-tuning"), "%s", out);
 }
 
 Test(cli, bad_options_say_what_is_wrong_and_exit_2) {
   char out[16384];
-  int rc = run_cli("generate --frobnicate", out, sizeof out);
+  int rc = tu_run_cli("generate --frobnicate", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "unknown option '--frobnicate'") &&
             strstr(out, "usage: clkv generate"), "rc %d: %s", rc, out);
-  rc = run_cli("chat -f prompts.txt", out, sizeof out); /* -f is generate's alone */
+  rc = tu_run_cli("chat -f prompts.txt", out, sizeof out); /* -f is generate's alone */
   cr_assert(rc == 2 && strstr(out, "unknown option '-f'"), "rc %d: %s", rc, out);
-  rc = run_cli("generate -n", out, sizeof out);
+  rc = tu_run_cli("generate -n", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "-n needs a value"), "rc %d: %s", rc, out);
-  rc = run_cli("generate -n 2000000", out, sizeof out);
+  rc = tu_run_cli("generate -n 2000000", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "-n needs a whole number from 0 to 1048576"), "rc %d: %s", rc,
             out);
-  rc = run_cli("generate --top-p 1.5", out, sizeof out);
+  rc = tu_run_cli("generate --top-p 1.5", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "--top-p needs a number from 0 to 1"), "rc %d: %s", rc, out);
-  rc = run_cli("generate --kv-block 12", out, sizeof out);
+  rc = tu_run_cli("generate --kv-block 12", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "--kv-block takes 8, 16 or 32, not '12'"), "rc %d: %s", rc,
             out);
-  rc = run_cli("tune --budget 0", out, sizeof out);
+  rc = tu_run_cli("tune --budget 0", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "--budget needs a number from 1 to 86400"), "rc %d: %s", rc,
             out);
-  rc = run_cli("devices --bogus", out, sizeof out);
+  rc = tu_run_cli("devices --bogus", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "usage: clkv devices"), "rc %d: %s", rc, out);
-  rc = run_cli("cache", out, sizeof out);
+  rc = tu_run_cli("cache", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "usage: clkv cache clear"), "rc %d: %s", rc, out);
-  rc = run_cli("cache clear extra", out, sizeof out);
+  rc = tu_run_cli("cache clear extra", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "unknown option 'extra'"), "rc %d: %s", rc, out);
-  rc = run_cli("no-such-command", out, sizeof out);
+  rc = tu_run_cli("no-such-command", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "unknown command"), "rc %d: %s", rc, out);
 }
 
-static clkv_runtime *new_runtime(const char *dir) {
-  clkv_runtime_params p = clkv_runtime_default_params();
-  p.cache_dir = dir;
-  p.profiling = 1;
-  clkv_runtime *rt = NULL;
-  clkv_error err;
-  cr_assert_eq(clkv_runtime_create(&p, &rt, &err), CLKV_OK, "%s", err.message);
-  return rt;
-}
 
 /* The report in the public shape: every kernel named, tuned never slower than default. */
 static void check_report(const clkv_tune_report *r) {
@@ -129,7 +106,7 @@ Test(cli, public_tune_api_and_clkv_tune, .timeout = 600) {
   cr_assert_str_eq(clkv_file_main_type(&fi), "Q4_1");
   cr_assert_str_eq(clkv_file_main_type(&(clkv_file_info){.n_types = 0}), "F32");
 
-  clkv_runtime *rt = new_runtime(dir);
+  clkv_runtime *rt = tu_new_runtime(dir);
   clkv_tune_report r;
   clkv_tune_params p = clkv_tune_default_params();
   cr_assert(p.budget_s == 60 && p.save == 1 && !p.weight_type);
@@ -156,7 +133,7 @@ Test(cli, public_tune_api_and_clkv_tune, .timeout = 600) {
   char args[300];
   snprintf(args, sizeof args, "tune -m '%s' --budget 1", model);
   setenv("CLKV_CACHE_DIR", dir, 1);
-  int rc = run_cli(args, out, sizeof out);
+  int rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 0 && strstr(out, "(Q4_1 weights)") && strstr(out, "matvec.decode") &&
             strstr(out, "candidates checked") && strstr(out, path), "rc %d: %s", rc, out);
   cr_assert_eq(access(path, R_OK), 0, "clkv tune did not write %s", path);

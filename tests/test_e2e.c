@@ -4,6 +4,7 @@
  * meets (context too long, empty prompt, unsupported type, unknown device), through the
  * API and the CLI. */
 #include "engine/engine.h"
+#include "test_util.h"
 #include "ref/ref.h"
 
 #include <criterion/criterion.h>
@@ -13,22 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static clkv_runtime *rt;
 static clkv_error err;
-static char tmpdir[256];
 
-static void setup(void) {
-  clkv_runtime_params p = clkv_runtime_default_params();
-  cr_assert_eq(clkv_runtime_create(&p, &rt, &err), CLKV_OK, "%s", err.message);
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/clkv-e2e-XXXXXX");
-  cr_assert(mkdtemp(tmpdir));
-}
-static void teardown(void) {
-  clkv_runtime_free(rt);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-  if (system(cmd)) {}
-}
+static void setup(void) { tu_init("e2e"); }
+static void teardown(void) { tu_fini(); }
 
 TestSuite(e2e, .init = setup, .fini = teardown, .timeout = 900);
 
@@ -53,9 +42,9 @@ static void expect_logits(const float *got, const float *want, int n, const char
               step, i, (double)got[i], (double)want[i], (double)lim);
 }
 
-/* Writes a tiny model as tmpdir/name; path receives its full name. */
+/* Writes a tiny model as tu_tmpdir/name; path receives its full name. */
 static void write_tiny(const ref_tiny_params *tp, const char *name, char *path, size_t cap) {
-  snprintf(path, cap, "%s/%s", tmpdir, name);
+  snprintf(path, cap, "%s/%s", tu_tmpdir, name);
   cr_assert_eq(ref_tiny_write(tp, path, &err), CLKV_OK, "%s", err.message);
 }
 
@@ -67,7 +56,7 @@ static clkv_model *load_tiny_kv(const char *path, int kv_block, int chunk, int n
   mp.chunk = chunk;
   mp.n_ctx = n_ctx;
   clkv_model *m;
-  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
   return m;
 }
 
@@ -154,7 +143,7 @@ static void check_tiny(uint32_t wtype, int n_heads, int n_kv, int kv_block, int 
 
 Test(e2e, tiny_models_prefill_through_clblast_match_reference) {
   char why[256];
-  if (!clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why)) cr_skip_test("%s", why);
+  if (!clkv__gemm_available(tu_rt, CLKV__GEMM_CLBLAST, why, sizeof why)) cr_skip_test("%s", why);
   for (int i = 0; i < CLKV__N_WTYPES; i++) /* every runnable type (kernels/contract.h) */
     check_tiny_full(clkv__wtype_of_slot(i), 4, 2, 16, 16, 1, CLKV_KV_F16, 0, CLKV__GEMM_CLBLAST);
   /* one chunk, untied; and the K/V write into Q8 and Q4 caches */
@@ -165,11 +154,11 @@ Test(e2e, tiny_models_prefill_through_clblast_match_reference) {
 }
 
 Test(e2e, prefill_gemm_that_cannot_run_falls_back_or_is_refused) {
-  if (clkv__gemm_available(rt, CLKV__GEMM_CLBLAST16, NULL, 0))
+  if (clkv__gemm_available(tu_rt, CLKV__GEMM_CLBLAST16, NULL, 0))
     cr_skip_test("the device has cl_khr_fp16: clblast16 can run");
   /* what the refusal names: the extension, or CLBlast missing from the build */
   const char *missing =
-      clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, NULL, 0) ? "cl_khr_fp16" : "without CLBlast";
+      clkv__gemm_available(tu_rt, CLKV__GEMM_CLBLAST, NULL, 0) ? "cl_khr_fp16" : "without CLBlast";
   /* forced past the checks: the engine finds out at the first prefill and falls back */
   check_tiny_full(GGML_T_Q8_0, 4, 2, 16, 16, 1, CLKV_KV_F16, 0, CLKV__GEMM_CLBLAST16);
   ref_tiny_params tp = ref_tiny_default();
@@ -366,7 +355,7 @@ Test(e2e, swap_to_host_tier_and_back_gives_identical_logits) {
       for (int ar = 0; ar < b->dev.n_arenas; ar++) {
         size_t bytes;
         cr_assert_eq(clGetMemObjectInfo(b->dev.k[ar], CL_MEM_SIZE, sizeof bytes, &bytes, NULL), CL_SUCCESS);
-        cr_assert_eq(clEnqueueFillBuffer(rt->queue, b->dev.k[ar], &junk, sizeof junk, 0, bytes, 0,
+        cr_assert_eq(clEnqueueFillBuffer(tu_rt->queue, b->dev.k[ar], &junk, sizeof junk, 0, bytes, 0,
                                          NULL, NULL), CL_SUCCESS);
       }
       cr_assert_eq(clkv__kv_seq_swap_in(b->pool, sb, &err), CLKV_OK, "%s", err.message);
@@ -405,13 +394,13 @@ Test(e2e, kv_arenas_and_memory_budget) {
   clkv_context *one, *many;
   cr_assert_eq(clkv_context_create(m, NULL, &one, &err), CLKV_OK, "%s", err.message);
   cr_assert_eq(one->dev.n_arenas, 1);
-  const uint64_t saved = rt->info.max_alloc_bytes;
+  const uint64_t saved = tu_rt->info.max_alloc_bytes;
   /* room for one layer of K (or V) per buffer: one arena per layer */
-  rt->info.max_alloc_bytes = (uint64_t)one->n_blocks * one->block_bytes;
+  tu_rt->info.max_alloc_bytes = (uint64_t)one->n_blocks * one->block_bytes;
   clkv_context_params cp = clkv_context_default_params();
   cp.kv_host_blocks = 8;
   clkv_status st = clkv_context_create(m, &cp, &many, &err);
-  rt->info.max_alloc_bytes = saved;
+  tu_rt->info.max_alloc_bytes = saved;
   cr_assert_eq(st, CLKV_OK, "%s", err.message);
   cr_assert_eq(many->dev.n_arenas, m->info.n_layers);
   int32_t a[12], b[12];
@@ -634,7 +623,7 @@ Test(e2e, real_model_greedy_matches_reference_64_tokens) {
   clkv_model *m;
   clkv_model_params mp = clkv_model_default_params();
   mp.n_ctx = 256;
-  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
   clkv_context *ctx;
   cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
   clkv__gguf_file *f;
@@ -678,7 +667,7 @@ Test(e2e, real_model_answers_paris) {
   const char *path = real_model();
   if (!path) cr_skip_test("default model not found (run scripts/setup)");
   clkv_model *m;
-  cr_assert_eq(clkv_model_load(rt, path, NULL, &m, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv_model_load(tu_rt, path, NULL, &m, &err), CLKV_OK, "%s", err.message);
   clkv_context *ctx;
   cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
   clkv_chat_message msg = {"user", "What is the capital of France?"};
@@ -775,7 +764,7 @@ Test(e2e, unsupported_tensor_type_is_named) {
   ref_tiny_params tp = ref_tiny_default();
   char path[400], bad[400];
   write_tiny(&tp, "tiny.gguf", path, sizeof path);
-  snprintf(bad, sizeof bad, "%s/q5.gguf", tmpdir);
+  snprintf(bad, sizeof bad, "%s/q5.gguf", tu_tmpdir);
   /* copy every key and tensor, but store blk.0.attn_q.weight as Q5_0 (raw bytes) */
   clkv__gguf_file *f;
   cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
@@ -796,7 +785,7 @@ Test(e2e, unsupported_tensor_type_is_named) {
   clkv__gguf_writer_free(w);
   clkv__gguf_close(f);
   clkv_model *m = NULL;
-  clkv_status st = clkv_model_load(rt, bad, NULL, &m, &err);
+  clkv_status st = clkv_model_load(tu_rt, bad, NULL, &m, &err);
   cr_assert_eq(st, CLKV_ERR_UNSUPPORTED, "%s", err.message);
   cr_assert_null(m);
   cr_assert(strstr(err.message, "Q5_0") && strstr(err.message, "blk.0.attn_q.weight"), "%s", err.message);
@@ -891,22 +880,6 @@ Test(e2e, unknown_device_is_an_error) {
   cr_assert(strlen(err.message) > 0);
 }
 
-/* The CLI exits non-zero with a message, never crashes. */
-static int run_cli(const char *args, char *out, size_t cap) {
-  char exe[PATH_MAX], cmd[PATH_MAX + 600];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  cr_assert(n > 0);
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  *slash = 0;
-  snprintf(cmd, sizeof cmd, "%s/clkv %s 2>&1", exe, args);
-  FILE *p = popen(cmd, "r");
-  cr_assert(p);
-  size_t len = fread(out, 1, cap - 1, p);
-  out[len] = 0;
-  int rc = pclose(p);
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + (WIFSIGNALED(rc) ? WTERMSIG(rc) : 0);
-}
 
 Test(e2e, cli_errors_are_clear_and_nonzero) {
   char out[8192], args[1100];
@@ -914,57 +887,57 @@ Test(e2e, cli_errors_are_clear_and_nonzero) {
   char path[400];
   write_tiny(&tp, "tiny.gguf", path, sizeof path);
   snprintf(args, sizeof args, "generate -m '%s' --ctx 16 -p 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'", path);
-  int rc = run_cli(args, out, sizeof out);
+  int rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 1 && strstr(out, "CLKV_ERR_CONTEXT_FULL"), "rc %d: %s", rc, out);
   snprintf(args, sizeof args, "generate -m '%s' -p ''", path);
-  rc = run_cli(args, out, sizeof out);
+  rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 1 && strstr(out, "empty"), "rc %d: %s", rc, out);
   snprintf(args, sizeof args, "generate -m '%s' --device no-such-device -p hi", path);
-  rc = run_cli(args, out, sizeof out);
+  rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 1 && strstr(out, "CLKV_ERR_NO_DEVICE"), "rc %d: %s", rc, out);
-  snprintf(args, sizeof args, "generate -m '%s/missing.gguf' -p hi", tmpdir);
-  rc = run_cli(args, out, sizeof out);
+  snprintf(args, sizeof args, "generate -m '%s/missing.gguf' -p hi", tu_tmpdir);
+  rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 1 && strstr(out, "CLKV_ERR_IO"), "rc %d: %s", rc, out);
-  rc = run_cli("generate --temp banana", out, sizeof out);
+  rc = tu_run_cli("generate --temp banana", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "--temp"), "rc %d: %s", rc, out);
   snprintf(args, sizeof args, "generate -m '%s' -p hello -n 5 --temp 0 --ids", path);
-  rc = run_cli(args, out, sizeof out);
+  rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 0, "rc %d: %s", rc, out);
   snprintf(args, sizeof args, "generate -m '%s' -p hello -n 5 --temp 0 --stats --no-prefix-cache "
            "--kv-evict fifo --kv-host-blocks 4 --kv-block 8 --kv-type q8", path);
-  rc = run_cli(args, out, sizeof out);
+  rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 0 && strstr(out, "[kv] q8,") && strstr(out, "device blocks") &&
             strstr(out, "[host] blocks 0 used, 0 cached, 4 free of 4") &&
             strstr(out, "[tuning] "), "rc %d: %s", rc, out);
-  rc = run_cli("generate --kv-type q5", out, sizeof out);
+  rc = tu_run_cli("generate --kv-type q5", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "--kv-type takes"), "rc %d: %s", rc, out);
-  rc = run_cli("generate --kv-evict newest", out, sizeof out);
+  rc = tu_run_cli("generate --kv-evict newest", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "lru, lfu or fifo"), "rc %d: %s", rc, out);
   /* -f: a file of prompts, generated together; ids as when each runs alone */
   char pf[420];
-  snprintf(pf, sizeof pf, "%s/prompts.txt", tmpdir);
+  snprintf(pf, sizeof pf, "%s/prompts.txt", tu_tmpdir);
   FILE *fp = fopen(pf, "w");
   cr_assert(fp);
   fputs("hello\n\nworld wide\nabc\n", fp);
   fclose(fp);
   snprintf(args, sizeof args, "generate -m '%s' -f '%s' -n 6 --temp 0 --ids --parallel 2", path, pf);
-  rc = run_cli(args, out, sizeof out);
+  rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 0 && strstr(out, "[0]") && strstr(out, "[1]") && strstr(out, "[2]") &&
             !strstr(out, "[3]"), "rc %d: %s", rc, out);
   char alone[4096];
   snprintf(args, sizeof args, "generate -m '%s' -p 'world wide' -n 6 --temp 0 --ids", path);
-  cr_assert_eq(run_cli(args, alone, sizeof alone), 0, "%s", alone);
+  cr_assert_eq(tu_run_cli(args, alone, sizeof alone), 0, "%s", alone);
   alone[strcspn(alone, "\n")] = 0;
   char *trail = alone + strlen(alone);
   while (trail > alone && trail[-1] == ' ') *--trail = 0;
   char *line1 = strstr(out, "[1] ");
   cr_assert(line1 && !strncmp(line1 + 4, alone, strlen(alone)), "batch: %s\nalone: %s", out, alone);
   snprintf(args, sizeof args, "generate -m '%s' -f /nonexistent/prompts.txt", path);
-  rc = run_cli(args, out, sizeof out);
+  rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc != 0 && strstr(out, "cannot open"), "rc %d: %s", rc, out);
-  rc = run_cli("generate --kv-mem lots", out, sizeof out);
+  rc = tu_run_cli("generate --kv-mem lots", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "--kv-mem takes"), "rc %d: %s", rc, out);
   snprintf(args, sizeof args, "generate -m '%s' -p hello --kv-mem 1K", path);
-  rc = run_cli(args, out, sizeof out);
+  rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc != 0 && strstr(out, "raise --kv-mem"), "rc %d: %s", rc, out);
 }

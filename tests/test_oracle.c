@@ -6,6 +6,7 @@
  * and clkv's logits of the oracle's top-5 ids must be within a measured tolerance at every
  * step (the engine fed the oracle's ids). */
 #include "engine/engine.h"
+#include "test_util.h"
 #include "ref/ref.h"
 
 #include <criterion/criterion.h>
@@ -35,22 +36,10 @@
 #define MAX_STEPS 64
 #define MAX_PROMPT 256
 
-static clkv_runtime *rt;
 static clkv_error err;
-static char tmpdir[256];
 
-static void setup(void) {
-  clkv_runtime_params p = clkv_runtime_default_params();
-  cr_assert_eq(clkv_runtime_create(&p, &rt, &err), CLKV_OK, "%s", err.message);
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/clkv-oracle-XXXXXX");
-  cr_assert(mkdtemp(tmpdir));
-}
-static void teardown(void) {
-  clkv_runtime_free(rt);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-  if (system(cmd)) {}
-}
+static void setup(void) { tu_init("oracle"); }
+static void teardown(void) { tu_fini(); }
 
 TestSuite(oracle, .init = setup, .fini = teardown, .timeout = 900);
 
@@ -127,7 +116,7 @@ static void jstr(jr *r, char *out, size_t cap) {
     if (c == '\\') {
       c = (unsigned char)*r->p++;
       /* pairs of escape letter and the character it stands for */
-      static const char pairs[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+      static const char pairs[] = "\"\"\\\\//b\bf\fn\nr\tu_rt\t";
       const char *esc = c ? strchr(pairs, (int)c) : NULL;
       if (c == 'u') {
         unsigned cp = 0;
@@ -489,7 +478,7 @@ Test(oracle, real_model_matches_oracle) {
   mp.n_ctx = 256;
   mp.chunk = 16; /* the longer prompts take two chunks */
   clkv_model *m;
-  cr_assert_eq(clkv_model_load(rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
   double worst = 0;
   for (int i = 0; i < n; i++) {
     const oracle_case *c = &cases[i];
@@ -520,7 +509,7 @@ Test(oracle, stored_real_model_outputs_are_current) {
   if (!stored) cr_skip_test("%s is not the model of %s", path, STORED);
   const oracle_case *s = &stored[0];
   char text_file[320], args[1200];
-  snprintf(text_file, sizeof text_file, "%s/prompt.txt", tmpdir);
+  snprintf(text_file, sizeof text_file, "%s/prompt.txt", tu_tmpdir);
   FILE *f = fopen(text_file, "w");
   cr_assert_not_null(f);
   fputs(s->text, f);
@@ -579,7 +568,7 @@ static void check_tiny(const tiny_case *tc, int n, clkv_kv_type kv_type, int gem
     tp.sliding_window = tc[i].window;
     tp.seed = 77 + (uint64_t)i * 1009 + tc[i].wtype;
     tp.rope_base = i % 2 ? 10000.0f : 500000.0f; /* a RoPE base read wrongly shows */
-    snprintf(path[i], sizeof path[i], "%s/tiny-%d.gguf", tmpdir, i);
+    snprintf(path[i], sizeof path[i], "%s/tiny-%d.gguf", tu_tmpdir, i);
     cr_assert_eq(ref_tiny_write(&tp, path[i], &err), CLKV_OK, "%s", err.message);
     len += snprintf(args + len, sizeof args - (size_t)len, " '%s'", path[i]);
     cr_assert_lt((size_t)len, sizeof args);
@@ -600,7 +589,7 @@ static void check_tiny(const tiny_case *tc, int n, clkv_kv_type kv_type, int gem
     mp.n_ctx = 128;
     mp.kv_type = kv_type;
     clkv_model *m;
-    cr_assert_eq(clkv_model_load(rt, path[i], &mp, &m, &err), CLKV_OK, "%s", err.message);
+    cr_assert_eq(clkv_model_load(tu_rt, path[i], &mp, &m, &err), CLKV_OK, "%s", err.message);
     for (int p = 0; p < CLKV__N_PROJ; p++) m->gemm[p] = gemm;
     char what[160];
     snprintf(what, sizeof what, "tiny %s heads %d/%d %s window %d (block %d chunk %d kv %s gemm %s)",
@@ -638,7 +627,7 @@ Test(oracle, tiny_multi_query_and_sliding_window_match_oracle) {
 
 Test(oracle, tiny_prefill_through_clblast_matches_oracle) {
   char why[256];
-  if (!clkv__gemm_available(rt, CLKV__GEMM_CLBLAST, why, sizeof why)) cr_skip_test("%s", why);
+  if (!clkv__gemm_available(tu_rt, CLKV__GEMM_CLBLAST, why, sizeof why)) cr_skip_test("%s", why);
   tiny_case tc[6];
   for (int i = 0; i < 6; i++) tc[i] = (tiny_case){wtypes[i], 4, 2, 1, i == 5 ? 20 : 0, 16, 16};
   check_tiny(tc, 6, CLKV_KV_F16, CLKV__GEMM_CLBLAST, TOL_TINY);

@@ -4,6 +4,7 @@
  * the table of tunables: consistent rows, built-in defaults, work-group limits, environment
  * overrides and the tuning file's lines all follow it. */
 #include "tune/tuner.h"
+#include "test_util.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -12,15 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static clkv_runtime *new_runtime(const char *dir) {
-  clkv_runtime_params p = clkv_runtime_default_params();
-  p.cache_dir = dir;
-  p.profiling = 1;
-  clkv_runtime *rt = NULL;
-  clkv_error err;
-  cr_assert_eq(clkv_runtime_create(&p, &rt, &err), CLKV_OK, "%s", err.message);
-  return rt;
-}
 
 static const clkv_model_info tiny = {.n_layers = 1, .n_embd = 64, .n_heads = 2,
                                      .n_kv_heads = 1, .head_dim = 32, .n_ff = 96};
@@ -41,7 +33,7 @@ static int has_words(const char *text, const char *words) {
 Test(tuner, tunes_persists_loads_and_survives_damage, .timeout = 300) {
   char dir[] = "/tmp/clkv_tuner_XXXXXX";
   cr_assert(mkdtemp(dir));
-  clkv_runtime *rt = new_runtime(dir);
+  clkv_runtime *rt = tu_new_runtime(dir);
   clkv__tune_report r;
   clkv_error err;
   cr_assert_eq(clkv__tune(rt, &tiny, GGML_T_Q8_0, 3.0, NULL, NULL, &r, &err), CLKV_OK, "%s",
@@ -75,7 +67,7 @@ Test(tuner, tunes_persists_loads_and_survives_damage, .timeout = 300) {
   clkv_runtime_free(rt);
 
   /* a new runtime loads the tuned values */
-  rt = new_runtime(dir);
+  rt = tu_new_runtime(dir);
   clkv__tunables t, d;
   char src[1200];
   cr_assert_eq(clkv__tunables_load(rt, &t, src, sizeof src), 1);
