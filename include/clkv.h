@@ -301,7 +301,10 @@ typedef struct clkv_gen_params {
   uint64_t seed;           /* default 42 */
   int add_special;         /* 1: add BOS if the model asks for it */
   const char *const *stop; /* NULL-terminated list of stop strings, may be NULL */
+  int logprobs;            /* 0 (default): off; N (1..CLKV_MAX_LOGPROBS): each token event
+                              (clkv_request.on_event) carries the N most likely tokens */
 } clkv_gen_params;
+#define CLKV_MAX_LOGPROBS 20
 
 CLKV_API clkv_gen_params clkv_gen_default_params(void);
 
@@ -338,6 +341,25 @@ CLKV_API clkv_status clkv_generate_ids(clkv_context *ctx, const int32_t *ids, in
                               const clkv_gen_params *p, clkv_token_cb cb, void *user,
                               clkv_gen_stats *stats);
 
+/* What a request produced: one generated token, or (done) the end of the request. */
+typedef struct clkv_token_event {
+  int32_t id;               /* the token; -1 for text flushed at the end, and when done */
+  const char *text;         /* text that became complete (never a cut UTF-8 character
+                               before the end; may be empty), len bytes, not NUL-ended */
+  size_t len;
+  float logprob;            /* natural log-probability of id under the model's distribution
+                               (softmax of the logits, temperature 1); 0 when id is -1 */
+  int n_top;                /* params.logprobs: the most likely tokens, most likely first */
+  const int32_t *top_ids;
+  const float *top_logprobs;
+  int done;                 /* 1: the request ended; stats and status are final, the
+                               request is no longer used by the library */
+  const clkv_gen_stats *stats;
+  clkv_status status;
+} clkv_token_event;
+/* Return non-zero to stop the request (as clkv_token_cb). The event lives during the call. */
+typedef int (*clkv_event_cb)(void *user, const clkv_token_event *ev);
+
 /* One request of a batch: the prompt as token ids (clkv_tokenize), its own sampling
  * parameters and token callback; stats and status are filled in. */
 typedef struct clkv_request {
@@ -348,6 +370,8 @@ typedef struct clkv_request {
   void *user;
   clkv_gen_stats stats;   /* out */
   clkv_status status;     /* out: CLKV_OK, or why this request failed (others go on) */
+  clkv_event_cb on_event; /* optional: called instead of cb, with log-probabilities and a
+                             final done event (clkv_sched delivers results through it) */
 } clkv_request;
 
 /* Generates for every request with continuous batching: up to the context's n_seq_max
@@ -359,6 +383,55 @@ typedef struct clkv_request {
  * run alone. Callbacks of different requests interleave. Returns CLKV_OK when the batch
  * ran (check each request's status), or the error that stopped it (device failure). */
 CLKV_API clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n);
+
+/* ---- a scheduler you can feed while it runs ----
+ *
+ * The same continuous batching as clkv_generate_batch, but requests join and leave at any
+ * time. Thread model: one engine thread owns the context (its OpenCL queue) and calls
+ * clkv_sched_step / clkv_sched_wait; any thread may call clkv_sched_submit,
+ * clkv_sched_cancel and clkv_sched_counts (they take the scheduler's mutex, never the
+ * device). Results reach each request's on_event on the engine thread: one event per
+ * token, then exactly one done event for every submitted request (finished, failed or
+ * cancelled); after it the library no longer touches the request. A server hands the
+ * events to its connection threads through its own queue (cli/serve.c does).
+ *
+ * Usage:
+ *   clkv_sched *s; clkv_sched_create(ctx, &s);
+ *   // any thread: r (and r->ids) stay valid until r's done event
+ *   clkv_request *r = ...; r->on_event = on_event; r->user = conn;
+ *   uint64_t id; if (clkv_sched_submit(s, r, &id)) ...   // CLKV_ERR_INVALID_ARG: bad request
+ *   // engine thread
+ *   while (!stopping) {
+ *     int active;
+ *     if (clkv_sched_step(s, &active)) break;       // device failure: every request ended
+ *     if (!active) clkv_sched_wait(s, 100);        // sleeps until a submit (or 100 ms)
+ *   }
+ *   clkv_sched_cancel(s, id);  // any thread: blocks freed at the next step, done event sent
+ *   clkv_sched_free(s);        // cancels what is left (done events sent), then frees
+ */
+typedef struct clkv_sched clkv_sched;
+CLKV_API clkv_status clkv_sched_create(clkv_context *ctx, clkv_sched **out);
+/* Cancels every request still queued or running (each gets its done event), then frees. */
+CLKV_API void clkv_sched_free(clkv_sched *s);
+/* Queues r; it is admitted at a next step. *id (may be NULL) names it for cancel. Prompts
+ * that can never run (empty, longer than the context) are refused here with
+ * CLKV_ERR_INVALID_ARG / CLKV_ERR_CONTEXT_FULL, and no event is sent. Thread-safe. */
+CLKV_API clkv_status clkv_sched_submit(clkv_sched *s, clkv_request *r, uint64_t *id);
+/* Stops request id (unknown or finished ids are ignored): at the next step its blocks are
+ * freed (full prompt blocks stay in the prefix cache) and its done event says
+ * CLKV_STOP_CANCELLED. Thread-safe; may be called from on_event. */
+CLKV_API void clkv_sched_cancel(clkv_sched *s, uint64_t id);
+/* One step, on the engine thread: new requests taken in, cancels applied, swapped-out
+ * requests resumed, waiting ones admitted (prefill, first token), one decode token of every
+ * running request (preempting the youngest when blocks run out). *active (may be NULL):
+ * requests not yet finished. A device failure ends every request with that status. */
+CLKV_API clkv_status clkv_sched_step(clkv_sched *s, int *active);
+/* Engine thread: waits until a request is submitted or cancelled, or timeout_ms pass. */
+CLKV_API void clkv_sched_wait(clkv_sched *s, int timeout_ms);
+/* Requests queued (not yet admitted) and running (holding a sequence) now. Thread-safe. */
+CLKV_API void clkv_sched_counts(clkv_sched *s, int *waiting, int *running);
+/* The KV statistics as of the last step (clkv_context_kv_stats is for the engine thread). */
+CLKV_API void clkv_sched_kv_stats(clkv_sched *s, clkv_kv_stats *out);
 
 /* ---- tuning: kernel launch shapes for one model's shapes on one device ----
  *

@@ -4,10 +4,12 @@
  * complete UTF-8 text to a callback, until end-of-generation, a stop string, the token
  * limit or the callback stops it. Also the tokenizer and chat-template entry points. */
 #include "engine/engine.h"
-#include "engine/sampler.h"
+#include "engine/stream.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 clkv_gen_params clkv_gen_default_params(void) {
   return (clkv_gen_params){
@@ -57,223 +59,59 @@ char *clkv_chat_format(const clkv_model *m, const clkv_chat_message *msgs, size_
                            m->default_system, err);
 }
 
-/* Text held back because it could be the start of a stop string. */
-typedef struct text_out {
-  char *buf;         /* all generated text */
-  size_t len, cap;
-  size_t emitted;    /* bytes of buf already given to the callback */
-} text_out;
-
-static int text_append(text_out *t, const char *s, size_t n) {
-  if (t->len + n + 1 > t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 1024;
-    while (cap < t->len + n + 1) cap *= 2;
-    char *b = realloc(t->buf, cap);
-    if (!b) return -1;
-    t->buf = b;
-    t->cap = cap;
-  }
-  memcpy(t->buf + t->len, s, n);
-  t->len += n;
-  t->buf[t->len] = 0;
-  return 0;
-}
-
-/* Finds the earliest stop string in the text; returns its offset or -1. Sets *safe to the
- * number of bytes that can be emitted (no stop string can start before it). */
-static long find_stop(const text_out *t, const char *const *stop, size_t *safe) {
-  *safe = t->len;
-  if (!stop) return -1;
-  long hit = -1;
-  for (int i = 0; stop[i]; i++) {
-    size_t sl = strlen(stop[i]);
-    if (!sl) continue;
-    const char *p = strstr(t->buf + (t->emitted > sl ? t->emitted - sl : 0), stop[i]);
-    if (p && (hit < 0 || p - t->buf < hit)) hit = p - t->buf;
-    /* a suffix of the text that is a prefix of the stop string must wait */
-    for (size_t k = sl - 1; k > 0; k--)
-      if (k <= t->len && !memcmp(t->buf + t->len - k, stop[i], k)) {
-        if (t->len - k < *safe) *safe = t->len - k;
-        break;
-      }
-  }
-  return hit;
-}
-
-static int emit(text_out *t, size_t upto, int32_t id, clkv_token_cb cb, void *user) {
-  int r = 0;
-  if (cb) r = cb(user, id, t->buf + t->emitted, upto > t->emitted ? upto - t->emitted : 0);
-  if (upto > t->emitted) t->emitted = upto;
-  return r;
-}
-
-/* ---- one request: its sampler, history, text and statistics ---- */
-enum { RQ_WAITING, RQ_RUNNING, RQ_SWAPPED, RQ_DONE };
-
-typedef struct gen_stream {
-  clkv_request *r;
-  clkv_gen_params gp;
-  clkv__sampler *smp;
-  int32_t *hist;           /* prompt, then every sampled token */
-  int n_hist, n_prompt;
-  text_out out;
-  clkv__utf8_stream u8;
-  double t_start, t_prefill, last, itl_sum;
-  unsigned long long launches0;
-  int state, seq;
-  int32_t pending;         /* sampled, not yet in the KV cache */
-  int reuse_seq, reuse_len; /* a kept sequence holding the first reuse_len prompt tokens */
-} gen_stream;
-
-static clkv_status stream_init(clkv_context *ctx, gen_stream *g, clkv_request *r, double t0) {
-  const clkv_model *m = ctx->m;
-  memset(g, 0, sizeof *g);
-  g->r = r;
-  g->gp = r->params;
-  g->seq = -1;
-  g->reuse_seq = -1;
-  g->state = RQ_WAITING;
-  g->t_start = t0;
-  memset(&r->stats, 0, sizeof r->stats);
-  r->status = CLKV_OK;
-  if (r->n_ids <= 0 || !r->ids)
-    return r->status = clkv__err(&ctx->err, CLKV_ERR_INVALID_ARG, "the prompt is empty; give some text");
-  if (r->n_ids >= m->n_ctx)
-    return r->status = clkv__err(&ctx->err, CLKV_ERR_CONTEXT_FULL,
-                                 "the prompt has %d tokens but the context holds %d (one more is "
-                                 "needed to generate); shorten the prompt or raise --ctx (the "
-                                 "model allows %d)", r->n_ids, m->n_ctx, m->info.n_ctx_train);
-  const int cap = r->n_ids + (g->gp.max_tokens > 0 ? g->gp.max_tokens : 0) + 1;
-  g->hist = malloc(sizeof(int32_t) * (size_t)cap);
-  g->smp = clkv__sampler_new(&g->gp, m->info.n_vocab);
-  if (!g->hist || !g->smp)
-    return r->status = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
-  memcpy(g->hist, r->ids, sizeof(int32_t) * (size_t)r->n_ids);
-  g->n_hist = g->n_prompt = r->n_ids;
-  r->stats.prompt_tokens = r->n_ids;
-  return CLKV_OK;
-}
-
-static void stream_free(gen_stream *g) {
-  clkv__sampler_free(g->smp);
-  free(g->hist);
-  free(g->out.buf);
-  g->smp = NULL;
-  g->hist = NULL;
-  g->out.buf = NULL;
-}
-
-/* Ends a request: flushes held-back text (unless a stop string or the callback ended it). */
-static void stream_finish(clkv_context *ctx, gen_stream *g) {
-  clkv_gen_stats *S = &g->r->stats;
-  if (S->stop_reason == CLKV_STOP_LENGTH || S->stop_reason == CLKV_STOP_EOS) {
-    char buf[16];
-    size_t nb = clkv__utf8_stream_flush(&g->u8, buf, sizeof buf);
-    text_append(&g->out, buf, nb);
-    if (g->out.len > g->out.emitted && g->r->cb)
-      g->r->cb(g->r->user, -1, g->out.buf + g->out.emitted, g->out.len - g->out.emitted);
-  }
-  S->decode_ms = S->generated_tokens ? g->last - g->t_prefill : 0;
-  S->mean_itl_ms = S->generated_tokens > 1 ? g->itl_sum / (S->generated_tokens - 1) : 0;
-  S->launches_per_token = S->generated_tokens > 1
-      ? (double)(ctx->m->rt->launches - g->launches0) / (S->generated_tokens - 1) : 0;
-  g->state = RQ_DONE;
-}
-
-/* Samples the next token from logits; emits it. Returns 1 when the request is finished,
- * 0 when `pending` must be fed to the next decode step, or an error status. */
-static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
-  clkv_gen_stats *S = &g->r->stats;
-  const clkv_model *m = ctx->m;
-  if (S->generated_tokens >= g->gp.max_tokens) return 1; /* max_tokens 0 */
-  int32_t tok = clkv__sampler_sample(g->smp, logits, g->hist, g->n_hist);
-  double now = clkv__now_ms();
-  if (S->generated_tokens == 0) S->ttft_ms = now - g->t_start;
-  else g->itl_sum += now - g->last;
-  g->last = now;
-  g->hist[g->n_hist++] = tok;
-  S->generated_tokens++;
-  if (clkv__tokenizer_is_eog(m->tok, tok)) {
-    S->stop_reason = CLKV_STOP_EOS;
-    return 1;
-  }
-  size_t plen;
-  const char *piece = clkv__tokenizer_piece(m->tok, tok, 0, &plen);
-  char buf[256];
-  size_t nb = clkv__utf8_stream_push(&g->u8, piece, plen < 200 ? plen : 200, buf, sizeof buf);
-  if (text_append(&g->out, buf, nb))
-    return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
-  size_t safe;
-  long hit = find_stop(&g->out, g->gp.stop, &safe);
-  if (hit >= 0) {
-    emit(&g->out, (size_t)hit, tok, g->r->cb, g->r->user);
-    S->stop_reason = CLKV_STOP_STRING;
-    return 1;
-  }
-  if (emit(&g->out, safe, tok, g->r->cb, g->r->user)) {
-    S->stop_reason = CLKV_STOP_CANCELLED;
-    return 1;
-  }
-  if (S->generated_tokens == g->gp.max_tokens) return 1;
-  if (g->n_hist >= m->n_ctx) return 1; /* context full: stop as at the token limit */
-  g->pending = tok;
-  return 0;
-}
-
 /* ---- the scheduler: continuous batching with preemption ----
  * A batch runs in steps (batch_step): swapped requests come back, waiting ones are admitted
  * (prompt prefilled, first token sampled), then every running request decodes one token,
- * the youngest being preempted when blocks run out. */
+ * the youngest being preempted when blocks run out. Requests may join between steps
+ * (batch_add) and leave when done (batch_reap). */
 typedef struct batch {
   clkv_context *ctx;
-  gen_stream *g;   /* (n) one per request */
-  int n;
-  int *order;      /* (n) admission order of running/swapped requests (indices into g) */
+  clkv__stream **g; /* (n, cap) every request not yet reaped, in submission order */
+  int n, cap;
+  clkv__stream **order; /* (n_order) admission order of running/swapped requests */
   int n_order;
   int keep;        /* keep the (single) request's sequence in ctx->kept_seq */
-  int reuse, reuse_len; /* the kept sequence taken over for g[0] until handed to it, or -1 */
   int idle;        /* steps in a row that decoded nothing */
   /* the decode step being assembled: request, its sequence and its pending token */
-  int *step_req, *step_seq; /* (n_seq_max) */
+  clkv__stream **step_req;  /* (n_seq_max) */
+  int *step_seq;            /* (n_seq_max) */
   int32_t *step_tok;        /* (n_seq_max) */
   int n_step;
 } batch;
 
 static int n_live(const batch *b) { return b->n_order; }
 
-static void order_remove(batch *b, int i) {
+static void order_remove(batch *b, const clkv__stream *g) {
   for (int k = 0; k < b->n_order; k++)
-    if (b->order[k] == i) {
-      memmove(b->order + k, b->order + k + 1, sizeof(int) * (size_t)(b->n_order - k - 1));
+    if (b->order[k] == g) {
+      memmove(b->order + k, b->order + k + 1, sizeof(void *) * (size_t)(b->n_order - k - 1));
       b->n_order--;
       return;
     }
 }
 
-/* Finishes request i: its sequence is kept for the next call (reuse_last) or released. */
-static void end_request(batch *b, int i) {
-  gen_stream *g = &b->g[i];
+/* Finishes request g: its sequence is kept for the next call (reuse_last) or released. */
+static void end_request(batch *b, clkv__stream *g) {
   if (g->seq >= 0 && b->keep) b->ctx->kept_seq = g->seq;
   else if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
   g->seq = -1;
-  order_remove(b, i);
-  stream_finish(b->ctx, g);
+  order_remove(b, g);
+  clkv__stream_finish(b->ctx, g);
 }
 
-/* Handles the result of stream_step for request i: finished, continuing, or failed. */
-static clkv_status after_step(batch *b, int i, int r) {
+/* Handles the result of stream_step for request g: finished, continuing, or failed. */
+static clkv_status after_step(batch *b, clkv__stream *g, int r) {
   if (r < 0) return (clkv_status)r;
-  if (r == 1) end_request(b, i);
-  else b->g[i].state = RQ_RUNNING;
+  if (r == 1) end_request(b, g);
+  else g->state = CLKV__RQ_RUNNING;
   return CLKV_OK;
 }
 
-/* Prefills request i (its prompt, or after a recompute preemption its history without the
+/* Prefills request g (its prompt, or after a recompute preemption its history without the
  * pending token) and, for a new request, samples its first token. CLKV_ERR_CONTEXT_FULL: no
  * room now; the request stays waiting. */
-static clkv_status admit_request(batch *b, int i) {
+static clkv_status admit_request(batch *b, clkv__stream *g) {
   clkv_context *ctx = b->ctx;
-  gen_stream *g = &b->g[i];
   const int fresh = g->r->stats.generated_tokens == 0;
   const int n = fresh ? g->n_hist : g->n_hist - 1;
   const int chunk = ctx->m->params.chunk;
@@ -299,26 +137,26 @@ static clkv_status admit_request(batch *b, int i) {
   }
   g->r->stats.prefill_tokens += done;
   g->seq = seq;
-  b->order[b->n_order++] = i;
-  g->state = RQ_RUNNING;
+  b->order[b->n_order++] = g;
+  g->state = CLKV__RQ_RUNNING;
   if (!fresh) return CLKV_OK;
   g->t_prefill = clkv__now_ms();
   g->r->stats.prefill_ms += g->t_prefill - t0;
   g->launches0 = ctx->m->rt->launches;
-  return after_step(b, i, stream_step(ctx, g, ctx->h_logits));
+  return after_step(b, g, clkv__stream_step(ctx, g, ctx->h_logits));
 }
 
 /* Admits waiting requests in order while sequence slots and blocks last. A request that
  * cannot run even with nothing else holding memory fails alone. */
 static clkv_status admit_waiting(batch *b) {
   for (int i = 0; i < b->n && n_live(b) < b->ctx->n_seq_max; i++) {
-    gen_stream *g = &b->g[i];
-    if (g->state != RQ_WAITING) continue;
-    const clkv_status s = admit_request(b, i);
+    clkv__stream *g = b->g[i];
+    if (g->state != CLKV__RQ_WAITING) continue;
+    const clkv_status s = admit_request(b, g);
     if (s == CLKV_ERR_CONTEXT_FULL && n_live(b) > 0) break; /* retry when others finish */
     if (s == CLKV_ERR_CONTEXT_FULL || s == CLKV_ERR_INVALID_ARG) {
       g->r->status = s;
-      stream_finish(b->ctx, g);
+      clkv__stream_finish(b->ctx, g);
       continue;
     }
     if (s) return s;
@@ -330,18 +168,18 @@ static clkv_status admit_waiting(batch *b) {
  * room yet): then nothing is admitted, or the swapped request would starve. */
 static int resume_swapped(batch *b) {
   for (int k = 0; k < b->n_order; k++) {
-    gen_stream *g = &b->g[b->order[k]];
+    clkv__stream *g = b->order[k];
     clkv_error e;
-    if (g->state != RQ_SWAPPED) continue;
+    if (g->state != CLKV__RQ_SWAPPED) continue;
     if (clkv__kv_seq_swap_in(b->ctx->pool, g->seq, &e)) return 1;
-    g->state = RQ_RUNNING;
+    g->state = CLKV__RQ_RUNNING;
   }
   return 0;
 }
 
-static int in_step(const batch *b, int i) {
+static int in_step(const batch *b, const clkv__stream *g) {
   for (int j = 0; j < b->n_step; j++)
-    if (b->step_req[j] == i) return 1;
+    if (b->step_req[j] == g) return 1;
   return 0;
 }
 
@@ -351,18 +189,17 @@ static int in_step(const batch *b, int i) {
  * there was no one to preempt. */
 static int preempt_youngest(batch *b) {
   for (int k = b->n_order - 1; k >= 0; k--) {
-    const int i = b->order[k];
-    gen_stream *g = &b->g[i];
-    if (g->state != RQ_RUNNING || in_step(b, i)) continue;
+    clkv__stream *g = b->order[k];
+    if (g->state != CLKV__RQ_RUNNING || in_step(b, g)) continue;
     clkv_error e;
     if (b->ctx->n_host_blocks && !clkv__kv_seq_swap_out(b->ctx->pool, g->seq, &e)) {
-      g->state = RQ_SWAPPED;
+      g->state = CLKV__RQ_SWAPPED;
       return 1;
     }
     clkv__seq_end(b->ctx, g->seq);
     g->seq = -1;
-    g->state = RQ_WAITING;
-    order_remove(b, i);
+    g->state = CLKV__RQ_WAITING;
+    order_remove(b, g);
     return 1;
   }
   return 0;
@@ -374,17 +211,16 @@ static int preempt_youngest(batch *b) {
 static clkv_status reserve_step(batch *b) {
   b->n_step = 0;
   for (int k = 0; k < b->n_order; k++) {
-    const int i = b->order[k];
-    gen_stream *g = &b->g[i];
-    if (g->state != RQ_RUNNING) continue;
+    clkv__stream *g = b->order[k];
+    if (g->state != CLKV__RQ_RUNNING) continue;
     clkv_status s;
     while ((s = clkv__decode_reserve(b->ctx, g->seq, g->pending)) == CLKV_ERR_CONTEXT_FULL &&
-           preempt_youngest(b) && g->state == RQ_RUNNING) {
+           preempt_youngest(b) && g->state == CLKV__RQ_RUNNING) {
     }
-    if (g->state == RQ_WAITING) k--; /* it left the order: the next one moved to k */
-    if (g->state != RQ_RUNNING) continue;
+    if (g->state == CLKV__RQ_WAITING) k--; /* it left the order: the next one moved to k */
+    if (g->state != CLKV__RQ_RUNNING) continue;
     if (s) return s;
-    b->step_req[b->n_step] = i;
+    b->step_req[b->n_step] = g;
     b->step_seq[b->n_step] = g->seq;
     b->step_tok[b->n_step++] = g->pending;
   }
@@ -398,7 +234,7 @@ static clkv_status decode_step(batch *b) {
   clkv_status st = clkv__forward_decode_reserved(ctx, b->step_seq, b->step_tok, b->n_step);
   for (int j = 0; j < b->n_step && !st; j++) {
     const float *logits = ctx->h_logits + (size_t)j * ctx->m->info.n_vocab;
-    st = after_step(b, b->step_req[j], stream_step(ctx, &b->g[b->step_req[j]], logits));
+    st = after_step(b, b->step_req[j], clkv__stream_step(ctx, b->step_req[j], logits));
   }
   return st;
 }
@@ -407,7 +243,8 @@ static clkv_status decode_step(batch *b) {
  * three such steps in a row (nothing admitted, resumed or decoded) are an error. */
 static clkv_status idle_step(batch *b, int *done) {
   int left = 0;
-  for (int i = 0; i < b->n; i++) left += b->g[i].state == RQ_WAITING || b->g[i].state == RQ_SWAPPED;
+  for (int i = 0; i < b->n; i++)
+    left += b->g[i]->state == CLKV__RQ_WAITING || b->g[i]->state == CLKV__RQ_SWAPPED;
   if (!left) {
     *done = 1;
     return CLKV_OK;
@@ -419,11 +256,25 @@ static clkv_status idle_step(batch *b, int *done) {
   return CLKV_OK;
 }
 
-/* One scheduler step: swapped requests come back, waiting ones are admitted, then one
- * decode token for every running request. *done when every request has finished. */
+/* Stops the requests whose cancel flag is set: their blocks are freed now. */
+static void apply_cancels(batch *b) {
+  for (int i = 0; i < b->n; i++) {
+    clkv__stream *g = b->g[i];
+    if (!g->cancel || g->state == CLKV__RQ_DONE) continue;
+    g->r->stats.stop_reason = CLKV_STOP_CANCELLED;
+    if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
+    g->seq = -1;
+    order_remove(b, g);
+    clkv__stream_finish(b->ctx, g);
+  }
+}
+
+/* One scheduler step: cancels, swapped requests come back, waiting ones are admitted, then
+ * one decode token for every running request. *done when every request has finished. */
 static clkv_status batch_step(batch *b, int *done) {
   clkv_status st;
   *done = 0;
+  apply_cancels(b);
   if (!resume_swapped(b) && (st = admit_waiting(b))) return st;
   if ((st = reserve_step(b))) return st;
   if (b->n_step == 0) return idle_step(b, done);
@@ -431,64 +282,88 @@ static clkv_status batch_step(batch *b, int *done) {
   return decode_step(b);
 }
 
-/* Takes the context's kept sequence (reuse_last): a single kept request whose prompt
+/* Takes the context's kept sequence (reuse_last) for g: a single kept request whose prompt
  * starts with all its tokens continues it; otherwise it is released. */
-static void take_kept_sequence(batch *b, const clkv_request *r) {
+static void take_kept_sequence(batch *b, clkv__stream *g) {
   clkv_context *ctx = b->ctx;
-  b->reuse = -1;
   if (ctx->kept_seq < 0) return;
   const int len = clkv__kv_seq_len(ctx->pool, ctx->kept_seq);
   const int32_t *t = clkv__kv_seq_tokens(ctx->pool, ctx->kept_seq);
-  if (b->keep && r->ids && len > 0 && len < r->n_ids && t &&
+  const clkv_request *r = g->r;
+  if (b->keep && g->state == CLKV__RQ_WAITING && len > 0 && len < r->n_ids && t &&
       !memcmp(t, r->ids, sizeof(int32_t) * (size_t)len)) {
-    b->reuse = ctx->kept_seq;
-    b->reuse_len = len;
+    g->reuse_seq = ctx->kept_seq;
+    g->reuse_len = len;
   } else {
     clkv__seq_end(ctx, ctx->kept_seq);
   }
   ctx->kept_seq = -1;
 }
 
-/* Sets up the batch: the kept sequence, the streams (a bad request fails alone) and the
- * step arrays. On failure batch_free releases what was made. */
-static clkv_status batch_init(batch *b, clkv_context *ctx, clkv_request *reqs, int n, double t0,
-                              int keep) {
-  *b = (batch){.ctx = ctx, .n = n, .keep = keep && n == 1, .reuse = -1};
-  take_kept_sequence(b, &reqs[0]);
-  b->g = calloc((size_t)n, sizeof(gen_stream));
-  b->order = malloc(sizeof(int) * (size_t)n);
-  b->step_req = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
+static clkv_status batch_init(batch *b, clkv_context *ctx, int keep) {
+  *b = (batch){.ctx = ctx, .keep = keep};
+  b->step_req = malloc(sizeof(void *) * (size_t)ctx->n_seq_max);
   b->step_seq = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
   b->step_tok = malloc(sizeof(int32_t) * (size_t)ctx->n_seq_max);
-  for (int i = 0; b->g && i < n; i++) /* what batch_free reads before stream_init ran */
-    b->g[i] = (gen_stream){.r = &reqs[i], .state = RQ_WAITING, .seq = -1, .reuse_seq = -1};
-  if (!b->g || !b->order || !b->step_req || !b->step_seq || !b->step_tok)
+  if (!b->step_req || !b->step_seq || !b->step_tok)
     return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
-  for (int i = 0; i < n; i++)
-    if (stream_init(ctx, &b->g[i], &reqs[i], t0)) {
-      if (reqs[i].status == CLKV_ERR_NO_MEMORY) return CLKV_ERR_NO_MEMORY;
-      b->g[i].state = RQ_DONE;
-    }
-  if (b->reuse >= 0 && b->g[0].state == RQ_WAITING) { /* g[0] owns it from now on */
-    b->g[0].reuse_seq = b->reuse;
-    b->g[0].reuse_len = b->reuse_len;
-  } else if (b->reuse >= 0) {
-    clkv__seq_end(ctx, b->reuse);
-  }
-  b->reuse = -1;
   return CLKV_OK;
 }
 
-/* Releases every sequence the batch still holds; st (the batch's failure) becomes the
- * status of each request that had not finished. */
+/* Adds request r (a bad one is kept, finished at once, with r->status saying why).
+ * CLKV_ERR_NO_MEMORY when it could not be added. */
+static clkv_status batch_add(batch *b, clkv_request *r, double t0, clkv__stream **out) {
+  if (b->n == b->cap) {
+    const int cap = b->cap ? 2 * b->cap : 16;
+    clkv__stream **g = realloc(b->g, sizeof(void *) * (size_t)cap);
+    if (g) b->g = g;
+    clkv__stream **o = realloc(b->order, sizeof(void *) * (size_t)cap);
+    if (o) b->order = o;
+    if (!g || !o) return clkv__err(&b->ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+    b->cap = cap;
+  }
+  clkv__stream *g = calloc(1, sizeof *g);
+  if (!g) return clkv__err(&b->ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  b->g[b->n++] = g;
+  if (out) *out = g;
+  if (clkv__stream_init(b->ctx, g, r, t0)) {
+    if (r->status == CLKV_ERR_NO_MEMORY) return CLKV_ERR_NO_MEMORY;
+    g->state = CLKV__RQ_DONE;
+  }
+  return CLKV_OK;
+}
+
+/* Releases request i's sequence and stream; st (a failure of the batch) becomes its status
+ * when it had not finished. */
+static void batch_drop(batch *b, int i, clkv_status st) {
+  clkv__stream *g = b->g[i];
+  if (g->reuse_seq >= 0) clkv__seq_end(b->ctx, g->reuse_seq); /* never admitted */
+  if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
+  order_remove(b, g);
+  if (st && g->r->status == CLKV_OK && g->state != CLKV__RQ_DONE) g->r->status = st;
+  clkv__stream_free(g);
+  free(g);
+  memmove(b->g + i, b->g + i + 1, sizeof(void *) * (size_t)(b->n - i - 1));
+  b->n--;
+}
+
+/* Sends the done event of every finished request and forgets it. */
+static void batch_reap(batch *b) {
+  for (int i = 0; i < b->n; i++)
+    if (b->g[i]->state == CLKV__RQ_DONE) {
+      clkv__stream_done(b->g[i]); /* before batch_drop frees it */
+      batch_drop(b, i--, CLKV_OK);
+    }
+}
+
+/* Releases every request the batch still holds (with status st when not finished; each
+ * gets its done event) and the batch's arrays. */
 static void batch_free(batch *b, clkv_status st) {
-  if (b->reuse >= 0) clkv__seq_end(b->ctx, b->reuse);
-  for (int i = 0; b->g && i < b->n; i++) {
-    gen_stream *g = &b->g[i];
-    if (g->reuse_seq >= 0) clkv__seq_end(b->ctx, g->reuse_seq); /* never admitted */
-    if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
-    if (st && g->r->status == CLKV_OK && g->state != RQ_DONE) g->r->status = st;
-    stream_free(g);
+  while (b->n > 0) {
+    clkv__stream *g = b->g[0];
+    if (st && g->r->status == CLKV_OK && g->state != CLKV__RQ_DONE) g->r->status = st;
+    clkv__stream_done(g);
+    batch_drop(b, 0, st);
   }
   free(b->g);
   free(b->order);
@@ -500,11 +375,186 @@ static void batch_free(batch *b, clkv_status st) {
 /* Runs every request to completion; see clkv_generate_batch. */
 static clkv_status run_batch(clkv_context *ctx, clkv_request *reqs, int n, double t0, int keep) {
   batch b;
-  clkv_status st = batch_init(&b, ctx, reqs, n, t0, keep);
+  clkv_status st = batch_init(&b, ctx, keep && n == 1);
+  for (int i = 0; i < n && !st; i++) st = batch_add(&b, &reqs[i], t0, NULL);
+  if (!st && b.n > 0) take_kept_sequence(&b, b.g[0]);
+  else if (ctx->kept_seq >= 0) {
+    clkv__seq_end(ctx, ctx->kept_seq);
+    ctx->kept_seq = -1;
+  }
   int done = 0;
   while (!st && !done) st = batch_step(&b, &done);
   batch_free(&b, st);
   return st;
+}
+
+/* ---- clkv_sched: the batch above, fed between steps from other threads ---- */
+typedef struct inbox_item {
+  clkv_request *r;
+  uint64_t id;
+  double t0;       /* submitted at: TTFT counts from here */
+} inbox_item;
+
+struct clkv_sched {
+  batch b;                   /* engine thread only */
+  pthread_mutex_t mu;        /* guards everything below */
+  pthread_cond_t cv;         /* signalled on submit and cancel */
+  inbox_item *in;            /* (n_in, cap_in) submitted, not yet in the batch */
+  int n_in, cap_in;
+  uint64_t *cancel;          /* (n_cancel, cap_cancel) ids to cancel at the next step */
+  int n_cancel, cap_cancel;
+  uint64_t next_id;
+  int waiting, running;      /* as of the last step */
+  clkv_kv_stats kv;          /* as of the last step */
+};
+
+clkv_status clkv_sched_create(clkv_context *ctx, clkv_sched **out) {
+  if (!ctx || !out) return CLKV_ERR_INVALID_ARG;
+  clkv_sched *s = calloc(1, sizeof *s);
+  if (!s) return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  clkv_status st = batch_init(&s->b, ctx, 0);
+  if (st || pthread_mutex_init(&s->mu, NULL)) goto fail;
+  if (pthread_cond_init(&s->cv, NULL)) {
+    pthread_mutex_destroy(&s->mu);
+    goto fail;
+  }
+  if (ctx->kept_seq >= 0) clkv__seq_end(ctx, ctx->kept_seq);
+  ctx->kept_seq = -1;
+  s->next_id = 1;
+  clkv_context_kv_stats(ctx, &s->kv);
+  *out = s;
+  return CLKV_OK;
+fail:
+  batch_free(&s->b, CLKV_OK);
+  free(s);
+  return st ? st : clkv__err(&ctx->err, CLKV_ERR_INTERNAL, "cannot create a mutex");
+}
+
+/* Engine thread: moves submitted requests into the batch and marks cancelled ones. */
+static clkv_status take_inbox(clkv_sched *s) {
+  clkv_status st = CLKV_OK;
+  pthread_mutex_lock(&s->mu);
+  for (int i = 0; i < s->n_in && !st; i++) {
+    clkv__stream *g = NULL;
+    st = batch_add(&s->b, s->in[i].r, s->in[i].t0, &g);
+    if (g) g->id = s->in[i].id;
+  }
+  s->n_in = 0;
+  for (int k = 0; k < s->n_cancel; k++)
+    for (int i = 0; i < s->b.n; i++)
+      if (s->b.g[i]->id == s->cancel[k]) s->b.g[i]->cancel = 1;
+  s->n_cancel = 0;
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+/* Engine thread: the counts and KV statistics other threads read. */
+static void publish(clkv_sched *s) {
+  int waiting = 0, running = 0;
+  for (int i = 0; i < s->b.n; i++) {
+    const int state = s->b.g[i]->state;
+    waiting += state == CLKV__RQ_WAITING || state == CLKV__RQ_SWAPPED;
+    running += state == CLKV__RQ_RUNNING;
+  }
+  clkv_kv_stats kv;
+  clkv_context_kv_stats(s->b.ctx, &kv);
+  pthread_mutex_lock(&s->mu);
+  s->waiting = waiting + s->n_in;
+  s->running = running;
+  s->kv = kv;
+  pthread_mutex_unlock(&s->mu);
+}
+
+clkv_status clkv_sched_step(clkv_sched *s, int *active) {
+  if (!s) return CLKV_ERR_INVALID_ARG;
+  batch *b = &s->b;
+  int done = 0;
+  clkv_status st = take_inbox(s);
+  if (!st) st = batch_step(b, &done);
+  if (st) { /* a device failure: every request ends with it */
+    for (int i = 0; i < b->n; i++) b->g[i]->cancel = 1;
+    apply_cancels(b);
+    for (int i = 0; i < b->n; i++) b->g[i]->r->status = st;
+  }
+  batch_reap(b);
+  publish(s);
+  if (active) *active = b->n;
+  return st;
+}
+
+clkv_status clkv_sched_submit(clkv_sched *s, clkv_request *r, uint64_t *id) {
+  if (!s || !r || r->n_ids <= 0 || !r->ids) return CLKV_ERR_INVALID_ARG;
+  if (r->n_ids >= s->b.ctx->m->n_ctx) return CLKV_ERR_CONTEXT_FULL;
+  clkv_status st = CLKV_OK;
+  pthread_mutex_lock(&s->mu);
+  if (s->n_in == s->cap_in) {
+    const int cap = s->cap_in ? 2 * s->cap_in : 16;
+    inbox_item *in = realloc(s->in, sizeof *in * (size_t)cap);
+    if (in) s->in = in, s->cap_in = cap;
+    else st = CLKV_ERR_NO_MEMORY;
+  }
+  if (!st) {
+    s->in[s->n_in++] = (inbox_item){.r = r, .id = s->next_id, .t0 = clkv__now_ms()};
+    if (id) *id = s->next_id;
+    s->next_id++;
+    s->waiting++;
+    pthread_cond_signal(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return st;
+}
+
+void clkv_sched_cancel(clkv_sched *s, uint64_t id) {
+  if (!s) return;
+  pthread_mutex_lock(&s->mu);
+  if (s->n_cancel == s->cap_cancel) {
+    const int cap = s->cap_cancel ? 2 * s->cap_cancel : 16;
+    uint64_t *c = realloc(s->cancel, sizeof *c * (size_t)cap);
+    if (c) s->cancel = c, s->cap_cancel = cap;
+  }
+  if (s->n_cancel < s->cap_cancel) s->cancel[s->n_cancel++] = id;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+void clkv_sched_wait(clkv_sched *s, int timeout_ms) {
+  if (!s) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += timeout_ms / 1000;
+  ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+  pthread_mutex_lock(&s->mu);
+  if (!s->n_in && !s->n_cancel) pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+  pthread_mutex_unlock(&s->mu);
+}
+
+void clkv_sched_counts(clkv_sched *s, int *waiting, int *running) {
+  if (!s) return;
+  pthread_mutex_lock(&s->mu);
+  if (waiting) *waiting = s->waiting;
+  if (running) *running = s->running;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void clkv_sched_kv_stats(clkv_sched *s, clkv_kv_stats *out) {
+  if (!s || !out) return;
+  pthread_mutex_lock(&s->mu);
+  *out = s->kv;
+  pthread_mutex_unlock(&s->mu);
+}
+
+void clkv_sched_free(clkv_sched *s) {
+  if (!s) return;
+  take_inbox(s);
+  for (int i = 0; i < s->b.n; i++) s->b.g[i]->cancel = 1;
+  apply_cancels(&s->b);
+  batch_free(&s->b, CLKV_OK);
+  pthread_cond_destroy(&s->cv);
+  pthread_mutex_destroy(&s->mu);
+  free(s->in);
+  free(s->cancel);
+  free(s);
 }
 
 clkv_status clkv_generate_batch(clkv_context *ctx, clkv_request *reqs, int n) {
