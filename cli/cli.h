@@ -6,6 +6,7 @@
 
 #include "clkv.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -65,7 +66,14 @@ extern const cli_cmd cli_devices_cmd, cli_inspect_cmd, cli_generate_cmd, cli_cha
 
 /* -m value, else $CLKV_MODEL, else models/<default>, else <cache>/<default>. */
 const char *cli_model_path(const char *given);
-void cli_json_str(FILE *f, const char *s);
+/* cli/json.c: n bytes of s made valid UTF-8 (bad bytes → U+FFFD), malloc'd (caller frees),
+ * NUL-ended, its length in *out_len; NULL when out of memory. */
+char *cli_utf8_valid(const char *s, size_t n, size_t *out_len);
+/* A JSON string of n bytes of text, made valid UTF-8 the same way (new reference). */
+json_t *cli_json_text(const char *s, size_t n);
+/* Writes j compactly to f and releases it (NULL: writes nothing, returns -1). */
+int cli_json_write(FILE *f, json_t *j);
+void cli_json_str(FILE *f, const char *s); /* s as a JSON string, through cli_json_text */
 /* Prints "clkv: error: msg (CLKV_ERR_...)" and returns the exit status 1. */
 int cli_die(clkv_status st, const char *msg);
 

@@ -33,6 +33,8 @@ typedef struct sink {
   char *text;
   size_t len, tcap;
   int quiet; /* collect only (batch mode prints when all are done) */
+  json_t *logprobs; /* --logprobs: per token {id, token, logprob, top: [...]} */
+  const clkv_model *m;
 } sink;
 
 /* Runtime, model and context of a run. */
@@ -75,6 +77,28 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
   }
   fflush(stdout);
   return 0;
+}
+
+/* {id, token, logprob} of one token; its text made valid UTF-8. */
+static json_t *token_json(const clkv_model *m, int32_t id, float logprob) {
+  size_t len;
+  const char *t = clkv_token_text(m, id, &len);
+  return json_pack("{s:i, s:o, s:f}", "id", id, "token", cli_json_text(t, len), "logprob",
+                   (double)logprob);
+}
+
+/* --logprobs: each token's log-probability and the most likely alternatives are kept. */
+static int on_event(void *user, const clkv_token_event *ev) {
+  sink *s = user;
+  if (ev->done) return 0;
+  if (ev->id >= 0 && s->logprobs) {
+    json_t *t = token_json(s->m, ev->id, ev->logprob), *top = json_array();
+    for (int k = 0; k < ev->n_top; k++)
+      json_array_append_new(top, token_json(s->m, ev->top_ids[k], ev->top_logprobs[k]));
+    json_object_set_new(t, "top", top);
+    json_array_append_new(s->logprobs, t);
+  }
+  return on_token(user, ev->id, ev->text, ev->len);
 }
 
 /* "512M", "2G", "65536K", "1048576" → bytes; "0.5" → a fraction in (0, 1]. */
@@ -167,6 +191,10 @@ static const cli_opt gen_rows[] = {
      .help = "print prompt tokens, prefill/decode tokens/s, TTFT, inter-token latency"},
     {.name = "--json", .kind = CLI_FLAG, AT(json),
      .help = "print one JSON object with text, ids and stats"},
+    {.name = "--logprobs", .kind = CLI_INT, .value = "N", AT(gp.logprobs), .lo = 0,
+     .hi = CLKV_MAX_LOGPROBS, .only = "generate",
+     .help = "with --json: each generated token's log-probability and the N most likely "
+             "tokens at its place"},
     {.name = "--no-prefix-cache", .kind = CLI_FLAG, AT(no_prefix),
      .help = "compute every prompt in full (no reuse of cached KV blocks)"},
     {.name = "--kv-evict", .kind = CLI_CHOICE, AT(cp.evict), .choices = kv_evicts,
@@ -242,19 +270,21 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
 static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_context *ctx, int index) {
   clkv_kv_stats k;
   clkv_context_kv_stats(ctx, &k);
-  if (index >= 0) printf("{\"index\":%d,\"text\":", index);
-  else printf("{\"text\":");
-  cli_json_str(stdout, s->text ? s->text : "");
-  printf(",\"ids\":[");
-  for (int i = 0; i < s->n; i++) printf("%s%d", i ? "," : "", s->ids[i]);
-  printf("],\"prompt_tokens\":%d,\"prefill_tokens\":%d,\"generated_tokens\":%d,"
-         "\"prefill_ms\":%.3f,\"decode_ms\":%.3f,\"ttft_ms\":%.3f,\"mean_itl_ms\":%.3f,"
-         "\"launches_per_token\":%.1f,\"stop_reason\":%d,\"prefix_hit_tokens\":%llu,"
-         "\"disk_blocks_read\":%llu,\"disk_blocks_written\":%llu,\"disk_files_ignored\":%llu}\n",
-         st->prompt_tokens, st->prefill_tokens, st->generated_tokens, st->prefill_ms,
-         st->decode_ms, st->ttft_ms, st->mean_itl_ms, st->launches_per_token, st->stop_reason,
-         (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.disk_blocks_read,
-         (unsigned long long)k.disk_blocks_written, (unsigned long long)k.disk_files_ignored);
+  json_t *ids = json_array();
+  for (int i = 0; i < s->n; i++) json_array_append_new(ids, json_integer(s->ids[i]));
+  json_t *j = json_pack(
+      "{s:o, s:o, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:i, s:I, s:I, s:I, s:I}",
+      "text", cli_json_text(s->text, s->len), "ids", ids, "prompt_tokens", st->prompt_tokens,
+      "prefill_tokens", st->prefill_tokens, "generated_tokens", st->generated_tokens,
+      "prefill_ms", st->prefill_ms, "decode_ms", st->decode_ms, "ttft_ms", st->ttft_ms,
+      "mean_itl_ms", st->mean_itl_ms, "launches_per_token", st->launches_per_token,
+      "stop_reason", (int)st->stop_reason, "prefix_hit_tokens", (json_int_t)k.prefix_hit_tokens,
+      "disk_blocks_read", (json_int_t)k.disk_blocks_read,
+      "disk_blocks_written", (json_int_t)k.disk_blocks_written,
+      "disk_files_ignored", (json_int_t)k.disk_files_ignored);
+  if (j && index >= 0) json_object_set_new(j, "index", json_integer(index));
+  if (j && s->logprobs) json_object_set(j, "logprobs", s->logprobs);
+  if (cli_json_write(stdout, j) == 0) fputc('\n', stdout);
 }
 
 /* The prompt text of one line: as given, or wrapped in the chat template. */
@@ -289,6 +319,7 @@ static void batch_free(batch *b) {
     free((void *)b->r[i].ids);
     free(b->s[i].ids);
     free(b->s[i].text);
+    json_decref(b->s[i].logprobs);
   }
   free(b->r);
   free(b->s);
@@ -310,8 +341,9 @@ static int batch_add(batch *b, const gen_opts *o, clkv_model *m, const char *lin
     free(ids);
     return cli_die(k < 0 ? (clkv_status)k : CLKV_ERR_INTERNAL, "a prompt could not be tokenized");
   }
-  b->s[b->n] = (sink){.o = o, .quiet = 1};
-  b->r[b->n] = (clkv_request){.ids = ids, .n_ids = k, .params = o->gp, .cb = on_token};
+  b->s[b->n] = (sink){.o = o, .quiet = 1, .m = m, .logprobs = o->json ? json_array() : NULL};
+  b->r[b->n] = (clkv_request){.ids = ids, .n_ids = k, .params = o->gp, .cb = on_token,
+                              .on_event = o->json ? on_event : NULL};
   b->n++;
   return 0;
 }
@@ -401,6 +433,22 @@ static int convo_full(const convo *cv) {
   return cv->n + 2 > N_OF(cv->msgs) || cv->n_owned + 2 > (int)N_OF(cv->owned);
 }
 
+/* clkv_generate with log-probabilities: the prompt tokenized and run as a one-request
+ * batch whose events fill s->logprobs. */
+static clkv_status generate_logprobs(session *se, const char *prompt, const clkv_gen_params *gp,
+                                     sink *s, clkv_gen_stats *stats) {
+  int cap = (int)strlen(prompt) + 8; /* a token covers at least one byte but BOS */
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)cap);
+  int n = ids ? clkv_tokenize(se->m, prompt, gp->add_special, ids, cap) : CLKV_ERR_NO_MEMORY;
+  s->logprobs = json_array();
+  clkv_request r = {.ids = ids, .n_ids = n, .params = *gp, .on_event = on_event, .user = s};
+  clkv_status st = n < 0 ? (clkv_status)n : n > cap ? CLKV_ERR_INTERNAL
+                                                     : clkv_generate_batch(se->ctx, &r, 1);
+  free(ids);
+  *stats = r.stats;
+  return st ? st : r.status;
+}
+
 /* One prompt or turn: generated and printed; with keep, the answer joins the conversation.
  * Returns 0, or the exit status after saying what failed. */
 static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int keep) {
@@ -412,13 +460,16 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
     prompt = clkv_chat_format(se->m, cv->msgs, cv->n, 1, &err);
     if (!prompt) return cli_die(err.status, err.message);
   }
-  sink s = {.o = o};
+  sink s = {.o = o, .m = se->m};
   clkv_gen_stats stats;
-  clkv_status st = clkv_generate(se->ctx, prompt ? prompt : user, &o->gp, on_token, &s, &stats);
+  clkv_status st = o->json && o->gp.logprobs
+      ? generate_logprobs(se, prompt ? prompt : user, &o->gp, &s, &stats)
+      : clkv_generate(se->ctx, prompt ? prompt : user, &o->gp, on_token, &s, &stats);
   free(prompt);
   if (st) {
     free(s.ids);
     free(s.text);
+    json_decref(s.logprobs);
     return cli_die(st, clkv_last_error(se->ctx));
   }
   /* after each answer, so the blocks survive an interrupted chat (and --stats counts them) */
@@ -434,6 +485,7 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
   }
   free(s.ids);
   free(s.text);
+  json_decref(s.logprobs);
   return 0;
 }
 

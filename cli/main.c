@@ -67,19 +67,6 @@ const char *cli_model_path(const char *given) {
   return buf;
 }
 
-void cli_json_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-    else if (*p == '\n') fputs("\\n", f);
-    else if (*p == '\t') fputs("\\t", f);
-    else if (*p == '\r') fputs("\\r", f);
-    else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-    else fputc(*p, f);
-  }
-  fputc('"', f);
-}
-
 int cli_die(clkv_status st, const char *msg) {
   fprintf(stderr, "clkv: error: %s (%s)\n", msg && *msg ? msg : clkv_status_str(st),
           clkv_status_name(st));
