@@ -61,8 +61,24 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts);
 /* --help text of c; defaults is an options struct holding the default values. */
 void cli_usage(FILE *f, const cli_cmd *c, const void *defaults);
 
+/* The options of generate and chat (cli/generate.c); serve embeds them to reuse the
+ * model, KV and sampling rows of their table. */
+typedef struct stop_list {
+  const char *v[9]; /* NULL-terminated: 8 at most */
+  int n;
+} stop_list;
+
+typedef struct gen_opts {
+  const char *model, *prompt, *system, *device, *file;
+  int chat, ids, stats, json, no_prefix, parallel;
+  stop_list stops;
+  clkv_model_params mp;   /* --ctx --kv-block --chunk --kv-type */
+  clkv_context_params cp; /* --kv-evict --kv-host-blocks --kv-mem --prefix-cache-dir */
+  clkv_gen_params gp;     /* -n and sampling */
+} gen_opts;
+
 extern const cli_cmd cli_devices_cmd, cli_inspect_cmd, cli_generate_cmd, cli_chat_cmd,
-    cli_tune_cmd;
+    cli_tune_cmd, cli_serve_cmd;
 
 /* -m value, else $CLKV_MODEL, else models/<default>, else <cache>/<default>. */
 const char *cli_model_path(const char *given);

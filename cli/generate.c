@@ -11,20 +11,6 @@
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-typedef struct stop_list {
-  const char *v[9]; /* NULL-terminated: 8 at most */
-  int n;
-} stop_list;
-
-typedef struct gen_opts {
-  const char *model, *prompt, *system, *device, *file;
-  int chat, ids, stats, json, no_prefix, parallel;
-  stop_list stops;
-  clkv_model_params mp;   /* --ctx --kv-block --chunk --kv-type */
-  clkv_context_params cp; /* --kv-evict --kv-host-blocks --kv-mem --prefix-cache-dir */
-  clkv_gen_params gp;     /* -n and sampling */
-} gen_opts;
-
 /* What one request generated; printed as it comes unless quiet or --json. */
 typedef struct sink {
   const gen_opts *o;

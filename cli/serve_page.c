@@ -1,0 +1,31 @@
+/* serve_page.c — the chat page of GET /: one HTML file with its script, no external
+ * resources; it streams replies from /v1/chat/completions. */
+#include "serve.h"
+
+const char srv_chat_page[] =
+    "<!doctype html><html><head><meta charset=\"utf-8\"><title>clkv chat</title>\n"
+    "<style>body{font-family:sans-serif;max-width:46em;margin:2em auto}#log div{margin:.4em 0;"
+    "white-space:pre-wrap}.user{color:#225}.assistant{color:#252}</style></head><body>\n"
+    "<h1>clkv chat</h1><div id=\"log\"></div>\n"
+    "<form id=\"f\"><input id=\"q\" size=\"60\" autofocus placeholder=\"Ask something\">"
+    "<button id=\"send\">Send</button></form>\n"
+    "<script>\n"
+    "const msgs=[];const log=document.getElementById('log');\n"
+    "function add(cls,text){const d=document.createElement('div');d.className=cls;"
+    "d.textContent=text;log.appendChild(d);return d;}\n"
+    "document.getElementById('f').onsubmit=async e=>{e.preventDefault();\n"
+    " const q=document.getElementById('q');const text=q.value.trim();if(!text)return;q.value='';\n"
+    " add('user',text);msgs.push({role:'user',content:text});const out=add('assistant','');\n"
+    " const key=localStorage.getItem('clkv-key');const h={'Content-Type':'application/json'};\n"
+    " if(key)h['Authorization']='Bearer '+key;\n"
+    " const r=await fetch('/v1/chat/completions',{method:'POST',headers:h,body:JSON.stringify("
+    "{messages:msgs,stream:true,max_tokens:256,temperature:0})});\n"
+    " if(!r.ok){out.textContent='error '+r.status+': '+await r.text();return;}\n"
+    " const rd=r.body.getReader();const dec=new TextDecoder();let buf='',reply='';\n"
+    " for(;;){const {done,value}=await rd.read();if(done)break;buf+=dec.decode(value,{stream:true});\n"
+    "  let i;while((i=buf.indexOf('\\n\\n'))>=0){const ev=buf.slice(0,i);buf=buf.slice(i+2);\n"
+    "   if(!ev.startsWith('data: ')||ev==='data: [DONE]')continue;\n"
+    "   const c=JSON.parse(ev.slice(6));const d=c.choices&&c.choices[0]&&c.choices[0].delta;\n"
+    "   if(d&&d.content){reply+=d.content;out.textContent=reply;}}}\n"
+    " msgs.push({role:'assistant',content:reply});out.dataset.done='1';};\n"
+    "</script></body></html>\n";
