@@ -7,37 +7,28 @@
 
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 
-static void device_json(FILE *f, const clkv_device_info *d) {
-  fprintf(f, "{\"index\":%d,\"platform_index\":%d,\"name\":", d->index, d->platform_index);
-  cli_json_str(f, d->name);
-  fputs(",\"vendor_name\":", f);
-  cli_json_str(f, d->vendor_name);
-  fputs(",\"platform\":", f);
-  cli_json_str(f, d->platform_name);
-  fputs(",\"driver_version\":", f);
-  cli_json_str(f, d->driver_version);
-  fputs(",\"cl_version\":", f);
-  cli_json_str(f, d->cl_version);
-  fputs(",\"clc_version\":", f);
-  cli_json_str(f, d->clc_version);
-  fprintf(f, ",\"type\":\"%s\",\"vendor\":\"%s\",\"arch\":", clkv_device_type_name(d->type),
-          clkv_vendor_name(d->vendor));
-  cli_json_str(f, d->arch);
-  fprintf(f,
-          ",\"compute_units\":%u,\"clock_mhz\":%u,\"global_mem_bytes\":%" PRIu64
-          ",\"local_mem_bytes\":%" PRIu64 ",\"max_alloc_bytes\":%" PRIu64
-          ",\"max_workgroup_size\":%zu,\"fp16\":%s,\"fp64\":%s,\"subgroups\":%s,"
-          "\"subgroup_size\":%u,\"vec_width_float\":%u,\"vec_width_half\":%u,\"extensions\":",
-          d->compute_units, d->clock_mhz, d->global_mem_bytes, d->local_mem_bytes,
-          d->max_alloc_bytes, d->max_workgroup_size, d->has_fp16 ? "true" : "false",
-          d->has_fp64 ? "true" : "false", d->has_subgroups ? "true" : "false", d->subgroup_size,
-          d->vec_width_float, d->vec_width_half);
-  cli_json_str(f, d->extensions);
-  fputs(",\"profile\":", f);
-  cli_json_str(f, d->profile);
-  fputs(",\"quirks\":", f);
-  cli_json_str(f, d->quirks);
-  fputc('}', f);
+#define TXT(s) cli_json_text((s), strlen(s))
+
+static json_t *device_json(const clkv_device_info *d) {
+  json_t *j = json_pack(
+      "{s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:i, s:i, s:I, s:I, s:I}",
+      "index", d->index, "platform_index", d->platform_index, "name", TXT(d->name),
+      "vendor_name", TXT(d->vendor_name), "platform", TXT(d->platform_name), "driver_version",
+      TXT(d->driver_version), "cl_version", TXT(d->cl_version), "clc_version",
+      TXT(d->clc_version), "type", clkv_device_type_name(d->type), "vendor",
+      clkv_vendor_name(d->vendor), "arch", TXT(d->arch), "compute_units", (int)d->compute_units,
+      "clock_mhz", (int)d->clock_mhz, "global_mem_bytes", (json_int_t)d->global_mem_bytes,
+      "local_mem_bytes", (json_int_t)d->local_mem_bytes, "max_alloc_bytes",
+      (json_int_t)d->max_alloc_bytes);
+  json_t *more = json_pack(
+      "{s:I, s:b, s:b, s:b, s:i, s:i, s:i, s:o, s:o, s:o}", "max_workgroup_size",
+      (json_int_t)d->max_workgroup_size, "fp16", d->has_fp16, "fp64", d->has_fp64, "subgroups",
+      d->has_subgroups, "subgroup_size", (int)d->subgroup_size, "vec_width_float",
+      (int)d->vec_width_float, "vec_width_half", (int)d->vec_width_half, "extensions",
+      TXT(d->extensions), "profile", TXT(d->profile), "quirks", TXT(d->quirks));
+  if (j && more) json_object_update(j, more);
+  json_decref(more);
+  return j;
 }
 
 /* One device as `clkv devices` lists it; with the profile's values when asked. */
@@ -83,12 +74,9 @@ static int cli_devices(const cli_cmd *c, int argc, char **argv) {
   if (st) return cli_die(st, err.message);
   rc = 0;
   if (o.json) {
-    fputs("[", stdout);
-    for (size_t i = 0; i < n; i++) {
-      if (i) fputs(",\n ", stdout);
-      device_json(stdout, &devs[i]);
-    }
-    fputs("]\n", stdout);
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(all, device_json(&devs[i]));
+    if (cli_json_write(stdout, all) == 0) fputc('\n', stdout);
   }
   for (size_t i = 0; !o.json && i < n && !rc; i++) rc = device_text(&devs[i], o.profile);
   free(devs);
@@ -110,30 +98,27 @@ const cli_cmd cli_devices_cmd = {
 
 static void inspect_json(const char *path, const clkv_file_info *fi) {
   const clkv_model_info *m = &fi->model;
-  printf("{\"path\":");
-  cli_json_str(stdout, path);
-  printf(",\"gguf_version\":%u,\"architecture\":", fi->gguf_version);
-  cli_json_str(stdout, m->architecture);
-  printf(",\"name\":");
-  cli_json_str(stdout, m->name);
-  printf(",\"n_layers\":%d,\"n_embd\":%d,\"n_heads\":%d,\"n_kv_heads\":%d,\"head_dim\":%d,"
-         "\"n_ff\":%d,\"n_vocab\":%d,\"n_ctx_train\":%d,\"rms_eps\":%g,\"rope_base\":%g,"
-         "\"tokenizer\":",
-         m->n_layers, m->n_embd, m->n_heads, m->n_kv_heads, m->head_dim, m->n_ff, m->n_vocab,
-         m->n_ctx_train, m->rms_eps, m->rope_base);
-  cli_json_str(stdout, m->tokenizer);
-  printf(",\"chat_template\":%s,\"chat_template_kind\":\"%s\",\"bos_id\":%d,\"eos_id\":%d,"
-         "\"n_kv\":%" PRIu64 ",\"n_tensors\":%" PRIu64 ",\"tensor_bytes\":%" PRIu64
-         ",\"file_bytes\":%" PRIu64 ",\"runnable\":%s,\"why_not\":",
-         m->has_chat_template ? "true" : "false", fi->chat_template, m->bos_id, m->eos_id,
-         fi->n_kv, fi->n_tensors, fi->tensor_bytes, fi->file_bytes,
-         fi->runnable ? "true" : "false");
-  cli_json_str(stdout, fi->why_not);
-  printf(",\"types\":{");
+  json_t *types = json_object();
   for (int i = 0; i < fi->n_types; i++)
-    printf("%s\"%s\":{\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 "}", i ? "," : "",
-           fi->by_type[i].type, fi->by_type[i].count, fi->by_type[i].bytes);
-  printf("}}\n");
+    json_object_set_new(types, fi->by_type[i].type,
+                        json_pack("{s:I, s:I}", "count", (json_int_t)fi->by_type[i].count,
+                                  "bytes", (json_int_t)fi->by_type[i].bytes));
+  json_t *j = json_pack(
+      "{s:o, s:i, s:o, s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:o}", "path",
+      TXT(path), "gguf_version", (int)fi->gguf_version, "architecture", TXT(m->architecture),
+      "name", TXT(m->name), "n_layers", m->n_layers, "n_embd", m->n_embd, "n_heads", m->n_heads,
+      "n_kv_heads", m->n_kv_heads, "head_dim", m->head_dim, "n_ff", m->n_ff, "n_vocab",
+      m->n_vocab, "n_ctx_train", m->n_ctx_train, "rms_eps", (double)m->rms_eps, "rope_base",
+      (double)m->rope_base, "tokenizer", TXT(m->tokenizer));
+  json_t *more = json_pack(
+      "{s:b, s:o, s:i, s:i, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "chat_template",
+      m->has_chat_template, "chat_template_kind", TXT(fi->chat_template), "bos_id", m->bos_id,
+      "eos_id", m->eos_id, "n_kv", (json_int_t)fi->n_kv, "n_tensors", (json_int_t)fi->n_tensors,
+      "tensor_bytes", (json_int_t)fi->tensor_bytes, "file_bytes", (json_int_t)fi->file_bytes,
+      "runnable", fi->runnable, "why_not", TXT(fi->why_not), "types", types);
+  if (j && more) json_object_update(j, more);
+  json_decref(more);
+  if (cli_json_write(stdout, j) == 0) fputc('\n', stdout);
 }
 
 static void inspect_text(const char *path, const clkv_file_info *fi) {
