@@ -10,6 +10,7 @@ int bench_gen_main(int argc, char **argv);
 int bench_ops_main(int argc, char **argv);
 int bench_kv_main(int argc, char **argv);
 int bench_kvq_main(int argc, char **argv);
+int bench_serve_main(int argc, char **argv);
 
 static const struct bench_command {
   const char *name;
@@ -22,6 +23,7 @@ static const struct bench_command {
     {"kvq", bench_kvq_main, "Q8/Q4 KV: memory per token, top-1 agreement and KL vs F16 KV"},
     {"gen", bench_gen_main, "end-to-end prefill/decode tokens/s, latency, roofline fractions"},
     {"ops", bench_ops_main, "per-op mat-vec and attention GB/s and GFLOP/s vs the device"},
+    {"serve", bench_serve_main, "clkv serve at concurrency 1/4/16: req/s, tok/s, TTFT, ITL"},
 };
 
 static void usage(FILE *f) {
