@@ -84,6 +84,30 @@ void srv_count(server *s, unsigned code) {
   pthread_mutex_unlock(&s->mu);
 }
 
+clkv_status srv_submit(server *s, clkv_request *r, uint64_t *id) {
+  pthread_mutex_lock(&s->sched_mu);
+  clkv_status st = s->sched ? clkv_sched_submit(s->sched, r, id) : CLKV_ERR_CANCELLED;
+  pthread_mutex_unlock(&s->sched_mu);
+  return st;
+}
+
+void srv_cancel(server *s, uint64_t id) {
+  pthread_mutex_lock(&s->sched_mu);
+  if (s->sched) clkv_sched_cancel(s->sched, id);
+  pthread_mutex_unlock(&s->sched_mu);
+}
+
+void srv_counts(server *s, int *waiting, int *running, clkv_kv_stats *kv) {
+  *waiting = *running = 0;
+  memset(kv, 0, sizeof *kv);
+  pthread_mutex_lock(&s->sched_mu);
+  if (s->sched) {
+    clkv_sched_counts(s->sched, waiting, running);
+    clkv_sched_kv_stats(s->sched, kv);
+  }
+  pthread_mutex_unlock(&s->sched_mu);
+}
+
 static enum MHD_Result reply(server *s, struct MHD_Connection *c, unsigned code, const char *type,
                              char *text, size_t len) {
   struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
@@ -244,6 +268,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   conn *k = *con_cls;
   if (!k) { /* headers only: refuse a declared oversized body before reading it */
     if (!(*con_cls = k = calloc(1, sizeof *k))) return MHD_NO;
+    pthread_mutex_lock(&s->mu);
+    s->inflight++;
+    pthread_mutex_unlock(&s->mu);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl && strtoull(cl, NULL, 10) > s->max_body) k->too_big = 1;
     if (!k->too_big) return MHD_YES;
@@ -263,9 +290,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode why) {
-  (void)cls, (void)c, (void)why;
+  (void)c, (void)why;
+  server *s = cls;
   conn *k = *con_cls;
-  if (k) free(k->body);
+  if (k) {
+    free(k->body);
+    pthread_mutex_lock(&s->mu);
+    s->inflight--;
+    pthread_mutex_unlock(&s->mu);
+  }
   free(k);
   *con_cls = NULL;
 }
@@ -296,6 +329,19 @@ static void engine_loop(server *s, struct MHD_Daemon *d, int grace_s) {
     }
     if (stop_at && (!active || srv_now_ms() > stop_at || stop_signals > 1)) return;
     if (!active) clkv_sched_wait(s->sched, 100);
+  }
+}
+
+/* Every request has its done event: lets their replies (the rest of a stream, [DONE]) go
+ * out before the connections are closed, for 5 s at most. */
+static void drain(server *s) {
+  for (int i = 0; i < 250; i++) {
+    pthread_mutex_lock(&s->mu);
+    const int left = s->inflight;
+    pthread_mutex_unlock(&s->mu);
+    if (!left) return;
+    struct timespec ts = {.tv_nsec = 20000000L};
+    nanosleep(&ts, NULL);
   }
 }
 
@@ -359,6 +405,7 @@ static int cli_serve(const cli_cmd *c, int argc, char **argv) {
   s.defaults.stop = NULL;
   srv_metrics_init(&s.met);
   pthread_mutex_init(&s.mu, NULL);
+  pthread_mutex_init(&s.sched_mu, NULL);
   struct MHD_Daemon *d = NULL;
   rc = server_open(&s, &o);
   if (!rc && !(d = listen_on(&s, &o))) rc = 1;
@@ -373,7 +420,11 @@ static int cli_serve(const cli_cmd *c, int argc, char **argv) {
     s.n_ctx = mi.n_ctx_train;
     engine_loop(&s, d, o.grace);
   }
-  clkv_sched_free(s.sched); /* cancels what is left: every job gets its done event */
+  pthread_mutex_lock(&s.sched_mu); /* connection threads no longer reach the scheduler */
+  clkv_sched_free(s.sched);        /* cancels what is left: every job gets its done event */
+  s.sched = NULL;
+  pthread_mutex_unlock(&s.sched_mu);
+  drain(&s);
   if (d) MHD_stop_daemon(d);
   if (!rc && o.g.cp.prefix_cache_dir && clkv_context_save_prefix(s.ctx))
     fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(s.ctx));
@@ -381,6 +432,7 @@ static int cli_serve(const cli_cmd *c, int argc, char **argv) {
   clkv_model_free(s.m);
   clkv_runtime_free(s.rt);
   pthread_mutex_destroy(&s.mu);
+  pthread_mutex_destroy(&s.sched_mu);
   if (!rc) fprintf(stderr, "clkv: serve: stopped\n");
   return rc;
 }

@@ -31,7 +31,9 @@ typedef struct server {
   clkv_runtime *rt;
   clkv_model *m;
   clkv_context *ctx;
-  clkv_sched *sched;
+  clkv_sched *sched;               /* NULL once shutting down; connection threads reach it
+                                     only through srv_submit/srv_cancel/srv_counts */
+  pthread_mutex_t sched_mu;       /* guards the sched pointer against its free at shutdown */
   char model_id[256];             /* what /v1/models names it (the file name) */
   const char *api_key;            /* NULL: no authentication */
   int parallel, max_queue, n_ctx;  /* n_ctx: the model's training context (token cap) */
@@ -39,6 +41,7 @@ typedef struct server {
   clkv_gen_params defaults;       /* sampling defaults from the command line */
   pthread_mutex_t mu;             /* guards what follows */
   int jobs;                       /* submitted, not yet done */
+  int inflight;                   /* HTTP requests begun whose reply is not yet sent */
   uint64_t next_id;
   srv_metrics met;
   const char *page;               /* GET / */
@@ -84,6 +87,11 @@ enum MHD_Result srv_reply_json(server *s, struct MHD_Connection *c, unsigned cod
 enum MHD_Result srv_error(server *s, struct MHD_Connection *c, unsigned code, const char *param,
                           const char *fmt, ...);
 void srv_count(server *s, unsigned code);
+/* clkv_sched_submit, or CLKV_ERR_CANCELLED once the server is stopping. */
+clkv_status srv_submit(server *s, clkv_request *r, uint64_t *id);
+void srv_cancel(server *s, uint64_t id);
+/* Waiting and running requests and the KV statistics (zeros once stopping). */
+void srv_counts(server *s, int *waiting, int *running, clkv_kv_stats *kv);
 double srv_now_ms(void);
 
 /* serve_gen.c: POST /v1/completions (chat 0) and /v1/chat/completions (chat 1) */

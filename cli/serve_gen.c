@@ -130,6 +130,7 @@ static int sampling(server *s, json_t *body, srv_job *j, bad *b) {
     j->logprobs = 1;
   }
   j->top_logprobs = (int)top;
+  if (mx > s->n_ctx) mx = s->n_ctx; /* the context ends it sooner anyway */
   *p = (clkv_gen_params){.max_tokens = (int)mx, .temperature = (float)t, .top_k = (int)k,
                          .top_p = (float)tp, .min_p = (float)mp, .repeat_penalty = p->repeat_penalty,
                          .repeat_last_n = p->repeat_last_n, .add_special = 1,
@@ -272,11 +273,12 @@ static int job_submit(server *s, srv_job *j, const char *prompt, bad *b) {
   if (!full) s->jobs++;
   pthread_mutex_unlock(&s->mu);
   if (full) return refuse(b, NULL, "too many requests are waiting; retry shortly"), 503;
-  clkv_status st = clkv_sched_submit(s->sched, &j->r, &j->sched_id);
+  clkv_status st = srv_submit(s, &j->r, &j->sched_id);
   if (!st) return 0;
   pthread_mutex_lock(&s->mu);
   s->jobs--;
   pthread_mutex_unlock(&s->mu);
+  if (st == CLKV_ERR_CANCELLED) return refuse(b, NULL, "the server is shutting down"), 503;
   snprintf(b->msg, sizeof b->msg, st == CLKV_ERR_CONTEXT_FULL
            ? "the prompt has %d tokens, more than the context holds; shorten it"
            : "the request was refused (%d tokens)", n);
@@ -477,7 +479,7 @@ static void sse_free(void *cls) {
   pthread_mutex_lock(&j->mu);
   const int done = j->done;
   pthread_mutex_unlock(&j->mu);
-  if (!done) clkv_sched_cancel(j->srv->sched, j->sched_id);
+  if (!done) srv_cancel(j->srv, j->sched_id);
   job_release(j);
 }
 

@@ -85,8 +85,7 @@ char *srv_metrics_text(server *s) {
   text t = {0};
   int waiting = 0, running = 0;
   clkv_kv_stats k;
-  clkv_sched_counts(s->sched, &waiting, &running);
-  clkv_sched_kv_stats(s->sched, &k);
+  srv_counts(s, &waiting, &running, &k);
   pthread_mutex_lock(&s->mu);
   const srv_metrics m = s->met;
   pthread_mutex_unlock(&s->mu);

@@ -6,6 +6,7 @@ The server listens on a free loopback port; every wait here is bounded."""
 import concurrent.futures as cf
 import http.client
 import json
+import signal
 import sys
 import time
 
@@ -193,7 +194,7 @@ def wait_idle(srv):
 def main():
     parallel, queue = 4, 16
     srv = Server(CLKV, MODEL, KEY, "--api-key", KEY, "--parallel", str(parallel), "--max-queue", str(queue),
-                 "--max-body", str(64 * 1024), "--ctx", "1024", "--timeout", "30")
+                 "--max-body", str(64 * 1024), "--ctx", "1024", "--timeout", "30", "--grace", "1")
     try:
         c = client(srv)
         for check in (lambda: check_basics(srv, c), lambda: check_logprobs_and_seed(c),
@@ -208,10 +209,26 @@ def main():
         print("".join(srv.log[-30:]), file=sys.stderr)
         srv.p.kill()
         raise
-    rc = srv.stop()
+    check_shutdown(srv)
+
+
+def check_shutdown(srv):
+    """SIGTERM with a stream running: after --grace it is cancelled, its stream still ends
+    with [DONE], and the server exits 0."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+    c.request("POST", "/v1/completions", headers={"Authorization": "Bearer " + KEY},
+              body=json.dumps({"prompt": "Once upon a time", "max_tokens": 1000, "stream": True}))
+    r = c.getresponse()
+    assert r.status == 200
+    first = r.readline()
+    assert first.startswith(b"data: "), first
+    srv.p.send_signal(signal.SIGTERM)
+    rest = r.read()  # to the end of the stream
+    assert rest.rstrip().endswith(b"data: [DONE]"), rest[-200:]
+    rc = srv.p.wait(timeout=60)
     assert rc == 0, rc
     assert "stopped" in "".join(srv.log), srv.log
-    print("serve: SIGTERM: exit 0: ok")
+    print("serve: SIGTERM mid-stream: the stream ends with [DONE], exit 0: ok")
 
 
 if __name__ == "__main__":
