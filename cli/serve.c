@@ -46,7 +46,7 @@ static const cli_opt own_rows[] = {
 static const char *const shared_names[] = {
     "--model", "--device", "--ctx", "--kv-block", "--chunk", "--no-prefix-cache",
     "--kv-evict", "--kv-host-blocks", "--kv-type", "--kv-mem", "--prefix-cache-dir",
-    "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--system", NULL};
+    "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", NULL};
 
 static cli_opt rows[N_OF(own_rows) + 24];
 
@@ -392,12 +392,13 @@ static int cli_serve(const cli_cmd *c, int argc, char **argv) {
   serve_opts o = {.g = {.mp = clkv_model_default_params(), .cp = clkv_context_default_params(),
                         .gp = clkv_gen_default_params(), .parallel = 4},
                   .host = "127.0.0.1", .port = 8080, .max_queue = 64, .max_body = 1 << 20,
-                  .timeout = 60, .grace = 10, .api_key = getenv("CLKV_API_KEY")};
+                  .timeout = 60, .grace = 10};
   o.g.gp.temperature = 1.0f; /* OpenAI's defaults */
   o.g.gp.top_p = 1.0f;
-  if (o.api_key && !*o.api_key) o.api_key = NULL;
   int rc = cli_parse(&cmd, argc, argv, &o);
   if (rc >= 0) return rc;
+  if (!o.api_key) o.api_key = getenv("CLKV_API_KEY"); /* after parsing: --help never shows it */
+  if (o.api_key && !*o.api_key) o.api_key = NULL;
   o.g.mp.max_seqs = o.g.parallel;
   o.g.cp.prefix_cache = !o.g.no_prefix;
   server s = {.api_key = o.api_key, .parallel = o.g.parallel, .max_queue = o.max_queue,
