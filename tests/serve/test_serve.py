@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import http.client
 import json
 import signal
+import socket
 import sys
 import time
 
@@ -210,6 +211,28 @@ def main():
         srv.p.kill()
         raise
     check_shutdown(srv)
+    check_timeouts()
+
+
+def check_timeouts():
+    """A connection that sends half a request, and one that sends nothing, are closed after
+    --timeout; the server keeps answering others."""
+    srv = Server(CLKV, MODEL, None, "--timeout", "1", "--parallel", "1")
+    try:
+        slow = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+        slow.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        idle = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+        t0 = time.time()
+        for s in (slow, idle):
+            assert s.recv(4096) == b"", "the connection should be closed without a reply"
+        waited = time.time() - t0
+        assert waited < 15, waited
+        status, _, body = srv.http("GET", "/health")
+        assert status == 200, body
+        print(f"serve: half-sent and idle connections closed after {waited:.1f} s (--timeout 1), "
+              f"others still served: ok")
+    finally:
+        assert srv.stop() == 0
 
 
 def check_shutdown(srv):
