@@ -1,6 +1,6 @@
 """test_serve.py — `clkv serve` through the official openai package and raw HTTP: chat,
 streaming, completions, models, logprobs, seeds, 16 concurrent clients, every bad-input
-case, a client that goes away, and a clean SIGTERM. Run by scripts/test:
+case, a client that goes away, slow and idle connections, SIGTERM. Run by scripts/test:
     python tests/serve/test_serve.py build/clkv MODEL
 The server listens on a free loopback port; every wait here is bounded."""
 import concurrent.futures as cf
