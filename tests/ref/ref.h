@@ -77,6 +77,7 @@ typedef struct ref_tiny_params {
   int tied;         /* 1: no output.weight */
   uint64_t seed;
   float rope_base;
+  float rms_eps;      /* > 0: the RMSNorm epsilon written; 0: 1e-5 */
   int sliding_window; /* > 0: written as llama.attention.sliding_window */
 } ref_tiny_params;
 ref_tiny_params ref_tiny_default(void); /* 2 layers, dim 64, 4 heads, 2 kv heads, ff 128,
