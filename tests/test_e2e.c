@@ -572,8 +572,43 @@ static int on_tok(void *u, int32_t id, const char *text, size_t len) {
   return c->cancel_after > 0 && c->n >= c->cancel_after;
 }
 
+/* The first occurrence of any of stops in text[0..len), or -1 (text may hold NUL bytes). */
+static long first_stop(const char *text, size_t len, const char *const *stops) {
+  for (size_t at = 0; at < len; at++)
+    for (int i = 0; stops[i]; i++) {
+      const size_t sl = strlen(stops[i]);
+      if (sl && at + sl <= len && !memcmp(text + at, stops[i], sl)) return (long)at;
+    }
+  return -1;
+}
+
+/* Generates again with stop strings: what streams is all's text up to the first
+ * occurrence of any of them (exactly, nothing of the stop string itself), or all of it with
+ * CLKV_STOP_LENGTH when none occurs. */
+static void check_stop(clkv_context *ctx, const int32_t *prompt, clkv_gen_params gp,
+                       const collect *all, const char *const *stops, const char *what) {
+  collect cut = {.n = 0};
+  clkv_gen_stats st;
+  gp.stop = stops;
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cut, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  const long at = first_stop(all->text, all->len, stops);
+  if (at < 0) {
+    cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH, "%s", what);
+    cr_assert_eq(cut.len, all->len, "%s", what);
+  } else {
+    cr_assert_eq(st.stop_reason, CLKV_STOP_STRING, "%s", what);
+    cr_assert_eq(cut.len, (size_t)at, "%s: streamed %zu bytes, %ld precede the stop string", what,
+                 cut.len, at);
+    cr_assert_lt(st.generated_tokens, all->n, "%s: went on past the stop string", what);
+  }
+  cr_assert(!memcmp(cut.text, all->text, cut.len), "%s", what);
+  for (int i = 0; i < cut.n; i++) cr_assert_eq(cut.ids[i], all->ids[i], "%s: token %d", what, i);
+}
+
 /* Each way a request stops, with the text it streamed: the token limit (all text flushed),
- * a stop string (text before it only), the callback cancelling (text so far). */
+ * a stop string (text before it only: one string, several where the earliest occurrence
+ * wins, one spanning several tokens, one at the very start, one that never occurs), the
+ * callback cancelling (text so far). */
 Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
   clkv_model *m = tiny_model("stop.gguf", 16, 128);
   clkv_context *ctx;
@@ -584,25 +619,27 @@ Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
   gp.temperature = 0;
   gp.repeat_penalty = 1000.0f; /* the tiny random model would repeat one token */
   gp.max_tokens = 12;
-  collect all = {.n = 0}, cut = {.n = 0}, cancel = {.n = 0, .cancel_after = 5};
+  collect all = {.n = 0}, cancel = {.n = 0, .cancel_after = 5};
   clkv_gen_stats st;
   cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &all, &st), CLKV_OK, "%s", clkv_last_error(ctx));
   cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH);
   cr_assert_eq(st.generated_tokens, 12);
   cr_assert_eq(all.n, 12);
-  cr_assert_gt(all.len, 2, "the tiny model streamed %zu bytes", all.len);
-  /* a stop string taken from the middle of the text: only what precedes its first
-   * occurrence is streamed */
-  char stop[3] = {all.text[all.len / 2], all.text[all.len / 2 + 1], 0};
-  const char *stops[] = {stop, NULL};
-  const size_t before = (size_t)(strstr(all.text, stop) - all.text);
-  gp.stop = stops;
-  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cut, &st), CLKV_OK, "%s", clkv_last_error(ctx));
-  cr_assert_eq(st.stop_reason, CLKV_STOP_STRING);
-  cr_assert_leq(st.generated_tokens, 12);
-  cr_assert_eq(cut.len, before, "streamed %zu bytes, %zu precede the stop string", cut.len, before);
-  cr_assert(!memcmp(cut.text, all.text, before));
-  gp.stop = NULL;
+  cr_assert_gt(all.len, 8, "the tiny model streamed %zu bytes", all.len);
+  cr_assert_eq(strlen(all.text), all.len, "the text holds a NUL byte; pick another prompt");
+  const size_t h = all.len / 2;
+  char mid[3] = {all.text[h], all.text[h + 1], 0}, start[3] = {all.text[0], all.text[1], 0};
+  char late[4] = {all.text[all.len - 3], all.text[all.len - 2], all.text[all.len - 1], 0};
+  char span[6];
+  memcpy(span, all.text + 2, 5); /* several tokens: the tiny model's pieces are 1-9 bytes */
+  span[5] = 0;
+  const char *one[] = {mid, NULL}, *several[] = {"\x01never", late, mid, NULL};
+  const char *spanning[] = {span, NULL}, *at_start[] = {start, NULL}, *none[] = {"\x01never", NULL};
+  check_stop(ctx, prompt, gp, &all, one, "one stop string");
+  check_stop(ctx, prompt, gp, &all, several, "several stop strings");
+  check_stop(ctx, prompt, gp, &all, spanning, "a stop string spanning tokens");
+  check_stop(ctx, prompt, gp, &all, at_start, "a stop string at the start");
+  check_stop(ctx, prompt, gp, &all, none, "a stop string that never occurs");
   cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cancel, &st), CLKV_OK, "%s", clkv_last_error(ctx));
   cr_assert_eq(st.stop_reason, CLKV_STOP_CANCELLED);
   cr_assert_eq(st.generated_tokens, 5);
@@ -613,6 +650,65 @@ Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
   cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_STRING), "stop_string");
   cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_CANCELLED), "cancelled");
   cr_assert_str_eq(clkv_stop_reason_name((clkv_stop_reason)7), "unknown");
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}
+
+static int same_ids(const collect *a, const collect *b) {
+  return a->n == b->n && !memcmp(a->ids, b->ids, sizeof(int32_t) * (size_t)a->n);
+}
+
+/* One sampled run: 24 tokens, or fewer ending at the end-of-generation token (the whole
+ * vocabulary is allowed); no id of the prompt or of the tokens so far comes back. */
+static void sample_run(clkv_context *ctx, const int32_t *prompt, const clkv_gen_params *gp,
+                       collect *c) {
+  clkv_gen_stats st;
+  *c = (collect){.n = 0};
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, gp, on_tok, c, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  const int eos = st.stop_reason == CLKV_STOP_EOS;
+  cr_assert(eos || (st.stop_reason == CLKV_STOP_LENGTH && c->n == 24), "seed %llu: %d tokens, %s",
+            (unsigned long long)gp->seed, c->n, clkv_stop_reason_name(st.stop_reason));
+  cr_assert_eq(st.generated_tokens, c->n + eos);
+  for (int i = 0; i < c->n; i++) {
+    for (int j = 0; j < 10; j++)
+      cr_assert_neq(c->ids[i], prompt[j], "seed %llu token %d repeats the prompt", (unsigned long long)gp->seed, i);
+    for (int j = 0; j < i; j++)
+      cr_assert_neq(c->ids[i], c->ids[j], "seed %llu token %d repeats token %d", (unsigned long long)gp->seed, i, j);
+  }
+}
+
+/* Sampling at temperature 1 with a strong repetition penalty, through the scheduler: a
+ * seed gives the same tokens every time, other seeds other tokens, no id of the prompt or
+ * of the tokens so far comes back (repeat_last_n covers them all), and the tokens are not
+ * the greedy ones. */
+Test(e2e, seeded_sampling_with_repeat_penalty) {
+  clkv_model *m = tiny_model("sample.gguf", 16, 128);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  int32_t prompt[10];
+  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * 41 + 3) % 256);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.top_k = 0, gp.top_p = 1.0f, gp.min_p = 0.0f; /* the whole vocabulary */
+  gp.repeat_penalty = 1e6f, gp.repeat_last_n = 64;
+  gp.max_tokens = 24;
+  collect greedy, run[4], again;
+  gp.temperature = 0.0f;
+  sample_run(ctx, prompt, &gp, &greedy);
+  gp.temperature = 1.0f;
+  int differ = 0, from_greedy = 0, total = 0;
+  for (int k = 0; k < 4; k++) {
+    gp.seed = 1000 + (uint64_t)k;
+    sample_run(ctx, prompt, &gp, &run[k]);
+    differ += k > 0 && !same_ids(&run[k], &run[0]);
+    from_greedy += !same_ids(&run[k], &greedy);
+    total += run[k].n;
+  }
+  gp.seed = 1000;
+  sample_run(ctx, prompt, &gp, &again);
+  cr_assert(same_ids(&again, &run[0]), "seed 1000 gave other tokens the second time");
+  cr_assert_eq(differ, 3, "other seeds gave the same tokens");
+  cr_assert_eq(from_greedy, 4, "sampling at temperature 1 gave the greedy tokens");
+  cr_assert_gt(total, 16, "the runs ended almost at once (%d tokens in all)", total);
   clkv_context_free(ctx);
   clkv_model_free(m);
 }
