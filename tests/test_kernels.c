@@ -126,7 +126,7 @@ static void ref_case(const kc_matvec *c, const float *deq, const float *x, const
  * [-2, 2) * x_scale: at 1e-3 the norm's eps (1e-5) outweighs mean(x^2), and the test checks
  * that a norm without it would be out of tolerance. */
 static void check_matvec_at(uint32_t t, const clkv__mv_shape *s, const kc_matvec *c, int mode,
-                            float x_scale) {
+                            float x_scale, float tol) {
   const int rows = (int)c->test_rows, cols = (int)c->test_cols, n = KC_TEST_TOKENS, epi = c->epi;
   const int out_rows = epi == CLKV__EPI_SWIGLU ? rows / 2 : rows;
   const size_t nx = (size_t)n * cols, ny = (size_t)n * rows;
@@ -168,7 +168,7 @@ static void check_matvec_at(uint32_t t, const clkv__mv_shape *s, const kc_matvec
   char what[128];
   snprintf(what, sizeof what, "%s %s (epi %d) %s shape %u/%u/%u/%u", clkv__ggml_type_get(t)->name,
            c->name, epi, clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt);
-  expect_close(got, want, (size_t)(n * out_rows), 2e-4f, what);
+  expect_close(got, want, (size_t)(n * out_rows), tol, what);
   if (k) clReleaseKernel(k);
   else gemm_path_free(&g);
   cl_mem all[] = {W, X, N, Y, dummy};
@@ -177,7 +177,7 @@ static void check_matvec_at(uint32_t t, const clkv__mv_shape *s, const kc_matvec
 }
 
 static void check_matvec(uint32_t t, const clkv__mv_shape *s, const kc_matvec *c, int mode) {
-  check_matvec_at(t, s, c, mode, 1.0f);
+  check_matvec_at(t, s, c, mode, 1.0f, 2e-4f);
 }
 
 TestSuite(kernels, .init = setup, .fini = teardown, .timeout = 300);
@@ -211,9 +211,22 @@ Test(kernels, matvec_norm_eps_with_small_inputs) {
     for (size_t c = 0; c < kc_n_matvecs; c++) {
       if (kc_matvecs[c].epi == CLKV__EPI_ADD) continue; /* no norm */
       for (size_t s = 0; s < kc_n_test_shapes; s++)
-        check_matvec_at(GGML_T_F32, &kc_test_shapes[s], &kc_matvecs[c], modes[m], 1e-3f);
+        check_matvec_at(GGML_T_F32, &kc_test_shapes[s], &kc_matvecs[c], modes[m], 1e-3f, 2e-4f);
     }
   }
+}
+
+/* The fp16 CLBlast path (operands rounded to half: about 3 decimal digits, the tuner's
+ * tolerance) against the same reference, wherever the device has cl_khr_fp16. */
+Test(kernels, prefill_gemm_clblast_f16_every_type_and_epilogue) {
+  char why[256];
+  if (!clkv__gemm_available(rt, CLKV__GEMM_CLBLAST16, why, sizeof why)) {
+    cr_assert(strstr(why, "cl_khr_fp16") || strstr(why, "without CLBlast"), "%s", why);
+    cr_skip_test("%s", why);
+  }
+  for (int t = 0; t < CLKV__N_WTYPES; t++)
+    for (size_t c = 0; c < kc_n_matvecs; c++)
+      check_matvec_at(kc_wtype(t), &kc_test_shapes[0], &kc_matvecs[c], CLKV__GEMM_CLBLAST16, 1.0f, 1e-2f);
 }
 
 Test(kernels, prefill_gemm_f16_needs_cl_khr_fp16) {
