@@ -77,6 +77,8 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
   tp.n_kv_heads = n_kv;
   tp.tied = tied;
   tp.seed = 1000 + wtype * 7 + (uint64_t)n_kv;
+  tp.rms_eps = tp.seed % 2 ? 1e-5f : 0.05f;             /* an eps either side reads wrongly shows */
+  tp.rope_base = tp.seed % 3 ? 10000.0f : 500000.0f; /* so does a RoPE base */
   char name[64], path[400];
   snprintf(name, sizeof name, "tiny-%u-%d-%d-w%d.gguf", wtype, n_heads, n_kv, window);
   write_tiny(&tp, name, path, sizeof path);
