@@ -174,6 +174,7 @@ clkv_status ref_tiny_write(const ref_tiny_params *p, const char *path, clkv_erro
   clkv__gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd);
   clkv__gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)p->n_vocab);
   if ((st = add_tokenizer(w, p->n_vocab, err)) != CLKV_OK) goto done;
+  if (p->chat_template) clkv__gguf_writer_set_str(w, "tokenizer.chat_template", p->chat_template);
 
   uint64_t rng = p->seed;
   const float sd = 1.0f / sqrtf((float)p->dim), sf = 1.0f / sqrtf((float)p->n_ff);
