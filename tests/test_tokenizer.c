@@ -3,6 +3,7 @@
  * stream, and the default model's tokenizer against the Hugging Face peer
  * (tests/peer/tokenizer_peer.py), id for id. Runs under ASan+UBSan too. */
 #include "text/tokenizer.h"
+#include "ref/ref.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -101,6 +102,25 @@ Test(tokenizer, bpe_merges_lowest_rank_first) {
   cr_assert_eq(enc(a.tok, "abc", 1, 0, ids, 16), 1);
   tiny_free(&a);
   tiny_free(&b);
+}
+
+/* A pair listed twice in the merges keeps its first (lowest) rank: "b c" first and again
+ * last still merges before "a b". */
+Test(tokenizer, bpe_duplicate_merge_keeps_first_rank) {
+  static const char *const toks[] = {"a", "b", "c", "ab", "bc", "abc"};
+  const char *merges[] = {"b c", "a b", "a bc", "b c"};
+  int32_t types[6] = {1, 1, 1, 1, 1, 1}, ids[8];
+  clkv__gguf_writer *w = clkv__gguf_writer_new();
+  clkv__gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+  clkv__gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt2");
+  clkv__gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 6);
+  clkv__gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", types, 6);
+  clkv__gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, 4);
+  tiny a;
+  cr_assert_eq(tiny_load(w, &a), CLKV_OK);
+  const int n = enc(a.tok, "abc", 0, 0, ids, 8);
+  expect(a.tok, ids, n, (const char *const[]){"abc", NULL});
+  tiny_free(&a);
 }
 
 Test(tokenizer, special_tokens_only_when_parsed) {
@@ -406,4 +426,23 @@ Test(tokenizer, other_pretokenizers_match_hf_peer) {
     remove(file);
   }
   rmdir(dir);
+}
+
+/* The EOS id ends generation whatever its text (the tiny models' "<|eos|>" is no known
+ * end-of-turn text); BOS and plain tokens do not. */
+Test(tokenizer, eos_id_ends_generation_whatever_its_text) {
+  char dir[] = "/tmp/clkv_tok_XXXXXX", path[64];
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/tiny.gguf", dir);
+  const ref_tiny_params tp = ref_tiny_default();
+  clkv_error err;
+  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  clkv__tokenizer *t = load_model_tokenizer(path);
+  remove(path);
+  rmdir(dir);
+  cr_assert_str_eq(clkv__tokenizer_token(t, tp.n_vocab - 1), "<|eos|>");
+  cr_assert(clkv__tokenizer_is_eog(t, tp.n_vocab - 1), "EOS is not end-of-generation");
+  cr_assert(!clkv__tokenizer_is_eog(t, tp.n_vocab - 2), "BOS is end-of-generation");
+  cr_assert(!clkv__tokenizer_is_eog(t, 65), "a byte token is end-of-generation");
+  clkv__tokenizer_free(t);
 }
