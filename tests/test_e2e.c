@@ -502,6 +502,8 @@ Test(e2e, batch_preemption_gives_identical_tokens) {
       int recomputed = 0;
       for (int i = 0; i < N; i++) recomputed += r[i].stats.prefill_tokens > lens[i];
       cr_assert(recomputed > 0, "no request was preempted and recomputed");
+      /* the youngest yield: the request admitted first is never preempted */
+      cr_assert_eq(r[0].stats.prefill_tokens, lens[0], "the oldest request was preempted");
     }
     cr_assert_eq(ks.device_blocks_used, 0);
     cr_assert_eq(clkv__kv_pool_check(c->pool, &err), CLKV_OK, "%s", err.message);
@@ -659,6 +661,34 @@ Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
   cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_STRING), "stop_string");
   cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_CANCELLED), "cancelled");
   cr_assert_str_eq(clkv_stop_reason_name((clkv_stop_reason)7), "unknown");
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}
+
+/* The token limit ends a request without a decode step past it: the first token comes from
+ * the prefill's logits, each later one from one decode step (counted in kernel launches). */
+Test(e2e, token_limit_runs_no_decode_step_past_it) {
+  clkv_model *m = tiny_model("limit.gguf", 16, 128);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  int32_t prompt[10];
+  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * 37 + 65) % 256);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.temperature = 0;
+  gp.repeat_penalty = 1000.0f;
+  unsigned long long n[4];
+  for (int k = 0; k < 4; k++) {
+    gp.max_tokens = k;
+    clkv_gen_stats st;
+    const unsigned long long before = tu_rt->launches;
+    cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, NULL, NULL, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+    n[k] = tu_rt->launches - before;
+    cr_assert_eq(st.generated_tokens, k);
+    cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH);
+  }
+  cr_assert_eq(n[1], n[0], "one token took %llu launches, the prefill alone %llu", n[1], n[0]);
+  cr_assert_gt(n[2], n[1]);
+  cr_assert_eq(n[3] - n[2], n[2] - n[1], "each further token is one decode step");
   clkv_context_free(ctx);
   clkv_model_free(m);
 }
