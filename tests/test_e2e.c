@@ -583,6 +583,15 @@ static int on_tok(void *u, int32_t id, const char *text, size_t len) {
   return c->cancel_after > 0 && c->n >= c->cancel_after;
 }
 
+/* A context on a fresh tiny model (*m), and a 10-token prompt of bytes (i * mul + add). */
+static clkv_context *tiny_context(const char *name, clkv_model **m, int32_t *prompt, int mul, int add) {
+  *m = tiny_model(name, 16, 128);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(*m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * mul + add) % 256);
+  return ctx;
+}
+
 /* The first occurrence of any of stops in text[0..len), or -1 (text may hold NUL bytes). */
 static long first_stop(const char *text, size_t len, const char *const *stops) {
   for (size_t at = 0; at < len; at++)
@@ -621,11 +630,9 @@ static void check_stop(clkv_context *ctx, const int32_t *prompt, clkv_gen_params
  * wins, one spanning several tokens, one at the very start, one that never occurs), the
  * callback cancelling (text so far). */
 Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
-  clkv_model *m = tiny_model("stop.gguf", 16, 128);
-  clkv_context *ctx;
-  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  clkv_model *m;
   int32_t prompt[10];
-  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * 37 + 65) % 256);
+  clkv_context *ctx = tiny_context("stop.gguf", &m, prompt, 37, 65);
   clkv_gen_params gp = clkv_gen_default_params();
   gp.temperature = 0;
   gp.repeat_penalty = 1000.0f; /* the tiny random model would repeat one token */
@@ -668,11 +675,9 @@ Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
 /* The token limit ends a request without a decode step past it: the first token comes from
  * the prefill's logits, each later one from one decode step (counted in kernel launches). */
 Test(e2e, token_limit_runs_no_decode_step_past_it) {
-  clkv_model *m = tiny_model("limit.gguf", 16, 128);
-  clkv_context *ctx;
-  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  clkv_model *m;
   int32_t prompt[10];
-  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * 37 + 65) % 256);
+  clkv_context *ctx = tiny_context("limit.gguf", &m, prompt, 37, 65);
   clkv_gen_params gp = clkv_gen_default_params();
   gp.temperature = 0;
   gp.repeat_penalty = 1000.0f;
@@ -721,11 +726,9 @@ static void sample_run(clkv_context *ctx, const int32_t *prompt, const clkv_gen_
  * of the tokens so far comes back (repeat_last_n covers them all), and the tokens are not
  * the greedy ones. */
 Test(e2e, seeded_sampling_with_repeat_penalty) {
-  clkv_model *m = tiny_model("sample.gguf", 16, 128);
-  clkv_context *ctx;
-  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  clkv_model *m;
   int32_t prompt[10];
-  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * 41 + 3) % 256);
+  clkv_context *ctx = tiny_context("sample.gguf", &m, prompt, 41, 3);
   clkv_gen_params gp = clkv_gen_default_params();
   gp.top_k = 0, gp.top_p = 1.0f, gp.min_p = 0.0f; /* the whole vocabulary */
   gp.repeat_penalty = 1e6f, gp.repeat_last_n = 64;
