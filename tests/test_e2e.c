@@ -77,6 +77,8 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
   tp.n_kv_heads = n_kv;
   tp.tied = tied;
   tp.seed = 1000 + wtype * 7 + (uint64_t)n_kv;
+  tp.rms_eps = tp.seed % 2 ? 1e-5f : 0.05f;             /* an eps either side reads wrongly shows */
+  tp.rope_base = tp.seed % 3 ? 10000.0f : 500000.0f; /* so does a RoPE base */
   char name[64], path[400];
   snprintf(name, sizeof name, "tiny-%u-%d-%d-w%d.gguf", wtype, n_heads, n_kv, window);
   write_tiny(&tp, name, path, sizeof path);
@@ -423,15 +425,22 @@ Test(e2e, kv_arenas_and_memory_budget) {
   cp.kv_mem_bytes = per_block * 3; /* 128 positions need 16 blocks of 8 */
   cr_assert_eq(clkv_context_create(m, &cp, &one, &err), CLKV_ERR_DEVICE_MEMORY);
   cr_assert(strstr(err.message, "--kv-mem") && strstr(err.message, "16 blocks"), "%s", err.message);
+  /* a fraction of the memory the weights leave: on a device said to hold 1000 x 100 blocks
+   * it gives about 100; on one of 1000 x 10 blocks fewer than the 16 one sequence needs */
   cp.kv_mem_bytes = 0;
   cp.kv_mem_fraction = 0.001;
+  const uint64_t saved_mem = tu_rt->info.global_mem_bytes;
+  tu_rt->info.global_mem_bytes = 1000 * 100 * per_block;
   st = clkv_context_create(m, &cp, &one, &err);
-  if (st == CLKV_OK) {
-    cr_assert_geq(one->n_blocks, 16);
-    clkv_context_free(one);
-  } else {
-    cr_assert_eq(st, CLKV_ERR_DEVICE_MEMORY, "%s", err.message);
-  }
+  tu_rt->info.global_mem_bytes = saved_mem;
+  cr_assert_eq(st, CLKV_OK, "%s", err.message);
+  cr_assert(one->n_blocks >= 95 && one->n_blocks <= 100, "%d blocks", one->n_blocks);
+  clkv_context_free(one);
+  tu_rt->info.global_mem_bytes = 1000 * 10 * per_block;
+  st = clkv_context_create(m, &cp, &one, &err);
+  tu_rt->info.global_mem_bytes = saved_mem;
+  cr_assert_eq(st, CLKV_ERR_DEVICE_MEMORY, "%s", err.message);
+  cr_assert(strstr(err.message, "fraction"), "%s", err.message);
   cp.kv_mem_fraction = 1.5;
   cr_assert_eq(clkv_context_create(m, &cp, &one, &err), CLKV_ERR_INVALID_ARG);
   clkv_model_free(m);
@@ -493,6 +502,8 @@ Test(e2e, batch_preemption_gives_identical_tokens) {
       int recomputed = 0;
       for (int i = 0; i < N; i++) recomputed += r[i].stats.prefill_tokens > lens[i];
       cr_assert(recomputed > 0, "no request was preempted and recomputed");
+      /* the youngest yield: the request admitted first is never preempted */
+      cr_assert_eq(r[0].stats.prefill_tokens, lens[0], "the oldest request was preempted");
     }
     cr_assert_eq(ks.device_blocks_used, 0);
     cr_assert_eq(clkv__kv_pool_check(c->pool, &err), CLKV_OK, "%s", err.message);
@@ -572,37 +583,81 @@ static int on_tok(void *u, int32_t id, const char *text, size_t len) {
   return c->cancel_after > 0 && c->n >= c->cancel_after;
 }
 
-/* Each way a request stops, with the text it streamed: the token limit (all text flushed),
- * a stop string (text before it only), the callback cancelling (text so far). */
-Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
-  clkv_model *m = tiny_model("stop.gguf", 16, 128);
+/* A context on a fresh tiny model (*m), and a 10-token prompt of bytes (i * mul + add). */
+static clkv_context *tiny_context(const char *name, clkv_model **m, int32_t *prompt, int mul, int add) {
+  *m = tiny_model(name, 16, 128);
   clkv_context *ctx;
-  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv_context_create(*m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * mul + add) % 256);
+  return ctx;
+}
+
+/* The first occurrence of any of stops in text[0..len), or -1 (text may hold NUL bytes). */
+static long first_stop(const char *text, size_t len, const char *const *stops) {
+  for (size_t at = 0; at < len; at++)
+    for (int i = 0; stops[i]; i++) {
+      const size_t sl = strlen(stops[i]);
+      if (sl && at + sl <= len && !memcmp(text + at, stops[i], sl)) return (long)at;
+    }
+  return -1;
+}
+
+/* Generates again with stop strings: what streams is all's text up to the first
+ * occurrence of any of them (exactly, nothing of the stop string itself), or all of it with
+ * CLKV_STOP_LENGTH when none occurs. */
+static void check_stop(clkv_context *ctx, const int32_t *prompt, clkv_gen_params gp,
+                       const collect *all, const char *const *stops, const char *what) {
+  collect cut = {.n = 0};
+  clkv_gen_stats st;
+  gp.stop = stops;
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cut, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  const long at = first_stop(all->text, all->len, stops);
+  if (at < 0) {
+    cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH, "%s", what);
+    cr_assert_eq(cut.len, all->len, "%s", what);
+  } else {
+    cr_assert_eq(st.stop_reason, CLKV_STOP_STRING, "%s", what);
+    cr_assert_eq(cut.len, (size_t)at, "%s: streamed %zu bytes, %ld precede the stop string", what,
+                 cut.len, at);
+    cr_assert_lt(st.generated_tokens, all->n, "%s: went on past the stop string", what);
+  }
+  cr_assert(!memcmp(cut.text, all->text, cut.len), "%s", what);
+  for (int i = 0; i < cut.n; i++) cr_assert_eq(cut.ids[i], all->ids[i], "%s: token %d", what, i);
+}
+
+/* Each way a request stops, with the text it streamed: the token limit (all text flushed),
+ * a stop string (text before it only: one string, several where the earliest occurrence
+ * wins, one spanning several tokens, one at the very start, one that never occurs), the
+ * callback cancelling (text so far). */
+Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
+  clkv_model *m;
   int32_t prompt[10];
-  for (int i = 0; i < 10; i++) prompt[i] = (int32_t)((i * 37 + 65) % 256);
+  clkv_context *ctx = tiny_context("stop.gguf", &m, prompt, 37, 65);
   clkv_gen_params gp = clkv_gen_default_params();
   gp.temperature = 0;
   gp.repeat_penalty = 1000.0f; /* the tiny random model would repeat one token */
   gp.max_tokens = 12;
-  collect all = {.n = 0}, cut = {.n = 0}, cancel = {.n = 0, .cancel_after = 5};
+  collect all = {.n = 0}, cancel = {.n = 0, .cancel_after = 5};
   clkv_gen_stats st;
   cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &all, &st), CLKV_OK, "%s", clkv_last_error(ctx));
   cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH);
   cr_assert_eq(st.generated_tokens, 12);
   cr_assert_eq(all.n, 12);
-  cr_assert_gt(all.len, 2, "the tiny model streamed %zu bytes", all.len);
-  /* a stop string taken from the middle of the text: only what precedes its first
-   * occurrence is streamed */
-  char stop[3] = {all.text[all.len / 2], all.text[all.len / 2 + 1], 0};
-  const char *stops[] = {stop, NULL};
-  const size_t before = (size_t)(strstr(all.text, stop) - all.text);
-  gp.stop = stops;
-  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cut, &st), CLKV_OK, "%s", clkv_last_error(ctx));
-  cr_assert_eq(st.stop_reason, CLKV_STOP_STRING);
-  cr_assert_leq(st.generated_tokens, 12);
-  cr_assert_eq(cut.len, before, "streamed %zu bytes, %zu precede the stop string", cut.len, before);
-  cr_assert(!memcmp(cut.text, all.text, before));
-  gp.stop = NULL;
+  cr_assert_gt(all.len, 8, "the tiny model streamed %zu bytes", all.len);
+  cr_assert_eq(strlen(all.text), all.len, "the text holds a NUL byte; pick another prompt");
+  const size_t h = all.len / 2;
+  char mid[3] = {all.text[h], all.text[h + 1], 0}, start[3] = {all.text[0], all.text[1], 0};
+  char late[4] = {all.text[all.len - 3], all.text[all.len - 2], all.text[all.len - 1], 0};
+  char span[6];
+  memcpy(span, all.text + 2, 5); /* several tokens: the tiny model's pieces are 1-9 bytes */
+  span[5] = 0;
+  const char *one[] = {mid, NULL}, *several[] = {"\x01never", late, mid, NULL};
+  const char *spanning[] = {span, NULL}, *at_start[] = {start, NULL}, *none[] = {"\x01never", NULL};
+  check_stop(ctx, prompt, gp, &all, one, "one stop string");
+  check_stop(ctx, prompt, gp, &all, several, "several stop strings");
+  check_stop(ctx, prompt, gp, &all, spanning, "a stop string spanning tokens");
+  check_stop(ctx, prompt, gp, &all, at_start, "a stop string at the start");
+  check_stop(ctx, prompt, gp, &all, none, "a stop string that never occurs");
   cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, on_tok, &cancel, &st), CLKV_OK, "%s", clkv_last_error(ctx));
   cr_assert_eq(st.stop_reason, CLKV_STOP_CANCELLED);
   cr_assert_eq(st.generated_tokens, 5);
@@ -613,6 +668,89 @@ Test(e2e, stop_reasons_limit_stop_string_and_cancel) {
   cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_STRING), "stop_string");
   cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_CANCELLED), "cancelled");
   cr_assert_str_eq(clkv_stop_reason_name((clkv_stop_reason)7), "unknown");
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}
+
+/* The token limit ends a request without a decode step past it: the first token comes from
+ * the prefill's logits, each later one from one decode step (counted in kernel launches). */
+Test(e2e, token_limit_runs_no_decode_step_past_it) {
+  clkv_model *m;
+  int32_t prompt[10];
+  clkv_context *ctx = tiny_context("limit.gguf", &m, prompt, 37, 65);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.temperature = 0;
+  gp.repeat_penalty = 1000.0f;
+  unsigned long long n[4];
+  for (int k = 0; k < 4; k++) {
+    gp.max_tokens = k;
+    clkv_gen_stats st;
+    const unsigned long long before = tu_rt->launches;
+    cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, &gp, NULL, NULL, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+    n[k] = tu_rt->launches - before;
+    cr_assert_eq(st.generated_tokens, k);
+    cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH);
+  }
+  cr_assert_eq(n[1], n[0], "one token took %llu launches, the prefill alone %llu", n[1], n[0]);
+  cr_assert_gt(n[2], n[1]);
+  cr_assert_eq(n[3] - n[2], n[2] - n[1], "each further token is one decode step");
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}
+
+static int same_ids(const collect *a, const collect *b) {
+  return a->n == b->n && !memcmp(a->ids, b->ids, sizeof(int32_t) * (size_t)a->n);
+}
+
+/* One sampled run: 24 tokens, or fewer ending at the end-of-generation token (the whole
+ * vocabulary is allowed); no id of the prompt or of the tokens so far comes back. */
+static void sample_run(clkv_context *ctx, const int32_t *prompt, const clkv_gen_params *gp,
+                       collect *c) {
+  clkv_gen_stats st;
+  *c = (collect){.n = 0};
+  cr_assert_eq(clkv_generate_ids(ctx, prompt, 10, gp, on_tok, c, &st), CLKV_OK, "%s", clkv_last_error(ctx));
+  const int eos = st.stop_reason == CLKV_STOP_EOS;
+  cr_assert(eos || (st.stop_reason == CLKV_STOP_LENGTH && c->n == 24), "seed %llu: %d tokens, %s",
+            (unsigned long long)gp->seed, c->n, clkv_stop_reason_name(st.stop_reason));
+  cr_assert_eq(st.generated_tokens, c->n + eos);
+  for (int i = 0; i < c->n; i++) {
+    for (int j = 0; j < 10; j++)
+      cr_assert_neq(c->ids[i], prompt[j], "seed %llu token %d repeats the prompt", (unsigned long long)gp->seed, i);
+    for (int j = 0; j < i; j++)
+      cr_assert_neq(c->ids[i], c->ids[j], "seed %llu token %d repeats token %d", (unsigned long long)gp->seed, i, j);
+  }
+}
+
+/* Sampling at temperature 1 with a strong repetition penalty, through the scheduler: a
+ * seed gives the same tokens every time, other seeds other tokens, no id of the prompt or
+ * of the tokens so far comes back (repeat_last_n covers them all), and the tokens are not
+ * the greedy ones. */
+Test(e2e, seeded_sampling_with_repeat_penalty) {
+  clkv_model *m;
+  int32_t prompt[10];
+  clkv_context *ctx = tiny_context("sample.gguf", &m, prompt, 41, 3);
+  clkv_gen_params gp = clkv_gen_default_params();
+  gp.top_k = 0, gp.top_p = 1.0f, gp.min_p = 0.0f; /* the whole vocabulary */
+  gp.repeat_penalty = 1e6f, gp.repeat_last_n = 64;
+  gp.max_tokens = 24;
+  collect greedy, run[4], again;
+  gp.temperature = 0.0f;
+  sample_run(ctx, prompt, &gp, &greedy);
+  gp.temperature = 1.0f;
+  int differ = 0, from_greedy = 0, total = 0;
+  for (int k = 0; k < 4; k++) {
+    gp.seed = 1000 + (uint64_t)k;
+    sample_run(ctx, prompt, &gp, &run[k]);
+    differ += k > 0 && !same_ids(&run[k], &run[0]);
+    from_greedy += !same_ids(&run[k], &greedy);
+    total += run[k].n;
+  }
+  gp.seed = 1000;
+  sample_run(ctx, prompt, &gp, &again);
+  cr_assert(same_ids(&again, &run[0]), "seed 1000 gave other tokens the second time");
+  cr_assert_eq(differ, 3, "other seeds gave the same tokens");
+  cr_assert_eq(from_greedy, 4, "sampling at temperature 1 gave the greedy tokens");
+  cr_assert_gt(total, 16, "the runs ended almost at once (%d tokens in all)", total);
   clkv_context_free(ctx);
   clkv_model_free(m);
 }
@@ -709,8 +847,10 @@ Test(e2e, prompt_longer_than_context_and_empty_prompt) {
   gp.max_tokens = 100;
   gp.temperature = 0;
   clkv_gen_stats st;
+  gp.repeat_penalty = 1000.0f; /* the tiny model would repeat one token; no EOS either */
   cr_assert_eq(clkv_generate(ctx, "abc", &gp, NULL, NULL, &st), CLKV_OK, "%s", clkv_last_error(ctx));
-  cr_assert(st.generated_tokens <= 32 - 3);
+  cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH, "%s", clkv_stop_reason_name(st.stop_reason));
+  cr_assert_eq(st.generated_tokens, 32 - 3, "the context holds 32 positions, the prompt takes 3");
   clkv_context_free(ctx);
   clkv_model_free(m);
 }

@@ -122,8 +122,11 @@ static void ref_case(const kc_matvec *c, const float *deq, const float *x, const
 }
 
 /* One matvec case in weight type t against ref, at the case's test size; through the matvec
- * kernel with shape s (mode own) or the prefill GEMM path. */
-static void check_matvec(uint32_t t, const clkv__mv_shape *s, const kc_matvec *c, int mode) {
+ * kernel with shape s (mode own) or the prefill GEMM path. Inputs are uniform in
+ * [-2, 2) * x_scale: at 1e-3 the norm's eps (1e-5) outweighs mean(x^2), and the test checks
+ * that a norm without it would be out of tolerance. */
+static void check_matvec_at(uint32_t t, const clkv__mv_shape *s, const kc_matvec *c, int mode,
+                            float x_scale, float tol) {
   const int rows = (int)c->test_rows, cols = (int)c->test_cols, n = KC_TEST_TOKENS, epi = c->epi;
   const int out_rows = epi == CLKV__EPI_SWIGLU ? rows / 2 : rows;
   const size_t nx = (size_t)n * cols, ny = (size_t)n * rows;
@@ -131,10 +134,18 @@ static void check_matvec(uint32_t t, const clkv__mv_shape *s, const kc_matvec *c
   float *nw = malloc(sizeof(float) * cols), *y0 = malloc(sizeof(float) * ny);
   float *want = malloc(sizeof(float) * ny), *got = malloc(sizeof(float) * ny);
   void *w = make_weights(t, rows, cols, deq);
-  for (size_t i = 0; i < nx; i++) x[i] = frand() * 2;
+  for (size_t i = 0; i < nx; i++) x[i] = frand() * 2 * x_scale;
   for (int i = 0; i < cols; i++) nw[i] = 1.0f + frand() * 0.2f;
   for (size_t i = 0; i < ny; i++) y0[i] = frand();
   const float eps = 1e-5f;
+  if (x_scale < 0.01f && epi != CLKV__EPI_ADD) { /* eps must matter here */
+    ref_case(c, deq, x, nw, 0.0f, y0, n, want);
+    memcpy(got, want, sizeof(float) * (size_t)(n * out_rows));
+    ref_case(c, deq, x, nw, eps, y0, n, want);
+    float d = 0;
+    for (int i = 0; i < n * out_rows; i++) d = fmaxf(d, fabsf(got[i] - want[i]));
+    cr_assert_gt(d, 2e-3f * (1.0f + max_abs(want, (size_t)(n * out_rows))), "eps barely matters");
+  }
   ref_case(c, deq, x, nw, eps, y0, n, want);
   char opts[256];
   cl_kernel k = NULL;
@@ -157,12 +168,16 @@ static void check_matvec(uint32_t t, const clkv__mv_shape *s, const kc_matvec *c
   char what[128];
   snprintf(what, sizeof what, "%s %s (epi %d) %s shape %u/%u/%u/%u", clkv__ggml_type_get(t)->name,
            c->name, epi, clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt);
-  expect_close(got, want, (size_t)(n * out_rows), 2e-4f, what);
+  expect_close(got, want, (size_t)(n * out_rows), tol, what);
   if (k) clReleaseKernel(k);
   else gemm_path_free(&g);
   cl_mem all[] = {W, X, N, Y, dummy};
   for (int i = 0; i < 5; i++) clReleaseMemObject(all[i]);
   free(w), free(deq), free(x), free(nw), free(y0), free(want), free(got);
+}
+
+static void check_matvec(uint32_t t, const clkv__mv_shape *s, const kc_matvec *c, int mode) {
+  check_matvec_at(t, s, c, mode, 1.0f, 2e-4f);
 }
 
 TestSuite(kernels, .init = setup, .fini = teardown, .timeout = 300);
@@ -185,6 +200,33 @@ Test(kernels, prefill_gemm_clblast_every_type_and_epilogue) {
   for (int t = 0; t < CLKV__N_WTYPES; t++)
     for (size_t c = 0; c < kc_n_matvecs; c++)
       check_matvec(kc_wtype(t), &kc_test_shapes[0], &kc_matvecs[c], CLKV__GEMM_CLBLAST);
+}
+
+/* Inputs near 1e-3 (hidden states of a small-norm model): the fused RMSNorm's eps
+ * changes the result, through the mat-vec kernel in each shape and the CLBlast path. */
+Test(kernels, matvec_norm_eps_with_small_inputs) {
+  const int modes[] = {CLKV__GEMM_OWN, CLKV__GEMM_CLBLAST};
+  for (size_t m = 0; m < 2; m++) {
+    if (!clkv__gemm_available(rt, modes[m], NULL, 0)) continue;
+    for (size_t c = 0; c < kc_n_matvecs; c++) {
+      if (kc_matvecs[c].epi == CLKV__EPI_ADD) continue; /* no norm */
+      for (size_t s = 0; s < kc_n_test_shapes; s++)
+        check_matvec_at(GGML_T_F32, &kc_test_shapes[s], &kc_matvecs[c], modes[m], 1e-3f, 2e-4f);
+    }
+  }
+}
+
+/* The fp16 CLBlast path (operands rounded to half: about 3 decimal digits, the tuner's
+ * tolerance) against the same reference, wherever the device has cl_khr_fp16. */
+Test(kernels, prefill_gemm_clblast_f16_every_type_and_epilogue) {
+  char why[256];
+  if (!clkv__gemm_available(rt, CLKV__GEMM_CLBLAST16, why, sizeof why)) {
+    cr_assert(strstr(why, "cl_khr_fp16") || strstr(why, "without CLBlast"), "%s", why);
+    cr_skip_test("%s", why);
+  }
+  for (int t = 0; t < CLKV__N_WTYPES; t++)
+    for (size_t c = 0; c < kc_n_matvecs; c++)
+      check_matvec_at(kc_wtype(t), &kc_test_shapes[0], &kc_matvecs[c], CLKV__GEMM_CLBLAST16, 1.0f, 1e-2f);
 }
 
 Test(kernels, prefill_gemm_f16_needs_cl_khr_fp16) {
@@ -336,15 +378,17 @@ Test(kernels, fused_qkv_rope_writes_paged_cache) {
   free(deq);
 }
 
-/* Fills a paged cache (layer 0) with random K/V for two sequences up to max_pos, and the
- * matching contiguous reference arrays [seq][pos][kvh*hd] rounded through fp16. */
-static void fill_cache(const paged *p, int max_pos, uint16_t *kc, uint16_t *vc, float *kref, float *vref) {
+/* Fills a paged cache (layer 0) with random K/V for two sequences up to max_pos (keys in
+ * [-2, 2) times kscale), and the matching contiguous reference arrays [seq][pos][kvh*hd]
+ * rounded through fp16. */
+static void fill_cache(const paged *p, int max_pos, float kscale, uint16_t *kc, uint16_t *vc,
+                       float *kref, float *vref) {
   for (int s = 0; s < 2; s++)
     for (int pos = 0; pos < max_pos; pos++)
       for (int h = 0; h < p->nkv; h++) {
         size_t idx = kv_index(p, 0, s, pos, h);
         for (int d = 0; d < p->hd; d++) {
-          float kv = frand() * 2, vv = frand();
+          float kv = frand() * 2 * kscale, vv = frand();
           kc[idx + d] = clkv__fp32_to_fp16(kv);
           vc[idx + d] = clkv__fp32_to_fp16(vv);
           size_t r = (((size_t)s * max_pos + pos) * p->nkv + h) * p->hd + d;
@@ -354,7 +398,25 @@ static void fill_cache(const paged *p, int max_pos, uint16_t *kc, uint16_t *vc, 
       }
 }
 
-static void check_attention(const kc_heads *heads, const kc_attn *attn, const clkv__tunables *tun) {
+/* The largest |q.k| * scale over the (token, head, position) triples attended. */
+static float max_score(const float *q, const float *kref, const int32_t *seqs, const int32_t *poss,
+                       int n, int nh, int nkv, int hd, int max_pos, float scale) {
+  float mx = 0;
+  for (int t = 0; t < n; t++)
+    for (int h = 0; h < nh; h++)
+      for (int p = 0; p <= poss[t]; p++) {
+        const float *k = kref + (((size_t)seqs[t] * max_pos + p) * nkv + h / (nh / nkv)) * hd;
+        float s = 0;
+        for (int d = 0; d < hd; d++) s += q[(t * nh + h) * hd + d] * k[d];
+        mx = fmaxf(mx, fabsf(s * scale));
+      }
+  return mx;
+}
+
+/* Attention against ref_attention_head; kscale scales the keys (1: scores of a few units;
+ * hundreds: scores of hundreds, which overflow exp() without the softmax's max-subtraction). */
+static void check_attention(const kc_heads *heads, const kc_attn *attn, const clkv__tunables *tun,
+                            float kscale, float tol) {
   const int hd = 16, bs = 8, max_pos = 60, nh = heads->n_heads, nkv = heads->n_kv;
   const int prefill = attn->prefill;
   paged p;
@@ -362,7 +424,7 @@ static void check_attention(const kc_heads *heads, const kc_attn *attn, const cl
   const size_t cache_elems = (size_t)p.n_blocks * nkv * bs * hd;
   uint16_t *kc = calloc(cache_elems, 2), *vc = calloc(cache_elems, 2);
   float *kref = malloc(sizeof(float) * 2 * max_pos * nkv * hd), *vref = malloc(sizeof(float) * 2 * max_pos * nkv * hd);
-  fill_cache(&p, max_pos, kc, vc, kref, vref);
+  fill_cache(&p, max_pos, kscale, kc, vc, kref, vref);
   /* decode: 4 tokens of both sequences at various positions; prefill: 37 tokens of
    * sequence 1 from position 21 (reads earlier cached positions, crosses blocks). */
   int32_t seqs[40], poss[40];
@@ -380,6 +442,10 @@ static void check_attention(const kc_heads *heads, const kc_attn *attn, const cl
         *got = malloc(sizeof(float) * n * nh * hd);
   for (int i = 0; i < n * nh * hd; i++) q[i] = frand();
   const float scale = 1.0f / sqrtf((float)hd);
+  if (kscale > 1) {
+    const float mx = max_score(q, kref, seqs, poss, n, nh, nkv, hd, max_pos, scale);
+    cr_assert_gt(mx, 100.0f, "keys scaled by %g give scores up to %g only", (double)kscale, (double)mx);
+  }
   for (int t = 0; t < n; t++)
     for (int h = 0; h < nh; h++) {
       int kvh = h / (nh / nkv);
@@ -404,9 +470,9 @@ static void check_attention(const kc_heads *heads, const kc_attn *attn, const cl
   cr_assert_eq(clkv__attn_enqueue(rt, k, tun, prefill, &a, &err), CLKV_OK, "%s", err.message);
   read_buf(O, got, sizeof(float) * n * nh * hd);
   char what[96];
-  snprintf(what, sizeof what, "%s %s nh %d nkv %d wg %u tq %u", attn->kernel, heads->name, nh, nkv,
-           tun->att_wg, tun->tq);
-  expect_close(got, want, (size_t)(n * nh * hd), 1e-4f, what);
+  snprintf(what, sizeof what, "%s %s nh %d nkv %d wg %u tq %u keys x%g", attn->kernel, heads->name,
+           nh, nkv, tun->att_wg, tun->tq, (double)kscale);
+  expect_close(got, want, (size_t)(n * nh * hd), tol, what);
   clReleaseKernel(k);
   cl_mem all[] = {Q, K, V, B, S, P, O};
   for (int i = 0; i < 7; i++) clReleaseMemObject(all[i]);
@@ -424,7 +490,18 @@ Test(kernels, attention_paged_and_prefill_gqa_and_not) {
                            {.att_wg = 1, .tq = 32, .tk = 16}};
   for (size_t i = 0; i < 3; i++)
     for (size_t a = 0; a < kc_n_attns; a++)
-      for (size_t h = 0; h < kc_n_test_heads; h++) check_attention(&kc_test_heads[h], &kc_attns[a], &tuns[i]);
+      for (size_t h = 0; h < kc_n_test_heads; h++)
+        check_attention(&kc_test_heads[h], &kc_attns[a], &tuns[i], 1.0f, 1e-4f);
+}
+
+/* Keys scaled to +-800 so scores reach hundreds: exp(score) overflows a float unless the
+ * online softmax subtracts the running maximum (both kernels, and the paged kernel's
+ * combination of its threads' partial sums). */
+Test(kernels, attention_large_scores_paged_and_prefill) {
+  const clkv__tunables tun = {.att_wg = 8, .tq = 16, .tk = 8};
+  for (size_t a = 0; a < kc_n_attns; a++)
+    for (size_t h = 0; h < kc_n_test_heads; h++)
+      check_attention(&kc_test_heads[h], &kc_attns[a], &tun, 400.0f, 5e-4f);
 }
 
 /* Every runnable type: the kernels' row size and block decoding (kernels/contract.h and

@@ -701,3 +701,46 @@ Test(kv_pool, check_catches_each_broken_invariant) {
 #undef BREAK
   sim_free(&s);
 }
+
+/* A freed prefix chain goes back deepest block first, so under LRU its end is evicted
+ * before the blocks it extends: the start of the prompt stays reusable. */
+Test(kv_pool, lru_evicts_the_end_of_a_freed_chain_first) {
+  sim s = sim_new(3, 0, 8, 4, 4, CLKV_KV_EVICT_LRU, 0, 11);
+  int32_t p[25], x[8];
+  fill(p, 25, 100);
+  fill(x, 8, 9000);
+  const int a = prefill(&s, p, 24, NULL); /* three full blocks, committed */
+  cr_assert_geq(a, 0);
+  clkv__kv_seq_free(s.pool, a);
+  int q, r;
+  int32_t c = -1;
+  clkv_error err;
+  cr_assert_eq(clkv__kv_seq_new(s.pool, &q, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, q, x, 8, &err), CLKV_OK, "%s", err.message); /* evicts one */
+  sim_ops(&s);
+  cr_assert_eq(clkv__kv_seq_new(s.pool, &r, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_prefill_begin(s.pool, r, p, 25, &c, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(c, 16, "the chain's first two blocks should stay cached, %d tokens were", c);
+  clkv__kv_seq_free(s.pool, r);
+  clkv__kv_seq_free(s.pool, q);
+  check(&s);
+  sim_free(&s);
+}
+
+/* The prefix cache matches a block by its tokens, not by hash and parent alone: a lookup
+ * with the stored hash but other tokens (a hash collision) finds nothing. */
+Test(kv_pool, prefix_lookup_compares_tokens) {
+  sim s = sim_new(4, 0, 8, 2, 4, CLKV_KV_EVICT_LRU, 0, 5);
+  int32_t p[9], other[8];
+  fill(p, 9, 300);
+  fill(other, 8, 700);
+  const int a = prefill(&s, p, 8, NULL);
+  cr_assert_geq(a, 0);
+  const uint64_t root = clkv__kv_hash_root(5), h = clkv__kv_hash_block(root, p, 8, 5);
+  cr_assert_geq(clkv__kv_find(s.pool, h, root, p), 0, "the committed block is not found");
+  cr_assert_eq(clkv__kv_find(s.pool, h, root, other), -1, "other tokens with the same hash matched");
+  cr_assert_eq(clkv__kv_find(s.pool, h, root + 1, p), -1, "another parent matched");
+  clkv__kv_seq_free(s.pool, a);
+  check(&s);
+  sim_free(&s);
+}

@@ -568,6 +568,7 @@ static void check_tiny(const tiny_case *tc, int n, clkv_kv_type kv_type, int gem
     tp.sliding_window = tc[i].window;
     tp.seed = 77 + (uint64_t)i * 1009 + tc[i].wtype;
     tp.rope_base = i % 2 ? 10000.0f : 500000.0f; /* a RoPE base read wrongly shows */
+    tp.rms_eps = i / 2 % 2 ? 1e-5f : 0.05f;       /* so does an eps (hidden states ~0.3) */
     snprintf(path[i], sizeof path[i], "%s/tiny-%d.gguf", tu_tmpdir, i);
     cr_assert_eq(ref_tiny_write(&tp, path[i], &err), CLKV_OK, "%s", err.message);
     len += snprintf(args + len, sizeof args - (size_t)len, " '%s'", path[i]);

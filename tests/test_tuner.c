@@ -1,6 +1,7 @@
 /* test_tuner.c — the autotuner on a tiny model shape with a 3-second budget in a temporary
  * cache directory: the tuning file is written and loaded back, tuned is never slower than
- * default, every timed candidate passed the correctness check, a damaged file is ignored;
+ * default, every timed candidate passed the correctness check, a damaged file is ignored,
+ * a candidate with wrong outputs (kernels broken on purpose) is rejected;
  * the table of tunables: consistent rows, built-in defaults, work-group limits, environment
  * overrides and the tuning file's lines all follow it. */
 #include "tune/tuner.h"
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 
@@ -88,6 +90,70 @@ Test(tuner, tunes_persists_loads_and_survives_damage, .timeout = 300) {
   char sub[1100];
   snprintf(sub, sizeof sub, "%s/tuning", dir);
   rmdir(sub);
+}
+
+/* Copies kernels/ into dir; in matvec.cl the ADD epilogue (residual projections) gives
+ * wrong sums when KSPLIT is 4, a value the tuner tries for decode. */
+static void write_broken_kernels(const char *dir) {
+  const char *files[] = {"contract.h", "common.cl", "matvec.cl", "attention.cl", "embed.cl",
+                         "gemm.cl", "bench.cl", "selftest.cl"};
+  const char *good = "Y[(size_t)tt * rows + r0 + r] += s[r][t] * scale;";
+  const char *bad = "Y[(size_t)tt * rows + r0 + r] += s[r][t] * scale * (KSPLIT == 4 ? 1.01f : 1.0f);";
+  static char text[1 << 20];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/kernels/%s", CLKV_SOURCE_DIR, files[i]);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "%s", path);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+    cr_assert(f = fopen(path, "wb"), "%s", path);
+    char *at = strcmp(files[i], "matvec.cl") ? NULL : strstr(text, good);
+    if (!strcmp(files[i], "matvec.cl")) cr_assert(at, "matvec.cl has no ADD epilogue line to break");
+    if (at) {
+      fwrite(text, 1, (size_t)(at - text), f);
+      fputs(bad, f);
+      fputs(at + strlen(good), f);
+    } else {
+      fwrite(text, 1, n, f);
+    }
+    fclose(f);
+  }
+}
+
+/* A candidate whose outputs are wrong is rejected by the correctness check and never
+ * chosen, however fast: kernels where KSPLIT 4 breaks the residual sums. */
+Test(tuner, a_candidate_that_fails_its_check_is_rejected, .timeout = 300) {
+  char dir[] = "/tmp/clkv_tuner_XXXXXX", kdir[64];
+  cr_assert(mkdtemp(dir));
+  snprintf(kdir, sizeof kdir, "%s/kernels", dir);
+  cr_assert_eq(mkdir(kdir, 0700), 0);
+  write_broken_kernels(kdir);
+  clkv_runtime_params p = clkv_runtime_default_params();
+  p.cache_dir = dir;
+  p.profiling = 1;
+  p.kernel_dir = kdir;
+  clkv_runtime *rt = NULL;
+  clkv_error err;
+  cr_assert_eq(clkv_runtime_create(&p, &rt, &err), CLKV_OK, "%s", err.message);
+  clkv__tune_report r;
+  cr_assert_eq(clkv__tune(rt, &tiny, GGML_T_Q8_0, 15.0, NULL, NULL, &r, &err), CLKV_OK, "%s", err.message);
+  cr_log_info("tuned in %.1f s, budget hit: %d", r.elapsed_s, r.budget_hit);
+  const clkv__tune_kernel *d = &r.k[CLKV__TK_MV_DECODE];
+  cr_assert_eq(r.defaults.mv[CLKV__PH_DECODE].ksplit == 4, 0, "the default is the broken shape");
+  cr_assert(isfinite(d->default_ms), "the default (ksplit=%u) failed its check",
+            r.defaults.mv[CLKV__PH_DECODE].ksplit);
+  cr_assert_geq(d->failed, 1, "%s: no candidate rejected (tried %u)", d->name, d->tried);
+  cr_assert_neq(r.tuned.mv[CLKV__PH_DECODE].ksplit, 4, "the broken shape was chosen");
+  cr_assert_neq(r.tuned.mv[CLKV__PH_PREFILL].ksplit, 4, "the broken shape was chosen for prefill");
+  cr_assert(!has_words(d->tuned_shape, "ksplit=4") && !has_words(d->runner_up, "ksplit=4"), "%s / %s",
+            d->tuned_shape, d->runner_up);
+  clkv_runtime_free(rt);
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
 }
 
 Test(tuner, parses_keys_and_rejects_bad_values) {

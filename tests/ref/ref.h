@@ -77,7 +77,9 @@ typedef struct ref_tiny_params {
   int tied;         /* 1: no output.weight */
   uint64_t seed;
   float rope_base;
+  float rms_eps;      /* > 0: the RMSNorm epsilon written; 0: 1e-5 */
   int sliding_window; /* > 0: written as llama.attention.sliding_window */
+  const char *chat_template; /* non-NULL: written as tokenizer.chat_template */
 } ref_tiny_params;
 ref_tiny_params ref_tiny_default(void); /* 2 layers, dim 64, 4 heads, 2 kv heads, ff 128,
                                            vocab 256, ctx 256, Q4_1 weights, Q8_0 embd */

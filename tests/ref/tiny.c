@@ -167,13 +167,14 @@ clkv_status ref_tiny_write(const ref_tiny_params *p, const char *path, clkv_erro
   clkv__gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)p->n_ff);
   clkv__gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)p->n_heads);
   clkv__gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)p->n_kv_heads);
-  clkv__gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  clkv__gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", p->rms_eps > 0 ? p->rms_eps : 1e-5f);
   clkv__gguf_writer_set_f32(w, "llama.rope.freq_base", p->rope_base > 0 ? p->rope_base : 10000.0f);
   if (p->sliding_window > 0)
     clkv__gguf_writer_set_u32(w, "llama.attention.sliding_window", (uint32_t)p->sliding_window);
   clkv__gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd);
   clkv__gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)p->n_vocab);
   if ((st = add_tokenizer(w, p->n_vocab, err)) != CLKV_OK) goto done;
+  if (p->chat_template) clkv__gguf_writer_set_str(w, "tokenizer.chat_template", p->chat_template);
 
   uint64_t rng = p->seed;
   const float sd = 1.0f / sqrtf((float)p->dim), sf = 1.0f / sqrtf((float)p->n_ff);
