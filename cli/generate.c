@@ -4,10 +4,12 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -43,8 +45,30 @@ typedef struct session {
   int save_warned;
 } session;
 
+/* Ctrl-C: the first SIGINT asks the current generation to stop (the token callback returns
+ * non-zero; the text so far, stats and JSON are still printed); the second exits at once. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  if (interrupted) {
+    static const char nl = '\n';
+    if (write(STDOUT_FILENO, &nl, 1)) {}
+    _exit(130);
+  }
+  interrupted = 1;
+}
+
+/* No SA_RESTART: a Ctrl-C while chat waits for input ends the read (and the chat). */
+static void catch_sigint(void) {
+  struct sigaction sa = {.sa_handler = on_sigint};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+}
+
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
   sink *s = user;
+  if (interrupted) return 1;
   if (id >= 0) {
     if (s->n == s->cap) {
       int cap = s->cap ? s->cap * 2 : 256;
@@ -384,6 +408,7 @@ static int run_file(const gen_opts *o, session *se) {
     const double ms =
         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
     rc = st ? cli_die(st, clkv_last_error(se->ctx)) : batch_print(&b, o, se->ctx, ms);
+    if (!rc && interrupted) rc = 130;
   }
   batch_free(&b);
   return rc;
@@ -426,6 +451,8 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
     fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(se->ctx));
   if (o->json) print_json(&s, &stats, se->ctx, -1);
   else fputc('\n', stdout);
+  fflush(stdout);
+  if (interrupted) fprintf(stderr, "clkv: interrupted (Ctrl-C again exits at once)\n");
   if (o->stats) print_stats(stderr, &stats, se->ctx, se->m, clkv_runtime_device(se->rt));
   if (keep) {
     cv->owned[cv->n_owned] = s.text ? s.text : strdup("");
@@ -437,12 +464,16 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
   return 0;
 }
 
-/* The user's next message into line: 0 at the end of input, /quit or /exit. */
+/* The user's next message into line: 0 at the end of input, /quit, /exit or Ctrl-C. */
 static int read_message(char *line, int cap) {
   for (;;) {
     fputs("> ", stdout);
     fflush(stdout);
-    if (!fgets(line, cap, stdin)) return 0;
+    interrupted = 0; /* a Ctrl-C that cut the last reply does not end the chat */
+    if (!fgets(line, cap, stdin)) {
+      if (interrupted) fputc('\n', stdout);
+      return 0;
+    }
     line[strcspn(line, "\n")] = 0;
     if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) return 0;
     if (*line) return 1;
@@ -465,7 +496,7 @@ static int converse(const gen_opts *o, session *se, int chat) {
     rc = turn(o, se, &cv, user, chat && o->chat);
   } while (!rc && chat && !o->prompt);
   for (int i = 0; i < cv.n_owned; i++) free(cv.owned[i]);
-  return rc;
+  return rc ? rc : interrupted ? 130 : 0;
 }
 
 /* Runtime, model and context as the options say: 0, or the exit status after saying what
@@ -504,6 +535,7 @@ static int cli_generate(const cli_cmd *c, int argc, char **argv) {
   o.cp.prefix_cache = !o.no_prefix;
   o.cp.reuse_last = chat && !o.no_prefix; /* each turn continues the conversation's sequence */
   session se = {0};
+  catch_sigint();
   rc = session_open(&o, &se);
   if (!rc) rc = o.file ? run_file(&o, &se) : converse(&o, &se, chat);
   session_close(&se);

@@ -1,0 +1,181 @@
+/* test_harden.c — the clkv command under a user's mistakes and interruptions (issue 15):
+ * Ctrl-C during generate and chat, models that are not regular files, launch shapes beyond
+ * the device's limits, and the options llama.cpp users expect. Runs the built clkv on the
+ * default model ($CLKV_MODEL). */
+#include "test_util.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(long ms) {
+  struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000};
+  while (nanosleep(&t, &t) && errno == EINTR) {}
+}
+
+/* A clkv process with its stdin and stdout on pipes and its stderr in a file. */
+typedef struct child {
+  pid_t pid;
+  int in, out;
+  char err_path[64];
+  char buf[65536]; /* stdout so far */
+  size_t len;
+} child;
+
+static void clkv_path(char *exe, size_t cap) {
+  ssize_t n = readlink("/proc/self/exe", exe, cap - 1);
+  cr_assert(n > 0);
+  exe[n] = 0;
+  strcpy(strrchr(exe, '/') + 1, "clkv");
+}
+
+/* Starts clkv with argv (NULL-terminated, argv[0] unused). */
+static void start(child *c, char *const argv[]) {
+  int in[2], out[2];
+  cr_assert(!pipe(in) && !pipe(out));
+  snprintf(c->err_path, sizeof c->err_path, "/tmp/clkv-harden-err-XXXXXX");
+  int efd = mkstemp(c->err_path);
+  cr_assert(efd >= 0);
+  char exe[PATH_MAX];
+  clkv_path(exe, sizeof exe);
+  c->len = 0;
+  c->pid = fork();
+  cr_assert(c->pid >= 0);
+  if (c->pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(efd, 2);
+    close(in[1]);
+    close(out[0]);
+    execv(exe, argv);
+    _exit(127);
+  }
+  close(efd);
+  close(in[0]);
+  close(out[1]);
+  c->in = in[1];
+  c->out = out[0];
+}
+
+/* Reads stdout until it holds want (NULL: until EOF) or timeout_s pass; 1 if found. */
+static int read_until(child *c, const char *want, double timeout_s) {
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    c->buf[c->len] = 0;
+    if (want && strstr(c->buf, want)) return 1;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double left = timeout_s - (double)(t.tv_sec - t0.tv_sec) - (double)(t.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (left <= 0) return 0;
+    struct pollfd p = {.fd = c->out, .events = POLLIN};
+    if (poll(&p, 1, (int)(left * 1000) + 1) <= 0) continue;
+    ssize_t n = read(c->out, c->buf + c->len, sizeof c->buf - 1 - c->len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return !want;
+    c->len += (size_t)n;
+  }
+}
+
+/* Waits for the child (at most timeout_s) and returns its exit status (128 + signal); its
+ * stderr into err. */
+static int finish(child *c, char *err, size_t cap, double timeout_s) {
+  int st = 0;
+  for (int i = 0; i < (int)(timeout_s * 10); i++) {
+    if (waitpid(c->pid, &st, WNOHANG) == c->pid) goto done;
+    sleep_ms(100);
+  }
+  kill(c->pid, SIGKILL);
+  waitpid(c->pid, &st, 0);
+  cr_assert(0, "clkv did not exit within %g s", timeout_s);
+done:
+  read_until(c, NULL, 2);
+  close(c->in);
+  close(c->out);
+  FILE *f = fopen(c->err_path, "r");
+  size_t n = f ? fread(err, 1, cap - 1, f) : 0;
+  err[n] = 0;
+  if (f) fclose(f);
+  unlink(c->err_path);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *model(void) {
+  const char *m = getenv("CLKV_MODEL");
+  cr_assert(m && *m, "set CLKV_MODEL");
+  return m;
+}
+
+/* Defect 2: the first Ctrl-C stops generate cleanly: the text so far, a trailing newline,
+ * [stats], rc 130. */
+Test(harden, sigint_stops_generate_cleanly, .timeout = 120) {
+  child c;
+  char *argv[] = {"clkv", "generate", "-m", (char *)model(), "-p", "1, 2, 3, 4, 5,", "--temp",
+                  "0", "-n", "4000", "--stats", NULL};
+  start(&c, argv);
+  cr_assert(read_until(&c, "9", 60), "no text: %s", c.buf);
+  kill(c.pid, SIGINT);
+  char err[8192];
+  int rc = finish(&c, err, sizeof err, 30);
+  cr_assert_eq(rc, 130, "rc %d; stderr: %s", rc, err);
+  cr_assert(c.len > 0 && c.buf[c.len - 1] == '\n', "no trailing newline: %s", c.buf);
+  cr_assert(strstr(err, "[stats]") && strstr(err, "interrupted"), "%s", err);
+}
+
+/* ... and with --json, stdout is still one whole JSON object, stop_reason cancelled. */
+Test(harden, sigint_keeps_json_whole, .timeout = 120) {
+  child c;
+  char *argv[] = {"clkv", "generate", "-m", (char *)model(), "-p", "1, 2, 3, 4, 5,", "--temp",
+                  "0", "-n", "4000", "--json", NULL};
+  start(&c, argv);
+  sleep_ms(3000); /* model load and some tokens; --json prints at the end */
+  kill(c.pid, SIGINT);
+  char err[8192];
+  int rc = finish(&c, err, sizeof err, 30);
+  cr_assert_eq(rc, 130, "rc %d; stderr: %s", rc, err);
+  cr_assert(c.len > 2 && c.buf[0] == '{' && !strcmp(c.buf + c.len - 2, "}\n"), "%s", c.buf);
+  cr_assert(strstr(c.buf, "\"stop_reason\":3"), "%s", c.buf);
+}
+
+/* In chat the first Ctrl-C stops only the reply; the chat goes on. */
+Test(harden, sigint_in_chat_stops_only_the_reply, .timeout = 120) {
+  child c;
+  char *argv[] = {"clkv", "chat", "-m", (char *)model(), "--temp", "0", "-n", "4000", NULL};
+  start(&c, argv);
+  const char *msg = "Count from 1 to 5000, separated by commas.\n";
+  cr_assert(write(c.in, msg, strlen(msg)) == (ssize_t)strlen(msg));
+  cr_assert(read_until(&c, "9", 60), "no reply: %s", c.buf);
+  kill(c.pid, SIGINT);
+  size_t at = c.len;
+  cr_assert(read_until(&c, "\n> ", 30) && strstr(c.buf + (at > 3 ? at - 3 : 0), "\n> "),
+            "no new prompt after Ctrl-C: %s", c.buf);
+  cr_assert(write(c.in, "/quit\n", 6) == 6);
+  char err[8192];
+  int rc = finish(&c, err, sizeof err, 30);
+  cr_assert_eq(rc, 0, "rc %d; stderr: %s", rc, err);
+}
+
+/* A second Ctrl-C exits at once, even in chat with its input still open. */
+Test(harden, second_sigint_exits_at_once, .timeout = 120) {
+  child c;
+  char *argv[] = {"clkv", "chat", "-m", (char *)model(), "--temp", "0", "-n", "4000", NULL};
+  start(&c, argv);
+  const char *msg = "Count from 1 to 5000, separated by commas.\n";
+  cr_assert(write(c.in, msg, strlen(msg)) == (ssize_t)strlen(msg));
+  cr_assert(read_until(&c, "9", 60), "no reply: %s", c.buf);
+  kill(c.pid, SIGINT);
+  sleep_ms(100); /* two signals sent together may arrive as one */
+  kill(c.pid, SIGINT);
+  char err[8192];
+  int rc = finish(&c, err, sizeof err, 10);
+  cr_assert_eq(rc, 130, "rc %d; stderr: %s", rc, err);
+}
