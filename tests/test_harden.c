@@ -146,14 +146,19 @@ Test(harden, sigint_keeps_json_whole, .timeout = 120) {
   cr_assert(strstr(c.buf, "\"stop_reason\":3"), "%s", c.buf);
 }
 
+/* A chat whose first reply is long and under way. */
+static void start_long_chat_reply(child *c) {
+  char *argv[] = {"clkv", "chat", "-m", (char *)model(), "--temp", "0", "-n", "4000", NULL};
+  start(c, argv);
+  const char *msg = "Count from 1 to 5000, separated by commas.\n";
+  cr_assert(write(c->in, msg, strlen(msg)) == (ssize_t)strlen(msg));
+  cr_assert(read_until(c, "9", 60), "no reply: %s", c->buf);
+}
+
 /* In chat the first Ctrl-C stops only the reply; the chat goes on. */
 Test(harden, sigint_in_chat_stops_only_the_reply, .timeout = 120) {
   child c;
-  char *argv[] = {"clkv", "chat", "-m", (char *)model(), "--temp", "0", "-n", "4000", NULL};
-  start(&c, argv);
-  const char *msg = "Count from 1 to 5000, separated by commas.\n";
-  cr_assert(write(c.in, msg, strlen(msg)) == (ssize_t)strlen(msg));
-  cr_assert(read_until(&c, "9", 60), "no reply: %s", c.buf);
+  start_long_chat_reply(&c);
   kill(c.pid, SIGINT);
   size_t at = c.len;
   cr_assert(read_until(&c, "\n> ", 30) && strstr(c.buf + (at > 3 ? at - 3 : 0), "\n> "),
@@ -167,11 +172,7 @@ Test(harden, sigint_in_chat_stops_only_the_reply, .timeout = 120) {
 /* A second Ctrl-C exits at once, even in chat with its input still open. */
 Test(harden, second_sigint_exits_at_once, .timeout = 120) {
   child c;
-  char *argv[] = {"clkv", "chat", "-m", (char *)model(), "--temp", "0", "-n", "4000", NULL};
-  start(&c, argv);
-  const char *msg = "Count from 1 to 5000, separated by commas.\n";
-  cr_assert(write(c.in, msg, strlen(msg)) == (ssize_t)strlen(msg));
-  cr_assert(read_until(&c, "9", 60), "no reply: %s", c.buf);
+  start_long_chat_reply(&c);
   kill(c.pid, SIGINT);
   sleep_ms(100); /* two signals sent together may arrive as one */
   kill(c.pid, SIGINT);
