@@ -180,3 +180,33 @@ Test(harden, second_sigint_exits_at_once, .timeout = 120) {
   int rc = finish(&c, err, sizeof err, 10);
   cr_assert_eq(rc, 130, "rc %d; stderr: %s", rc, err);
 }
+
+/* Defect 3: launch shapes beyond the device's limits fail before any build, naming the value
+ * and its file:line (a profile in $CLKV_PLATFORMS_DIR) or its environment variable. */
+Test(harden, launch_shapes_checked_against_the_device, .timeout = 120) {
+  char dir[] = "/tmp/clkv-shapes-XXXXXX", path[64], args[512], out[8192];
+  cr_assert(mkdtemp(dir));
+  static const char *const bad[] = {"decode.rows = 4096", "prefill.tt = 4096"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/pocl.profile", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fprintf(f, "[arch pocl-cpu]\ndescription = too big\n%s\n", bad[i]);
+    fclose(f);
+    setenv("CLKV_PLATFORMS_DIR", dir, 1);
+    snprintf(args, sizeof args, "generate -m '%s' -p hi -n 1", model());
+    int rc = tu_run_cli(args, out, sizeof out);
+    char want[160];
+    snprintf(want, sizeof want, "%s (%s:3)", bad[i], path);
+    cr_assert(rc == 1 && strstr(out, want) && strstr(out, "lower it"), "rc %d: %s", rc, out);
+    unsetenv("CLKV_PLATFORMS_DIR");
+  }
+  setenv("CLKV_MV_TT", "4096", 1);
+  snprintf(args, sizeof args, "generate -m '%s' -p hi -n 1", model());
+  int rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 1 && strstr(out, "prefill.tt = 4096 (environment CLKV_MV_TT)") &&
+            strstr(out, "private"), "rc %d: %s", rc, out);
+  unsetenv("CLKV_MV_TT");
+  unlink(path);
+  rmdir(dir);
+}

@@ -230,6 +230,7 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
     goto fail;
   }
   clkv__tunables_load(rt, &m->tun, m->tuning_source, sizeof m->tuning_source);
+  CLKV_TRY(clkv__shapes_check(rt, &m->tun, m->info.head_dim, m->params.kv_type, err));
   clkv__model_gemm_init(m);
   CLKV_TRY(load_weights(m, f, err));
   clkv__gguf_close(f);
