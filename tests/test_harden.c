@@ -210,3 +210,20 @@ Test(harden, launch_shapes_checked_against_the_device, .timeout = 120) {
   unlink(path);
   rmdir(dir);
 }
+
+/* Defect 4: a FIFO (or any non-regular file) is refused at once, not waited on. */
+Test(harden, fifo_is_not_a_model, .timeout = 60) {
+  char dir[] = "/tmp/clkv-fifo-XXXXXX", fifo[64], args[256], out[8192];
+  cr_assert(mkdtemp(dir));
+  snprintf(fifo, sizeof fifo, "%s/fifo.gguf", dir);
+  cr_assert_eq(mkfifo(fifo, 0600), 0);
+  static const char *const cmds[] = {"inspect '%s'", "generate -m '%s' -p hi -n 1",
+                                     "tune -m '%s' --budget 1", "inspect '%s'"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(args, sizeof args, cmds[i], i < 3 ? fifo : dir);
+    int rc = tu_run_cli(args, out, sizeof out);
+    cr_assert(rc == 1 && strstr(out, "not a regular file"), "%s: rc %d: %s", args, rc, out);
+  }
+  unlink(fifo);
+  rmdir(dir);
+}
