@@ -426,15 +426,74 @@ static int convo_full(const convo *cv) {
   return cv->n + 2 > N_OF(cv->msgs) || cv->n_owned + 2 > (int)N_OF(cv->owned);
 }
 
+/* Drops the oldest exchange (a user message and its reply; the system message stays):
+ * 1, or 0 when only the newest message is left. */
+static int convo_drop_oldest(convo *cv) {
+  const size_t first = cv->n - (size_t)cv->n_owned; /* the system message, if any */
+  const int k = cv->n_owned >= 3 ? 2 : 0;           /* keep the newest user message */
+  if (!k) return 0;
+  for (int i = 0; i < k; i++) free(cv->owned[i]);
+  memmove(cv->owned, cv->owned + k, sizeof cv->owned[0] * (size_t)(cv->n_owned - k));
+  memmove(cv->msgs + first, cv->msgs + first + k, sizeof cv->msgs[0] * (cv->n - first - k));
+  cv->n_owned -= k;
+  cv->n -= (size_t)k;
+  return 1;
+}
+
+/* Tokens of text as a prompt, or a negative status. */
+static int prompt_tokens(const session *se, const gen_opts *o, const char *text) {
+  int cap = (int)strlen(text) + 8, n;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)cap);
+  n = ids ? clkv_tokenize(se->m, text, o->gp.add_special, ids, cap) : CLKV_ERR_NO_MEMORY;
+  free(ids);
+  return n;
+}
+
+/* The conversation in the chat template, its oldest exchanges dropped (said on stderr) until
+ * it leaves room for a reply in the context. Caller frees; NULL after an error. */
+static char *convo_prompt(const gen_opts *o, const session *se, convo *cv, clkv_error *err) {
+  clkv_model_info mi;
+  clkv_model_get_info(se->m, &mi);
+  const int room = o->gp.max_tokens < mi.n_ctx / 2 ? o->gp.max_tokens : mi.n_ctx / 2;
+  int dropped = 0, n = 0;
+  char *prompt;
+  for (;;) {
+    if (!(prompt = clkv_chat_format(se->m, cv->msgs, cv->n, 1, err))) return NULL;
+    n = prompt_tokens(se, o, prompt);
+    if (n < 0 || n + room <= mi.n_ctx || !convo_drop_oldest(cv)) break;
+    free(prompt);
+    dropped++;
+  }
+  if (dropped)
+    fprintf(stderr, "clkv: the conversation filled the context (%d tokens): dropped the "
+                    "%d oldest exchange%s (the system message stays)\n", mi.n_ctx, dropped,
+            dropped > 1 ? "s" : "");
+  return prompt;
+}
+
+/* Says on stderr why a reply ended early, after its text and newline. */
+static void say_cut(const session *se, const clkv_gen_stats *st, int chat) {
+  if (st->stop_reason != CLKV_STOP_CONTEXT) return;
+  clkv_model_info mi;
+  clkv_model_get_info(se->m, &mi);
+  if (chat)
+    fprintf(stderr, "clkv: the reply was cut: the context (%d tokens) is full; the oldest turns "
+                    "are dropped for the next one\n", mi.n_ctx);
+  else
+    fprintf(stderr, "clkv: warning: generation stopped: the context (%d tokens) is full; --ctx "
+                    "gives a longer one, up to the model's %d\n", mi.n_ctx, mi.n_ctx_train);
+}
+
 /* One prompt or turn: generated and printed; with keep, the answer joins the conversation.
  * Returns 0, or the exit status after saying what failed. */
 static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int keep) {
   clkv_error err;
   char *prompt = NULL;
   if (o->chat) {
+    if (convo_full(cv)) convo_drop_oldest(cv);
     cv->owned[cv->n_owned] = strdup(user);
     cv->msgs[cv->n++] = (clkv_chat_message){"user", cv->owned[cv->n_owned++]};
-    prompt = clkv_chat_format(se->m, cv->msgs, cv->n, 1, &err);
+    prompt = convo_prompt(o, se, cv, &err);
     if (!prompt) return cli_die(err.status, err.message);
   }
   sink s = {.o = o};
@@ -452,6 +511,7 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
   if (o->json) print_json(&s, &stats, se->ctx, -1);
   else fputc('\n', stdout);
   fflush(stdout);
+  say_cut(se, &stats, keep);
   if (interrupted) fprintf(stderr, "clkv: interrupted (Ctrl-C again exits at once)\n");
   if (o->stats) print_stats(stderr, &stats, se->ctx, se->m, clkv_runtime_device(se->rt));
   if (keep) {
@@ -492,7 +552,6 @@ static int converse(const gen_opts *o, session *se, int chat) {
       if (!read_message(line, sizeof line)) break;
       user = line;
     }
-    if (o->chat && convo_full(&cv)) break;
     rc = turn(o, se, &cv, user, chat && o->chat);
   } while (!rc && chat && !o->prompt);
   for (int i = 0; i < cv.n_owned; i++) free(cv.owned[i]);

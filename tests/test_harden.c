@@ -310,3 +310,49 @@ Test(harden, stale_prefix_cache_temporaries_are_cleaned, .timeout = 300) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   cr_assert_eq(system(cmd), 0);
 }
+
+/* A file of lines for a command's standard input. */
+static void write_lines(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  cr_assert(f, "%s", path);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* Defect 6: chat keeps going when the history fills the context: the oldest exchanges go
+ * (said on stderr), every message gets a reply; a reply cut by the context says so. */
+Test(harden, chat_drops_old_turns_when_the_context_fills, .timeout = 300) {
+  char in[] = "/tmp/clkv-chat-XXXXXX", args[512], out[32768];
+  int fd = mkstemp(in);
+  cr_assert(fd >= 0);
+  close(fd);
+  write_lines(in, "Tell me about Paris.\nTell me about Rome.\nTell me about Berlin.\n"
+                  "Tell me about Madrid.\n");
+  snprintf(args, sizeof args, "chat -m '%s' --ctx 160 -n 60 --temp 0 --system 'Be brief.' < '%s'",
+           model(), in);
+  int rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 0 && strstr(out, "dropped the 1 oldest exchange (the system message stays)"),
+            "rc %d: %s", rc, out);
+  int prompts = 0;
+  for (const char *p = out; (p = strstr(p, "> ")); p++) prompts++;
+  cr_assert(prompts >= 5, "%d prompts: %s", prompts, out);
+  /* a reply longer than the context allows: cut, said, and the chat goes on */
+  write_lines(in, "Write a long story about a dragon.\nAnd another one.\n");
+  snprintf(args, sizeof args, "chat -m '%s' --ctx 96 -n 500 --temp 0 < '%s'", model(), in);
+  rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 0 && strstr(out, "the reply was cut: the context (96 tokens) is full"),
+            "rc %d: %s", rc, out);
+  unlink(in);
+}
+
+/* Defect 7: generation stopped by a full context has its own stop reason, and warns. */
+Test(harden, full_context_is_its_own_stop_reason, .timeout = 120) {
+  char args[512], out[32768];
+  snprintf(args, sizeof args, "generate -m '%s' -p 'Once upon a time' --ctx 24 -n 100 --temp 0 "
+           "--json", model());
+  int rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 0 && strstr(out, "\"stop_reason\":4") &&
+            strstr(out, "generation stopped: the context (24 tokens) is full"), "rc %d: %s", rc,
+            out);
+  cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_CONTEXT), "context");
+}

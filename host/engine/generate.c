@@ -30,6 +30,7 @@ const char *clkv_stop_reason_name(clkv_stop_reason reason) {
   case CLKV_STOP_EOS: return "eos";
   case CLKV_STOP_STRING: return "stop_string";
   case CLKV_STOP_CANCELLED: return "cancelled";
+  case CLKV_STOP_CONTEXT: return "context";
   }
   return "unknown";
 }
@@ -166,7 +167,8 @@ static void stream_free(gen_stream *g) {
 /* Ends a request: flushes held-back text (unless a stop string or the callback ended it). */
 static void stream_finish(clkv_context *ctx, gen_stream *g) {
   clkv_gen_stats *S = &g->r->stats;
-  if (S->stop_reason == CLKV_STOP_LENGTH || S->stop_reason == CLKV_STOP_EOS) {
+  if (S->stop_reason == CLKV_STOP_LENGTH || S->stop_reason == CLKV_STOP_EOS ||
+      S->stop_reason == CLKV_STOP_CONTEXT) {
     char buf[16];
     size_t nb = clkv__utf8_stream_flush(&g->u8, buf, sizeof buf);
     text_append(&g->out, buf, nb);
@@ -215,7 +217,10 @@ static int stream_step(clkv_context *ctx, gen_stream *g, const float *logits) {
     return 1;
   }
   if (S->generated_tokens == g->gp.max_tokens) return 1;
-  if (g->n_hist >= m->n_ctx) return 1; /* context full: stop as at the token limit */
+  if (g->n_hist >= m->n_ctx) {
+    S->stop_reason = CLKV_STOP_CONTEXT;
+    return 1;
+  }
   g->pending = tok;
   return 0;
 }

@@ -217,6 +217,7 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
   CLKV_TRY(clkv__model_hparams(f, &m->info, err));
   m->n_ctx = mp.n_ctx ? mp.n_ctx : (m->info.n_ctx_train < 2048 ? m->info.n_ctx_train : 2048);
   if (m->n_ctx > m->info.n_ctx_train) m->n_ctx = m->info.n_ctx_train;
+  m->info.n_ctx = m->n_ctx;
   m->q_rows = m->info.n_heads * m->info.head_dim;
   m->kv_rows = m->info.n_kv_heads * m->info.head_dim;
   CLKV_TRY(clkv__tokenizer_load(f, &m->tok, err));
