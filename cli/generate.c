@@ -505,11 +505,14 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
     free(s.text);
     return cli_die(st, clkv_last_error(se->ctx));
   }
-  /* after each answer, so the blocks survive an interrupted chat (and --stats counts them) */
-  if (o->cp.prefix_cache_dir && clkv_context_save_prefix(se->ctx) && !se->save_warned++)
+  if (!o->json) fputc('\n', stdout); /* warnings after it, never mid-line */
+  fflush(stdout);
+  /* after each answer, so the blocks survive an interrupted chat (and --stats counts them);
+   * an unusable directory was said when the context was made (the disk tier is off) */
+  clkv_status saved = o->cp.prefix_cache_dir ? clkv_context_save_prefix(se->ctx) : CLKV_OK;
+  if (saved && saved != CLKV_ERR_INVALID_ARG && !se->save_warned++)
     fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(se->ctx));
   if (o->json) print_json(&s, &stats, se->ctx, -1);
-  else fputc('\n', stdout);
   fflush(stdout);
   say_cut(se, &stats, keep);
   if (interrupted) fprintf(stderr, "clkv: interrupted (Ctrl-C again exits at once)\n");

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -355,4 +356,83 @@ Test(harden, full_context_is_its_own_stop_reason, .timeout = 120) {
             strstr(out, "generation stopped: the context (24 tokens) is full"), "rc %d: %s", rc,
             out);
   cr_assert_str_eq(clkv_stop_reason_name(CLKV_STOP_CONTEXT), "context");
+}
+
+/* Overwrites the first float equal to was after key in the file at path with now. */
+static void set_f32_after(const char *path, const char *key, float was, float now) {
+  FILE *f = fopen(path, "r+b");
+  cr_assert(f);
+  static unsigned char buf[1 << 16];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  const size_t klen = strlen(key);
+  for (size_t i = 0; i + klen + 12 <= n; i++) {
+    if (memcmp(buf + i, key, klen)) continue;
+    for (size_t j = i + klen; j + 4 <= n && j < i + klen + 16; j++)
+      if (!memcmp(buf + j, &was, 4)) {
+        cr_assert(!fseek(f, (long)j, SEEK_SET) && fwrite(&now, 4, 1, f) == 1);
+        fclose(f);
+        return;
+      }
+  }
+  cr_assert(0, "no %s = %g in %s", key, was, path);
+}
+
+/* Defect 7: hyperparameters are validated: rope.freq_base -1.5 (or NaN) is refused. */
+Test(harden, hyperparameters_validated, .timeout = 60) {
+  char dir[] = "/tmp/clkv-hp-XXXXXX", path[64];
+  cr_assert(mkdtemp(dir));
+  snprintf(path, sizeof path, "%s/bad.gguf", dir);
+  const float bad[] = {-1.5f, 0.0f, NAN, INFINITY};
+  for (int i = 0; i < 4; i++) {
+    ref_tiny_params tp = ref_tiny_default();
+    tp.rope_base = 12345.0f; /* a value to find in the file and overwrite */
+    clkv_error err;
+    cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+    set_f32_after(path, "llama.rope.freq_base", 12345.0f, bad[i]);
+    clkv_file_info fi;
+    cr_assert_eq(clkv_model_inspect(path, &fi, &err), CLKV_OK, "%s", err.message);
+    cr_assert(!fi.runnable && strstr(fi.why_not, "rope.freq_base") &&
+              strstr(fi.why_not, "out of range"), "rope_base %g: %s", bad[i], fi.why_not);
+  }
+  unlink(path);
+  rmdir(dir);
+}
+
+/* Defect 7: a warning comes after the generated text's newline, never mid-line, and names no
+ * C struct field (the prefix-cache directory cannot be made here). */
+Test(harden, warnings_never_mid_line, .timeout = 120) {
+  char args[512], out[16384];
+  snprintf(args, sizeof args, "generate -m '%s' -p hi -n 4 --temp 0 --prefix-cache-dir "
+           "/proc/self/no/such/dir", model());
+  int rc = tu_run_cli(args, out, sizeof out);
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(!strstr(out, "clkv_context_params") && !strstr(out, "prefix_cache_dir"), "%s", out);
+  for (const char *p = out; (p = strstr(p, "clkv:")); p++)
+    cr_assert(p == out || p[-1] == '\n', "mid-line: %s", out);
+}
+
+/* Defect 7: errors that say what to do: the host tier's size is --kv-host-blocks; an
+ * unreadable cache directory fails `cache clear`; PoCL without a writable cache says so. */
+Test(harden, advice_names_the_right_knob, .timeout = 120) {
+  char args[512], out[16384], dir[] = "/tmp/clkv-cc-XXXXXX", link[64];
+  snprintf(args, sizeof args, "generate -m '%s' -p hi -n 1 --kv-host-blocks 1048576", model());
+  int rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 1 && strstr(out, "lower --kv-host-blocks") && !strstr(out, "--kv-mem"),
+            "rc %d: %s", rc, out);
+  cr_assert(mkdtemp(dir));
+  snprintf(link, sizeof link, "%s/programs", dir); /* a link to itself: unreadable, even by root */
+  cr_assert_eq(symlink("programs", link), 0);
+  snprintf(args, sizeof args, "cache clear");
+  setenv("CLKV_CACHE_DIR", dir, 1);
+  rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 1 && strstr(out, "cannot read") && !strstr(out, "removed"), "rc %d: %s", rc, out);
+  unlink(link);
+  rmdir(dir);
+  setenv("HOME", "/proc/no-home", 1);
+  unsetenv("XDG_CACHE_HOME");
+  unsetenv("POCL_CACHE_DIR");
+  rc = tu_run_cli("devices", out, sizeof out);
+  cr_assert(rc != 0 || strstr(out, "[0]"), "rc %d: %s", rc, out);
+  if (rc) /* PoCL alone: it creates no device without a writable cache */
+    cr_assert(strstr(out, "needs a writable cache directory"), "%s", out);
 }
