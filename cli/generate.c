@@ -127,10 +127,14 @@ static int parse_mem(const char *v, uint64_t *bytes, double *frac) {
 }
 
 static int add_stop(const char *opt, const char *v, void *where) {
-  (void)opt;
   stop_list *l = where;
-  if (l->n < (int)N_OF(l->v) - 1) l->v[l->n++] = v;
-  return 1;
+  if (l->n < (int)N_OF(l->v) - 1) {
+    l->v[l->n++] = v;
+    return 1;
+  }
+  fprintf(stderr, "clkv: %s takes %d strings at most; '%s' is one more\n", opt,
+          (int)N_OF(l->v) - 1, v);
+  return 0;
 }
 
 static int kv_mem(const char *opt, const char *v, void *where) {
@@ -181,7 +185,8 @@ static const cli_opt gen_rows[] = {
      .help = "device index or name substring as clkv devices lists them, or gpu or cpu "
              "[default: $CLKV_DEVICE, else the best GPU, else a CPU]"},
     {.name = "--ctx", .kind = CLI_INT, .value = "N", AT(mp.n_ctx), .lo = 16, .hi = 1 << 20,
-     .help = "context length in tokens [default: the model's, at most 4096]"},
+     .help = "context length in tokens, at most the model's [default: the model's, at most "
+             "2048]"},
     {.name = "--kv-block", .kind = CLI_INT, AT(mp.kv_block), .choices = kv_blocks,
      .help = "tokens per KV cache block"},
     {.name = "--chunk", .kind = CLI_INT, .value = "N", AT(mp.chunk), .lo = 1, .hi = 4096,
@@ -575,6 +580,11 @@ static int session_open(const gen_opts *o, session *se) {
     return cli_die(st, err.message);
   }
   if ((st = clkv_context_create(se->m, &o->cp, &se->ctx, &err))) return cli_die(st, err.message);
+  clkv_model_info mi;
+  clkv_model_get_info(se->m, &mi);
+  if (o->mp.n_ctx > mi.n_ctx)
+    fprintf(stderr, "clkv: --ctx %d is more than the model's context: capped to %d tokens\n",
+            o->mp.n_ctx, mi.n_ctx);
   return 0;
 }
 
@@ -592,6 +602,10 @@ static int cli_generate(const cli_cmd *c, int argc, char **argv) {
   o.parallel = o.mp.max_seqs;
   int rc = cli_parse(c, argc, argv, &o);
   if (rc >= 0) return rc;
+  if (o.system && !o.chat) {
+    fprintf(stderr, "clkv: --system is the system message of the chat template: add --chat\n");
+    return 2;
+  }
   if (o.stops.n) o.gp.stop = o.stops.v;
   o.mp.max_seqs = o.file ? o.parallel : 1;
   o.cp.prefix_cache = !o.no_prefix;

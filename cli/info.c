@@ -7,7 +7,8 @@
 
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 
-static void device_json(FILE *f, const clkv_device_info *d) {
+/* profile: with "profile_text", the merged profile as clkv devices --profile prints it. */
+static int device_json(FILE *f, const clkv_device_info *d, int profile) {
   fprintf(f, "{\"index\":%d,\"platform_index\":%d,\"name\":", d->index, d->platform_index);
   cli_json_str(f, d->name);
   fputs(",\"vendor_name\":", f);
@@ -37,7 +38,16 @@ static void device_json(FILE *f, const clkv_device_info *d) {
   cli_json_str(f, d->profile);
   fputs(",\"quirks\":", f);
   cli_json_str(f, d->quirks);
+  if (profile) {
+    clkv_error err;
+    char *text = clkv_device_profile(d, &err);
+    if (!text) return cli_die(err.status, err.message);
+    fputs(",\"profile_text\":", f);
+    cli_json_str(f, text);
+    free(text);
+  }
   fputc('}', f);
+  return 0;
 }
 
 /* One device as `clkv devices` lists it; with the profile's values when asked. */
@@ -84,11 +94,11 @@ static int cli_devices(const cli_cmd *c, int argc, char **argv) {
   rc = 0;
   if (o.json) {
     fputs("[", stdout);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !rc; i++) {
       if (i) fputs(",\n ", stdout);
-      device_json(stdout, &devs[i]);
+      rc = device_json(stdout, &devs[i], o.profile);
     }
-    fputs("]\n", stdout);
+    if (!rc) fputs("]\n", stdout);
   }
   for (size_t i = 0; !o.json && i < n && !rc; i++) rc = device_text(&devs[i], o.profile);
   free(devs);
@@ -99,7 +109,8 @@ static const cli_opt devices_rows[] = {
     {.name = "--json", .kind = CLI_FLAG, CLI_AT(devices_opts, json),
      .help = "print a JSON array, one object per device"},
     {.name = "--profile", .kind = CLI_FLAG, CLI_AT(devices_opts, profile),
-     .help = "also print every platform profile value and the file:line it came from"},
+     .help = "also print every platform profile value and the file:line it came from (with "
+             "--json: as each device's \"profile_text\")"},
 };
 
 const cli_cmd cli_devices_cmd = {

@@ -436,3 +436,23 @@ Test(harden, advice_names_the_right_knob, .timeout = 120) {
   if (rc) /* PoCL alone: it creates no device without a writable cache */
     cr_assert(strstr(out, "needs a writable cache directory"), "%s", out);
 }
+
+/* Defect 7: options are not dropped without a word: a 9th --stop, --system without --chat,
+ * --profile with devices --json, --ctx beyond the model's context. */
+Test(harden, options_never_dropped_silently, .timeout = 120) {
+  char args[1024], out[65536];
+  int n = snprintf(args, sizeof args, "generate -m '%s' -p hi", model());
+  for (int i = 1; i <= 9; i++) n += snprintf(args + n, sizeof args - (size_t)n, " --stop s%d", i);
+  int rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "--stop takes 8 strings at most; 's9' is one more"), "rc %d: %s",
+            rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' -p hi --system 'Be brief.'", model());
+  rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "add --chat"), "rc %d: %s", rc, out);
+  rc = tu_run_cli("devices --json --profile", out, sizeof out);
+  cr_assert(rc == 0 && strstr(out, "\"profile_text\":\"# platform profile"), "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' -p hi -n 1 --ctx 100000", model());
+  rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 0 && strstr(out, "--ctx 100000 is more than the model's context: capped to"),
+            "rc %d: %s", rc, out);
+}
