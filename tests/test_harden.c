@@ -456,3 +456,33 @@ Test(harden, options_never_dropped_silently, .timeout = 120) {
   cr_assert(rc == 0 && strstr(out, "--ctx 100000 is more than the model's context: capped to"),
             "rc %d: %s", rc, out);
 }
+
+/* Defect 7: the model's digest kept in model-ids is computed again when the file changes
+ * (size, modification time): another model written at the same path gets its own key. */
+Test(harden, model_digest_rechecked_when_the_file_changes, .timeout = 300) {
+  char dir[] = "/tmp/clkv-ids-XXXXXX", model[96], root[128];
+  cr_assert(mkdtemp(dir));
+  snprintf(model, sizeof model, "%s/tiny.gguf", dir);
+  snprintf(root, sizeof root, "%s/cache", dir);
+  clkv_runtime *rt = tu_new_runtime(dir);
+  for (int i = 0; i < 2; i++) {
+    ref_tiny_params tp = ref_tiny_default();
+    tp.seed = 100 + (uint64_t)i; /* other weights, same size */
+    clkv_error err;
+    cr_assert_eq(ref_tiny_write(&tp, model, &err), CLKV_OK, "%s", err.message);
+    struct timeval tv[2] = {{.tv_sec = 1000000000 + i}, {.tv_sec = 1000000000 + i}};
+    cr_assert_eq(utimes(model, tv), 0);
+    use_prefix_cache(rt, model, root);
+  }
+  int keys = 0;
+  DIR *d = opendir(root);
+  cr_assert(d);
+  for (struct dirent *e; (e = readdir(d));)
+    keys += e->d_name[0] != '.' && strcmp(e->d_name, "model-ids");
+  closedir(d);
+  cr_assert_eq(keys, 2, "the second model reused the first one's digest");
+  clkv_runtime_free(rt);
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_assert_eq(system(cmd), 0);
+}
