@@ -7,6 +7,7 @@
 #include "clkv.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CLKV_DEFAULT_MODEL "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -26,6 +27,7 @@ typedef enum cli_kind {
 typedef struct cli_opt {
   const char *flag;  /* short spelling ("-m"), or NULL */
   const char *name;  /* long spelling ("--model"), or NULL */
+  const char *alias; /* another spelling, as llama.cpp's tools name it ("--ctx-size"), or NULL */
   cli_kind kind;
   const char *value; /* the value's name in --help ("N"); NULL: the choices, or none */
   size_t at, size;   /* set with CLI_AT(type, field) */
@@ -54,8 +56,8 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 /* Parses argv[1..argc) by c's table into opts (which holds the defaults). Returns -1 to go
- * on, else the exit status: 0 after --help (printed to stdout), 2 after an error (said on
- * stderr, with the usage after an unknown option). */
+ * on, else the exit status: 0 after --help or --version (printed to stdout), 2 after an
+ * error (said on stderr; an unknown option with the nearest known one and the usage). */
 int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts);
 /* --help text of c; defaults is an options struct holding the default values. */
 void cli_usage(FILE *f, const cli_cmd *c, const void *defaults);
@@ -66,6 +68,13 @@ extern const cli_cmd cli_devices_cmd, cli_inspect_cmd, cli_generate_cmd, cli_cha
 /* -m value, else $CLKV_MODEL, else models/<default>, else <cache>/<default>. */
 const char *cli_model_path(const char *given);
 void cli_json_str(FILE *f, const char *s);
+/* The prompt of generate (need) or chat's one turn: *prompt as given, the file's text (-f),
+ * or standard input's (-p -, or piped with neither given). Returns -1 to go on (the text in
+ * *prompt; *owned, which the caller frees, holds it when read), else the exit status after
+ * saying what is wrong. */
+int cli_prompt(const char **prompt, const char *file, int need, char **owned);
+/* The sampler seed: given (>= 0), else a random one to print so a run can be repeated. */
+uint64_t cli_seed(int64_t given);
 /* Prints "clkv: error: msg (CLKV_ERR_...)" and returns the exit status 1. */
 int cli_die(clkv_status st, const char *msg);
 

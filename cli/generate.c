@@ -2,6 +2,7 @@
  * prompts generated together with continuous batching) and `clkv chat` (an interactive
  * loop over the model's chat template): their options, and the runs. */
 #include "cli.h"
+#include "convo.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,8 +20,9 @@ typedef struct stop_list {
 } stop_list;
 
 typedef struct gen_opts {
-  const char *model, *prompt, *system, *device, *file;
+  const char *model, *prompt, *system, *device, *file, *batch_file;
   int chat, ids, stats, json, no_prefix, parallel;
+  int64_t seed; /* -1: random */
   stop_list stops;
   clkv_model_params mp;   /* --ctx --kv-block --chunk --kv-type */
   clkv_context_params cp; /* --kv-evict --kv-host-blocks --kv-mem --prefix-cache-dir */
@@ -43,6 +45,8 @@ typedef struct session {
   clkv_model *m;
   clkv_context *ctx;
   int save_warned;
+  clkv_gen_stats last; /* of the last reply (chat's /stats) */
+  int replies;
 } session;
 
 /* Ctrl-C: the first SIGINT asks the current generation to stop (the token callback returns
@@ -154,15 +158,19 @@ static const cli_opt gen_rows[] = {
     {.flag = "-m", .name = "--model", .kind = CLI_STR, .value = "MODEL", AT(model),
      .help = "the GGUF model file [default: $CLKV_MODEL, else models/" CLKV_DEFAULT_MODEL "]"},
     {.flag = "-p", .name = "--prompt", .kind = CLI_STR, .value = "PROMPT", AT(prompt),
-     .help = "the prompt (with --chat: the user's message; chat answers it and exits)"},
-    {.flag = "-f", .kind = CLI_STR, .value = "FILE", AT(file), .only = "generate",
-     .help = "one prompt per line ('-': standard input), generated together with continuous "
-             "batching; results printed in input order as [i] text, or one JSON object per "
-             "line with --json"},
+     .help = "the prompt; '-' reads it from standard input, as generate does when standard "
+             "input is not a terminal and neither -p nor -f is given (chat: the user's "
+             "message; chat answers it and exits)"},
+    {.flag = "-f", .name = "--file", .kind = CLI_STR, .value = "FILE", AT(file),
+     .help = "the prompt is the text of FILE (one trailing newline dropped), as in llama.cpp"},
+    {.name = "--batch-file", .kind = CLI_STR, .value = "FILE", AT(batch_file), .only = "generate",
+     .help = "many prompts, one per line ('-': standard input), generated together with "
+             "continuous batching; results printed in input order as [i] text, or one JSON "
+             "object per line with --json"},
     {.name = "--parallel", .kind = CLI_INT, .value = "N", AT(parallel), .lo = 1, .hi = 256,
-     .help = "sequences decoded together with -f"},
-    {.flag = "-n", .kind = CLI_INT, .value = "N", AT(gp.max_tokens), .lo = 0, .hi = 1 << 20,
-     .help = "tokens to generate at most"},
+     .help = "sequences decoded together with --batch-file"},
+    {.flag = "-n", .name = "--n-predict", .kind = CLI_INT, .value = "N", AT(gp.max_tokens),
+     .lo = 0, .hi = 1 << 20, .help = "tokens to generate at most"},
     {.name = "--temp", .kind = CLI_NUM, .value = "T", AT(gp.temperature), .lo = 0, .hi = 100,
      .help = "temperature, 0 = greedy"},
     {.name = "--top-k", .kind = CLI_INT, .value = "K", AT(gp.top_k), .lo = 0, .hi = 1 << 24,
@@ -173,18 +181,20 @@ static const cli_opt gen_rows[] = {
      .help = "drop tokens less likely than P times the most likely one (0: none)"},
     {.name = "--repeat-penalty", .kind = CLI_NUM, .value = "R", AT(gp.repeat_penalty),
      .lo = 0.01, .hi = 100, .help = "penalty on the tokens generated last (1: none)"},
-    {.name = "--seed", .kind = CLI_INT, .value = "S", AT(gp.seed), .lo = 0, .hi = 0x7fffffffL,
-     .help = "seed of the sampler's random numbers"},
+    {.flag = "-s", .name = "--seed", .kind = CLI_INT, .value = "S", AT(seed), .lo = -1,
+     .hi = 0x7fffffffL, .help = "seed of the sampler's random numbers; -1: a random one, "
+     "printed by --stats and --json so the run can be repeated"},
     {.name = "--chat", .kind = CLI_FLAG, AT(chat),
      .help = "wrap the prompt in the model's chat template"},
-    {.name = "--system", .kind = CLI_STR, .value = "S", AT(system),
-     .help = "the system message of the chat template"},
-    {.name = "--stop", .kind = CLI_CALL, .value = "STR", AT(stops), .call = add_stop,
+    {.name = "--system", .alias = "--system-prompt", .kind = CLI_STR, .value = "S", AT(system),
+     .help = "the system message of the chat template (generate: with --chat)"},
+    {.flag = "-r", .name = "--stop", .alias = "--reverse-prompt", .kind = CLI_CALL,
+     .value = "STR", AT(stops), .call = add_stop,
      .help = "stop when the text reaches STR (up to 8 of them)"},
     {.name = "--device", .kind = CLI_STR, .value = "D", AT(device),
      .help = "device index or name substring as clkv devices lists them, or gpu or cpu "
              "[default: $CLKV_DEVICE, else the best GPU, else a CPU]"},
-    {.name = "--ctx", .kind = CLI_INT, .value = "N", AT(mp.n_ctx), .lo = 16, .hi = 1 << 20,
+    {.flag = "-c", .name = "--ctx", .alias = "--ctx-size", .kind = CLI_INT, .value = "N", AT(mp.n_ctx), .lo = 16, .hi = 1 << 20,
      .help = "context length in tokens, at most the model's [default: the model's, at most "
              "2048]"},
     {.name = "--kv-block", .kind = CLI_INT, AT(mp.kv_block), .choices = kv_blocks,
@@ -232,7 +242,7 @@ const cli_cmd cli_chat_cmd = {
              "(unless --no-prefix-cache).\n"};
 
 static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ctx,
-                        const clkv_model *m, const clkv_device_info *dev) {
+                        const clkv_model *m, const clkv_device_info *dev, uint64_t seed) {
   clkv_kv_stats k;
   clkv_context_kv_stats(ctx, &k);
   double pf = s->prefill_ms > 0 ? s->prefill_tokens * 1000.0 / s->prefill_ms : 0;
@@ -240,9 +250,9 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
                   ? (s->generated_tokens - 1) * 1000.0 / s->decode_ms : 0;
   fprintf(f,
           "\n[stats] prompt tokens %d (%d computed), prefill %.1f tok/s (%.1f ms), decode %.1f "
-          "tok/s (%d tokens), TTFT %.1f ms, mean ITL %.2f ms, launches/token %.0f\n",
+          "tok/s (%d tokens), TTFT %.1f ms, mean ITL %.2f ms, launches/token %.0f, seed %llu\n",
           s->prompt_tokens, s->prefill_tokens, pf, s->prefill_ms, dc, s->generated_tokens, s->ttft_ms,
-          s->mean_itl_ms, s->launches_per_token);
+          s->mean_itl_ms, s->launches_per_token, (unsigned long long)seed);
   fprintf(f,
           "[kv] %s, %llu bytes/token; device blocks %d used, %d cached, %d free of %d "
           "(%d tokens each, %.1f MiB in use); "
@@ -279,11 +289,13 @@ static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_conte
   printf("],\"prompt_tokens\":%d,\"prefill_tokens\":%d,\"generated_tokens\":%d,"
          "\"prefill_ms\":%.3f,\"decode_ms\":%.3f,\"ttft_ms\":%.3f,\"mean_itl_ms\":%.3f,"
          "\"launches_per_token\":%.1f,\"stop_reason\":%d,\"prefix_hit_tokens\":%llu,"
-         "\"disk_blocks_read\":%llu,\"disk_blocks_written\":%llu,\"disk_files_ignored\":%llu}\n",
+         "\"disk_blocks_read\":%llu,\"disk_blocks_written\":%llu,\"disk_files_ignored\":%llu,"
+         "\"seed\":%llu}\n",
          st->prompt_tokens, st->prefill_tokens, st->generated_tokens, st->prefill_ms,
          st->decode_ms, st->ttft_ms, st->mean_itl_ms, st->launches_per_token, st->stop_reason,
          (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.disk_blocks_read,
-         (unsigned long long)k.disk_blocks_written, (unsigned long long)k.disk_files_ignored);
+         (unsigned long long)k.disk_blocks_written, (unsigned long long)k.disk_files_ignored,
+         (unsigned long long)s->o->gp.seed);
 }
 
 /* The prompt text of one line: as given, or wrapped in the chat template. */
@@ -357,7 +369,7 @@ static int batch_read(batch *b, const gen_opts *o, clkv_model *m, FILE *f) {
   }
   free(line);
   if (!rc && !b->n) {
-    fprintf(stderr, "clkv: %s holds no prompt (one per line)\n", o->file);
+    fprintf(stderr, "clkv: %s holds no prompt (one per line)\n", o->batch_file);
     rc = 2;
   }
   return rc;
@@ -387,8 +399,9 @@ static int batch_print(const batch *b, const gen_opts *o, const clkv_context *ct
     clkv_kv_stats k;
     clkv_context_kv_stats(ctx, &k);
     fprintf(stderr, "[batch] %d prompts, %ld tokens in %.1f ms: %.1f tokens/s; %d decoded together "
-                    "at most; swaps %llu/%llu\n", b->n, tokens, ms, tokens * 1000.0 / ms,
-            o->parallel, (unsigned long long)k.swaps_out, (unsigned long long)k.swaps_in);
+                    "at most; swaps %llu/%llu; seed %llu\n", b->n, tokens, ms, tokens * 1000.0 / ms,
+            o->parallel, (unsigned long long)k.swaps_out, (unsigned long long)k.swaps_in,
+            (unsigned long long)o->gp.seed);
   }
   return rc;
 }
@@ -396,9 +409,9 @@ static int batch_print(const batch *b, const gen_opts *o, const clkv_context *ct
 /* -f: every non-empty line is a prompt; all are generated together (clkv_generate_batch)
  * and printed in input order when done. */
 static int run_file(const gen_opts *o, session *se) {
-  FILE *f = strcmp(o->file, "-") ? fopen(o->file, "r") : stdin;
+  FILE *f = strcmp(o->batch_file, "-") ? fopen(o->batch_file, "r") : stdin;
   if (!f) {
-    fprintf(stderr, "clkv: cannot open %s: %s\n", o->file, strerror(errno));
+    fprintf(stderr, "clkv: cannot open %s: %s\n", o->batch_file, strerror(errno));
     return 1;
   }
   batch b = {0};
@@ -417,32 +430,6 @@ static int run_file(const gen_opts *o, session *se) {
   }
   batch_free(&b);
   return rc;
-}
-
-/* The conversation so far (chat, or --chat). */
-typedef struct convo {
-  clkv_chat_message msgs[256];
-  size_t n;
-  char *owned[256]; /* the texts of its messages that it holds */
-  int n_owned;
-} convo;
-
-static int convo_full(const convo *cv) {
-  return cv->n + 2 > N_OF(cv->msgs) || cv->n_owned + 2 > (int)N_OF(cv->owned);
-}
-
-/* Drops the oldest exchange (a user message and its reply; the system message stays):
- * 1, or 0 when only the newest message is left. */
-static int convo_drop_oldest(convo *cv) {
-  const size_t first = cv->n - (size_t)cv->n_owned; /* the system message, if any */
-  const int k = cv->n_owned >= 3 ? 2 : 0;           /* keep the newest user message */
-  if (!k) return 0;
-  for (int i = 0; i < k; i++) free(cv->owned[i]);
-  memmove(cv->owned, cv->owned + k, sizeof cv->owned[0] * (size_t)(cv->n_owned - k));
-  memmove(cv->msgs + first, cv->msgs + first + k, sizeof cv->msgs[0] * (cv->n - first - k));
-  cv->n_owned -= k;
-  cv->n -= (size_t)k;
-  return 1;
 }
 
 /* Tokens of text as a prompt, or a negative status. */
@@ -495,9 +482,8 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
   clkv_error err;
   char *prompt = NULL;
   if (o->chat) {
-    if (convo_full(cv)) convo_drop_oldest(cv);
-    cv->owned[cv->n_owned] = strdup(user);
-    cv->msgs[cv->n++] = (clkv_chat_message){"user", cv->owned[cv->n_owned++]};
+    if (convo_add(cv, "user", strdup(user)))
+      return cli_die(CLKV_ERR_NO_MEMORY, "out of host memory");
     prompt = convo_prompt(o, se, cv, &err);
     if (!prompt) return cli_die(err.status, err.message);
   }
@@ -521,18 +507,18 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
   fflush(stdout);
   say_cut(se, &stats, keep);
   if (interrupted) fprintf(stderr, "clkv: interrupted (Ctrl-C again exits at once)\n");
-  if (o->stats) print_stats(stderr, &stats, se->ctx, se->m, clkv_runtime_device(se->rt));
-  if (keep) {
-    cv->owned[cv->n_owned] = s.text ? s.text : strdup("");
-    cv->msgs[cv->n++] = (clkv_chat_message){"assistant", cv->owned[cv->n_owned++]};
-    s.text = NULL;
-  }
+  if (o->stats) print_stats(stderr, &stats, se->ctx, se->m, clkv_runtime_device(se->rt), o->gp.seed);
+  se->last = stats;
+  se->replies++;
+  if (keep && convo_add(cv, "assistant", s.text ? s.text : strdup("")))
+    fprintf(stderr, "clkv: out of host memory: the reply is not kept in the conversation\n");
+  if (keep) s.text = NULL;
   free(s.ids);
   free(s.text);
   return 0;
 }
 
-/* The user's next message into line: 0 at the end of input, /quit, /exit or Ctrl-C. */
+/* The user's next line into line: 0 at the end of input or Ctrl-C. */
 static int read_message(char *line, int cap) {
   for (;;) {
     fputs("> ", stdout);
@@ -543,26 +529,31 @@ static int read_message(char *line, int cap) {
       return 0;
     }
     line[strcspn(line, "\n")] = 0;
-    if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) return 0;
     if (*line) return 1;
   }
 }
 
 /* generate: the one prompt; chat: -p's one turn, or turns read from stdin until the end. */
 static int converse(const gen_opts *o, session *se, int chat) {
-  convo cv = {.n = 0};
-  if (o->system) cv.msgs[cv.n++] = (clkv_chat_message){"system", o->system};
+  convo cv;
+  convo_init(&cv, o->system);
   char line[8192];
   int rc = 0;
   do {
     const char *user = o->prompt;
     if (chat && !user) {
       if (!read_message(line, sizeof line)) break;
-      user = line;
+      chat_action a = convo_command(&cv, line);
+      if (a == CHAT_QUIT) break;
+      if (a == CHAT_STATS && !se->replies) puts("(no reply yet)");
+      else if (a == CHAT_STATS)
+        print_stats(stdout, &se->last, se->ctx, se->m, clkv_runtime_device(se->rt), o->gp.seed);
+      if (a != CHAT_MESSAGE) continue;
+      user = line[0] == '/' ? line + 1 : line; /* "//text" sends "/text" */
     }
     rc = turn(o, se, &cv, user, chat && o->chat);
   } while (!rc && chat && !o->prompt);
-  for (int i = 0; i < cv.n_owned; i++) free(cv.owned[i]);
+  convo_free(&cv);
   return rc ? rc : interrupted ? 130 : 0;
 }
 
@@ -596,9 +587,8 @@ static void session_close(session *se) {
 
 static int cli_generate(const cli_cmd *c, int argc, char **argv) {
   const int chat = c == &cli_chat_cmd;
-  gen_opts o = {.chat = chat, .prompt = chat ? NULL : "Once upon a time",
-                .mp = clkv_model_default_params(), .cp = clkv_context_default_params(),
-                .gp = clkv_gen_default_params()};
+  gen_opts o = {.chat = chat, .seed = -1, .mp = clkv_model_default_params(),
+                .cp = clkv_context_default_params(), .gp = clkv_gen_default_params()};
   o.parallel = o.mp.max_seqs;
   int rc = cli_parse(c, argc, argv, &o);
   if (rc >= 0) return rc;
@@ -606,14 +596,18 @@ static int cli_generate(const cli_cmd *c, int argc, char **argv) {
     fprintf(stderr, "clkv: --system is the system message of the chat template: add --chat\n");
     return 2;
   }
+  char *text = NULL; /* the prompt read from a file or standard input */
+  if (!o.batch_file && (rc = cli_prompt(&o.prompt, o.file, !chat, &text)) >= 0) return rc;
   if (o.stops.n) o.gp.stop = o.stops.v;
-  o.mp.max_seqs = o.file ? o.parallel : 1;
+  o.gp.seed = cli_seed(o.seed);
+  o.mp.max_seqs = o.batch_file ? o.parallel : 1;
   o.cp.prefix_cache = !o.no_prefix;
   o.cp.reuse_last = chat && !o.no_prefix; /* each turn continues the conversation's sequence */
   session se = {0};
   catch_sigint();
   rc = session_open(&o, &se);
-  if (!rc) rc = o.file ? run_file(&o, &se) : converse(&o, &se, chat);
+  if (!rc) rc = o.batch_file ? run_file(&o, &se) : converse(&o, &se, chat);
   session_close(&se);
+  free(text);
   return rc;
 }

@@ -2,6 +2,8 @@
  * Ctrl-C during generate and chat, models that are not regular files, launch shapes beyond
  * the device's limits, and the options llama.cpp users expect. Runs the built clkv on the
  * default model ($CLKV_MODEL). */
+#define _XOPEN_SOURCE 700 /* posix_openpt, ptsname */
+#define _DEFAULT_SOURCE   /* mkdtemp, utimes, symlink */
 #include "ref/ref.h"
 #include "test_util.h"
 
@@ -43,8 +45,9 @@ static void clkv_path(char *exe, size_t cap) {
   strcpy(strrchr(exe, '/') + 1, "clkv");
 }
 
-/* Starts clkv with argv (NULL-terminated, argv[0] unused). */
-static void start(child *c, char *const argv[]) {
+/* Starts clkv with argv (NULL-terminated, argv[0] unused); its stdin is the pipe c->in, or
+ * the file tty when not NULL (a terminal). */
+static void start_on(child *c, char *const argv[], const char *tty) {
   int in[2], out[2];
   cr_assert(!pipe(in) && !pipe(out));
   snprintf(c->err_path, sizeof c->err_path, "/tmp/clkv-harden-err-XXXXXX");
@@ -56,7 +59,7 @@ static void start(child *c, char *const argv[]) {
   c->pid = fork();
   cr_assert(c->pid >= 0);
   if (c->pid == 0) {
-    dup2(in[0], 0);
+    dup2(tty ? open(tty, O_RDWR) : in[0], 0);
     dup2(out[1], 1);
     dup2(efd, 2);
     close(in[1]);
@@ -70,6 +73,8 @@ static void start(child *c, char *const argv[]) {
   c->in = in[1];
   c->out = out[0];
 }
+
+static void start(child *c, char *const argv[]) { start_on(c, argv, NULL); }
 
 /* Reads stdout until it holds want (NULL: until EOF) or timeout_s pass; 1 if found. */
 static int read_until(child *c, const char *want, double timeout_s) {
@@ -485,4 +490,120 @@ Test(harden, model_digest_rechecked_when_the_file_changes, .timeout = 300) {
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   cr_assert_eq(system(cmd), 0);
+}
+
+
+/* Runs `clkv generate -m MODEL` (no prompt) with a terminal as its standard input. */
+static int generate_on_terminal(char *err, size_t cap) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY);
+  cr_assert(master >= 0 && !grantpt(master) && !unlockpt(master));
+  const char *tty = ptsname(master);
+  cr_assert(tty);
+  char *argv[] = {"clkv", "generate", "-m", (char *)model(), NULL};
+  child c;
+  start_on(&c, argv, tty);
+  int rc = finish(&c, err, cap, 30);
+  close(master);
+  return rc;
+}
+
+/* What llama.cpp users expect: the prompt from -f FILE, from -p - or piped standard input;
+ * none on a terminal is an error at once (no default prompt). */
+Test(harden, prompt_from_file_or_stdin, .timeout = 120) {
+  char file[] = "/tmp/clkv-prompt-XXXXXX", args[512], want[4096], out[4096];
+  int fd = mkstemp(file);
+  cr_assert(fd >= 0);
+  close(fd);
+  write_lines(file, "The capital of France is\n");
+  snprintf(args, sizeof args, "generate -m '%s' -p 'The capital of France is' -n 4 --temp 0 --ids",
+           model());
+  cr_assert_eq(tu_run_cli(args, want, sizeof want), 0, "%s", want);
+  static const char *const ways[] = {"-f '%s'", "--file '%s'", "-p - < '%s'", "< '%s'"};
+  for (int i = 0; i < 4; i++) {
+    char way[300];
+    snprintf(way, sizeof way, ways[i], file);
+    snprintf(args, sizeof args, "generate -m '%s' -n 4 --temp 0 --ids %s", model(), way);
+    int rc = tu_run_cli(args, out, sizeof out);
+    cr_assert(rc == 0 && !strcmp(out, want), "%s: rc %d: %s\nwanted: %s", way, rc, out, want);
+  }
+  snprintf(args, sizeof args, "generate -m '%s' < /dev/null", model());
+  int rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "standard input was empty"), "rc %d: %s", rc, out);
+  rc = generate_on_terminal(out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "no prompt: give -p TEXT, -f FILE"), "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' -p hi -f '%s'", model(), file);
+  rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "not both"), "rc %d: %s", rc, out);
+  unlink(file);
+}
+
+/* The "seed" of a --json line. */
+static long long json_seed(const char *out) {
+  const char *p = strstr(out, "\"seed\":");
+  cr_assert(p, "no seed in %s", out);
+  return atoll(p + 7);
+}
+
+/* A random seed by default, printed by --json and --stats; -s/--seed repeats a run; -1 is
+ * accepted (random). */
+Test(harden, random_seed_printed_and_repeatable, .timeout = 120) {
+  char args[512], a[8192], b[8192];
+  snprintf(args, sizeof args, "generate -m '%s' -p 'Once upon a time' -n 8 --temp 1 --json",
+           model());
+  cr_assert_eq(tu_run_cli(args, a, sizeof a), 0, "%s", a);
+  cr_assert_eq(tu_run_cli(args, b, sizeof b), 0, "%s", b);
+  cr_assert_neq(json_seed(a), json_seed(b), "the same seed twice: %s", a);
+  snprintf(args, sizeof args, "generate -m '%s' -p 'Once upon a time' -n 8 --temp 1 --json -s %lld",
+           model(), json_seed(a));
+  cr_assert_eq(tu_run_cli(args, b, sizeof b), 0, "%s", b);
+  const char *ia = strstr(a, "\"ids\":["), *ib = strstr(b, "\"ids\":[");
+  cr_assert(ia && ib && !strncmp(ia, ib, strcspn(ia, "]")), "a: %s\nb: %s", a, b);
+  snprintf(args, sizeof args, "generate -m '%s' -p hi -n 2 --seed -1 --stats", model());
+  int rc = tu_run_cli(args, b, sizeof b);
+  cr_assert(rc == 0 && strstr(b, ", seed "), "rc %d: %s", rc, b);
+}
+
+/* llama.cpp's spellings, --version and --help everywhere, a hint for a mistyped option. */
+Test(harden, llama_cpp_spellings, .timeout = 120) {
+  char args[512], out[16384];
+  snprintf(args, sizeof args, "generate -m '%s' -p hi -c 64 --ctx-size 64 --n-predict 2 -s 1 "
+           "-r xyz --reverse-prompt zyx --system-prompt 'Be brief.' --chat", model());
+  int rc = tu_run_cli(args, out, sizeof out);
+  cr_assert_eq(rc, 0, "%s", out);
+  static const char *const cmds[] = {"devices", "inspect", "generate", "chat", "tune", "cache", NULL};
+  for (int i = 0; cmds[i]; i++) {
+    snprintf(args, sizeof args, "%s --version", cmds[i]);
+    rc = tu_run_cli(args, out, sizeof out);
+    cr_assert(rc == 0 && !strncmp(out, "clkv ", 5), "%s: rc %d: %s", args, rc, out);
+    snprintf(args, sizeof args, "%s --help", cmds[i]);
+    rc = tu_run_cli(args, out, sizeof out);
+    cr_assert(rc == 0 && strstr(out, "usage: clkv"), "%s: rc %d: %s", args, rc, out);
+  }
+  rc = tu_run_cli("generate --ctx-sise 64", out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "unknown option '--ctx-sise'; did you mean --ctx-size?"),
+            "rc %d: %s", rc, out);
+  rc = tu_run_cli("chat --frobnicate", out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "unknown option '--frobnicate'\n"), "rc %d: %s", rc, out);
+}
+
+/* chat's commands: /help, /stats (none yet, then the last reply's), /system, /reset, an
+ * unknown one, /quit ending the chat before the next line. */
+Test(harden, chat_commands, .timeout = 120) {
+  char in[] = "/tmp/clkv-cmds-XXXXXX", args[512], out[32768];
+  int fd = mkstemp(in);
+  cr_assert(fd >= 0);
+  close(fd);
+  write_lines(in, "/help\n/stats\nWhat is 2+2?\n/stats\n/system You answer in French.\n"
+                  "/reset\n/bogus\nSay hi.\n/quit\nnot reached\n");
+  snprintf(args, sizeof args, "chat -m '%s' -n 8 --temp 0 < '%s'", model(), in);
+  int rc = tu_run_cli(args, out, sizeof out);
+  static const char *const want[] = {"/reset        forget the conversation", "(no reply yet)",
+                                     "[stats] prompt tokens", "(new system message;",
+                                     "(conversation forgotten)", "unknown command /bogus", NULL};
+  cr_assert_eq(rc, 0, "%s", out);
+  for (int i = 0; want[i]; i++) cr_assert(strstr(out, want[i]), "no '%s' in %s", want[i], out);
+  int prompts = 0; /* "> " at the start of a line ([tuning] has "a > b") */
+  for (const char *p = out; (p = strstr(p, "> ")); p++) prompts += p == out || p[-1] == '\n';
+  cr_assert_eq(prompts, 9, "the chat went on after /quit: %s", out);
+  unlink(in);
 }
