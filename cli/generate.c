@@ -37,6 +37,7 @@ typedef struct sink {
   char *text;
   size_t len, tcap;
   int quiet; /* collect only (batch mode prints when all are done) */
+  int progress; /* a progress line is on the terminal's stderr: erased at the first token */
 } sink;
 
 /* Runtime, model and context of a run. */
@@ -72,6 +73,10 @@ static void catch_sigint(void) {
 
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
   sink *s = user;
+  if (s->progress) {
+    fputs("\r\033[K", stderr);
+    s->progress = 0;
+  }
   if (interrupted) return 1;
   if (id >= 0) {
     if (s->n == s->cap) {
@@ -476,6 +481,17 @@ static void say_cut(const session *se, const clkv_gen_stats *st, int chat) {
                     "gives a longer one, up to the model's %d\n", mi.n_ctx, mi.n_ctx_train);
 }
 
+/* A long prompt's prefill takes a while: a line on stderr while it runs, on a terminal only. */
+static void say_prefill(const session *se, const gen_opts *o, const char *prompt, sink *s) {
+  enum { LONG_PROMPT = 256 }; /* tokens: about a second or more on a CPU */
+  if (!isatty(STDERR_FILENO) || strlen(prompt) < LONG_PROMPT) return;
+  int n = prompt_tokens(se, o, prompt);
+  if (n < LONG_PROMPT) return;
+  fprintf(stderr, "clkv: computing the prompt (%d tokens)...", n);
+  fflush(stderr);
+  s->progress = 1;
+}
+
 /* One prompt or turn: generated and printed; with keep, the answer joins the conversation.
  * Returns 0, or the exit status after saying what failed. */
 static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int keep) {
@@ -488,8 +504,10 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
     if (!prompt) return cli_die(err.status, err.message);
   }
   sink s = {.o = o};
+  say_prefill(se, o, prompt ? prompt : user, &s);
   clkv_gen_stats stats;
   clkv_status st = clkv_generate(se->ctx, prompt ? prompt : user, &o->gp, on_token, &s, &stats);
+  if (s.progress) fputs("\r\033[K", stderr); /* no token came */
   free(prompt);
   if (st) {
     free(s.ids);

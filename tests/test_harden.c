@@ -607,3 +607,51 @@ Test(harden, chat_commands, .timeout = 120) {
   cr_assert_eq(prompts, 9, "the chat went on after /quit: %s", out);
   unlink(in);
 }
+
+/* Runs clkv with argv, its stderr on a terminal (a pseudo-terminal) whose text goes to out,
+ * its stdout to /dev/null; returns its exit status. */
+static int run_stderr_on_terminal(char *const argv[], char *out, size_t cap) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY);
+  cr_assert(master >= 0 && !grantpt(master) && !unlockpt(master) && ptsname(master));
+  char tty[128], exe[PATH_MAX];
+  snprintf(tty, sizeof tty, "%s", ptsname(master));
+  clkv_path(exe, sizeof exe);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    int t = open(tty, O_RDWR), null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(t, 2);
+    execv(exe, argv);
+    _exit(127);
+  }
+  size_t len = 0;
+  ssize_t n;
+  while (len + 1 < cap && (n = read(master, out + len, cap - 1 - len)) > 0) len += (size_t)n;
+  out[len] = 0; /* read ends with EIO once the child closed the terminal */
+  int st;
+  waitpid(pid, &st, 0);
+  close(master);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A long prompt's prefill shows a line on a terminal's stderr, erased at the first token;
+ * nothing of it when stderr is not a terminal. */
+Test(harden, long_prefill_progress_on_a_terminal_only, .timeout = 300) {
+  char file[] = "/tmp/clkv-long-XXXXXX", args[512], out[16384];
+  int fd = mkstemp(file);
+  cr_assert(fd >= 0);
+  for (int i = 0; i < 300; i++) cr_assert(write(fd, "word ", 5) == 5);
+  close(fd);
+  char *argv[] = {"clkv", "generate", "-m", (char *)model(), "-f", file, "-n", "2", "--temp", "0",
+                  "--no-prefix-cache", NULL};
+  int rc = run_stderr_on_terminal(argv, out, sizeof out);
+  cr_assert(rc == 0 && strstr(out, "computing the prompt (") && strstr(out, "\r\033[K"),
+            "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' -f '%s' -n 2 --temp 0 --no-prefix-cache", model(),
+           file);
+  rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 0 && !strstr(out, "computing the prompt"), "rc %d: %s", rc, out);
+  unlink(file);
+}
