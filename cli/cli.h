@@ -1,11 +1,13 @@
 /* cli.h — what the clkv command's files share: subcommands described by tables of options
- * (parsed, and printed by --help, in cli/opts.c), the default model path, JSON strings.
+ * (parsed, and printed by --help, in cli/opts.c), the default model path, JSON strings,
+ * prompt sources and Ctrl-C (cli/input.c), chat's conversation (cli/convo.c).
  * The CLI uses only the public API (include/clkv.h). */
 #ifndef CLKV_CLI_H
 #define CLKV_CLI_H
 
 #include "clkv.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -75,6 +77,43 @@ void cli_json_str(FILE *f, const char *s);
 int cli_prompt(const char **prompt, const char *file, int need, char **owned);
 /* The sampler seed: given (>= 0), else a random one to print so a run can be repeated. */
 uint64_t cli_seed(int64_t given);
+/* "512M", "2G", "65536K", "1048576" → *bytes; "0.5" → *frac in (0, 1]. 1, or 0 if neither. */
+int cli_parse_size(const char *v, uint64_t *bytes, double *frac);
+/* Ctrl-C: after cli_catch_sigint, the first SIGINT sets cli_interrupted (generation stops at
+ * its next token: the text so far, stats and JSON are still printed); the second exits at
+ * once with status 130. */
+extern volatile sig_atomic_t cli_interrupted;
+void cli_catch_sigint(void);
+/* chat's conversation (cli/convo.c): the messages the chat template renders, the oldest
+ * dropped when the context fills, and its slash commands (/help /reset /system /stats). */
+typedef struct convo {
+  clkv_chat_message msgs[256]; /* the system message (if any) first, then user/assistant */
+  size_t n;
+  char *owned[256]; /* the texts of the user and assistant messages, oldest first */
+  int n_owned;
+  char *system;     /* the system message set by /system, or NULL */
+} convo;
+
+/* A conversation with the system message (not copied; NULL: none). */
+void convo_init(convo *cv, const char *system);
+void convo_free(convo *cv);
+/* Adds a message whose text it takes (freed with the conversation): 0, or -1 when out of
+ * memory (text is freed). The oldest exchange goes first when there is no room left. */
+int convo_add(convo *cv, const char *role, char *text);
+/* Drops the oldest exchange (a user message and its reply; the system message stays):
+ * 1, or 0 when only the newest message is left. */
+int convo_drop_oldest(convo *cv);
+
+/* What a line typed in chat asks for. */
+typedef enum chat_action {
+  CHAT_MESSAGE, /* not a command: the user's message */
+  CHAT_DONE,    /* a command it carried out (said on stdout) */
+  CHAT_STATS,   /* /stats: the caller prints the last reply's statistics */
+  CHAT_QUIT     /* /quit or /exit */
+} chat_action;
+/* Carries out line's command on cv (/help, /reset, /system TEXT) or says what it wants. */
+chat_action convo_command(convo *cv, const char *line);
+
 /* Prints "clkv: error: msg (CLKV_ERR_...)" and returns the exit status 1. */
 int cli_die(clkv_status st, const char *msg);
 

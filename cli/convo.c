@@ -1,5 +1,5 @@
-/* convo.c — chat's conversation and slash commands (convo.h). */
-#include "convo.h"
+/* convo.c — chat's conversation and slash commands (declared in cli.h). */
+#include "cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>

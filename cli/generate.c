@@ -2,10 +2,8 @@
  * prompts generated together with continuous batching) and `clkv chat` (an interactive
  * loop over the model's chat template): their options, and the runs. */
 #include "cli.h"
-#include "convo.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,34 +48,13 @@ typedef struct session {
   int replies;
 } session;
 
-/* Ctrl-C: the first SIGINT asks the current generation to stop (the token callback returns
- * non-zero; the text so far, stats and JSON are still printed); the second exits at once. */
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig) {
-  (void)sig;
-  if (interrupted) {
-    static const char nl = '\n';
-    if (write(STDOUT_FILENO, &nl, 1)) {}
-    _exit(130);
-  }
-  interrupted = 1;
-}
-
-/* No SA_RESTART: a Ctrl-C while chat waits for input ends the read (and the chat). */
-static void catch_sigint(void) {
-  struct sigaction sa = {.sa_handler = on_sigint};
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-}
-
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
   sink *s = user;
   if (s->progress) {
     fputs("\r\033[K", stderr);
     s->progress = 0;
   }
-  if (interrupted) return 1;
+  if (cli_interrupted) return 1;
   if (id >= 0) {
     if (s->n == s->cap) {
       int cap = s->cap ? s->cap * 2 : 256;
@@ -110,31 +87,6 @@ static int on_token(void *user, int32_t id, const char *text, size_t len) {
   return 0;
 }
 
-/* "512M", "2G", "65536K", "1048576" → bytes; "0.5" → a fraction in (0, 1]. */
-static int parse_mem(const char *v, uint64_t *bytes, double *frac) {
-  char *end;
-  *bytes = 0;
-  *frac = 0;
-  if (strchr(v, '.')) {
-    double d = strtod(v, &end);
-    if (*end || !(d > 0 && d <= 1)) return 0;
-    *frac = d;
-    return 1;
-  }
-  errno = 0;
-  unsigned long long n = strtoull(v, &end, 10);
-  if (errno || end == v || n == 0 || v[0] == '-') return 0;
-  unsigned shift = 0;
-  if (*end == 'K' || *end == 'k') shift = 10, end++;
-  else if (*end == 'M' || *end == 'm') shift = 20, end++;
-  else if (*end == 'G' || *end == 'g') shift = 30, end++;
-  if (*end == 'i' && shift) end++;
-  if (*end == 'B' && shift) end++;
-  if (*end || n > (~0ULL >> shift)) return 0;
-  *bytes = (uint64_t)n << shift;
-  return 1;
-}
-
 static int add_stop(const char *opt, const char *v, void *where) {
   stop_list *l = where;
   if (l->n < (int)N_OF(l->v) - 1) {
@@ -148,7 +100,7 @@ static int add_stop(const char *opt, const char *v, void *where) {
 
 static int kv_mem(const char *opt, const char *v, void *where) {
   clkv_context_params *cp = where;
-  if (parse_mem(v, &cp->kv_mem_bytes, &cp->kv_mem_fraction)) return 1;
+  if (cli_parse_size(v, &cp->kv_mem_bytes, &cp->kv_mem_fraction)) return 1;
   fprintf(stderr, "clkv: %s takes a size (512M, 2G, 65536K) or a fraction (0.5) of the device "
                   "memory the weights leave, not '%s'\n", opt, v);
   return 0;
@@ -431,7 +383,7 @@ static int run_file(const gen_opts *o, session *se) {
     const double ms =
         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
     rc = st ? cli_die(st, clkv_last_error(se->ctx)) : batch_print(&b, o, se->ctx, ms);
-    if (!rc && interrupted) rc = 130;
+    if (!rc && cli_interrupted) rc = 130;
   }
   batch_free(&b);
   return rc;
@@ -516,7 +468,7 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
   }
   if (!o->json) fputc('\n', stdout); /* warnings after it, never mid-line */
   fflush(stdout);
-  /* after each answer, so the blocks survive an interrupted chat (and --stats counts them);
+  /* after each answer, so the blocks survive an cli_interrupted chat (and --stats counts them);
    * an unusable directory was said when the context was made (the disk tier is off) */
   clkv_status saved = o->cp.prefix_cache_dir ? clkv_context_save_prefix(se->ctx) : CLKV_OK;
   if (saved && saved != CLKV_ERR_INVALID_ARG && !se->save_warned++)
@@ -524,7 +476,7 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
   if (o->json) print_json(&s, &stats, se->ctx, -1);
   fflush(stdout);
   say_cut(se, &stats, keep);
-  if (interrupted) fprintf(stderr, "clkv: interrupted (Ctrl-C again exits at once)\n");
+  if (cli_interrupted) fprintf(stderr, "clkv: cli_interrupted (Ctrl-C again exits at once)\n");
   if (o->stats) print_stats(stderr, &stats, se->ctx, se->m, clkv_runtime_device(se->rt), o->gp.seed);
   se->last = stats;
   se->replies++;
@@ -541,9 +493,9 @@ static int read_message(char *line, int cap) {
   for (;;) {
     fputs("> ", stdout);
     fflush(stdout);
-    interrupted = 0; /* a Ctrl-C that cut the last reply does not end the chat */
+    cli_interrupted = 0; /* a Ctrl-C that cut the last reply does not end the chat */
     if (!fgets(line, cap, stdin)) {
-      if (interrupted) fputc('\n', stdout);
+      if (cli_interrupted) fputc('\n', stdout);
       return 0;
     }
     line[strcspn(line, "\n")] = 0;
@@ -572,7 +524,7 @@ static int converse(const gen_opts *o, session *se, int chat) {
     rc = turn(o, se, &cv, user, chat && o->chat);
   } while (!rc && chat && !o->prompt);
   convo_free(&cv);
-  return rc ? rc : interrupted ? 130 : 0;
+  return rc ? rc : cli_interrupted ? 130 : 0;
 }
 
 /* Runtime, model and context as the options say: 0, or the exit status after saying what
@@ -622,7 +574,7 @@ static int cli_generate(const cli_cmd *c, int argc, char **argv) {
   o.cp.prefix_cache = !o.no_prefix;
   o.cp.reuse_last = chat && !o.no_prefix; /* each turn continues the conversation's sequence */
   session se = {0};
-  catch_sigint();
+  cli_catch_sigint();
   rc = session_open(&o, &se);
   if (!rc) rc = o.batch_file ? run_file(&o, &se) : converse(&o, &se, chat);
   session_close(&se);

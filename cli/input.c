@@ -1,9 +1,10 @@
 /* input.c — where a prompt comes from as llama.cpp's tools take it (-p TEXT, -p - or piped
- * standard input, -f FILE), and the sampler seed (random unless given). */
+ * standard input, -f FILE), the sampler seed (random unless given), and Ctrl-C. */
 #include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,4 +98,25 @@ uint64_t cli_seed(int64_t given) {
   }
   if (f) fclose(f);
   return s & 0x7fffffffu; /* what --seed takes back */
+}
+
+/* Ctrl-C: the first SIGINT asks the current generation to stop (the token callback returns
+ * non-zero; the text so far, stats and JSON are still printed); the second exits at once. */
+volatile sig_atomic_t cli_interrupted;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  if (cli_interrupted) {
+    static const char nl = '\n';
+    if (write(STDOUT_FILENO, &nl, 1)) {}
+    _exit(130);
+  }
+  cli_interrupted = 1;
+}
+
+/* No SA_RESTART: a Ctrl-C while chat waits for input ends the read (and the chat). */
+void cli_catch_sigint(void) {
+  struct sigaction sa = {.sa_handler = on_sigint};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
 }

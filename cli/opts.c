@@ -47,6 +47,31 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
   return 1;
 }
 
+/* "512M", "2G", "65536K", "1048576" → bytes; "0.5" → a fraction in (0, 1]. */
+int cli_parse_size(const char *v, uint64_t *bytes, double *frac) {
+  char *end;
+  *bytes = 0;
+  *frac = 0;
+  if (strchr(v, '.')) {
+    double d = strtod(v, &end);
+    if (*end || !(d > 0 && d <= 1)) return 0;
+    *frac = d;
+    return 1;
+  }
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || end == v || n == 0 || v[0] == '-') return 0;
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10, end++;
+  else if (*end == 'M' || *end == 'm') shift = 20, end++;
+  else if (*end == 'G' || *end == 'g') shift = 30, end++;
+  if (*end == 'i' && shift) end++;
+  if (*end == 'B' && shift) end++;
+  if (*end || n > (~0ULL >> shift)) return 0;
+  *bytes = (uint64_t)n << shift;
+  return 1;
+}
+
 /* Integers and reals are stored by the destination's size. */
 static void put_int(void *where, size_t size, long long x) {
   if (size == sizeof(int)) *(int *)where = (int)x;
