@@ -566,6 +566,11 @@ static int cli_generate(const cli_cmd *c, int argc, char **argv) {
     fprintf(stderr, "clkv: --system is the system message of the chat template: add --chat\n");
     return 2;
   }
+  if (o.batch_file && (o.prompt || o.file)) {
+    fprintf(stderr, "clkv: --batch-file reads the prompts from its file: drop %s\n",
+            o.prompt ? "-p" : "-f");
+    return 2;
+  }
   char *text = NULL; /* the prompt read from a file or standard input */
   if (!o.batch_file && (rc = cli_prompt(&o.prompt, o.file, !chat, &text)) >= 0) return rc;
   if (o.stops.n) o.gp.stop = o.stops.v;

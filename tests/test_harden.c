@@ -379,6 +379,10 @@ Test(harden, prompt_from_file_or_stdin, .timeout = 120) {
   snprintf(args, sizeof args, "generate -m '%s' -p hi -f '%s'", model(), file);
   rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "not both"), "rc %d: %s", rc, out);
+  snprintf(args, sizeof args, "generate -m '%s' -p hi --batch-file '%s'", model(), file);
+  rc = tu_run_cli(args, out, sizeof out);
+  cr_assert(rc == 2 && strstr(out, "--batch-file reads the prompts from its file: drop -p"),
+            "rc %d: %s", rc, out);
   unlink(file);
 }
 
