@@ -1,5 +1,6 @@
 /* cli.h — what the clkv command's files share: subcommands described by tables of options
- * (parsed, and printed by --help, in cli/opts.c), the default model path, JSON strings.
+ * (parsed, and printed by --help, in cli/opts.c), the default model path, JSON strings,
+ * prompt sources and Ctrl-C (cli/input.c), chat's conversation (cli/convo.c).
  * The CLI uses only the public API (include/clkv.h). */
 #ifndef CLKV_CLI_H
 #define CLKV_CLI_H
@@ -7,7 +8,9 @@
 #include "clkv.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CLKV_DEFAULT_MODEL "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -27,6 +30,7 @@ typedef enum cli_kind {
 typedef struct cli_opt {
   const char *flag;  /* short spelling ("-m"), or NULL */
   const char *name;  /* long spelling ("--model"), or NULL */
+  const char *alias; /* another spelling, as llama.cpp's tools name it ("--ctx-size"), or NULL */
   cli_kind kind;
   const char *value; /* the value's name in --help ("N"); NULL: the choices, or none */
   size_t at, size;   /* set with CLI_AT(type, field) */
@@ -55,8 +59,8 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 /* Parses argv[1..argc) by c's table into opts (which holds the defaults). Returns -1 to go
- * on, else the exit status: 0 after --help (printed to stdout), 2 after an error (said on
- * stderr, with the usage after an unknown option). */
+ * on, else the exit status: 0 after --help or --version (printed to stdout), 2 after an
+ * error (said on stderr; an unknown option with the nearest known one and the usage). */
 int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts);
 /* --help text of c; defaults is an options struct holding the default values. */
 void cli_usage(FILE *f, const cli_cmd *c, const void *defaults);
@@ -69,8 +73,9 @@ typedef struct stop_list {
 } stop_list;
 
 typedef struct gen_opts {
-  const char *model, *prompt, *system, *device, *file;
+  const char *model, *prompt, *system, *device, *file, *batch_file;
   int chat, ids, stats, json, no_prefix, parallel;
+  int64_t seed; /* -1: random */
   stop_list stops;
   clkv_model_params mp;   /* --ctx --kv-block --chunk --kv-type */
   clkv_context_params cp; /* --kv-evict --kv-host-blocks --kv-mem --prefix-cache-dir */
@@ -90,6 +95,51 @@ json_t *cli_json_text(const char *s, size_t n);
 /* Writes j compactly to f and releases it (NULL: writes nothing, returns -1). */
 int cli_json_write(FILE *f, json_t *j);
 void cli_json_str(FILE *f, const char *s); /* s as a JSON string, through cli_json_text */
+void cli_json_str(FILE *f, const char *s);
+/* The prompt of generate (need) or chat's one turn: *prompt as given, the file's text (-f),
+ * or standard input's (-p -, or piped with neither given). Returns -1 to go on (the text in
+ * *prompt; *owned, which the caller frees, holds it when read), else the exit status after
+ * saying what is wrong. */
+int cli_prompt(const char **prompt, const char *file, int need, char **owned);
+/* The sampler seed: given (>= 0), else a random one to print so a run can be repeated. */
+uint64_t cli_seed(int64_t given);
+/* "512M", "2G", "65536K", "1048576" → *bytes; "0.5" → *frac in (0, 1]. 1, or 0 if neither. */
+int cli_parse_size(const char *v, uint64_t *bytes, double *frac);
+/* Ctrl-C: after cli_catch_sigint, the first SIGINT sets cli_interrupted (generation stops at
+ * its next token: the text so far, stats and JSON are still printed); the second exits at
+ * once with status 130. */
+extern volatile sig_atomic_t cli_interrupted;
+void cli_catch_sigint(void);
+/* chat's conversation (cli/convo.c): the messages the chat template renders, the oldest
+ * dropped when the context fills, and its slash commands (/help /reset /system /stats). */
+typedef struct convo {
+  clkv_chat_message msgs[256]; /* the system message (if any) first, then user/assistant */
+  size_t n;
+  char *owned[256]; /* the texts of the user and assistant messages, oldest first */
+  int n_owned;
+  char *system;     /* the system message set by /system, or NULL */
+} convo;
+
+/* A conversation with the system message (not copied; NULL: none). */
+void convo_init(convo *cv, const char *system);
+void convo_free(convo *cv);
+/* Adds a message whose text it takes (freed with the conversation): 0, or -1 when out of
+ * memory (text is freed). The oldest exchange goes first when there is no room left. */
+int convo_add(convo *cv, const char *role, char *text);
+/* Drops the oldest exchange (a user message and its reply; the system message stays):
+ * 1, or 0 when only the newest message is left. */
+int convo_drop_oldest(convo *cv);
+
+/* What a line typed in chat asks for. */
+typedef enum chat_action {
+  CHAT_MESSAGE, /* not a command: the user's message */
+  CHAT_DONE,    /* a command it carried out (said on stdout) */
+  CHAT_STATS,   /* /stats: the caller prints the last reply's statistics */
+  CHAT_QUIT     /* /quit or /exit */
+} chat_action;
+/* Carries out line's command on cv (/help, /reset, /system TEXT) or says what it wants. */
+chat_action convo_command(convo *cv, const char *line);
+
 /* Prints "clkv: error: msg (CLKV_ERR_...)" and returns the exit status 1. */
 int cli_die(clkv_status st, const char *msg);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -21,6 +22,7 @@ typedef struct sink {
   int quiet; /* collect only (batch mode prints when all are done) */
   json_t *logprobs; /* --logprobs: per token {id, token, logprob, top: [...]} */
   const clkv_model *m;
+  int progress; /* a progress line is on the terminal's stderr: erased at the first token */
 } sink;
 
 /* Runtime, model and context of a run. */
@@ -29,10 +31,17 @@ typedef struct session {
   clkv_model *m;
   clkv_context *ctx;
   int save_warned;
+  clkv_gen_stats last; /* of the last reply (chat's /stats) */
+  int replies;
 } session;
 
 static int on_token(void *user, int32_t id, const char *text, size_t len) {
   sink *s = user;
+  if (s->progress) {
+    fputs("\r\033[K", stderr);
+    s->progress = 0;
+  }
+  if (cli_interrupted) return 1;
   if (id >= 0) {
     if (s->n == s->cap) {
       int cap = s->cap ? s->cap * 2 : 256;
@@ -87,41 +96,20 @@ static int on_event(void *user, const clkv_token_event *ev) {
   return on_token(user, ev->id, ev->text, ev->len);
 }
 
-/* "512M", "2G", "65536K", "1048576" → bytes; "0.5" → a fraction in (0, 1]. */
-static int parse_mem(const char *v, uint64_t *bytes, double *frac) {
-  char *end;
-  *bytes = 0;
-  *frac = 0;
-  if (strchr(v, '.')) {
-    double d = strtod(v, &end);
-    if (*end || !(d > 0 && d <= 1)) return 0;
-    *frac = d;
+static int add_stop(const char *opt, const char *v, void *where) {
+  stop_list *l = where;
+  if (l->n < (int)N_OF(l->v) - 1) {
+    l->v[l->n++] = v;
     return 1;
   }
-  errno = 0;
-  unsigned long long n = strtoull(v, &end, 10);
-  if (errno || end == v || n == 0 || v[0] == '-') return 0;
-  unsigned shift = 0;
-  if (*end == 'K' || *end == 'k') shift = 10, end++;
-  else if (*end == 'M' || *end == 'm') shift = 20, end++;
-  else if (*end == 'G' || *end == 'g') shift = 30, end++;
-  if (*end == 'i' && shift) end++;
-  if (*end == 'B' && shift) end++;
-  if (*end || n > (~0ULL >> shift)) return 0;
-  *bytes = (uint64_t)n << shift;
-  return 1;
-}
-
-static int add_stop(const char *opt, const char *v, void *where) {
-  (void)opt;
-  stop_list *l = where;
-  if (l->n < (int)N_OF(l->v) - 1) l->v[l->n++] = v;
-  return 1;
+  fprintf(stderr, "clkv: %s takes %d strings at most; '%s' is one more\n", opt,
+          (int)N_OF(l->v) - 1, v);
+  return 0;
 }
 
 static int kv_mem(const char *opt, const char *v, void *where) {
   clkv_context_params *cp = where;
-  if (parse_mem(v, &cp->kv_mem_bytes, &cp->kv_mem_fraction)) return 1;
+  if (cli_parse_size(v, &cp->kv_mem_bytes, &cp->kv_mem_fraction)) return 1;
   fprintf(stderr, "clkv: %s takes a size (512M, 2G, 65536K) or a fraction (0.5) of the device "
                   "memory the weights leave, not '%s'\n", opt, v);
   return 0;
@@ -136,15 +124,19 @@ static const cli_opt gen_rows[] = {
     {.flag = "-m", .name = "--model", .kind = CLI_STR, .value = "MODEL", AT(model),
      .help = "the GGUF model file [default: $CLKV_MODEL, else models/" CLKV_DEFAULT_MODEL "]"},
     {.flag = "-p", .name = "--prompt", .kind = CLI_STR, .value = "PROMPT", AT(prompt),
-     .help = "the prompt (with --chat: the user's message; chat answers it and exits)"},
-    {.flag = "-f", .kind = CLI_STR, .value = "FILE", AT(file), .only = "generate",
-     .help = "one prompt per line ('-': standard input), generated together with continuous "
-             "batching; results printed in input order as [i] text, or one JSON object per "
-             "line with --json"},
+     .help = "the prompt; '-' reads it from standard input, as generate does when standard "
+             "input is not a terminal and neither -p nor -f is given (chat: the user's "
+             "message; chat answers it and exits)"},
+    {.flag = "-f", .name = "--file", .kind = CLI_STR, .value = "FILE", AT(file),
+     .help = "the prompt is the text of FILE (one trailing newline dropped), as in llama.cpp"},
+    {.name = "--batch-file", .kind = CLI_STR, .value = "FILE", AT(batch_file), .only = "generate",
+     .help = "many prompts, one per line ('-': standard input), generated together with "
+             "continuous batching; results printed in input order as [i] text, or one JSON "
+             "object per line with --json"},
     {.name = "--parallel", .kind = CLI_INT, .value = "N", AT(parallel), .lo = 1, .hi = 256,
-     .help = "sequences decoded together with -f"},
-    {.flag = "-n", .kind = CLI_INT, .value = "N", AT(gp.max_tokens), .lo = 0, .hi = 1 << 20,
-     .help = "tokens to generate at most"},
+     .help = "sequences decoded together with --batch-file"},
+    {.flag = "-n", .name = "--n-predict", .kind = CLI_INT, .value = "N", AT(gp.max_tokens),
+     .lo = 0, .hi = 1 << 20, .help = "tokens to generate at most"},
     {.name = "--temp", .kind = CLI_NUM, .value = "T", AT(gp.temperature), .lo = 0, .hi = 100,
      .help = "temperature, 0 = greedy"},
     {.name = "--top-k", .kind = CLI_INT, .value = "K", AT(gp.top_k), .lo = 0, .hi = 1 << 24,
@@ -155,19 +147,22 @@ static const cli_opt gen_rows[] = {
      .help = "drop tokens less likely than P times the most likely one (0: none)"},
     {.name = "--repeat-penalty", .kind = CLI_NUM, .value = "R", AT(gp.repeat_penalty),
      .lo = 0.01, .hi = 100, .help = "penalty on the tokens generated last (1: none)"},
-    {.name = "--seed", .kind = CLI_INT, .value = "S", AT(gp.seed), .lo = 0, .hi = 0x7fffffffL,
-     .help = "seed of the sampler's random numbers"},
+    {.flag = "-s", .name = "--seed", .kind = CLI_INT, .value = "S", AT(seed), .lo = -1,
+     .hi = 0x7fffffffL, .help = "seed of the sampler's random numbers; -1: a random one, "
+     "printed by --stats and --json so the run can be repeated"},
     {.name = "--chat", .kind = CLI_FLAG, AT(chat),
      .help = "wrap the prompt in the model's chat template"},
-    {.name = "--system", .kind = CLI_STR, .value = "S", AT(system),
-     .help = "the system message of the chat template"},
-    {.name = "--stop", .kind = CLI_CALL, .value = "STR", AT(stops), .call = add_stop,
+    {.name = "--system", .alias = "--system-prompt", .kind = CLI_STR, .value = "S", AT(system),
+     .help = "the system message of the chat template (generate: with --chat)"},
+    {.flag = "-r", .name = "--stop", .alias = "--reverse-prompt", .kind = CLI_CALL,
+     .value = "STR", AT(stops), .call = add_stop,
      .help = "stop when the text reaches STR (up to 8 of them)"},
     {.name = "--device", .kind = CLI_STR, .value = "D", AT(device),
      .help = "device index or name substring as clkv devices lists them, or gpu or cpu "
              "[default: $CLKV_DEVICE, else the best GPU, else a CPU]"},
-    {.name = "--ctx", .kind = CLI_INT, .value = "N", AT(mp.n_ctx), .lo = 16, .hi = 1 << 20,
-     .help = "context length in tokens [default: the model's, at most 4096]"},
+    {.flag = "-c", .name = "--ctx", .alias = "--ctx-size", .kind = CLI_INT, .value = "N", AT(mp.n_ctx), .lo = 16, .hi = 1 << 20,
+     .help = "context length in tokens, at most the model's [default: the model's, at most "
+             "2048]"},
     {.name = "--kv-block", .kind = CLI_INT, AT(mp.kv_block), .choices = kv_blocks,
      .help = "tokens per KV cache block"},
     {.name = "--chunk", .kind = CLI_INT, .value = "N", AT(mp.chunk), .lo = 1, .hi = 4096,
@@ -217,7 +212,7 @@ const cli_cmd cli_chat_cmd = {
              "(unless --no-prefix-cache).\n"};
 
 static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ctx,
-                        const clkv_model *m, const clkv_device_info *dev) {
+                        const clkv_model *m, const clkv_device_info *dev, uint64_t seed) {
   clkv_kv_stats k;
   clkv_context_kv_stats(ctx, &k);
   double pf = s->prefill_ms > 0 ? s->prefill_tokens * 1000.0 / s->prefill_ms : 0;
@@ -225,9 +220,9 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
                   ? (s->generated_tokens - 1) * 1000.0 / s->decode_ms : 0;
   fprintf(f,
           "\n[stats] prompt tokens %d (%d computed), prefill %.1f tok/s (%.1f ms), decode %.1f "
-          "tok/s (%d tokens), TTFT %.1f ms, mean ITL %.2f ms, launches/token %.0f\n",
+          "tok/s (%d tokens), TTFT %.1f ms, mean ITL %.2f ms, launches/token %.0f, seed %llu\n",
           s->prompt_tokens, s->prefill_tokens, pf, s->prefill_ms, dc, s->generated_tokens, s->ttft_ms,
-          s->mean_itl_ms, s->launches_per_token);
+          s->mean_itl_ms, s->launches_per_token, (unsigned long long)seed);
   fprintf(f,
           "[kv] %s, %llu bytes/token; device blocks %d used, %d cached, %d free of %d "
           "(%d tokens each, %.1f MiB in use); "
@@ -268,6 +263,7 @@ static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_conte
       "disk_blocks_read", (json_int_t)k.disk_blocks_read,
       "disk_blocks_written", (json_int_t)k.disk_blocks_written,
       "disk_files_ignored", (json_int_t)k.disk_files_ignored);
+  if (j) json_object_set_new(j, "seed", json_integer((json_int_t)s->o->gp.seed));
   if (j && index >= 0) json_object_set_new(j, "index", json_integer(index));
   if (j && s->logprobs) json_object_set(j, "logprobs", s->logprobs);
   if (cli_json_write(stdout, j) == 0) fputc('\n', stdout);
@@ -346,7 +342,7 @@ static int batch_read(batch *b, const gen_opts *o, clkv_model *m, FILE *f) {
   }
   free(line);
   if (!rc && !b->n) {
-    fprintf(stderr, "clkv: %s holds no prompt (one per line)\n", o->file);
+    fprintf(stderr, "clkv: %s holds no prompt (one per line)\n", o->batch_file);
     rc = 2;
   }
   return rc;
@@ -376,8 +372,9 @@ static int batch_print(const batch *b, const gen_opts *o, const clkv_context *ct
     clkv_kv_stats k;
     clkv_context_kv_stats(ctx, &k);
     fprintf(stderr, "[batch] %d prompts, %ld tokens in %.1f ms: %.1f tokens/s; %d decoded together "
-                    "at most; swaps %llu/%llu\n", b->n, tokens, ms, tokens * 1000.0 / ms,
-            o->parallel, (unsigned long long)k.swaps_out, (unsigned long long)k.swaps_in);
+                    "at most; swaps %llu/%llu; seed %llu\n", b->n, tokens, ms, tokens * 1000.0 / ms,
+            o->parallel, (unsigned long long)k.swaps_out, (unsigned long long)k.swaps_in,
+            (unsigned long long)o->gp.seed);
   }
   return rc;
 }
@@ -385,9 +382,9 @@ static int batch_print(const batch *b, const gen_opts *o, const clkv_context *ct
 /* -f: every non-empty line is a prompt; all are generated together (clkv_generate_batch)
  * and printed in input order when done. */
 static int run_file(const gen_opts *o, session *se) {
-  FILE *f = strcmp(o->file, "-") ? fopen(o->file, "r") : stdin;
+  FILE *f = strcmp(o->batch_file, "-") ? fopen(o->batch_file, "r") : stdin;
   if (!f) {
-    fprintf(stderr, "clkv: cannot open %s: %s\n", o->file, strerror(errno));
+    fprintf(stderr, "clkv: cannot open %s: %s\n", o->batch_file, strerror(errno));
     return 1;
   }
   batch b = {0};
@@ -402,21 +399,65 @@ static int run_file(const gen_opts *o, session *se) {
     const double ms =
         (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
     rc = st ? cli_die(st, clkv_last_error(se->ctx)) : batch_print(&b, o, se->ctx, ms);
+    if (!rc && cli_interrupted) rc = 130;
   }
   batch_free(&b);
   return rc;
 }
 
-/* The conversation so far (chat, or --chat). */
-typedef struct convo {
-  clkv_chat_message msgs[256];
-  size_t n;
-  char *owned[256]; /* the texts of its messages that it holds */
-  int n_owned;
-} convo;
+/* Tokens of text as a prompt, or a negative status. */
+static int prompt_tokens(const session *se, const gen_opts *o, const char *text) {
+  int cap = (int)strlen(text) + 8, n;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)cap);
+  n = ids ? clkv_tokenize(se->m, text, o->gp.add_special, ids, cap) : CLKV_ERR_NO_MEMORY;
+  free(ids);
+  return n;
+}
 
-static int convo_full(const convo *cv) {
-  return cv->n + 2 > N_OF(cv->msgs) || cv->n_owned + 2 > (int)N_OF(cv->owned);
+/* The conversation in the chat template, its oldest exchanges dropped (said on stderr) until
+ * it leaves room for a reply in the context. Caller frees; NULL after an error. */
+static char *convo_prompt(const gen_opts *o, const session *se, convo *cv, clkv_error *err) {
+  clkv_model_info mi;
+  clkv_model_get_info(se->m, &mi);
+  const int room = o->gp.max_tokens < mi.n_ctx / 2 ? o->gp.max_tokens : mi.n_ctx / 2;
+  int dropped = 0, n = 0;
+  char *prompt;
+  for (;;) {
+    if (!(prompt = clkv_chat_format(se->m, cv->msgs, cv->n, 1, err))) return NULL;
+    n = prompt_tokens(se, o, prompt);
+    if (n < 0 || n + room <= mi.n_ctx || !convo_drop_oldest(cv)) break;
+    free(prompt);
+    dropped++;
+  }
+  if (dropped)
+    fprintf(stderr, "clkv: the conversation filled the context (%d tokens): dropped the "
+                    "%d oldest exchange%s (the system message stays)\n", mi.n_ctx, dropped,
+            dropped > 1 ? "s" : "");
+  return prompt;
+}
+
+/* Says on stderr why a reply ended early, after its text and newline. */
+static void say_cut(const session *se, const clkv_gen_stats *st, int chat) {
+  if (st->stop_reason != CLKV_STOP_CONTEXT) return;
+  clkv_model_info mi;
+  clkv_model_get_info(se->m, &mi);
+  if (chat)
+    fprintf(stderr, "clkv: the reply was cut: the context (%d tokens) is full; the oldest turns "
+                    "are dropped for the next one\n", mi.n_ctx);
+  else
+    fprintf(stderr, "clkv: warning: generation stopped: the context (%d tokens) is full; --ctx "
+                    "gives a longer one, up to the model's %d\n", mi.n_ctx, mi.n_ctx_train);
+}
+
+/* A long prompt's prefill takes a while: a line on stderr while it runs, on a terminal only. */
+static void say_prefill(const session *se, const gen_opts *o, const char *prompt, sink *s) {
+  enum { LONG_PROMPT = 256 }; /* tokens: about a second or more on a CPU */
+  if (!isatty(STDERR_FILENO) || strlen(prompt) < LONG_PROMPT) return;
+  int n = prompt_tokens(se, o, prompt);
+  if (n < LONG_PROMPT) return;
+  fprintf(stderr, "clkv: computing the prompt (%d tokens)...", n);
+  fflush(stderr);
+  s->progress = 1;
 }
 
 /* clkv_generate with log-probabilities: the prompt tokenized and run as a one-request
@@ -441,16 +482,18 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
   clkv_error err;
   char *prompt = NULL;
   if (o->chat) {
-    cv->owned[cv->n_owned] = strdup(user);
-    cv->msgs[cv->n++] = (clkv_chat_message){"user", cv->owned[cv->n_owned++]};
-    prompt = clkv_chat_format(se->m, cv->msgs, cv->n, 1, &err);
+    if (convo_add(cv, "user", strdup(user)))
+      return cli_die(CLKV_ERR_NO_MEMORY, "out of host memory");
+    prompt = convo_prompt(o, se, cv, &err);
     if (!prompt) return cli_die(err.status, err.message);
   }
   sink s = {.o = o, .m = se->m};
+  say_prefill(se, o, prompt ? prompt : user, &s);
   clkv_gen_stats stats;
   clkv_status st = o->json && o->gp.logprobs
       ? generate_logprobs(se, prompt ? prompt : user, &o->gp, &s, &stats)
       : clkv_generate(se->ctx, prompt ? prompt : user, &o->gp, on_token, &s, &stats);
+  if (s.progress) fputs("\r\033[K", stderr); /* no token came */
   free(prompt);
   if (st) {
     free(s.ids);
@@ -458,52 +501,66 @@ static int turn(const gen_opts *o, session *se, convo *cv, const char *user, int
     json_decref(s.logprobs);
     return cli_die(st, clkv_last_error(se->ctx));
   }
-  /* after each answer, so the blocks survive an interrupted chat (and --stats counts them) */
-  if (o->cp.prefix_cache_dir && clkv_context_save_prefix(se->ctx) && !se->save_warned++)
+  if (!o->json) fputc('\n', stdout); /* warnings after it, never mid-line */
+  fflush(stdout);
+  /* after each answer, so the blocks survive an interrupted chat (and --stats counts them);
+   * an unusable directory was said when the context was made (the disk tier is off) */
+  clkv_status saved = o->cp.prefix_cache_dir ? clkv_context_save_prefix(se->ctx) : CLKV_OK;
+  if (saved && saved != CLKV_ERR_INVALID_ARG && !se->save_warned++)
     fprintf(stderr, "clkv: warning: prefix cache not saved: %s\n", clkv_last_error(se->ctx));
   if (o->json) print_json(&s, &stats, se->ctx, -1);
-  else fputc('\n', stdout);
-  if (o->stats) print_stats(stderr, &stats, se->ctx, se->m, clkv_runtime_device(se->rt));
-  if (keep) {
-    cv->owned[cv->n_owned] = s.text ? s.text : strdup("");
-    cv->msgs[cv->n++] = (clkv_chat_message){"assistant", cv->owned[cv->n_owned++]};
-    s.text = NULL;
-  }
+  fflush(stdout);
+  say_cut(se, &stats, keep);
+  if (cli_interrupted) fprintf(stderr, "clkv: interrupted (Ctrl-C again exits at once)\n");
+  if (o->stats) print_stats(stderr, &stats, se->ctx, se->m, clkv_runtime_device(se->rt), o->gp.seed);
+  se->last = stats;
+  se->replies++;
+  if (keep && convo_add(cv, "assistant", s.text ? s.text : strdup("")))
+    fprintf(stderr, "clkv: out of host memory: the reply is not kept in the conversation\n");
+  if (keep) s.text = NULL;
   free(s.ids);
   free(s.text);
   json_decref(s.logprobs);
   return 0;
 }
 
-/* The user's next message into line: 0 at the end of input, /quit or /exit. */
+/* The user's next line into line: 0 at the end of input or Ctrl-C. */
 static int read_message(char *line, int cap) {
   for (;;) {
     fputs("> ", stdout);
     fflush(stdout);
-    if (!fgets(line, cap, stdin)) return 0;
+    cli_interrupted = 0; /* a Ctrl-C that cut the last reply does not end the chat */
+    if (!fgets(line, cap, stdin)) {
+      if (cli_interrupted) fputc('\n', stdout);
+      return 0;
+    }
     line[strcspn(line, "\n")] = 0;
-    if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) return 0;
     if (*line) return 1;
   }
 }
 
 /* generate: the one prompt; chat: -p's one turn, or turns read from stdin until the end. */
 static int converse(const gen_opts *o, session *se, int chat) {
-  convo cv = {.n = 0};
-  if (o->system) cv.msgs[cv.n++] = (clkv_chat_message){"system", o->system};
+  convo cv;
+  convo_init(&cv, o->system);
   char line[8192];
   int rc = 0;
   do {
     const char *user = o->prompt;
     if (chat && !user) {
       if (!read_message(line, sizeof line)) break;
-      user = line;
+      chat_action a = convo_command(&cv, line);
+      if (a == CHAT_QUIT) break;
+      if (a == CHAT_STATS && !se->replies) puts("(no reply yet)");
+      else if (a == CHAT_STATS)
+        print_stats(stdout, &se->last, se->ctx, se->m, clkv_runtime_device(se->rt), o->gp.seed);
+      if (a != CHAT_MESSAGE) continue;
+      user = line[0] == '/' ? line + 1 : line; /* "//text" sends "/text" */
     }
-    if (o->chat && convo_full(&cv)) break;
     rc = turn(o, se, &cv, user, chat && o->chat);
   } while (!rc && chat && !o->prompt);
-  for (int i = 0; i < cv.n_owned; i++) free(cv.owned[i]);
-  return rc;
+  convo_free(&cv);
+  return rc ? rc : cli_interrupted ? 130 : 0;
 }
 
 /* Runtime, model and context as the options say: 0, or the exit status after saying what
@@ -520,6 +577,11 @@ static int session_open(const gen_opts *o, session *se) {
     return cli_die(st, err.message);
   }
   if ((st = clkv_context_create(se->m, &o->cp, &se->ctx, &err))) return cli_die(st, err.message);
+  clkv_model_info mi;
+  clkv_model_get_info(se->m, &mi);
+  if (o->mp.n_ctx > mi.n_ctx)
+    fprintf(stderr, "clkv: --ctx %d is more than the model's context: capped to %d tokens\n",
+            o->mp.n_ctx, mi.n_ctx);
   return 0;
 }
 
@@ -531,19 +593,32 @@ static void session_close(session *se) {
 
 static int cli_generate(const cli_cmd *c, int argc, char **argv) {
   const int chat = c == &cli_chat_cmd;
-  gen_opts o = {.chat = chat, .prompt = chat ? NULL : "Once upon a time",
-                .mp = clkv_model_default_params(), .cp = clkv_context_default_params(),
-                .gp = clkv_gen_default_params()};
+  gen_opts o = {.chat = chat, .seed = -1, .mp = clkv_model_default_params(),
+                .cp = clkv_context_default_params(), .gp = clkv_gen_default_params()};
   o.parallel = o.mp.max_seqs;
   int rc = cli_parse(c, argc, argv, &o);
   if (rc >= 0) return rc;
+  if (o.system && !o.chat) {
+    fprintf(stderr, "clkv: --system is the system message of the chat template: add --chat\n");
+    return 2;
+  }
+  if (o.batch_file && (o.prompt || o.file)) {
+    fprintf(stderr, "clkv: --batch-file reads the prompts from its file: drop %s\n",
+            o.prompt ? "-p" : "-f");
+    return 2;
+  }
+  char *text = NULL; /* the prompt read from a file or standard input */
+  if (!o.batch_file && (rc = cli_prompt(&o.prompt, o.file, !chat, &text)) >= 0) return rc;
   if (o.stops.n) o.gp.stop = o.stops.v;
-  o.mp.max_seqs = o.file ? o.parallel : 1;
+  o.gp.seed = cli_seed(o.seed);
+  o.mp.max_seqs = o.batch_file ? o.parallel : 1;
   o.cp.prefix_cache = !o.no_prefix;
   o.cp.reuse_last = chat && !o.no_prefix; /* each turn continues the conversation's sequence */
   session se = {0};
+  cli_catch_sigint();
   rc = session_open(&o, &se);
-  if (!rc) rc = o.file ? run_file(&o, &se) : converse(&o, &se, chat);
+  if (!rc) rc = o.batch_file ? run_file(&o, &se) : converse(&o, &se, chat);
   session_close(&se);
+  free(text);
   return rc;
 }

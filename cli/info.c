@@ -9,7 +9,9 @@ static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
 
 #define TXT(s) cli_json_text((s), strlen(s))
 
-static json_t *device_json(const clkv_device_info *d) {
+/* profile: with "profile_text", the merged profile as clkv devices --profile prints it;
+ * NULL (said on stderr) when that cannot be made. */
+static json_t *device_json(const clkv_device_info *d, int profile) {
   json_t *j = json_pack(
       "{s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o, s:i, s:i, s:I, s:I, s:I}",
       "index", d->index, "platform_index", d->platform_index, "name", TXT(d->name),
@@ -28,6 +30,17 @@ static json_t *device_json(const clkv_device_info *d) {
       TXT(d->extensions), "profile", TXT(d->profile), "quirks", TXT(d->quirks));
   if (j && more) json_object_update(j, more);
   json_decref(more);
+  if (j && profile) {
+    clkv_error err;
+    char *text = clkv_device_profile(d, &err);
+    if (!text) {
+      cli_die(err.status, err.message);
+      json_decref(j);
+      return NULL;
+    }
+    json_object_set_new(j, "profile_text", TXT(text));
+    free(text);
+  }
   return j;
 }
 
@@ -75,8 +88,13 @@ static int cli_devices(const cli_cmd *c, int argc, char **argv) {
   rc = 0;
   if (o.json) {
     json_t *all = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(all, device_json(&devs[i]));
-    if (cli_json_write(stdout, all) == 0) fputc('\n', stdout);
+    for (size_t i = 0; i < n && !rc; i++) {
+      json_t *d = device_json(&devs[i], o.profile);
+      if (!d) rc = 1;
+      else json_array_append_new(all, d);
+    }
+    if (!rc && cli_json_write(stdout, all) == 0) fputc('\n', stdout);
+    if (rc) json_decref(all);
   }
   for (size_t i = 0; !o.json && i < n && !rc; i++) rc = device_text(&devs[i], o.profile);
   free(devs);
@@ -87,7 +105,8 @@ static const cli_opt devices_rows[] = {
     {.name = "--json", .kind = CLI_FLAG, CLI_AT(devices_opts, json),
      .help = "print a JSON array, one object per device"},
     {.name = "--profile", .kind = CLI_FLAG, CLI_AT(devices_opts, profile),
-     .help = "also print every platform profile value and the file:line it came from"},
+     .help = "also print every platform profile value and the file:line it came from (with "
+             "--json: as each device's \"profile_text\")"},
 };
 
 const cli_cmd cli_devices_cmd = {

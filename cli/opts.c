@@ -47,6 +47,31 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
   return 1;
 }
 
+/* "512M", "2G", "65536K", "1048576" → bytes; "0.5" → a fraction in (0, 1]. */
+int cli_parse_size(const char *v, uint64_t *bytes, double *frac) {
+  char *end;
+  *bytes = 0;
+  *frac = 0;
+  if (strchr(v, '.')) {
+    double d = strtod(v, &end);
+    if (*end || !(d > 0 && d <= 1)) return 0;
+    *frac = d;
+    return 1;
+  }
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || end == v || n == 0 || v[0] == '-') return 0;
+  unsigned shift = 0;
+  if (*end == 'K' || *end == 'k') shift = 10, end++;
+  else if (*end == 'M' || *end == 'm') shift = 20, end++;
+  else if (*end == 'G' || *end == 'g') shift = 30, end++;
+  if (*end == 'i' && shift) end++;
+  if (*end == 'B' && shift) end++;
+  if (*end || n > (~0ULL >> shift)) return 0;
+  *bytes = (uint64_t)n << shift;
+  return 1;
+}
+
 /* Integers and reals are stored by the destination's size. */
 static void put_int(void *where, size_t size, long long x) {
   if (size == sizeof(int)) *(int *)where = (int)x;
@@ -98,13 +123,49 @@ static int take(const cli_opt *o, const char *opt, const char *v, void *where) {
   return 0;
 }
 
+static int spelled(const char *a, const char *spelling) { return spelling && !strcmp(a, spelling); }
+
 static const cli_opt *find(const cli_cmd *c, const char *a) {
   for (int i = 0; i < c->n_opts; i++) {
     const cli_opt *o = &c->opts[i];
     if (o->only && strcmp(o->only, c->name)) continue;
-    if ((o->flag && !strcmp(a, o->flag)) || (o->name && !strcmp(a, o->name))) return o;
+    if (spelled(a, o->flag) || spelled(a, o->name) || spelled(a, o->alias)) return o;
   }
   return NULL;
+}
+
+/* Edits (insert, delete, replace a character) that turn a into b, for names under 64. */
+static int distance(const char *a, const char *b) {
+  int row[64], n = (int)strlen(b);
+  if (n >= 64 || strlen(a) >= 64) return 64;
+  for (int j = 0; j <= n; j++) row[j] = j;
+  for (int i = 1; a[i - 1]; i++) {
+    int diag = row[0];
+    row[0] = i;
+    for (int j = 1; j <= n; j++) {
+      int up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      diag = up;
+      row[j] = best;
+    }
+  }
+  return row[n];
+}
+
+/* The spelling of c's options nearest to a, if near enough to be a typo, else NULL. */
+static const char *nearest(const cli_cmd *c, const char *a) {
+  const char *best = NULL;
+  int d = (int)strlen(a) / 3 + 1; /* at most this many edits */
+  for (int i = 0; i < c->n_opts; i++) {
+    const cli_opt *o = &c->opts[i];
+    const char *sp[3] = {o->flag, o->name, o->alias};
+    for (int k = 0; k < 3 && (!o->only || !strcmp(o->only, c->name)); k++) {
+      int e = sp[k] ? distance(a, sp[k]) : 64;
+      if (e < d || (e == d && !best && e <= 2)) best = sp[k], d = e;
+    }
+  }
+  return best;
 }
 
 int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts) {
@@ -118,11 +179,16 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts) {
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       cli_usage(stdout, c, defaults ? defaults : opts);
       rc = 0;
+    } else if (!strcmp(a, "--version")) {
+      printf("clkv %s\n", CLKV_VERSION_STRING);
+      rc = 0;
     } else if (!o && c->positional != CLI_NO_POSITIONAL && a[0] != '-' &&
                !*(const char **)(base + c->positional)) {
       *(const char **)(base + c->positional) = a;
     } else if (!o) {
-      fprintf(stderr, "clkv: unknown option '%s'\n", a);
+      const char *near = nearest(c, a);
+      fprintf(stderr, "clkv: unknown option '%s'%s%s%s\n", a, near ? "; did you mean " : "",
+              near ? near : "", near ? "?" : "");
       cli_usage(stderr, c, defaults ? defaults : opts);
       rc = 2;
     } else if (o->kind != CLI_FLAG && i + 1 >= argc) {
@@ -168,10 +234,11 @@ static void wrap(FILE *f, const char *text, int col, int indent) {
   fputc('\n', f);
 }
 
-/* "-m, --model MODEL", "    --temp T", "    --kv-type f16|q8|q4" */
+/* "-m, --model MODEL", "    --temp T", "    --kv-type f16|q8|q4", "-c, --ctx, --ctx-size N" */
 static int spelling(const cli_opt *o, char *buf, size_t cap) {
-  int n = snprintf(buf, cap, "%s%s%s", o->flag ? o->flag : "    ", o->flag && o->name ? ", " : "",
-                   o->name ? o->name : "");
+  int n = snprintf(buf, cap, "%s%s%s%s%s", o->flag ? o->flag : "    ",
+                   o->flag && o->name ? ", " : "", o->name ? o->name : "",
+                   o->alias ? ", " : "", o->alias ? o->alias : "");
   if (o->value) return n + snprintf(buf + n, cap - (size_t)n, " %s", o->value);
   for (int i = 0; o->choices && o->choices[i] && (size_t)n < cap; i++)
     n += snprintf(buf + n, cap - (size_t)n, "%c%s", i ? '|' : ' ', o->choices[i]);
@@ -194,5 +261,7 @@ void cli_usage(FILE *f, const cli_cmd *c, const void *defaults) {
   }
   fprintf(f, "  %-*s", col - 2, "-h, --help");
   wrap(f, "print this help", col, col);
+  fprintf(f, "  %-*s", col - 2, "    --version");
+  wrap(f, "print the version of clkv", col, col);
   if (c->notes) fprintf(f, "\n%s", c->notes);
 }

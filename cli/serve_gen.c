@@ -289,7 +289,8 @@ static int job_submit(server *s, srv_job *j, const char *prompt, bad *b) {
 /* ---- replies ---- */
 
 static const char *finish_reason(const srv_job *j) {
-  return j->stats.stop_reason == CLKV_STOP_LENGTH ? "length" : "stop";
+  return j->stats.stop_reason == CLKV_STOP_LENGTH || j->stats.stop_reason == CLKV_STOP_CONTEXT
+             ? "length" : "stop";
 }
 
 static json_t *usage(const srv_job *j) {

@@ -190,6 +190,7 @@ typedef struct clkv_model_info {
   int has_chat_template;
   int bos_id, eos_id;
   int sliding_window;      /* 0, or the positions a token attends to (itself included) */
+  int n_ctx;               /* the context this load uses (clkv_model_params.n_ctx, capped) */
 } clkv_model_info;
 CLKV_API void clkv_model_get_info(const clkv_model *m, clkv_model_info *out);
 /* Where the kernel launch shapes came from: the tuning file's path, or "defaults". */
@@ -310,12 +311,13 @@ CLKV_API clkv_gen_params clkv_gen_default_params(void);
 
 /* Why a request stopped generating (clkv_gen_stats.stop_reason). */
 typedef enum clkv_stop_reason {
-  CLKV_STOP_LENGTH = 0,    /* max_tokens generated, or the context is full */
+  CLKV_STOP_LENGTH = 0,    /* max_tokens generated */
   CLKV_STOP_EOS = 1,       /* the model ended its turn (an end-of-generation token) */
   CLKV_STOP_STRING = 2,    /* a stop string appeared (its text is not emitted) */
   CLKV_STOP_CANCELLED = 3, /* the token callback returned non-zero */
+  CLKV_STOP_CONTEXT = 4,   /* the context is full: the prompt and the text fill n_ctx */
 } clkv_stop_reason;
-/* "length", "eos", "stop_string", "cancelled"; "unknown" for any other value. */
+/* "length", "eos", "stop_string", "cancelled", "context"; "unknown" for any other value. */
 CLKV_API const char *clkv_stop_reason_name(clkv_stop_reason reason);
 
 typedef struct clkv_gen_stats {

@@ -6,6 +6,8 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Vendor-extension query enums (cl_ext.h names; values fixed by the Khronos registry). */
 #define CLKV__DEVICE_COMPUTE_CAPABILITY_MAJOR_NV 0x4000
@@ -248,6 +250,47 @@ clkv_status clkv__device_query(cl_platform_id plat, cl_device_id dev, clkv_devic
 
 /* Walks every (platform, device) pair in order; stops at the pair with global index
  * `want` (SIZE_MAX → none). Fills ids of that pair; *total gets the count walked. */
+/* The directory PoCL keeps its kernel cache under ($POCL_CACHE_DIR, else $XDG_CACHE_HOME,
+ * else $HOME/.cache) if it cannot be written, else NULL. */
+static const char *pocl_cache_unwritable(char *buf, size_t cap) {
+  const char *c = getenv("POCL_CACHE_DIR"), *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+  if (c && *c) snprintf(buf, cap, "%s", c);
+  else if (x && *x) snprintf(buf, cap, "%s", x);
+  else if (h && *h) snprintf(buf, cap, "%s/.cache", h);
+  else return "(no HOME)";
+  /* the directory, or the nearest existing one above it, must take a new directory (tried:
+   * permission bits do not tell for root or a read-only file system) */
+  char probe[1100];
+  for (;;) {
+    struct stat st;
+    if (stat(buf, &st) == 0) break;
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf) break;
+    *slash = 0;
+  }
+  snprintf(probe, sizeof probe, "%s/.clkv-probe-XXXXXX", buf);
+  if (!mkdtemp(probe)) return buf;
+  rmdir(probe);
+  return NULL;
+}
+
+/* Why platforms list no device: PoCL without a writable cache directory creates none. */
+static clkv_status no_device(const cl_platform_id *plats, cl_uint np, clkv_error *err) {
+  char name[256], dir[1024];
+  const char *bad = NULL;
+  for (cl_uint p = 0; p < np && !bad; p++)
+    if (clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof name, name, NULL) == CL_SUCCESS &&
+        strstr(name, "Portable Computing Language"))
+      bad = pocl_cache_unwritable(dir, sizeof dir);
+  if (bad)
+    return clkv__err(err, CLKV_ERR_NO_DEVICE, "PoCL found no device: it needs a writable cache "
+                     "directory and %s is not writable; set HOME, XDG_CACHE_HOME or "
+                     "POCL_CACHE_DIR to a writable directory", bad);
+  return clkv__err(err, CLKV_ERR_NO_DEVICE, "OpenCL platforms exist but none has a device: "
+                   "install a driver for your device (for CPUs: `apt-get install "
+                   "pocl-opencl-icd`)");
+}
+
 static clkv_status walk_devices(size_t want, cl_platform_id *pout, cl_device_id *dout,
                                 clkv_device_info **infos, size_t *total, clkv_error *err) {
   cl_uint np = 0;
@@ -291,10 +334,8 @@ static clkv_status walk_devices(size_t want, cl_platform_id *pout, cl_device_id 
     free(devs);
     if (st != CLKV_OK) break;
   }
+  if (st == CLKV_OK && count == 0) st = no_device(plats, np, err);
   free(plats);
-  if (st == CLKV_OK && count == 0)
-    st = clkv__err(err, CLKV_ERR_NO_DEVICE, "OpenCL platforms exist but none has a device: install a "
-                   "driver for your device (for CPUs: `apt-get install pocl-opencl-icd`)");
   if (st == CLKV_OK && want != SIZE_MAX && want >= count)
     st = clkv__err(err, CLKV_ERR_NO_DEVICE, "device %zu is gone (only %zu devices now)", want, count);
   *total = count;

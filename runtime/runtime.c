@@ -3,6 +3,7 @@
 #include "clkv_internal.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -111,7 +112,10 @@ static clkv_status clear_files(const char *dir, const char *sub, const char *suf
   snprintf(path, sizeof path, "%s/%s", base, sub);
   snprintf(tmp, sizeof tmp, "%s.tmp", suffix);
   d = opendir(path);
-  if (!d) return CLKV_OK; /* nothing cached yet */
+  if (!d && errno == ENOENT) return CLKV_OK; /* nothing cached yet */
+  if (!d)
+    return clkv__err(err, CLKV_ERR_IO, "cannot read %s: %s; check the directory's permissions",
+                     path, strerror(errno));
   while ((e = readdir(d)) != NULL) {
     int done = ends_with(e->d_name, suffix), partial = strstr(e->d_name, tmp) != NULL;
     if (!done && !partial) continue;

@@ -26,17 +26,19 @@ Test(cli, help_comes_from_the_option_tables) {
   expect_in(out, cmds);
   cr_assert_eq(tu_run_cli("generate --help", out, sizeof out), 0, "%s", out);
   static const char *const gen[] = {
-      "-m, --model MODEL", "-p, --prompt PROMPT", "-f FILE", "--parallel N", "-n N", "--temp T",
-      "--top-k K", "--top-p P", "--min-p P", "--repeat-penalty R", "--seed S", "--chat",
-      "--system S", "--stop STR", "--device D", "--ctx N", "--kv-block 8|16|32", "--chunk N",
+      "-m, --model MODEL", "-p, --prompt PROMPT", "-f, --file FILE", "--batch-file FILE",
+      "--parallel N", "-n, --n-predict N", "--temp T", "--top-k K", "--top-p P", "--min-p P",
+      "--repeat-penalty R", "-s, --seed S", "--chat", "--system, --system-prompt S",
+      "-r, --stop, --reverse-prompt STR", "--device D", "-c, --ctx, --ctx-size N",
+      "--kv-block 8|16|32", "--chunk N",
       "--ids", "--stats", "--json", "--no-prefix-cache", "--kv-evict lru|lfu|fifo",
       "--kv-host-blocks N", "--kv-type f16|q8|q4", "--kv-mem SIZE|FRACTION",
       "--prefix-cache-dir DIR", "-h, --help", "[default: 128]", "[default: 0.8]",
-      "[default: lru]", "[default: f16]", "[default: 16]", "[default: \"Once upon a time\"]",
-      NULL};
+      "[default: lru]", "[default: f16]", "[default: 16]", "[default: -1]", "--version", NULL};
   expect_in(out, gen);
   cr_assert_eq(tu_run_cli("chat --help", out, sizeof out), 0, "%s", out);
-  cr_expect(!strstr(out, "-f FILE") && strstr(out, "--system S"), "%s", out);
+  cr_expect(!strstr(out, "--batch-file FILE") && strstr(out, "--system, --system-prompt S"), "%s",
+            out);
   cr_assert_eq(tu_run_cli("tune -h", out, sizeof out), 0, "%s", out);
   static const char *const tune[] = {"--budget SECONDS", "[default: 60]", "--device D", NULL};
   expect_in(out, tune);
@@ -49,8 +51,8 @@ Test(cli, bad_options_say_what_is_wrong_and_exit_2) {
   int rc = tu_run_cli("generate --frobnicate", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "unknown option '--frobnicate'") &&
             strstr(out, "usage: clkv generate"), "rc %d: %s", rc, out);
-  rc = tu_run_cli("chat -f prompts.txt", out, sizeof out); /* -f is generate's alone */
-  cr_assert(rc == 2 && strstr(out, "unknown option '-f'"), "rc %d: %s", rc, out);
+  rc = tu_run_cli("chat --batch-file prompts.txt", out, sizeof out); /* generate's alone */
+  cr_assert(rc == 2 && strstr(out, "unknown option '--batch-file'"), "rc %d: %s", rc, out);
   rc = tu_run_cli("generate -n", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "-n needs a value"), "rc %d: %s", rc, out);
   rc = tu_run_cli("generate -n 2000000", out, sizeof out);

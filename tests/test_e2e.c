@@ -1053,14 +1053,15 @@ Test(e2e, cli_errors_are_clear_and_nonzero) {
   cr_assert(rc == 2 && strstr(out, "--kv-type takes"), "rc %d: %s", rc, out);
   rc = tu_run_cli("generate --kv-evict newest", out, sizeof out);
   cr_assert(rc == 2 && strstr(out, "lru, lfu or fifo"), "rc %d: %s", rc, out);
-  /* -f: a file of prompts, generated together; ids as when each runs alone */
+  /* --batch-file: a file of prompts, generated together; ids as when each runs alone */
   char pf[420];
   snprintf(pf, sizeof pf, "%s/prompts.txt", tu_tmpdir);
   FILE *fp = fopen(pf, "w");
   cr_assert(fp);
   fputs("hello\n\nworld wide\nabc\n", fp);
   fclose(fp);
-  snprintf(args, sizeof args, "generate -m '%s' -f '%s' -n 6 --temp 0 --ids --parallel 2", path, pf);
+  snprintf(args, sizeof args, "generate -m '%s' --batch-file '%s' -n 6 --temp 0 --ids --parallel 2",
+           path, pf);
   rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc == 0 && strstr(out, "[0]") && strstr(out, "[1]") && strstr(out, "[2]") &&
             !strstr(out, "[3]"), "rc %d: %s", rc, out);
@@ -1072,7 +1073,7 @@ Test(e2e, cli_errors_are_clear_and_nonzero) {
   while (trail > alone && trail[-1] == ' ') *--trail = 0;
   char *line1 = strstr(out, "[1] ");
   cr_assert(line1 && !strncmp(line1 + 4, alone, strlen(alone)), "batch: %s\nalone: %s", out, alone);
-  snprintf(args, sizeof args, "generate -m '%s' -f /nonexistent/prompts.txt", path);
+  snprintf(args, sizeof args, "generate -m '%s' --batch-file /nonexistent/prompts.txt", path);
   rc = tu_run_cli(args, out, sizeof out);
   cr_assert(rc != 0 && strstr(out, "cannot open"), "rc %d: %s", rc, out);
   rc = tu_run_cli("generate --kv-mem lots", out, sizeof out);

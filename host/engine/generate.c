@@ -32,6 +32,7 @@ const char *clkv_stop_reason_name(clkv_stop_reason reason) {
   case CLKV_STOP_EOS: return "eos";
   case CLKV_STOP_STRING: return "stop_string";
   case CLKV_STOP_CANCELLED: return "cancelled";
+  case CLKV_STOP_CONTEXT: return "context";
   }
   return "unknown";
 }

@@ -135,7 +135,8 @@ void clkv__stream_free(clkv__stream *g) {
 
 void clkv__stream_finish(clkv_context *ctx, clkv__stream *g) {
   clkv_gen_stats *S = &g->r->stats;
-  if (S->stop_reason == CLKV_STOP_LENGTH || S->stop_reason == CLKV_STOP_EOS) {
+  if (S->stop_reason == CLKV_STOP_LENGTH || S->stop_reason == CLKV_STOP_EOS ||
+      S->stop_reason == CLKV_STOP_CONTEXT) {
     char buf[16];
     size_t nb = clkv__utf8_stream_flush(&g->u8, buf, sizeof buf);
     text_append(&g->out, buf, nb);
@@ -183,7 +184,10 @@ int clkv__stream_step(clkv_context *ctx, clkv__stream *g, const float *logits) {
     return 1;
   }
   if (S->generated_tokens == g->gp.max_tokens) return 1;
-  if (g->n_hist >= m->n_ctx) return 1; /* context full: stop as at the token limit */
+  if (g->n_hist >= m->n_ctx) {
+    S->stop_reason = CLKV_STOP_CONTEXT;
+    return 1;
+  }
   g->pending = tok;
   return 0;
 }

@@ -486,7 +486,8 @@ clkv_status clkv__gguf_open(const char *path, clkv__gguf_file **out, clkv_error 
   if (!err) err = &local;
   if (!path || !out) return clkv__err(err, CLKV_ERR_INVALID_ARG, "clkv__gguf_open: path or out is NULL");
   *out = NULL;
-  int fd = open(path, O_RDONLY);
+  /* O_NONBLOCK: opening a FIFO for reading would wait for a writer; fstat then refuses it */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return clkv__err(err, CLKV_ERR_IO, "cannot open model '%s': %s; check the path", path,
                      strerror(errno));

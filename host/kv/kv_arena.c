@@ -2,6 +2,8 @@
  * that no buffer exceeds the device's largest allocation. */
 #include "kv/kv_arena.h"
 
+#include <string.h>
+
 clkv_status clkv__kv_tier_alloc(clkv_runtime *rt, clkv__kv_tier *t, int n_layers, int n_blocks,
                                 size_t block_bytes, cl_mem_flags flags, const char *what,
                                 clkv_error *err) {
@@ -12,17 +14,19 @@ clkv_status clkv__kv_tier_alloc(clkv_runtime *rt, clkv__kv_tier *t, int n_layers
   t->block_bytes = block_bytes;
   t->layers = layer_bytes ? (int)(max_alloc / layer_bytes) : L;
   if (t->layers > L) t->layers = L;
+  /* the host tier's size is --kv-host-blocks; the device tier's follows --kv-mem and --ctx */
+  const char *lower = strncmp(what, "host", 4) ? "--kv-mem or --ctx" : "--kv-host-blocks";
   if (t->layers < 1)
     return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
                      "one layer of the %s KV cache (%d blocks, %llu bytes) is larger than the "
-                     "device allows in one buffer (%llu bytes); lower --kv-mem or --ctx, or use "
-                     "--kv-type q8 or q4", what, n_blocks, (unsigned long long)layer_bytes,
-                     (unsigned long long)max_alloc);
+                     "device allows in one buffer (%llu bytes); lower %s, or use --kv-type q8 "
+                     "or q4", what, n_blocks, (unsigned long long)layer_bytes,
+                     (unsigned long long)max_alloc, lower);
   t->n_arenas = (L + t->layers - 1) / t->layers;
   if (t->n_arenas > CLKV__MAX_ARENAS)
     return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
-                     "the %s KV cache would need %d buffers (at most %d); lower --kv-mem or --ctx",
-                     what, t->n_arenas, CLKV__MAX_ARENAS);
+                     "the %s KV cache would need %d buffers (at most %d); lower %s",
+                     what, t->n_arenas, CLKV__MAX_ARENAS, lower);
   clkv_status st = CLKV_OK;
   char name[64];
   for (int a = 0; a < t->n_arenas && !st; a++) {

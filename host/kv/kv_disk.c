@@ -10,8 +10,10 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_WARN 8 /* ignored files named one per line; the rest are counted */
@@ -114,7 +116,8 @@ void clkv__kvb_checksum(const unsigned char *header, const unsigned char *payloa
 static int write_atomic(const char *dir, const char *name, const void *a, size_t na,
                         const void *b, size_t nb) {
   char tmp[PATH_MAX], dst[PATH_MAX];
-  if (snprintf(tmp, sizeof tmp, "%s/.tmp-XXXXXX", dir) >= (int)sizeof tmp ||
+  /* the writer's pid in the name lets the next open remove what a killed writer left */
+  if (snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-XXXXXX", dir, (long)getpid()) >= (int)sizeof tmp ||
       snprintf(dst, sizeof dst, "%s/%s", dir, name) >= (int)sizeof dst) {
     errno = ENAMETOOLONG;
     return -1;
@@ -164,6 +167,32 @@ static int block_name(const char *name, uint64_t *hash) {
   if (strcmp(name + 16, ".kvb")) return 0;
   *hash = v;
   return 1;
+}
+
+/* A temporary of write_atomic that no writer will rename: its writer's process is gone, or
+ * it is an hour old (a block takes milliseconds; older clkv named no pid). */
+static int stale_tmp(const char *dir, const char *name) {
+  if (strncmp(name, ".tmp-", 5)) return 0;
+  char *end;
+  const long pid = strtol(name + 5, &end, 10);
+  if (*end == '-' && pid > 0 && kill((pid_t)pid, 0) && errno == ESRCH) return 1;
+  char p[PATH_MAX + 32];
+  struct stat st;
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  return !lstat(p, &st) && S_ISREG(st.st_mode) && time(NULL) - st.st_mtime > 3600;
+}
+
+/* Removes dir's stale temporaries (kill -9 during a save leaves them). */
+static void clean_tmp(const char *dir) {
+  DIR *dp = opendir(dir);
+  struct dirent *e;
+  char p[PATH_MAX + 32];
+  while (dp && (e = readdir(dp)))
+    if (stale_tmp(dir, e->d_name)) {
+      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      (void)unlink(p); /* another reader may have removed it first */
+    }
+  if (dp) closedir(dp);
 }
 
 static int file_sha256(const char *path, unsigned char out[32]) {
@@ -229,8 +258,10 @@ static int model_digest(const char *root, const char *model_path, unsigned char 
   if (file_sha256(real, out)) return -1;
   clkv__sha256_hex(out, text);
   text[64] = '\n';
-  if (clkv__mkdirs(idir) == 0) /* best effort: the next run hashes again if this fails */
+  if (clkv__mkdirs(idir) == 0) { /* best effort: the next run hashes again if this fails */
+    clean_tmp(idir);
     (void)write_atomic(idir, name, text, 65, ident, (size_t)il);
+  }
   return 0;
 }
 
@@ -306,6 +337,7 @@ clkv_status clkv__kv_disk_open(clkv_context *c, const char *dir, uint64_t *prefi
   const int dl = snprintf(d->dir, sizeof d->dir, "%s/%s-%s-b%d", dir, hex, kv_type_name(c),
                           c->m->params.kv_block);
   if (dl >= (int)sizeof d->dir) errno = ENAMETOOLONG;
+  if (dl < (int)sizeof d->dir) clean_tmp(d->dir);
   if (dl >= (int)sizeof d->dir || clkv__mkdirs(d->dir) || list_files(d)) {
     if (errno == ENOMEM) {
       free(d->files);

@@ -217,6 +217,7 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
   CLKV_TRY(clkv__model_hparams(f, &m->info, err));
   m->n_ctx = mp.n_ctx ? mp.n_ctx : (m->info.n_ctx_train < 2048 ? m->info.n_ctx_train : 2048);
   if (m->n_ctx > m->info.n_ctx_train) m->n_ctx = m->info.n_ctx_train;
+  m->info.n_ctx = m->n_ctx;
   m->q_rows = m->info.n_heads * m->info.head_dim;
   m->kv_rows = m->info.n_kv_heads * m->info.head_dim;
   CLKV_TRY(clkv__tokenizer_load(f, &m->tok, err));
@@ -230,6 +231,7 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
     goto fail;
   }
   clkv__tunables_load(rt, &m->tun, m->tuning_source, sizeof m->tuning_source);
+  CLKV_TRY(clkv__shapes_check(rt, &m->tun, m->info.head_dim, m->params.kv_type, err));
   clkv__model_gemm_init(m);
   CLKV_TRY(load_weights(m, f, err));
   clkv__gguf_close(f);

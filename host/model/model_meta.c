@@ -5,6 +5,7 @@
 #include "format/gguf.h"
 #include "model/model.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,13 +84,31 @@ static clkv_status read_shape(const clkv__gguf_file *f, const char *a, clkv_mode
   return CLKV_OK;
 }
 
+/* The real a.key into *out (def when absent): CLKV_OK, or CLKV_ERR_FORMAT when it is not a
+ * finite number in (lo, hi]. */
+static clkv_status get_real(const clkv__gguf_file *f, const char *a, const char *key, double def,
+                            double lo, double hi, double *out, clkv_error *err) {
+  double d;
+  *out = get_float(f, a, key, &d) ? d : def;
+  if (isfinite(*out) && *out > lo && *out <= hi) return CLKV_OK;
+  return clkv__err(err, CLKV_ERR_FORMAT, "metadata %s.%s = %g is out of range (more than %g, at "
+                   "most %g): the file is damaged", a, key, *out, lo, hi);
+}
+
 /* Norm epsilon, RoPE base (no scaling), sliding window, and a head size the kernels take. */
 static clkv_status read_attention(const clkv__gguf_file *f, const char *a, clkv_model_info *info,
                                   clkv_error *err) {
-  double d;
+  double d, eps, base;
   int64_t v;
-  info->rms_eps = get_float(f, a, "attention.layer_norm_rms_epsilon", &d) ? (float)d : 1e-5f;
-  info->rope_base = get_float(f, a, "rope.freq_base", &d) ? (float)d : 10000.0f;
+  clkv_status st;
+  if ((st = get_real(f, a, "attention.layer_norm_rms_epsilon", 1e-5, 0, 0.1, &eps, err)) ||
+      (st = get_real(f, a, "rope.freq_base", 10000, 1, 1e12, &base, err)))
+    return st;
+  info->rms_eps = (float)eps;
+  info->rope_base = (float)base;
+  if (get_float(f, a, "rope.scaling.factor", &d) && !isfinite(d))
+    return clkv__err(err, CLKV_ERR_FORMAT, "metadata %s.rope.scaling.factor = %g is not a "
+                     "number: the file is damaged", a, d);
   if (get_float(f, a, "rope.scaling.factor", &d) && d != 1.0 && d != 0.0) {
     char type[32] = "";
     char key[160];

@@ -147,3 +147,71 @@ clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigne
   const size_t global[2] = {cols / 32, n_tok};
   return clkv__launch(rt, k, 2, global, NULL, err);
 }
+
+/* ---- launch shapes against the device's limits, before any build ---- */
+
+/* Private memory one work-item may hold in arrays the kernels declare: beyond it a CPU
+ * compiler overflows the work-item's stack and a GPU spills to global memory. */
+#define CLKV__PRIVATE_MAX 16384u
+
+/* What one kernel's launch shape needs: work-items per group, local and private bytes. */
+typedef struct shape_need {
+  int kernel;           /* CLKV__TK_* whose tunables set it */
+  size_t wg, local, priv;
+} shape_need;
+
+/* The matvec kernel's arrays (kernels/matvec.cl): sum[ROWS][TT], ssum[TT], ss[TT] (float8),
+ * x[TT][4] (float8), xs[TT], with TT 1 acc[ROWS] (float8) and off[ROWS]; in local memory
+ * red[RG][ROWS*TT+TT][KSPLIT] when KSPLIT > 1, kvl[TT][RG*ROWS] for a quantized cache. */
+static shape_need matvec_need(const clkv__mv_shape *s, int kernel, int kv_type) {
+  const size_t rows = clkv__matvec_rows(s, CLKV__EPI_QKV), tt = s->tt, f = sizeof(float);
+  size_t priv = (rows * tt + tt + 8 * tt + 32 * tt + tt) * f;
+  if (tt == 1) priv += rows * 9 * f;
+  size_t local = s->ksplit > 1 ? (size_t)s->rg * (rows * tt + tt) * s->ksplit * f : 0;
+  if (kv_type != CLKV_KV_F16) local += tt * s->rg * rows * f;
+  return (shape_need){.kernel = kernel, .wg = (size_t)s->ksplit * s->rg, .local = local,
+                      .priv = priv};
+}
+
+/* 0 if n fits limit (0: unknown), else an error naming the shape's tunables and origins. */
+static clkv_status over(const clkv_runtime *rt, const clkv__tunables *t, int kernel, size_t n,
+                        size_t limit, const char *what, clkv_error *err) {
+  if (!limit || n <= limit) return CLKV_OK;
+  char vals[600] = "", where[300];
+  size_t len = 0;
+  for (int id = 0; id < CLKV__TUN_COUNT && len < sizeof vals; id++) {
+    if (clkv__tunable_table[id].kernel != kernel) continue;
+    clkv__tunable_origin(rt, id, where, sizeof where);
+    len += (size_t)snprintf(vals + len, sizeof vals - len, "%s%s = %u (%s)", len ? ", " : "",
+                            clkv__tunable_table[id].key, clkv__tunable_get(t, id), where);
+  }
+  return clkv__err(err, CLKV_ERR_INVALID_ARG,
+                   "launch shape %s needs %zu %s, over the limit of %zu; lower it", vals, n,
+                   what, limit);
+}
+
+clkv_status clkv__shapes_check(const clkv_runtime *rt, const clkv__tunables *t, int head_dim,
+                               int kv_type, clkv_error *err) {
+  const clkv_device_info *d = &rt->info;
+  const size_t f = sizeof(float), hd = (size_t)head_dim;
+  const clkv__mv_shape dec = clkv__matvec_fit(&t->mv[CLKV__PH_DECODE], CLKV__EPI_QKV, kv_type,
+                                              head_dim, d->max_workgroup_size);
+  const clkv__mv_shape pre = clkv__matvec_fit(&t->mv[CLKV__PH_PREFILL], CLKV__EPI_QKV, kv_type,
+                                              head_dim, d->max_workgroup_size);
+  const shape_need need[] = {
+      matvec_need(&dec, CLKV__TK_MV_DECODE, kv_type),
+      matvec_need(&pre, CLKV__TK_MV_PREFILL, kv_type),
+      /* attention.cl: lm, ll[ATT_WG] and la[ATT_WG][HD4] (float4); Kt, Vt[TK][HD4] */
+      {.kernel = CLKV__TK_ATT_DECODE, .wg = t->att_wg, .local = t->att_wg * (2 * f + hd * f)},
+      {.kernel = CLKV__TK_ATT_PREFILL, .wg = t->tq, .local = 2 * (size_t)t->tk * hd * f},
+  };
+  clkv_status st = CLKV_OK;
+  for (size_t i = 0; !st && i < sizeof need / sizeof need[0]; i++) {
+    const shape_need *n = &need[i];
+    if (!(st = over(rt, t, n->kernel, n->wg, d->max_workgroup_size, "work-items per group", err)) &&
+        !(st = over(rt, t, n->kernel, n->local, d->local_mem_bytes, "bytes of local memory", err)))
+      st = over(rt, t, n->kernel, n->priv, CLKV__PRIVATE_MAX, "bytes of private arrays per "
+                "work-item", err);
+  }
+  return st;
+}

@@ -55,4 +55,10 @@ clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigne
                                 unsigned n_vocab, cl_mem ids, unsigned n_tok, cl_mem X,
                                 clkv_error *err);
 
+/* Checks every kernel's launch shape in t against the device's limits (work-group size,
+ * local memory, the private arrays the kernels declare) before anything is built:
+ * CLKV_ERR_INVALID_ARG naming each value and where it came from, or CLKV_OK. */
+clkv_status clkv__shapes_check(const clkv_runtime *rt, const clkv__tunables *t, int head_dim,
+                               int kv_type, clkv_error *err);
+
 #endif /* CLKV_OPS_H */

@@ -258,3 +258,39 @@ int clkv__tunables_load(const clkv_runtime *rt, clkv__tunables *t, char *source,
   if (source && cap) snprintf(source, cap, "%s", loaded ? path : "defaults");
   return loaded;
 }
+
+/* The line of key in the tuning file at path ("key=..."), or 0. */
+static int tuning_file_line(const char *path, const char *key) {
+  char *text = read_small_file(path);
+  int line = 0, found = 0;
+  const size_t klen = strlen(key);
+  for (const char *p = text; p && *p && !found;) {
+    line++;
+    found = !strncmp(p, key, klen) && p[klen] == '=';
+    const char *end = strchr(p, '\n');
+    p = end ? end + 1 : p + strlen(p);
+  }
+  free(text);
+  return found ? line : 0;
+}
+
+void clkv__tunable_origin(const clkv_runtime *rt, int id, char *buf, size_t cap) {
+  const clkv__tunable *r = &clkv__tunable_table[id];
+  const char *env = r->env ? getenv(r->env) : NULL;
+  char path[1200];
+  clkv__tuning_path(rt, path, sizeof path);
+  int line;
+  clkv__profile p;
+  clkv_error err;
+  if (env && *env && clkv__tunable_valid(id, strtol(env, NULL, 10))) {
+    snprintf(buf, cap, "environment %s", r->env);
+  } else if ((line = tuning_file_line(path, r->key))) {
+    snprintf(buf, cap, "%s:%d, run clkv tune again", path, line);
+  } else if (clkv__profile_lookup(&rt->info, &p, &err) == CLKV_OK &&
+             p.from[CLKV__PK_TUNABLE0 + id].level != CLKV__PL_NONE) {
+    snprintf(buf, cap, "%s:%d", p.from[CLKV__PK_TUNABLE0 + id].file,
+             p.from[CLKV__PK_TUNABLE0 + id].line);
+  } else {
+    snprintf(buf, cap, "built-in default");
+  }
+}

@@ -86,6 +86,9 @@ void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t);
 int clkv__tunables_load(const clkv_runtime *rt, clkv__tunables *t, char *source, size_t cap);
 /* Parses "key=value" lines into t (only keys present change). 0 on success, -1 if damaged. */
 int clkv__tunables_parse(const char *text, clkv__tunables *t);
+/* Where tunable id's value came from, for messages: "environment CLKV_MV_ROWS", the tuning
+ * file's or the platform profile's "path:line", or "built-in default". */
+void clkv__tunable_origin(const clkv_runtime *rt, int id, char *buf, size_t cap);
 /* <cache_dir>/tuning/<sha256 of device, driver, platform, format>.txt */
 void clkv__tuning_path(const clkv_runtime *rt, char *buf, size_t cap);
 
