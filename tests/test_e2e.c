@@ -849,7 +849,7 @@ Test(e2e, prompt_longer_than_context_and_empty_prompt) {
   clkv_gen_stats st;
   gp.repeat_penalty = 1000.0f; /* the tiny model would repeat one token; no EOS either */
   cr_assert_eq(clkv_generate(ctx, "abc", &gp, NULL, NULL, &st), CLKV_OK, "%s", clkv_last_error(ctx));
-  cr_assert_eq(st.stop_reason, CLKV_STOP_LENGTH, "%s", clkv_stop_reason_name(st.stop_reason));
+  cr_assert_eq(st.stop_reason, CLKV_STOP_CONTEXT, "%s", clkv_stop_reason_name(st.stop_reason));
   cr_assert_eq(st.generated_tokens, 32 - 3, "the context holds 32 positions, the prompt takes 3");
   clkv_context_free(ctx);
   clkv_model_free(m);
