@@ -27,7 +27,8 @@ clkv_context_params clkv_context_default_params(void) {
 static uint64_t other_bytes(const clkv_context *c) {
   const clkv_model_info *I = &c->m->info;
   const uint64_t T = (uint64_t)c->max_tok;
-  return 4 * (T * ((uint64_t)I->n_embd + 2 * (uint64_t)c->m->q_rows + (uint64_t)I->n_ff + 3) +
+  return 4 * (T * (2 * (uint64_t)I->n_embd + 2 * (uint64_t)c->m->q_rows + (uint64_t)I->n_ff +
+                   2 * (uint64_t)c->m->kv_rows + 3) +
               (uint64_t)c->n_seq_max * ((uint64_t)I->n_vocab + (uint64_t)c->max_blocks));
 }
 
@@ -115,7 +116,8 @@ static clkv_status create_pool(clkv_context *c, clkv_error *err) {
       .max_seqs = c->n_seq_max,
       .max_blocks_per_seq = c->max_blocks,
       .policy = (clkv__kv_evict_policy)c->params.evict,
-      .sliding_window = I->sliding_window, /* blocks out of every position's reach are released */
+      /* blocks out of every position's reach are released (when every layer has the window) */
+      .sliding_window = clkv__arch_pool_window(c->m->arch, I->sliding_window),
       .prefix_seed = prefix_seed(c->m),
       .bytes_per_block = c->block_bytes * 2 * (size_t)I->n_layers,
   };
@@ -162,6 +164,9 @@ static clkv_status alloc_device_buffers(clkv_context *c, clkv_error *err) {
   c->q = clkv__buffer_new(rt, f32 * T * (size_t)c->m->q_rows, rw, "queries", err, &st);
   c->att = clkv__buffer_new(rt, f32 * T * (size_t)c->m->q_rows, rw, "attention output", err, &st);
   c->ff = clkv__buffer_new(rt, f32 * T * (size_t)I->n_ff, rw, "feed-forward buffer", err, &st);
+  c->tk = clkv__buffer_new(rt, f32 * T * (size_t)c->m->kv_rows, rw, "keys", err, &st);
+  c->tv = clkv__buffer_new(rt, f32 * T * (size_t)c->m->kv_rows, rw, "values", err, &st);
+  c->tmp = clkv__buffer_new(rt, f32 * T * (size_t)I->n_embd, rw, "branch output", err, &st);
   c->logits = clkv__buffer_new(rt, f32 * (size_t)c->n_seq_max * (size_t)I->n_vocab,
                                CL_MEM_WRITE_ONLY, "logits", err, &st);
   return st;
@@ -200,7 +205,7 @@ void clkv_context_free(clkv_context *c) {
   clkv__kv_tier_free(&c->dev);
   clkv__kv_tier_free(&c->host);
   cl_mem *bufs[] = {&c->d_btab, &c->d_ids, &c->d_seq, &c->d_pos, &c->x, &c->q, &c->att, &c->ff,
-                    &c->logits};
+                    &c->tk, &c->tv, &c->tmp, &c->logits};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (*bufs[i]) clReleaseMemObject(*bufs[i]);
   clkv__gemm_scratch_release(&c->gemm);
@@ -332,6 +337,13 @@ static clkv_status run_gemm(clkv_context *c, const clkv__weight *w, int epi, int
   return clkv__gemm_enqueue(m->rt, k, mode, &c->gemm, epi, a, touched, err);
 }
 
+/* Layer l's RoPE frequencies (windowed layers may have their own base). */
+static cl_mem layer_freq(const clkv_model *m, int l) {
+  return m->inv_freq_local && clkv__arch_layer_window(m->arch, m->info.sliding_window, l)
+             ? m->inv_freq_local
+             : m->inv_freq;
+}
+
 /* Y = W · norm(X[x_row0 .. x_row0+n)) with the epilogue epi. proj: which layer projection
  * (its prefill path may be CLBlast, see host/gemm.c), or -1. */
 static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, int phase,
@@ -343,7 +355,7 @@ static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, i
       .norm_w = norm_w ? norm_w : m->out_norm, .eps = m->info.rms_eps, .Y = Y,
       .kc = c->dev.k[layer / (unsigned)c->dev.layers], .vc = c->dev.v[layer / (unsigned)c->dev.layers],
       .btab = c->d_btab, .tok_seq = c->d_seq, .tok_pos = c->d_pos,
-      .inv_freq = m->inv_freq, .q_rows = (unsigned)m->q_rows, .kv_rows = (unsigned)m->kv_rows,
+      .inv_freq = layer_freq(m, (int)layer), .q_rows = (unsigned)m->q_rows, .kv_rows = (unsigned)m->kv_rows,
       .layer_base = layer % (unsigned)c->dev.layers * (unsigned)c->n_blocks,
       .max_blocks = (unsigned)c->max_blocks};
   clkv_status st;
@@ -362,21 +374,52 @@ static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, i
   return clkv__matvec_enqueue(m->rt, k, &sh, epi, &a, err);
 }
 
+/* An attention variant: windowed (the model's window) or global. */
+static clkv_status attn_kernels(clkv_model *m, int windowed, clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  if (m->k_attn[windowed][0]) return CLKV_OK;
+  char opts[256];
+  clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->params.kv_block,
+                     m->params.kv_type, windowed ? m->info.sliding_window : 0, opts, sizeof opts);
+  CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_paged", &m->k_attn[windowed][0], err));
+  CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_prefill", &m->k_attn[windowed][1], err));
+fail:
+  return st;
+}
+
+/* The QKV finish and post-norm kernels (kernels/norm.cl), for models with split or
+ * post-normed layers. */
+static clkv_status arch_kernels(clkv_model *m, clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  char opts[256];
+  int split = 0;
+  for (int l = 0; l < m->info.n_layers; l++) split |= m->layers[l].split;
+  if (!m->k_qkv_finish && split) {
+    clkv__qkv_finish_options(m->info.head_dim, m->info.n_kv_heads, m->params.kv_block,
+                             m->params.kv_type, m->arch->qkv_bias, m->arch->qk_norm, opts,
+                             sizeof opts);
+    CLKV_TRY(clkv__kernel_create(m->rt, "norm.cl", opts, "clkv_qkv_finish", &m->k_qkv_finish, err));
+  }
+  if (!m->k_norm_add && m->arch->post_norms)
+    CLKV_TRY(clkv__kernel_create(m->rt, "norm.cl", opts, "clkv_norm_add", &m->k_norm_add, err));
+fail:
+  return st;
+}
+
 static clkv_status ensure_kernels(clkv_context *c, clkv_error *err) {
   clkv_model *m = c->m;
   clkv_status st = CLKV_OK;
   if (!m->k_embed) {
-    char opts[64];
-    snprintf(opts, sizeof opts, "-DWTYPE=%u", m->tok_embd.type);
+    char opts[96];
+    const float scale = m->arch->embd_scale_sqrt ? sqrtf((float)m->info.n_embd) : 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &scale, sizeof bits);
+    snprintf(opts, sizeof opts, "-DWTYPE=%u -DEMB_SCALE=as_float(0x%08xu)", m->tok_embd.type, bits);
     CLKV_TRY(clkv__kernel_create(m->rt, "embed.cl", opts, "clkv_get_rows", &m->k_embed, err));
   }
-  if (!m->k_attn_paged) {
-    char opts[256];
-    clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->params.kv_block,
-                       m->params.kv_type, m->info.sliding_window, opts, sizeof opts);
-    CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_paged", &m->k_attn_paged, err));
-    CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_prefill", &m->k_attn_prefill, err));
-  }
+  for (int l = 0; l < m->info.n_layers; l++)
+    CLKV_TRY(attn_kernels(m, clkv__arch_layer_window(m->arch, m->info.sliding_window, l) > 0, err));
+  CLKV_TRY(arch_kernels(m, err));
 fail:
   return st;
 }
@@ -411,8 +454,72 @@ static clkv_status run_attention(clkv_context *c, int layer, int n, int prefill_
       .layer_base = (unsigned)(layer % c->dev.layers) * (unsigned)c->n_blocks,
       .max_blocks = (unsigned)c->max_blocks,
       .scale = 1.0f / sqrtf((float)m->info.head_dim), .O = c->att};
-  return clkv__attn_enqueue(m->rt, prefill ? m->k_attn_prefill : m->k_attn_paged, &m->tun,
+  const int windowed = clkv__arch_layer_window(m->arch, m->info.sliding_window, layer) > 0;
+  return clkv__attn_enqueue(m->rt, m->k_attn[windowed][prefill], &m->tun,
                             prefill, &a, err);
+}
+
+/* q, k, v of layer l apart (split layers): three normalized projections, then the finish
+ * (bias, per-head norm, RoPE, k and v into the cache). */
+static clkv_status run_qkv_split(clkv_context *c, int l, int n, int phase, clkv_error *err) {
+  clkv_model *m = c->m;
+  const clkv__layer *L = &m->layers[l];
+  clkv_status st = CLKV_OK;
+  const unsigned u = (unsigned)n, lu = (unsigned)l;
+  CLKV_TRY(run_matvec(c, &L->wq, CLKV__EPI_STORE, phase, CLKV__PROJ_QKV, c->x, 0, u, L->attn_norm, c->q, lu, err));
+  CLKV_TRY(run_matvec(c, &L->wk, CLKV__EPI_STORE, phase, CLKV__PROJ_QKV, c->x, 0, u, L->attn_norm, c->tk, lu, err));
+  CLKV_TRY(run_matvec(c, &L->wv, CLKV__EPI_STORE, phase, CLKV__PROJ_QKV, c->x, 0, u, L->attn_norm, c->tv, lu, err));
+  const clkv__qkv_finish_args a = {
+      .Tq = c->q, .Tk = c->tk, .Tv = c->tv, .q_rows = (unsigned)m->q_rows,
+      .kv_rows = (unsigned)m->kv_rows, .n_tok = u, .bias = L->bqkv ? L->bqkv : c->q,
+      .q_norm = L->q_norm ? L->q_norm : c->q, .k_norm = L->k_norm ? L->k_norm : c->q,
+      .eps = m->info.rms_eps, .inv_freq = layer_freq(m, l),
+      .kc = c->dev.k[l / c->dev.layers], .vc = c->dev.v[l / c->dev.layers], .btab = c->d_btab,
+      .tok_seq = c->d_seq, .tok_pos = c->d_pos,
+      .layer_base = (unsigned)(l % c->dev.layers) * (unsigned)c->n_blocks,
+      .max_blocks = (unsigned)c->max_blocks};
+  st = clkv__qkv_finish_enqueue(m->rt, m->k_qkv_finish, m->info.head_dim, &a, err);
+fail:
+  return st;
+}
+
+/* x += W · in, or with a post-norm x += RMSNorm(W · in) · post (W · in summed into a zeroed
+ * scratch, so the CLBlast path's accumulate works unchanged). */
+static clkv_status run_residual(clkv_context *c, const clkv__weight *w, int phase, int proj,
+                                cl_mem in, cl_mem post, int n, int l, clkv_error *err) {
+  clkv_model *m = c->m;
+  clkv_status st = CLKV_OK;
+  if (!post)
+    return run_matvec(c, w, CLKV__EPI_ADD, phase, proj, in, 0, (unsigned)n, NULL, c->x,
+                      (unsigned)l, err);
+  const float zero = 0.0f;
+  const size_t bytes = sizeof(float) * (size_t)n * (size_t)m->info.n_embd;
+  CLKV_CL_TRY(clEnqueueFillBuffer(m->rt->queue, c->tmp, &zero, sizeof zero, 0, bytes, 0, NULL, NULL));
+  CLKV_TRY(run_matvec(c, w, CLKV__EPI_ADD, phase, proj, in, 0, (unsigned)n, NULL, c->tmp,
+                      (unsigned)l, err));
+  st = clkv__norm_add_enqueue(m->rt, m->k_norm_add, c->x, c->tmp, post, (unsigned)m->info.n_embd,
+                              (unsigned)n, m->info.rms_eps, err);
+fail:
+  return st;
+}
+
+/* One layer, as the architecture describes it (host/model/arch.c). */
+static clkv_status run_layer(clkv_context *c, int l, int n, int phase, int prefill_seq, int pos0,
+                             clkv_error *err) {
+  clkv_model *m = c->m;
+  const clkv__layer *L = &m->layers[l];
+  clkv_status st = CLKV_OK;
+  const int gate = m->arch->act == CLKV__ACT_GELU_TANH ? CLKV__EPI_GEGLU : CLKV__EPI_SWIGLU;
+  if (L->split) CLKV_TRY(run_qkv_split(c, l, n, phase, err));
+  else CLKV_TRY(run_matvec(c, &L->wqkv, CLKV__EPI_QKV, phase, CLKV__PROJ_QKV, c->x, 0,
+                           (unsigned)n, L->attn_norm, c->q, (unsigned)l, err));
+  CLKV_TRY(run_attention(c, l, n, prefill_seq, pos0, err));
+  CLKV_TRY(run_residual(c, &L->wo, phase, CLKV__PROJ_O, c->att, L->post_attn_norm, n, l, err));
+  CLKV_TRY(run_matvec(c, &L->wgu, gate, phase, CLKV__PROJ_GU, c->x, 0, (unsigned)n,
+                      L->ffn_norm, c->ff, (unsigned)l, err));
+  CLKV_TRY(run_residual(c, &L->wdown, phase, CLKV__PROJ_DOWN, c->ff, L->post_ffn_norm, n, l, err));
+fail:
+  return st;
 }
 
 /* The layers and the logits, for n tokens already uploaded. prefill_seq < 0: decode. */
@@ -421,24 +528,18 @@ static clkv_status run_layers(clkv_context *c, int n, int phase, int prefill_seq
   clkv_model *m = c->m;
   clkv_status st = CLKV_OK;
   CLKV_TRY(run_embed(c, n, err));
-  for (int l = 0; l < m->info.n_layers; l++) {
-    const clkv__layer *L = &m->layers[l];
-    CLKV_TRY(run_matvec(c, &L->wqkv, CLKV__EPI_QKV, phase, CLKV__PROJ_QKV, c->x, 0, (unsigned)n,
-                        L->attn_norm, c->q, (unsigned)l, err));
-    CLKV_TRY(run_attention(c, l, n, prefill_seq, pos0, err));
-    CLKV_TRY(run_matvec(c, &L->wo, CLKV__EPI_ADD, phase, CLKV__PROJ_O, c->att, 0, (unsigned)n,
-                        NULL, c->x, (unsigned)l, err));
-    CLKV_TRY(run_matvec(c, &L->wgu, CLKV__EPI_SWIGLU, phase, CLKV__PROJ_GU, c->x, 0, (unsigned)n,
-                        L->ffn_norm, c->ff, (unsigned)l, err));
-    CLKV_TRY(run_matvec(c, &L->wdown, CLKV__EPI_ADD, phase, CLKV__PROJ_DOWN, c->ff, 0,
-                        (unsigned)n, NULL, c->x, (unsigned)l, err));
-  }
+  for (int l = 0; l < m->info.n_layers; l++)
+    CLKV_TRY(run_layer(c, l, n, phase, prefill_seq, pos0, err));
   if (n_logits > 0) {
     CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, CLKV__PH_DECODE, -1, c->x,
                         (unsigned)logits_row0, (unsigned)n_logits, m->out_norm, c->logits, 0, err));
     CLKV_CL_TRY(clEnqueueReadBuffer(m->rt->queue, c->logits, CL_TRUE, 0,
                                     sizeof(float) * (size_t)n_logits * (size_t)m->info.n_vocab,
                                     c->h_logits, 0, NULL, NULL));
+    const float cap = m->arch->logit_softcap;
+    if (cap > 0)
+      for (size_t i = 0; i < (size_t)n_logits * (size_t)m->info.n_vocab; i++)
+        c->h_logits[i] = cap * tanhf(c->h_logits[i] / cap);
   } else {
     CLKV_CL_TRY(clFinish(m->rt->queue));
   }

@@ -29,6 +29,8 @@ struct clkv_context {
   cl_mem q;                 /* (T, q_rows) F32 queries after RoPE (K/V go to the cache) */
   cl_mem att;               /* (T, q_rows) F32 attention output, heads concatenated */
   cl_mem ff;                /* (T, n_ff) F32 silu(gate) * up, the down projection's input */
+  cl_mem tk, tv;            /* (T, kv_rows) F32 k and v before the QKV finish (split layers) */
+  cl_mem tmp;               /* (T, n_embd) F32 a branch's output before its post-norm */
   cl_mem logits;            /* (n_seq_max, n_vocab) F32: the last prefill token's in row 0,
                                else decode token i's in row i */
   clkv__gemm_scratch gemm;  /* the prefill GEMM path's scratch, made on its first use */
