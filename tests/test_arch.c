@@ -1,0 +1,133 @@
+/* test_arch.c — every architecture of host/model/arch.c as a tiny seeded model: the engine
+ * (chunked prefill, decode) against the plain-C reference logit by logit, in several weight
+ * and KV types; the per-layer window and RoPE base pattern; unknown architectures named. */
+#include "engine/engine.h"
+#include "test_util.h"
+#include "ref/ref.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+static clkv_error err;
+
+static void setup(void) { tu_init("arch"); }
+static void teardown(void) { tu_fini(); }
+
+TestSuite(arch, .init = setup, .fini = teardown, .timeout = 600);
+
+static int argmax(const float *a, int n) {
+  int b = 0;
+  for (int i = 1; i < n; i++)
+    if (a[i] > a[b]) b = i;
+  return b;
+}
+
+/* The largest |engine - reference| over the logits, relative to 1 + max |reference|. */
+static float rel_err(const float *got, const float *want, int n) {
+  float mx = 0, e = 0;
+  for (int i = 0; i < n; i++) mx = fmaxf(mx, fabsf(want[i]));
+  for (int i = 0; i < n; i++) e = fmaxf(e, fabsf(got[i] - want[i]));
+  return e / (1.0f + mx);
+}
+
+typedef struct arch_case {
+  const char *arch;
+  uint32_t wtype;
+  clkv_kv_type kv;
+  int head_dim, window, n_layers, chunk;
+} arch_case;
+
+/* Writes the case's tiny model, runs a 45-token prompt (chunked) and 10 greedy steps on
+ * both, and checks every step's logits within 2e-3 relative; returns the largest error. */
+static float check_arch(const arch_case *k) {
+  ref_tiny_params tp = ref_tiny_default();
+  tp.arch = k->arch;
+  tp.wtype = k->wtype;
+  tp.head_dim = k->head_dim;
+  tp.sliding_window = k->window;
+  tp.n_layers = k->n_layers ? k->n_layers : 2;
+  tp.rope_base = 1e6f; /* Gemma's windowed layers use their own 1e4 */
+  tp.seed = 77 + k->wtype;
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s-%u-%d.gguf", tu_tmpdir, k->arch, k->wtype, (int)k->kv);
+  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_file *f;
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  ref_model *ref = ref_model_load(f, 128, &err);
+  cr_assert(ref, "%s", err.message);
+  ref->kv_type = (int)k->kv;
+  clkv_model_params mp = clkv_model_default_params();
+  mp.kv_type = k->kv;
+  mp.kv_block = 16; /* the e2e suite's kernel variants, where the shapes agree */
+  mp.chunk = k->chunk ? k->chunk : 16;
+  mp.n_ctx = 128;
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s: %s", k->arch, err.message);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  const int n_prompt = 45, V = tp.n_vocab;
+  int32_t prompt[45];
+  for (int i = 0; i < n_prompt; i++) prompt[i] = (int32_t)((i * 41 + 7) % (V - 2));
+  const float *rl = NULL;
+  for (int i = 0; i < n_prompt; i++) rl = ref_forward(ref, prompt[i], i);
+  int seq, cached;
+  cr_assert_eq(clkv__seq_start(ctx, prompt, n_prompt, &seq, &cached), CLKV_OK, "%s", ctx->err.message);
+  for (int pos = 0; pos < n_prompt; pos += mp.chunk) {
+    const int len = n_prompt - pos < mp.chunk ? n_prompt - pos : mp.chunk;
+    cr_assert_eq(clkv__forward_prefill(ctx, seq, prompt + pos, len, pos + len == n_prompt),
+                 CLKV_OK, "%s", ctx->err.message);
+  }
+  float worst = 0;
+  for (int s = 0, pos = n_prompt; s <= 10; s++, pos++) {
+    const float e = rel_err(ctx->h_logits, rl, V);
+    worst = fmaxf(worst, e);
+    cr_assert(e <= 2e-3f, "%s %s kv %s step %d: logits differ by %g (relative)", k->arch,
+              clkv__ggml_type_get(k->wtype)->name, clkv_kv_type_name(k->kv), s, (double)e);
+    int32_t tok = argmax(rl, V);
+    cr_assert_eq(argmax(ctx->h_logits, V), tok, "%s: greedy token differs at step %d", k->arch, s);
+    if (s == 10) break;
+    rl = ref_forward(ref, tok, pos);
+    cr_assert_eq(clkv__forward_decode(ctx, &seq, &tok, 1), CLKV_OK, "%s", ctx->err.message);
+  }
+  clkv__seq_end(ctx, seq);
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+  ref_model_free(ref);
+  clkv__gguf_close(f);
+  return worst;
+}
+
+Test(arch, tiny_models_of_every_architecture_match_the_reference) {
+  const arch_case cases[] = {
+      /* Gemma 3: heads wider than dim/heads, window 16 on 5 of 6 layers (the 6th global,
+       * with the file's RoPE base), GeGLU, post-norms, q/k norms, embedding scale */
+      {"gemma3", GGML_T_Q8_0, CLKV_KV_F16, 32, 16, 6, 16},
+      {"gemma3", GGML_T_Q4_1, CLKV_KV_Q8, 32, 16, 6, 45}, /* one chunk; Q8 cache */
+      {"qwen2", GGML_T_Q4_1, CLKV_KV_F16, 0, 0, 2, 16},   /* biases, NeoX RoPE */
+      {"qwen3", GGML_T_Q8_0, CLKV_KV_Q4, 32, 0, 2, 16},   /* per-head q/k norm, Q4 cache */
+      {"phi3", GGML_T_Q4_1, CLKV_KV_F16, 0, 20, 2, 16},   /* fused qkv and gate|up, window */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const float e = check_arch(&cases[i]);
+    cr_log_info("%s %s kv %s: largest logit error %.2e (relative)", cases[i].arch,
+                clkv__ggml_type_get(cases[i].wtype)->name, clkv_kv_type_name(cases[i].kv),
+                (double)e);
+  }
+}
+
+Test(arch, the_table_says_which_layers_are_windowed) {
+  const clkv__arch *g = clkv__arch_find("gemma3"), *l = clkv__arch_find("llama");
+  cr_assert(g && l);
+  for (int i = 0; i < 18; i++) {
+    const int global = (i + 1) % 6 == 0;
+    cr_expect_eq(clkv__arch_layer_window(g, 512, i), global ? 0 : 512, "gemma3 layer %d", i);
+    cr_expect_float_eq(clkv__arch_layer_rope_base(g, 512, 1e6f, i), global ? 1e6f : 1e4f, 1,
+                       "layer %d", i);
+    cr_expect_eq(clkv__arch_layer_window(l, 512, i), 512);
+  }
+  cr_expect_eq(clkv__arch_pool_window(g, 512), 0, "global layers need every block");
+  cr_expect_eq(clkv__arch_pool_window(l, 512), 512);
+  cr_expect_null(clkv__arch_find("gpt2"));
+  cr_expect(strstr(clkv__arch_names(), "gemma3") && strstr(clkv__arch_names(), "phi3"));
+}
