@@ -4,9 +4,11 @@
 #include "engine/engine.h"
 #include "test_util.h"
 #include "ref/ref.h"
+#include "text/chat.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static clkv_error err;
@@ -130,4 +132,30 @@ Test(arch, the_table_says_which_layers_are_windowed) {
   cr_expect_eq(clkv__arch_pool_window(l, 512), 512);
   cr_expect_null(clkv__arch_find("gpt2"));
   cr_expect(strstr(clkv__arch_names(), "gemma3") && strstr(clkv__arch_names(), "phi3"));
+}
+
+Test(arch, gemma_and_qwen_chat_templates_are_recognised_and_rendered) {
+  /* the markers as the models' own templates write them */
+  const char *gemma = "{{ bos_token }}{%- for message in loop_messages -%}{{ '<start_of_turn>' + "
+                      "role + '\\n' }}{{ message['content'] | trim }}{{ '<end_of_turn>\\n' }}";
+  const char *qwen = "{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba "
+                     "Cloud. You are a helpful assistant.<|im_end|>\\n' }}{%- endif %}";
+  cr_assert_eq(clkv__chat_detect(gemma), CLKV_CHAT_GEMMA);
+  cr_assert_eq(clkv__chat_detect(qwen), CLKV_CHAT_QWEN);
+  cr_assert_str_eq(clkv__chat_kind_name(CLKV_CHAT_GEMMA), "gemma");
+  const clkv_chat_message msgs[] = {{"system", "Be brief."}, {"user", " Hi! "},
+                                    {"assistant", "Hello."}, {"user", "Water?"}};
+  char *s = clkv__chat_render(CLKV_CHAT_GEMMA, msgs, 4, 1, "<bos>", "<eos>", NULL, &err);
+  cr_assert_str_eq(s, "<start_of_turn>user\nBe brief.\n\nHi!<end_of_turn>\n"
+                      "<start_of_turn>model\nHello.<end_of_turn>\n"
+                      "<start_of_turn>user\nWater?<end_of_turn>\n<start_of_turn>model\n");
+  free(s);
+  char *sys = clkv__chat_default_system(qwen);
+  cr_assert_str_eq(sys, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+  s = clkv__chat_render(CLKV_CHAT_QWEN, msgs + 1, 1, 1, "", "", sys, &err);
+  cr_assert_str_eq(s, "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a "
+                      "helpful assistant.<|im_end|>\n<|im_start|>user\n Hi! <|im_end|>\n"
+                      "<|im_start|>assistant\n");
+  free(s);
+  free(sys);
 }
