@@ -159,3 +159,46 @@ Test(arch, gemma_and_qwen_chat_templates_are_recognised_and_rendered) {
   free(s);
   free(sys);
 }
+
+/* clkv_seq_eval: every position's logits (in passes longer and shorter than the batch), then
+ * only the last, equal the reference's at each position. */
+Test(arch, seq_eval_gives_every_positions_logits) {
+  ref_tiny_params tp = ref_tiny_default();
+  tp.arch = "qwen2";
+  char path[400];
+  snprintf(path, sizeof path, "%s/eval.gguf", tu_tmpdir);
+  cr_assert_eq(ref_tiny_write(&tp, path, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_file *f;
+  cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
+  ref_model *ref = ref_model_load(f, 128, &err);
+  cr_assert(ref, "%s", err.message);
+  clkv_model_params mp = clkv_model_default_params();
+  mp.chunk = 16;
+  mp.n_ctx = 128;
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  const int V = tp.n_vocab, n = 40;
+  int32_t ids[48];
+  for (int i = 0; i < 48; i++) ids[i] = (int32_t)((i * 29 + 3) % (V - 2));
+  static float out[40 * 320];
+  int seq;
+  cr_assert_eq(clkv_seq_open(ctx, &seq), CLKV_OK, "%s", clkv_last_error(ctx));
+  cr_assert_eq(clkv_seq_eval(ctx, seq, ids, n, 1, out), CLKV_OK, "%s", clkv_last_error(ctx));
+  for (int p = 0; p < n; p++) {
+    const float *r = ref_forward(ref, ids[p], p);
+    cr_assert(rel_err(out + (size_t)p * V, r, V) <= 2e-3f, "position %d", p);
+  }
+  cr_assert_eq(clkv_seq_eval(ctx, seq, ids + n, 8, 0, out), CLKV_OK, "%s", clkv_last_error(ctx));
+  const float *r = NULL;
+  for (int p = n; p < n + 8; p++) r = ref_forward(ref, ids[p], p);
+  cr_assert(rel_err(out, r, V) <= 2e-3f, "the last position");
+  const int32_t bad = V;
+  cr_assert_eq(clkv_seq_eval(ctx, seq, &bad, 1, 0, out), CLKV_ERR_INVALID_ARG);
+  clkv_seq_close(ctx, seq);
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+  ref_model_free(ref);
+  clkv__gguf_close(f);
+}
