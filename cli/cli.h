@@ -61,7 +61,7 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts);
 void cli_usage(FILE *f, const cli_cmd *c, const void *defaults);
 
 extern const cli_cmd cli_devices_cmd, cli_inspect_cmd, cli_generate_cmd, cli_chat_cmd,
-    cli_tune_cmd;
+    cli_tune_cmd, cli_perplexity_cmd;
 
 /* -m value, else $CLKV_MODEL, else models/<default>, else <cache>/<default>. */
 const char *cli_model_path(const char *given);

@@ -202,3 +202,77 @@ Test(arch, seq_eval_gives_every_positions_logits) {
   ref_model_free(ref);
   clkv__gguf_close(f);
 }
+
+/* ---- perplexity of a real model: clkv perplexity against the plain-C reference ---- */
+
+/* The reference's perplexity by llama-perplexity's method over ids (BOS first where the model
+ * adds one): chunks of C tokens, BOS at each start, the second half of each scored. */
+static double ref_perplexity(ref_model *r, const int32_t *ids, int n_chunks, int C, int32_t bos) {
+  double nll = 0;
+  long count = 0;
+  for (int c = 0; c < n_chunks; c++) {
+    const int32_t *t = ids + (size_t)c * (size_t)C;
+    for (int p = 0; p < C - 1; p++) {
+      const float *l = ref_forward(r, p == 0 && bos >= 0 ? bos : t[p], p);
+      if (p < C / 2) continue;
+      double mx = l[0], sum = 0;
+      for (int i = 1; i < r->n_vocab; i++) mx = l[i] > mx ? l[i] : mx;
+      for (int i = 0; i < r->n_vocab; i++) sum += exp(l[i] - mx);
+      nll += log(sum) - (l[t[p + 1]] - mx), count++;
+    }
+  }
+  return exp(nll / (double)count);
+}
+
+/* The "ppl" of clkv perplexity --json on the text with kv, -c C and --chunks n. */
+static double cli_perplexity(const char *model, const char *kv, int C, int n) {
+  static char out[1 << 16];
+  char args[1024];
+  snprintf(args, sizeof args, "perplexity -m '%s' -f '%s/tests/data/perplexity.txt' -c %d "
+           "--chunks %d --kv-type %s --json", model, CLKV_SOURCE_DIR, C, n, kv);
+  cr_assert_eq(tu_run_cli(args, out, sizeof out), 0, "%s", out);
+  const char *p = strstr(out, "\"ppl\": ");
+  cr_assert(p, "%s", out);
+  return strtod(p + 7, NULL);
+}
+
+/* F16 KV within 0.5% of the reference (which rounds K/V through fp16 as the cache does);
+ * Q8 and Q4 KV printed beside it. */
+static void check_perplexity(const char *path, int C, int n_chunks) {
+  clkv_model *m;
+  clkv_model_params mp = clkv_model_default_params();
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  clkv_model_info mi;
+  clkv_model_get_info(m, &mi);
+  static char text[1 << 16];
+  char tp[512];
+  snprintf(tp, sizeof tp, "%s/tests/data/perplexity.txt", CLKV_SOURCE_DIR);
+  FILE *f = fopen(tp, "rb");
+  cr_assert(f);
+  text[fread(text, 1, sizeof text - 1, f)] = 0;
+  fclose(f);
+  static int32_t ids[1 << 14];
+  const int n = clkv_tokenize(m, text, 1, ids, 1 << 14);
+  cr_assert_geq(n, C * n_chunks, "the text has %d tokens", n);
+  const int32_t bos = mi.bos_id >= 0 && ids[0] == mi.bos_id ? mi.bos_id : -1;
+  clkv_model_free(m);
+  clkv__gguf_file *g;
+  cr_assert_eq(clkv__gguf_open(path, &g, &err), CLKV_OK, "%s", err.message);
+  ref_model *r = ref_model_load(g, C, &err);
+  cr_assert(r, "%s", err.message);
+  const double want = ref_perplexity(r, ids, n_chunks, C, bos);
+  ref_model_free(r);
+  clkv__gguf_close(g);
+  const double got = cli_perplexity(path, "f16", C, n_chunks);
+  const double q8 = cli_perplexity(path, "q8", C, n_chunks);
+  const double q4 = cli_perplexity(path, "q4", C, n_chunks);
+  cr_log_info("%s: perplexity (-c %d, %d chunks) reference %.4f, clkv f16 KV %.4f (%+.3f%%), q8 "
+              "%.4f, q4 %.4f", path, C, n_chunks, want, got, 100 * (got / want - 1), q8, q4);
+  cr_assert(fabs(got / want - 1) <= 0.005, "perplexity %.4f vs the reference's %.4f", got, want);
+}
+
+Test(arch, smollm2_perplexity_matches_the_reference, .timeout = 900) {
+  const char *path = getenv("CLKV_MODEL");
+  if (!path || !*path) cr_skip_test("CLKV_MODEL is not set (scripts/test sets it)");
+  check_perplexity(path, 64, 2);
+}
