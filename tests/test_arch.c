@@ -276,3 +276,67 @@ Test(arch, smollm2_perplexity_matches_the_reference, .timeout = 900) {
   if (!path || !*path) cr_skip_test("CLKV_MODEL is not set (scripts/test sets it)");
   check_perplexity(path, 64, 2);
 }
+
+/* ---- the independent oracle (tests/peer/oracle.py, float64 numpy from the math) ---- */
+
+/* Tiny models of each architecture: the oracle's top-1 id and logit at each of 6 steps
+ * (prompt, then its own greedy tokens fed back) against the engine's, F16 KV. */
+Test(arch, tiny_models_of_every_architecture_match_the_oracle, .timeout = 900) {
+  const char *py = getenv("CLKV_PYTHON");
+  if (!py || !*py) cr_skip_test("CLKV_PYTHON is not set (scripts/test sets it)");
+  const arch_case cases[] = {{"gemma3", GGML_T_Q8_0, CLKV_KV_F16, 32, 16, 6, 16},
+                             {"qwen2", GGML_T_Q4_1, CLKV_KV_F16, 0, 0, 2, 16},
+                             {"qwen3", GGML_T_Q8_0, CLKV_KV_F16, 32, 0, 2, 16},
+                             {"phi3", GGML_T_Q4_1, CLKV_KV_F16, 0, 20, 2, 16}};
+  enum { N = 4, STEPS = 6, PROMPT = 30 };
+  char path[N][400], cmd[4096];
+  int32_t prompt[PROMPT];
+  for (int i = 0; i < PROMPT; i++) prompt[i] = (int32_t)((i * 53 + 5) % 318);
+  int n = snprintf(cmd, sizeof cmd, "'%s' '%s/tests/peer/oracle.py' --steps %d --ids ", py,
+                   CLKV_SOURCE_DIR, STEPS);
+  for (int i = 0; i < PROMPT; i++) n += snprintf(cmd + n, sizeof cmd - (size_t)n, "%s%d", i ? "," : "", prompt[i]);
+  for (int c = 0; c < N; c++) {
+    ref_tiny_params tp = ref_tiny_default();
+    tp.arch = cases[c].arch, tp.wtype = cases[c].wtype, tp.head_dim = cases[c].head_dim;
+    tp.sliding_window = cases[c].window, tp.n_layers = cases[c].n_layers, tp.rope_base = 1e6f;
+    tp.seed = 500 + (uint64_t)c;
+    snprintf(path[c], sizeof path[c], "%s/oracle-%s.gguf", tu_tmpdir, cases[c].arch);
+    cr_assert_eq(ref_tiny_write(&tp, path[c], &err), CLKV_OK, "%s", err.message);
+    n += snprintf(cmd + n, sizeof cmd - (size_t)n, " '%s'", path[c]);
+  }
+  snprintf(cmd + n, sizeof cmd - (size_t)n, " | '%s' -c \"import json,sys\nfor c in json.load("
+           "sys.stdin)['cases']: print(' '.join('%%d %%r' %% (s[0][0], s[0][1]) for s in c['top5']))\"", py);
+  FILE *p = popen(cmd, "r");
+  cr_assert(p);
+  double worst = 0;
+  for (int c = 0; c < N; c++) {
+    int id[STEPS];
+    double lg[STEPS];
+    for (int s = 0; s < STEPS; s++)
+      cr_assert_eq(fscanf(p, "%d %lf", &id[s], &lg[s]), 2, "oracle output for %s", cases[c].arch);
+    clkv_model_params mp = clkv_model_default_params();
+    mp.chunk = 16, mp.n_ctx = 128;
+    clkv_model *m;
+    cr_assert_eq(clkv_model_load(tu_rt, path[c], &mp, &m, &err), CLKV_OK, "%s", err.message);
+    clkv_context *ctx;
+    cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+    static float out[320];
+    int seq;
+    cr_assert_eq(clkv_seq_open(ctx, &seq), CLKV_OK);
+    cr_assert_eq(clkv_seq_eval(ctx, seq, prompt, PROMPT, 0, out), CLKV_OK, "%s", clkv_last_error(ctx));
+    for (int s = 0; s < STEPS; s++) {
+      const double e = fabs(out[id[s]] - lg[s]);
+      worst = e > worst ? e : worst;
+      cr_assert(e <= 5e-3 * (1 + fabs(lg[s])), "%s step %d: logit of %d is %g, the oracle's %g",
+                cases[c].arch, s, id[s], (double)out[id[s]], lg[s]);
+      cr_assert_eq(argmax(out, 320), id[s], "%s step %d: greedy id differs", cases[c].arch, s);
+      if (s + 1 < STEPS)
+        cr_assert_eq(clkv_seq_eval(ctx, seq, &id[s], 1, 0, out), CLKV_OK, "%s", clkv_last_error(ctx));
+    }
+    clkv_seq_close(ctx, seq);
+    clkv_context_free(ctx);
+    clkv_model_free(m);
+  }
+  cr_assert_eq(pclose(p), 0, "oracle.py failed");
+  cr_log_info("architectures vs the oracle: largest top-1 logit error %.2e", worst);
+}
