@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static clkv_error err;
 
@@ -339,4 +340,65 @@ Test(arch, tiny_models_of_every_architecture_match_the_oracle, .timeout = 900) {
   }
   cr_assert_eq(pclose(p), 0, "oracle.py failed");
   cr_log_info("architectures vs the oracle: largest top-1 logit error %.2e", worst);
+}
+
+/* ---- Gemma 3 270M (scripts/setup fetches it; CLKV_GEMMA overrides the path) ---- */
+
+/* The Gemma file's path when it exists and this build can run its types, else NULL. */
+static const char *gemma_path(void) {
+  static char path[512];
+  const char *env = getenv("CLKV_GEMMA");
+  snprintf(path, sizeof path, "%s", env && *env ? env : CLKV_SOURCE_DIR "/models/gemma-3-270m-q4_k_m.gguf");
+  clkv_file_info fi;
+  if (access(path, R_OK) || clkv_model_inspect(path, &fi, &err) || !fi.runnable) return NULL;
+  return path;
+}
+
+/* 64 greedy tokens on 3 prompts: the engine's ids equal the plain-C reference's. */
+Test(arch, gemma3_greedy_ids_match_the_reference, .timeout = 1200) {
+  const char *path = gemma_path();
+  if (!path) cr_skip_test("Gemma 3 270M not found or not runnable in this build");
+  const char *prompts[] = {"Water boils at a temperature of", "The capital of France is",
+                           "def add(a, b):\n    return"};
+  enum { STEPS = 64 };
+  clkv_model_params mp = clkv_model_default_params();
+  mp.n_ctx = 128;
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  clkv__gguf_file *g;
+  cr_assert_eq(clkv__gguf_open(path, &g, &err), CLKV_OK, "%s", err.message);
+  ref_model *r = ref_model_load(g, 128, &err);
+  cr_assert(r, "%s", err.message);
+  const int V = r->n_vocab;
+  float *out = malloc(sizeof(float) * (size_t)V);
+  cr_assert(out);
+  for (size_t i = 0; i < sizeof prompts / sizeof prompts[0]; i++) {
+    int32_t ids[64], want[STEPS];
+    const int n = clkv_tokenize(m, prompts[i], 1, ids, 64);
+    cr_assert(n > 1 && n <= 64);
+    cr_assert_eq(ref_generate_greedy(r, ids, n, STEPS, -1, want), STEPS);
+    int seq;
+    cr_assert_eq(clkv_seq_open(ctx, &seq), CLKV_OK);
+    cr_assert_eq(clkv_seq_eval(ctx, seq, ids, n, 0, out), CLKV_OK, "%s", clkv_last_error(ctx));
+    for (int s = 0; s < STEPS; s++) {
+      const int32_t got = argmax(out, V);
+      cr_assert_eq(got, want[s], "prompt %zu step %d: id %d, the reference's %d", i, s, got, want[s]);
+      if (s + 1 < STEPS)
+        cr_assert_eq(clkv_seq_eval(ctx, seq, &got, 1, 0, out), CLKV_OK, "%s", clkv_last_error(ctx));
+    }
+    clkv_seq_close(ctx, seq);
+  }
+  free(out);
+  ref_model_free(r);
+  clkv__gguf_close(g);
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}
+
+Test(arch, gemma3_perplexity_matches_the_reference, .timeout = 1200) {
+  const char *path = gemma_path();
+  if (!path) cr_skip_test("Gemma 3 270M not found or not runnable in this build");
+  check_perplexity(path, 64, 2);
 }
