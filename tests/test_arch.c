@@ -39,6 +39,7 @@ typedef struct arch_case {
   uint32_t wtype;
   clkv_kv_type kv;
   int head_dim, window, n_layers, chunk;
+  int gemm; /* the prefill path of every projection (CLKV__GEMM_*; OWN by default) */
 } arch_case;
 
 /* Writes the case's tiny model, runs a 45-token prompt (chunked) and 10 greedy steps on
@@ -67,6 +68,7 @@ static float check_arch(const arch_case *k) {
   mp.n_ctx = 128;
   clkv_model *m;
   cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s: %s", k->arch, err.message);
+  for (int p = 0; p < CLKV__N_PROJ; p++) m->gemm[p] = k->gemm; /* falls back where it cannot */
   clkv_context *ctx;
   cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
   const int n_prompt = 45, V = tp.n_vocab;
@@ -105,11 +107,13 @@ Test(arch, tiny_models_of_every_architecture_match_the_reference) {
   const arch_case cases[] = {
       /* Gemma 3: heads wider than dim/heads, window 16 on 5 of 6 layers (the 6th global,
        * with the file's RoPE base), GeGLU, post-norms, q/k norms, embedding scale */
-      {"gemma3", GGML_T_Q8_0, CLKV_KV_F16, 32, 16, 6, 16},
-      {"gemma3", GGML_T_Q4_1, CLKV_KV_Q8, 32, 16, 6, 45}, /* one chunk; Q8 cache */
-      {"qwen2", GGML_T_Q4_1, CLKV_KV_F16, 0, 0, 2, 16},   /* biases, NeoX RoPE */
-      {"qwen3", GGML_T_Q8_0, CLKV_KV_Q4, 32, 0, 2, 16},   /* per-head q/k norm, Q4 cache */
-      {"phi3", GGML_T_Q4_1, CLKV_KV_F16, 0, 20, 2, 16},   /* fused qkv and gate|up, window */
+      {"gemma3", GGML_T_Q8_0, CLKV_KV_F16, 32, 16, 6, 16, CLKV__GEMM_OWN},
+      {"gemma3", GGML_T_Q4_1, CLKV_KV_Q8, 32, 16, 6, 45, CLKV__GEMM_OWN}, /* one chunk; Q8 cache */
+      {"qwen2", GGML_T_Q4_1, CLKV_KV_F16, 0, 0, 2, 16, CLKV__GEMM_OWN},   /* biases, NeoX RoPE */
+      {"qwen3", GGML_T_Q8_0, CLKV_KV_Q4, 32, 0, 2, 16, CLKV__GEMM_OWN},   /* per-head q/k norm, Q4 cache */
+      {"phi3", GGML_T_Q4_1, CLKV_KV_F16, 0, 20, 2, 16, CLKV__GEMM_OWN},   /* fused qkv and gate|up, window */
+      /* split q/k/v, post-norm adds and GeGLU after CLBlast's prefill GEMMs */
+      {"gemma3", GGML_T_Q8_0, CLKV_KV_F16, 32, 16, 6, 16, CLKV__GEMM_CLBLAST},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const float e = check_arch(&cases[i]);
@@ -285,10 +289,10 @@ Test(arch, smollm2_perplexity_matches_the_reference, .timeout = 900) {
 Test(arch, tiny_models_of_every_architecture_match_the_oracle, .timeout = 900) {
   const char *py = getenv("CLKV_PYTHON");
   if (!py || !*py) cr_skip_test("CLKV_PYTHON is not set (scripts/test sets it)");
-  const arch_case cases[] = {{"gemma3", GGML_T_Q8_0, CLKV_KV_F16, 32, 16, 6, 16},
-                             {"qwen2", GGML_T_Q4_1, CLKV_KV_F16, 0, 0, 2, 16},
-                             {"qwen3", GGML_T_Q8_0, CLKV_KV_F16, 32, 0, 2, 16},
-                             {"phi3", GGML_T_Q4_1, CLKV_KV_F16, 0, 20, 2, 16}};
+  const arch_case cases[] = {{"gemma3", GGML_T_Q8_0, CLKV_KV_F16, 32, 16, 6, 16, CLKV__GEMM_OWN},
+                             {"qwen2", GGML_T_Q4_1, CLKV_KV_F16, 0, 0, 2, 16, CLKV__GEMM_OWN},
+                             {"qwen3", GGML_T_Q8_0, CLKV_KV_F16, 32, 0, 2, 16, CLKV__GEMM_OWN},
+                             {"phi3", GGML_T_Q4_1, CLKV_KV_F16, 0, 20, 2, 16, CLKV__GEMM_OWN}};
   enum { N = 4, STEPS = 6, PROMPT = 30 };
   char path[N][400], cmd[4096];
   int32_t prompt[PROMPT];
