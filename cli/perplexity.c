@@ -130,7 +130,10 @@ static int run(const ppl_opts *o, clkv_model *m, clkv_context *ctx, const int32_
     st = score_chunk(ctx, chunk, C, pass, mi.n_vocab, logits, &s);
     double err;
     ppl_value(&s, &running[i], &err);
-    if (!st && !o->json) printf("[%d]%.4f,%s", i + 1, running[i], i + 1 == n_chunks ? "\n" : ""), fflush(stdout);
+    if (!st && !o->json) {
+      printf("[%d]%.4f,%s", i + 1, running[i], i + 1 == n_chunks ? "\n" : "");
+      fflush(stdout);
+    }
   }
   int rc = st == CLKV_ERR_NO_MEMORY && !running ? cli_die(st, "out of host memory")
            : st                                ? cli_die(st, clkv_last_error(ctx))
@@ -176,7 +179,8 @@ static int cli_perplexity(const cli_cmd *c, int argc, char **argv) {
   } else {
     const int n = clkv_tokenize(m, text, 1, NULL, 0);
     ids = n > 0 ? malloc(sizeof(int32_t) * (size_t)n) : NULL;
-    if (!ids || clkv_tokenize(m, text, 1, ids, n) != n) rc = cli_die(CLKV_ERR_INVALID_ARG, "cannot tokenize the text");
+    if (!ids || clkv_tokenize(m, text, 1, ids, n) != n)
+      rc = cli_die(CLKV_ERR_INVALID_ARG, "cannot tokenize the text");
     else rc = run(&o, m, ctx, ids, n);
   }
   free(ids);

@@ -153,9 +153,11 @@ static clkv_status run_qkv_split(clkv_context *c, int l, int n, int phase, clkv_
   const clkv__layer *L = &m->layers[l];
   clkv_status st = CLKV_OK;
   const unsigned u = (unsigned)n, lu = (unsigned)l;
-  CLKV_TRY(run_matvec(c, &L->wq, CLKV__EPI_STORE, phase, CLKV__PROJ_QKV, c->x, 0, u, L->attn_norm, c->q, lu, err));
-  CLKV_TRY(run_matvec(c, &L->wk, CLKV__EPI_STORE, phase, CLKV__PROJ_QKV, c->x, 0, u, L->attn_norm, c->tk, lu, err));
-  CLKV_TRY(run_matvec(c, &L->wv, CLKV__EPI_STORE, phase, CLKV__PROJ_QKV, c->x, 0, u, L->attn_norm, c->tv, lu, err));
+  const clkv__weight *w[3] = {&L->wq, &L->wk, &L->wv};
+  const cl_mem out[3] = {c->q, c->tk, c->tv};
+  for (int i = 0; i < 3; i++)
+    CLKV_TRY(run_matvec(c, w[i], CLKV__EPI_STORE, phase, CLKV__PROJ_QKV, c->x, 0, u,
+                        L->attn_norm, out[i], lu, err));
   const clkv__qkv_finish_args a = {
       .Tq = c->q, .Tk = c->tk, .Tv = c->tv, .q_rows = (unsigned)m->q_rows,
       .kv_rows = (unsigned)m->kv_rows, .n_tok = u, .bias = L->bqkv ? L->bqkv : c->q,
