@@ -83,7 +83,7 @@ typedef struct gen_opts {
 } gen_opts;
 
 extern const cli_cmd cli_devices_cmd, cli_inspect_cmd, cli_generate_cmd, cli_chat_cmd,
-    cli_tune_cmd, cli_serve_cmd;
+    cli_tune_cmd, cli_serve_cmd, cli_perplexity_cmd;
 
 /* -m value, else $CLKV_MODEL, else models/<default>, else <cache>/<default>. */
 const char *cli_model_path(const char *given);

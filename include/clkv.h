@@ -435,6 +435,17 @@ CLKV_API void clkv_sched_counts(clkv_sched *s, int *waiting, int *running);
 /* The KV statistics as of the last step (clkv_context_kv_stats is for the engine thread). */
 CLKV_API void clkv_sched_kv_stats(clkv_sched *s, clkv_kv_stats *out);
 
+/* Logits of a sequence's tokens, for log-probabilities, perplexity, or a sampler of your own.
+ * clkv_seq_open starts an empty sequence in the context (one of its n_seq_max slots);
+ * clkv_seq_eval appends n tokens to it and writes their logits: every position's (all = 1:
+ * n rows) or only the last token's (all = 0: one row), n_vocab floats a row
+ * (clkv_model_info), into out; clkv_seq_close frees the slot and its cache blocks.
+ * Positions continue from the tokens evaluated before (at most the context length). */
+CLKV_API clkv_status clkv_seq_open(clkv_context *ctx, int *seq);
+CLKV_API clkv_status clkv_seq_eval(clkv_context *ctx, int seq, const int32_t *ids, int n,
+                                   int all, float *out);
+CLKV_API void clkv_seq_close(clkv_context *ctx, int seq);
+
 /* ---- tuning: kernel launch shapes for one model's shapes on one device ----
  *
  * Usage (what `clkv tune` does):

@@ -92,6 +92,14 @@ inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {
 /* silu(g) · u: one SwiGLU output from its gate and up values, for both SwiGLU epilogues. */
 inline float clkv_silu_mul(float g, float u) { return g / (1.0f + exp(-g)) * u; }
 
+/* gelu_tanh(g) · u = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) · u, the GeGLU output. */
+inline float clkv_gelu_mul(float g, float u) {
+  return 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u;
+}
+
+/* The gated activation of epilogue e (CLKV__EPI_SWIGLU or CLKV__EPI_GEGLU). */
+#define CLKV_GLU(e, g, u) ((e) == CLKV__EPI_GEGLU ? clkv_gelu_mul(g, u) : clkv_silu_mul(g, u))
+
 /* KV cache geometry: head size, KV heads, tokens per block (the host passes all three),
  * and the precision KV_TYPE (kernels/contract.h): CLKV__KV_F16, CLKV__KV_Q8 (a half scale
  * per KV_QG values of a row) or CLKV__KV_Q4 (a half scale and offset per KV_QG values);

@@ -81,7 +81,10 @@ CLKV__CONTRACT_FN unsigned clkv__wt_block_bytes(int t) {
 #define CLKV__EPI_ADD 1    /* Y += W·x (the residual) */
 #define CLKV__EPI_QKV 2    /* RoPE on q and k; k and v into the paged KV cache */
 #define CLKV__EPI_SWIGLU 3 /* silu(gate) · up over interleaved gate/up rows */
-#define CLKV__N_EPI 4
+#define CLKV__EPI_GEGLU 4  /* gelu_tanh(gate) · up, the same layout (Gemma) */
+#define CLKV__N_EPI 5
+/* The epilogues over (gate, up) row pairs. */
+#define CLKV__EPI_GATED(e) ((e) == CLKV__EPI_SWIGLU || (e) == CLKV__EPI_GEGLU)
 
 /* The KV cache precision (-DKV_TYPE=id; layout in kernels/common.cl): the values of the public
  * clkv_kv_type in include/clkv.h (host/ops/ops.c checks that they agree). */

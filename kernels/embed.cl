@@ -1,7 +1,11 @@
-/* embed.cl — token embedding lookup: X[t] = dequant(E[ids[t]]), E in its stored type.
- * Global size (cols / 32, n_tok): one 32-element block per work-item. */
+/* embed.cl — token embedding lookup: X[t] = dequant(E[ids[t]]) · EMB_SCALE, E in its stored
+ * type (EMB_SCALE: sqrt(dim) for Gemma, else 1). Global size (cols / 32, n_tok): one
+ * 32-element block per work-item. */
 #ifndef WTYPE
 #define WTYPE GGML_T_Q8_0
+#endif
+#ifndef EMB_SCALE
+#define EMB_SCALE 1.0f
 #endif
 
 __kernel void clkv_get_rows(__global const uchar *E, uint cols, uint n_vocab,
@@ -14,6 +18,7 @@ __kernel void clkv_get_rows(__global const uchar *E, uint cols, uint n_vocab,
   float8 w0, w1, w2, w3;
   clkv_deq32(E + (size_t)id * row_bytes, b, WTYPE, &w0, &w1, &w2, &w3);
   __global float *x = X + (size_t)t * cols + b * 32;
+  w0 *= EMB_SCALE, w1 *= EMB_SCALE, w2 *= EMB_SCALE, w3 *= EMB_SCALE;
   vstore8(w0, 0, x);
   vstore8(w1, 1, x);
   vstore8(w2, 2, x);

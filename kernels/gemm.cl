@@ -119,8 +119,8 @@ __kernel void clkv_gemm_epilogue(__global const GTYPE *T, uint rows, uint n_tok,
   const uint R = 2 * i;
   if (R >= rows) return;
   float2 y = (float2)(GLOAD(tr + R, T), GLOAD(tr + R + 1, T));
-#if EPI == CLKV__EPI_SWIGLU
-  Y[(size_t)t * (rows / 2) + i] = clkv_silu_mul(y.x, y.y);
+#if CLKV__EPI_GATED(EPI)
+  Y[(size_t)t * (rows / 2) + i] = CLKV_GLU(EPI, y.x, y.y);
 #else
   const int pos = tok_pos[t];
   if (R < q_rows + kv_rows) y = clkv_rope_pair(y, pos, inv_freq[(R % HEAD_DIM) / 2]); /* q, k */

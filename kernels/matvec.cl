@@ -29,7 +29,7 @@
 #define TT 1
 #endif
 
-#if (EPI == CLKV__EPI_QKV || EPI == CLKV__EPI_SWIGLU) && (ROWS % 2) != 0
+#if (EPI == CLKV__EPI_QKV || CLKV__EPI_GATED(EPI)) && (ROWS % 2) != 0
 #error "QKV and SwiGLU epilogues need an even ROWS"
 #endif
 #define KV_GROUPED (EPI == CLKV__EPI_QKV && KV_TYPE != CLKV__KV_F16)
@@ -58,12 +58,12 @@ inline void clkv_epi_add(float s[ROWS][TT], int t, float scale, uint tt, uint r0
   }
 }
 
-/* SWIGLU: rows come in (gate, up) pairs; Y[tt][pair] = silu(gate) · up. */
+/* SWIGLU, GEGLU: rows come in (gate, up) pairs; Y[tt][pair] = act(gate) · up. */
 inline void clkv_epi_swiglu(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
                             uint rows, __global float *Y) {
   for (int r = 0; r < ROWS; r += 2) {
     if (r0 + r >= rows) break;
-    Y[(size_t)tt * (rows / 2) + (r0 + r) / 2] = clkv_silu_mul(s[r][t] * scale, s[r + 1][t] * scale);
+    Y[(size_t)tt * (rows / 2) + (r0 + r) / 2] = CLKV_GLU(EPI, s[r][t] * scale, s[r + 1][t] * scale);
   }
 }
 
@@ -262,7 +262,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     clkv_epi_store(sum, t, scale, tt, r0, rows, Y);
 #elif EPI == CLKV__EPI_ADD
     clkv_epi_add(sum, t, scale, tt, r0, rows, Y);
-#elif EPI == CLKV__EPI_SWIGLU
+#elif CLKV__EPI_GATED(EPI)
     clkv_epi_swiglu(sum, t, scale, tt, r0, rows, Y);
 #else
     clkv_epi_qkv(&dst, sum, t, scale, tt, r0, KV_STAGE(t));

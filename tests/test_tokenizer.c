@@ -411,6 +411,20 @@ static void write_with_pre(const char *model, const char *pre, const char *out) 
   clkv__gguf_writer_free(w);
 }
 
+/* Gemma 3's SentencePiece vocabulary (262,144 pieces, byte fallback, no space prefix), when
+ * scripts/setup has fetched it (CLKV_GEMMA overrides the path), against the peer. */
+Test(tokenizer, gemma_sentencepiece_matches_hf_peer, .timeout = 600) {
+  const char *py = getenv("CLKV_PYTHON"), *env = getenv("CLKV_GEMMA");
+  char path[512];
+  snprintf(path, sizeof path, "%s", env && *env ? env : CLKV_SOURCE_DIR "/models/gemma-3-270m-q4_k_m.gguf");
+  if (access(path, R_OK)) cr_skip_test("%s not found (run scripts/setup)", path);
+  if (!py || !*py) cr_skip_test("CLKV_PYTHON is not set (scripts/test sets it)");
+  char dir[] = "/tmp/clkv_tok_XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  compare_with_peer(py, path, dir); /* a peer that fails to run fails the test */
+  rmdir(dir);
+}
+
 /* The Llama 3 and plain GPT-2 pre-tokenizers, on the same vocabulary, against the peer. */
 Test(tokenizer, other_pretokenizers_match_hf_peer) {
   const char *path = model_path(), *py = getenv("CLKV_PYTHON");

@@ -27,7 +27,8 @@ clkv_context_params clkv_context_default_params(void) {
 static uint64_t other_bytes(const clkv_context *c) {
   const clkv_model_info *I = &c->m->info;
   const uint64_t T = (uint64_t)c->max_tok;
-  return 4 * (T * ((uint64_t)I->n_embd + 2 * (uint64_t)c->m->q_rows + (uint64_t)I->n_ff + 3) +
+  return 4 * (T * (2 * (uint64_t)I->n_embd + 2 * (uint64_t)c->m->q_rows + (uint64_t)I->n_ff +
+                   2 * (uint64_t)c->m->kv_rows + 3) +
               (uint64_t)c->n_seq_max * ((uint64_t)I->n_vocab + (uint64_t)c->max_blocks));
 }
 
@@ -115,7 +116,8 @@ static clkv_status create_pool(clkv_context *c, clkv_error *err) {
       .max_seqs = c->n_seq_max,
       .max_blocks_per_seq = c->max_blocks,
       .policy = (clkv__kv_evict_policy)c->params.evict,
-      .sliding_window = I->sliding_window, /* blocks out of every position's reach are released */
+      /* blocks out of every position's reach are released (when every layer has the window) */
+      .sliding_window = clkv__arch_pool_window(c->m->arch, I->sliding_window),
       .prefix_seed = prefix_seed(c->m),
       .bytes_per_block = c->block_bytes * 2 * (size_t)I->n_layers,
   };
@@ -162,6 +164,9 @@ static clkv_status alloc_device_buffers(clkv_context *c, clkv_error *err) {
   c->q = clkv__buffer_new(rt, f32 * T * (size_t)c->m->q_rows, rw, "queries", err, &st);
   c->att = clkv__buffer_new(rt, f32 * T * (size_t)c->m->q_rows, rw, "attention output", err, &st);
   c->ff = clkv__buffer_new(rt, f32 * T * (size_t)I->n_ff, rw, "feed-forward buffer", err, &st);
+  c->tk = clkv__buffer_new(rt, f32 * T * (size_t)c->m->kv_rows, rw, "keys", err, &st);
+  c->tv = clkv__buffer_new(rt, f32 * T * (size_t)c->m->kv_rows, rw, "values", err, &st);
+  c->tmp = clkv__buffer_new(rt, f32 * T * (size_t)I->n_embd, rw, "branch output", err, &st);
   c->logits = clkv__buffer_new(rt, f32 * (size_t)c->n_seq_max * (size_t)I->n_vocab,
                                CL_MEM_WRITE_ONLY, "logits", err, &st);
   return st;
@@ -200,7 +205,7 @@ void clkv_context_free(clkv_context *c) {
   clkv__kv_tier_free(&c->dev);
   clkv__kv_tier_free(&c->host);
   cl_mem *bufs[] = {&c->d_btab, &c->d_ids, &c->d_seq, &c->d_pos, &c->x, &c->q, &c->att, &c->ff,
-                    &c->logits};
+                    &c->tk, &c->tv, &c->tmp, &c->logits, &c->logits_all};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (*bufs[i]) clReleaseMemObject(*bufs[i]);
   clkv__gemm_scratch_release(&c->gemm);
@@ -312,140 +317,6 @@ fail:
   return st;
 }
 
-/* ---- launches ---- */
-/* The prefill GEMM path for one projection (scratch made on first use). */
-static clkv_status run_gemm(clkv_context *c, const clkv__weight *w, int epi, int mode,
-                            const clkv__mv_args *a, int *touched, clkv_error *err) {
-  clkv_model *m = c->m;
-  const clkv__gemm_kernels *k;
-  clkv_status st = clkv__model_gemm_kernels(m, w->type, epi, mode, &k, err);
-  if (st) return st;
-  if (!c->gemm.t) {
-    const clkv_model_info *I = &m->info;
-    size_t rows = (size_t)m->q_rows + 2 * (size_t)m->kv_rows, cols = (size_t)I->n_embd;
-    rows = rows > 2 * (size_t)I->n_ff ? rows : 2 * (size_t)I->n_ff;
-    cols = cols > (size_t)I->n_ff ? cols : (size_t)I->n_ff;
-    cols = cols > (size_t)m->q_rows ? cols : (size_t)m->q_rows;
-    if ((st = clkv__gemm_scratch_init(m->rt, (size_t)c->max_tok, rows, cols, &c->gemm, err)))
-      return st;
-  }
-  return clkv__gemm_enqueue(m->rt, k, mode, &c->gemm, epi, a, touched, err);
-}
-
-/* Y = W · norm(X[x_row0 .. x_row0+n)) with the epilogue epi. proj: which layer projection
- * (its prefill path may be CLBlast, see host/gemm.c), or -1. */
-static clkv_status run_matvec(clkv_context *c, const clkv__weight *w, int epi, int phase,
-                              int proj, cl_mem X, unsigned x_row0, unsigned n, cl_mem norm_w,
-                              cl_mem Y, unsigned layer, clkv_error *err) {
-  clkv_model *m = c->m;
-  const clkv__mv_args a = {
-      .W = w->buf, .rows = w->rows, .cols = w->cols, .X = X, .x_row0 = x_row0, .n_tok = n,
-      .norm_w = norm_w ? norm_w : m->out_norm, .eps = m->info.rms_eps, .Y = Y,
-      .kc = c->dev.k[layer / (unsigned)c->dev.layers], .vc = c->dev.v[layer / (unsigned)c->dev.layers],
-      .btab = c->d_btab, .tok_seq = c->d_seq, .tok_pos = c->d_pos,
-      .inv_freq = m->inv_freq, .q_rows = (unsigned)m->q_rows, .kv_rows = (unsigned)m->kv_rows,
-      .layer_base = layer % (unsigned)c->dev.layers * (unsigned)c->n_blocks,
-      .max_blocks = (unsigned)c->max_blocks};
-  clkv_status st;
-  if (phase == CLKV__PH_PREFILL && proj >= 0 && m->gemm[proj] != CLKV__GEMM_OWN) {
-    int touched = 0;
-    st = run_gemm(c, w, epi, m->gemm[proj], &a, &touched, err);
-    if (!st || touched) return st;
-    /* Nothing written yet: this projection goes back to our kernels for good. */
-    fprintf(stderr, "clkv: warning: prefill GEMM %s via %s failed, using own kernels: %s\n",
-            clkv__proj_name(proj), clkv__gemm_mode_name(m->gemm[proj]), err->message);
-    clkv__model_set_gemm(m, proj, CLKV__GEMM_OWN, NULL); /* cannot fail */
-  }
-  cl_kernel k;
-  if ((st = clkv__model_matvec_kernel(m, w->type, epi, phase, &k, err))) return st;
-  const clkv__mv_shape sh = clkv__model_mv_shape(m, epi, phase);
-  return clkv__matvec_enqueue(m->rt, k, &sh, epi, &a, err);
-}
-
-static clkv_status ensure_kernels(clkv_context *c, clkv_error *err) {
-  clkv_model *m = c->m;
-  clkv_status st = CLKV_OK;
-  if (!m->k_embed) {
-    char opts[64];
-    snprintf(opts, sizeof opts, "-DWTYPE=%u", m->tok_embd.type);
-    CLKV_TRY(clkv__kernel_create(m->rt, "embed.cl", opts, "clkv_get_rows", &m->k_embed, err));
-  }
-  if (!m->k_attn_paged) {
-    char opts[256];
-    clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->params.kv_block,
-                       m->params.kv_type, m->info.sliding_window, opts, sizeof opts);
-    CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_paged", &m->k_attn_paged, err));
-    CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_prefill", &m->k_attn_prefill, err));
-  }
-fail:
-  return st;
-}
-
-/* Uploads ids/seq/pos for n tokens. */
-static clkv_status upload_batch(clkv_context *c, int n, clkv_error *err) {
-  clkv_status st = CLKV_OK;
-  cl_command_queue qu = c->m->rt->queue;
-  const size_t b = sizeof(int32_t) * (size_t)n;
-  CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_ids, CL_FALSE, 0, b, c->h_ids, 0, NULL, NULL));
-  CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_seq, CL_FALSE, 0, b, c->h_seq, 0, NULL, NULL));
-  CLKV_CL_TRY(clEnqueueWriteBuffer(qu, c->d_pos, CL_FALSE, 0, b, c->h_pos, 0, NULL, NULL));
-fail:
-  return st;
-}
-
-static clkv_status run_embed(clkv_context *c, int n, clkv_error *err) {
-  clkv_model *m = c->m;
-  return clkv__embed_enqueue(m->rt, m->k_embed, m->tok_embd.buf, (unsigned)m->info.n_embd,
-                             (unsigned)m->info.n_vocab, c->d_ids, (unsigned)n, c->x, err);
-}
-
-static clkv_status run_attention(clkv_context *c, int layer, int n, int prefill_seq, int pos0,
-                                 clkv_error *err) {
-  clkv_model *m = c->m;
-  const int prefill = prefill_seq >= 0;
-  const clkv__attn_args a = {
-      .Q = c->q, .kc = c->dev.k[layer / c->dev.layers], .vc = c->dev.v[layer / c->dev.layers],
-      .btab = c->d_btab, .tok_seq = c->d_seq,
-      .tok_pos = c->d_pos, .seq = prefill ? (unsigned)prefill_seq : 0, .pos0 = (unsigned)pos0,
-      .n_tok = (unsigned)n, .n_heads = (unsigned)m->info.n_heads,
-      .layer_base = (unsigned)(layer % c->dev.layers) * (unsigned)c->n_blocks,
-      .max_blocks = (unsigned)c->max_blocks,
-      .scale = 1.0f / sqrtf((float)m->info.head_dim), .O = c->att};
-  return clkv__attn_enqueue(m->rt, prefill ? m->k_attn_prefill : m->k_attn_paged, &m->tun,
-                            prefill, &a, err);
-}
-
-/* The layers and the logits, for n tokens already uploaded. prefill_seq < 0: decode. */
-static clkv_status run_layers(clkv_context *c, int n, int phase, int prefill_seq, int pos0,
-                              int logits_row0, int n_logits, clkv_error *err) {
-  clkv_model *m = c->m;
-  clkv_status st = CLKV_OK;
-  CLKV_TRY(run_embed(c, n, err));
-  for (int l = 0; l < m->info.n_layers; l++) {
-    const clkv__layer *L = &m->layers[l];
-    CLKV_TRY(run_matvec(c, &L->wqkv, CLKV__EPI_QKV, phase, CLKV__PROJ_QKV, c->x, 0, (unsigned)n,
-                        L->attn_norm, c->q, (unsigned)l, err));
-    CLKV_TRY(run_attention(c, l, n, prefill_seq, pos0, err));
-    CLKV_TRY(run_matvec(c, &L->wo, CLKV__EPI_ADD, phase, CLKV__PROJ_O, c->att, 0, (unsigned)n,
-                        NULL, c->x, (unsigned)l, err));
-    CLKV_TRY(run_matvec(c, &L->wgu, CLKV__EPI_SWIGLU, phase, CLKV__PROJ_GU, c->x, 0, (unsigned)n,
-                        L->ffn_norm, c->ff, (unsigned)l, err));
-    CLKV_TRY(run_matvec(c, &L->wdown, CLKV__EPI_ADD, phase, CLKV__PROJ_DOWN, c->ff, 0,
-                        (unsigned)n, NULL, c->x, (unsigned)l, err));
-  }
-  if (n_logits > 0) {
-    CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, CLKV__PH_DECODE, -1, c->x,
-                        (unsigned)logits_row0, (unsigned)n_logits, m->out_norm, c->logits, 0, err));
-    CLKV_CL_TRY(clEnqueueReadBuffer(m->rt->queue, c->logits, CL_TRUE, 0,
-                                    sizeof(float) * (size_t)n_logits * (size_t)m->info.n_vocab,
-                                    c->h_logits, 0, NULL, NULL));
-  } else {
-    CLKV_CL_TRY(clFinish(m->rt->queue));
-  }
-fail:
-  return st;
-}
-
 static clkv_status check_ids(clkv_context *c, const int32_t *ids, int n) {
   for (int i = 0; i < n; i++)
     if (ids[i] < 0 || ids[i] >= c->m->info.n_vocab)
@@ -469,12 +340,19 @@ static clkv_status check_room(clkv_context *c, int seq, int n) {
 
 clkv_status clkv__forward_prefill(clkv_context *c, int seq, const int32_t *ids, int n,
                                   int want_logits) {
+  return clkv__forward_prefill_rows(c, seq, ids, n, want_logits ? 1 : 0, NULL, NULL);
+}
+
+clkv_status clkv__forward_prefill_rows(clkv_context *c, int seq, const int32_t *ids, int n,
+                                       int n_logits, cl_mem dev, float *host) {
   clkv_status st;
   if (n < 1 || n > c->max_tok || seq < 0 || seq >= c->n_seq_max)
     return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "prefill of %d tokens for sequence %d", n, seq);
+  if (n_logits < 0 || n_logits > n || (n_logits > 1 && (!dev || !host)))
+    return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "logits of %d rows of a %d-token pass", n_logits, n);
   if ((st = check_ids(c, ids, n)) || (st = check_room(c, seq, n))) return st;
   const int pos0 = clkv__kv_seq_len(c->pool, seq);
-  if ((st = ensure_kernels(c, &c->err))) return st;
+  if ((st = clkv__ensure_kernels(c, &c->err))) return st;
   if ((st = clkv__kv_seq_append(c->pool, seq, ids, n, &c->err))) return st;
   if ((st = clkv__kv_sync(c))) return st;
   for (int i = 0; i < n; i++) {
@@ -482,8 +360,9 @@ clkv_status clkv__forward_prefill(clkv_context *c, int seq, const int32_t *ids, 
     c->h_seq[i] = seq;
     c->h_pos[i] = pos0 + i;
   }
-  if ((st = upload_batch(c, n, &c->err))) return st;
-  st = run_layers(c, n, CLKV__PH_PREFILL, seq, pos0, n - 1, want_logits ? 1 : 0, &c->err);
+  if ((st = clkv__upload_batch(c, n, &c->err))) return st;
+  const clkv__logits_dst out = {.dev = dev ? dev : c->logits, .host = host ? host : c->h_logits};
+  st = clkv__run_layers(c, n, CLKV__PH_PREFILL, seq, pos0, n - n_logits, n_logits, out, &c->err);
   if (!st) clkv__kv_seq_commit(c->pool, seq);
   return st;
 }
@@ -501,15 +380,16 @@ clkv_status clkv__forward_decode_reserved(clkv_context *c, const int *seqs, cons
   clkv_status st;
   if (n < 1 || n > c->n_seq_max)
     return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "decode batch of %d (at most %d)", n, c->n_seq_max);
-  if ((st = ensure_kernels(c, &c->err))) return st;
+  if ((st = clkv__ensure_kernels(c, &c->err))) return st;
   for (int i = 0; i < n; i++) {
     c->h_ids[i] = ids[i];
     c->h_seq[i] = seqs[i];
     c->h_pos[i] = clkv__kv_seq_len(c->pool, seqs[i]) - 1;
   }
   if ((st = clkv__kv_sync(c))) return st;
-  if ((st = upload_batch(c, n, &c->err))) return st;
-  st = run_layers(c, n, CLKV__PH_DECODE, -1, 0, 0, n, &c->err);
+  if ((st = clkv__upload_batch(c, n, &c->err))) return st;
+  st = clkv__run_layers(c, n, CLKV__PH_DECODE, -1, 0, 0, n,
+                  (clkv__logits_dst){.dev = c->logits, .host = c->h_logits}, &c->err);
   if (!st)
     for (int i = 0; i < n; i++) clkv__kv_seq_commit(c->pool, seqs[i]);
   return st;

@@ -29,6 +29,10 @@ struct clkv_context {
   cl_mem q;                 /* (T, q_rows) F32 queries after RoPE (K/V go to the cache) */
   cl_mem att;               /* (T, q_rows) F32 attention output, heads concatenated */
   cl_mem ff;                /* (T, n_ff) F32 silu(gate) * up, the down projection's input */
+  cl_mem tk, tv;            /* (T, kv_rows) F32 k and v before the QKV finish (split layers) */
+  cl_mem tmp;               /* (T, n_embd) F32 a branch's output before its post-norm */
+  cl_mem logits_all;        /* (max_tok, n_vocab) F32 every position's logits (clkv_seq_eval),
+                               made on first use */
   cl_mem logits;            /* (n_seq_max, n_vocab) F32: the last prefill token's in row 0,
                                else decode token i's in row i */
   clkv__gemm_scratch gemm;  /* the prefill GEMM path's scratch, made on its first use */
@@ -51,6 +55,23 @@ clkv_status clkv__kv_sync(clkv_context *ctx);
  * sequences; logits row i. On failure ctx->err says why; end the sequence. */
 clkv_status clkv__forward_prefill(clkv_context *ctx, int seq, const int32_t *ids, int n,
                                   int want_logits);
+/* As clkv__forward_prefill, with the logits of the last n_logits tokens (rows in order) into
+ * dev (n_logits × n_vocab floats on the device) and read back to host; dev and host may be
+ * NULL for n_logits ≤ 1 (the context's row 0). The check that ids fit precedes the work. */
+clkv_status clkv__forward_prefill_rows(clkv_context *ctx, int seq, const int32_t *ids, int n,
+                                       int n_logits, cl_mem dev, float *host);
+/* layers.c: the kernels a pass needs (made on first use); the batch's ids, sequences and
+ * positions to the device; the layers and the logits of rows [logits_row0, +n_logits) into
+ * out (prefill_seq < 0: decode). */
+typedef struct clkv__logits_dst {
+  cl_mem dev;  /* at least n_logits rows of n_vocab floats */
+  float *host; /* the same, read back */
+} clkv__logits_dst;
+clkv_status clkv__ensure_kernels(clkv_context *ctx, clkv_error *err);
+clkv_status clkv__upload_batch(clkv_context *ctx, int n, clkv_error *err);
+clkv_status clkv__run_layers(clkv_context *ctx, int n, int phase, int prefill_seq, int pos0,
+                             int logits_row0, int n_logits, clkv__logits_dst out,
+                             clkv_error *err);
 clkv_status clkv__forward_decode(clkv_context *ctx, const int *seqs, const int32_t *ids, int n);
 /* Decode in two steps, for a scheduler that handles a full cache by preempting: reserve the
  * next position of one sequence (CLKV_ERR_CONTEXT_FULL, nothing changed, when no block is

@@ -1,6 +1,7 @@
-/* model.c — loads a llama-family GGUF onto the device: weights uploaded once in their
- * stored type (q/k/v rows concatenated, gate/up rows interleaved, for the fused kernels),
- * tokenizer and chat template; creates the kernel variants on first use. */
+/* model.c — loads a GGUF model (an architecture of host/model/arch.c) onto the device:
+ * weights uploaded once in their stored type (q/k/v rows concatenated or apart, q/k rows in
+ * adjacent-pair RoPE order, gate/up rows interleaved, for the fused kernels), tokenizer and
+ * chat template; creates the kernel variants on first use. */
 #include "model/model.h"
 #include "tune/tunables.h"
 
@@ -52,91 +53,228 @@ fail:
   return st;
 }
 
-/* Uploads several same-type matrices as one: rows stacked (interleave 0) or alternating
- * row by row (interleave 1, two matrices of equal shape). */
-static clkv_status upload_matrix(clkv_model *m, const clkv__gguf_tensor *const *ts, int n,
-                                 int interleave, clkv__weight *w, clkv_error *err) {
-  uint64_t rows = 0;
-  for (int i = 0; i < n; i++) {
-    if (ts[i]->type != ts[0]->type)
-      return clkv__err(err, CLKV_ERR_UNSUPPORTED,
-                       "tensors %s and %s have different types; the fused kernel needs one type",
-                       ts[0]->name, ts[i]->name);
-    rows += ts[i]->ne[1];
-  }
-  const size_t row_bytes = clkv__ggml_row_bytes(ts[0]->type, ts[0]->ne[0]);
-  w->type = ts[0]->type;
-  w->cols = (uint32_t)ts[0]->ne[0];
+/* Uploads rows gathered from several tensors of one type as one matrix: src[i] is row i. */
+static clkv_status upload_rows(clkv_model *m, const unsigned char *const *src, uint64_t rows,
+                               const clkv__gguf_tensor *t0, clkv__weight *w, clkv_error *err) {
+  const size_t row_bytes = clkv__ggml_row_bytes(t0->type, t0->ne[0]);
+  w->type = t0->type;
+  w->cols = (uint32_t)t0->ne[0];
   w->rows = (uint32_t)rows;
   w->bytes = row_bytes * rows;
-  if (n == 1) return upload(m, ts[0]->data, w->bytes, &w->buf, ts[0]->name, err);
   unsigned char *tmp = malloc(w->bytes);
-  if (!tmp) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory repacking %s", ts[0]->name);
-  if (!interleave) {
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-      memcpy(tmp + off, ts[i]->data, ts[i]->n_bytes);
-      off += ts[i]->n_bytes;
-    }
-  } else {
-    for (uint64_t r = 0; r < ts[0]->ne[1]; r++)
-      for (int i = 0; i < n; i++)
-        memcpy(tmp + (r * n + i) * row_bytes, (const unsigned char *)ts[i]->data + r * row_bytes,
-               row_bytes);
-  }
-  clkv_status st = upload(m, tmp, w->bytes, &w->buf, ts[0]->name, err);
+  if (!tmp) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory repacking %s", t0->name);
+  for (uint64_t r = 0; r < rows; r++) memcpy(tmp + r * row_bytes, src[r], row_bytes);
+  clkv_status st = upload(m, tmp, w->bytes, &w->buf, t0->name, err);
   free(tmp);
   return st;
 }
 
-static clkv_status upload_vector(clkv_model *m, const clkv__gguf_file *f, const char *name, uint64_t n,
-                                 cl_mem *out, clkv_error *err) {
+/* The source row of row r of a head-major block of q or k rows: itself, or for NeoX RoPE the
+ * order 0, h/2, 1, h/2+1, ... inside each head (pairs (i, i+h/2) become adjacent). */
+static uint64_t head_row(const clkv_model *m, uint64_t r) {
+  if (!m->arch->rope_neox) return r;
+  const uint64_t hd = (uint64_t)m->info.head_dim, j = r % hd;
+  return r - j + (j % 2 ? hd / 2 + j / 2 : j / 2);
+}
+
+/* A matrix made of parts (rows of each part's tensor, from row first on, n rows each), q/k
+ * parts (rope 1) in head_row order; parts stacked, or interleaved row by row (gate/up). */
+typedef struct mat_part {
+  const clkv__gguf_tensor *t;
+  uint64_t first, n;
+  int rope;
+} mat_part;
+
+static clkv_status upload_parts(clkv_model *m, const mat_part *p, int np, int interleave,
+                                clkv__weight *w, clkv_error *err) {
+  uint64_t rows = 0;
+  for (int i = 0; i < np; i++) {
+    if (p[i].t->type != p[0].t->type)
+      return clkv__err(err, CLKV_ERR_UNSUPPORTED,
+                       "tensors %s and %s have different types; the fused kernel needs one type",
+                       p[0].t->name, p[i].t->name);
+    rows += p[i].n;
+  }
+  if (np == 1 && !p[0].rope && p[0].first == 0) {
+    *w = (clkv__weight){.type = p[0].t->type, .cols = (uint32_t)p[0].t->ne[0],
+                        .rows = (uint32_t)rows, .bytes = p[0].t->n_bytes};
+    return upload(m, p[0].t->data, w->bytes, &w->buf, p[0].t->name, err);
+  }
+  const unsigned char **src = malloc(sizeof *src * rows);
+  if (!src) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  const size_t rb = clkv__ggml_row_bytes(p[0].t->type, p[0].t->ne[0]);
+  for (uint64_t r = 0, i = 0; i < (uint64_t)np; i++)
+    for (uint64_t j = 0; j < p[i].n; j++, r++) {
+      const uint64_t dst = interleave ? j * (uint64_t)np + i : r;
+      const uint64_t row = p[i].first + (p[i].rope ? head_row(m, j) : j);
+      src[dst] = (const unsigned char *)p[i].t->data + row * rb;
+    }
+  clkv_status st = upload_rows(m, src, rows, p[0].t, w, err);
+  free(src);
+  return st;
+}
+
+/* A vector of n values as F32; rope: q/k head order (per-head norms, biases of q/k parts:
+ * the first n_rope values). Optional ones (req 0) that are missing leave *out NULL. */
+static clkv_status upload_vector_perm(clkv_model *m, const clkv__gguf_file *f, const char *name,
+                                      uint64_t n, uint64_t n_rope, int req, cl_mem *out,
+                                      clkv_error *err) {
   const clkv__gguf_tensor *t = clkv__gguf_find_tensor(f, name);
+  if (!t && !req) return CLKV_OK;
   if (!t) return clkv__err(err, CLKV_ERR_FORMAT, "tensor %s is missing from the model", name);
   if (t->n_elements != n)
     return clkv__err(err, CLKV_ERR_FORMAT, "tensor %s has %llu elements, expected %llu", name,
                      (unsigned long long)t->n_elements, (unsigned long long)n);
-  float *tmp = malloc(n * sizeof(float));
+  float *tmp = malloc(n * sizeof(float) * 2);
   if (!tmp) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  float *v = tmp + n;
   clkv_status st = clkv__dequantize_row(t->type, t->data, tmp, n);
   if (st) {
     free(tmp);
     return clkv__err(err, st, "tensor %s: cannot decode its type", name);
   }
-  st = upload(m, tmp, n * sizeof(float), out, name, err);
+  for (uint64_t i = 0; i < n; i++) v[i] = i < n_rope ? tmp[head_row(m, i)] : tmp[i];
+  st = upload(m, v, n * sizeof(float), out, name, err);
   free(tmp);
   return st;
 }
 
-static clkv_status load_layers(clkv_model *m, const clkv__gguf_file *f, clkv_error *err) {
-  const clkv_model_info *I = &m->info;
+static clkv_status upload_vector(clkv_model *m, const clkv__gguf_file *f, const char *name,
+                                 uint64_t n, cl_mem *out, clkv_error *err) {
+  return upload_vector_perm(m, f, name, n, 0, 1, out, err);
+}
+
+/* "blk.<l>.<what>.<kind>" */
+static const char *tname(char *buf, size_t cap, int l, const char *what, const char *kind) {
+  snprintf(buf, cap, "blk.%d.%s.%s", l, what, kind);
+  return buf;
+}
+
+/* q, k, v of layer l: one fused tensor or three; fused into wqkv unless the architecture
+ * needs a step before RoPE or the types differ (split: wq, wk, wv apart). */
+static clkv_status load_qkv(clkv_model *m, const clkv__gguf_file *f, int l, clkv__layer *L,
+                            clkv_error *err) {
+  const uint64_t D = (uint64_t)m->info.n_embd, Q = (uint64_t)m->q_rows, K = (uint64_t)m->kv_rows;
   clkv_status st = CLKV_OK;
-  for (int l = 0; l < I->n_layers; l++) {
-    clkv__layer *L = &m->layers[l];
-    char n[8][96];
-    const char *suffix[8] = {"attn_q", "attn_k", "attn_v", "attn_output",
-                             "ffn_gate", "ffn_up", "ffn_down", NULL};
-    for (int i = 0; suffix[i]; i++) snprintf(n[i], sizeof n[i], "blk.%d.%s.weight", l, suffix[i]);
-    const clkv__gguf_tensor *t[7];
-    const uint64_t D = (uint64_t)I->n_embd, F = (uint64_t)I->n_ff;
-    CLKV_TRY(find_matrix(f, n[0], D, (uint64_t)m->q_rows, &t[0], err));
-    CLKV_TRY(find_matrix(f, n[1], D, (uint64_t)m->kv_rows, &t[1], err));
-    CLKV_TRY(find_matrix(f, n[2], D, (uint64_t)m->kv_rows, &t[2], err));
-    CLKV_TRY(find_matrix(f, n[3], (uint64_t)m->q_rows, D, &t[3], err));
-    CLKV_TRY(find_matrix(f, n[4], D, F, &t[4], err));
-    CLKV_TRY(find_matrix(f, n[5], D, F, &t[5], err));
-    CLKV_TRY(find_matrix(f, n[6], F, D, &t[6], err));
-    CLKV_TRY(upload_matrix(m, t, 3, 0, &L->wqkv, err));
-    CLKV_TRY(upload_matrix(m, &t[3], 1, 0, &L->wo, err));
-    CLKV_TRY(upload_matrix(m, &t[4], 2, 1, &L->wgu, err));
-    CLKV_TRY(upload_matrix(m, &t[6], 1, 0, &L->wdown, err));
-    char nn[96];
-    snprintf(nn, sizeof nn, "blk.%d.attn_norm.weight", l);
-    CLKV_TRY(upload_vector(m, f, nn, D, &L->attn_norm, err));
-    snprintf(nn, sizeof nn, "blk.%d.ffn_norm.weight", l);
-    CLKV_TRY(upload_vector(m, f, nn, D, &L->ffn_norm, err));
+  char n[3][96];
+  mat_part p[3];
+  if (m->arch->fused_qkv) {
+    const clkv__gguf_tensor *t;
+    CLKV_TRY(find_matrix(f, tname(n[0], 96, l, "attn_qkv", "weight"), D, Q + 2 * K, &t, err));
+    p[0] = (mat_part){t, 0, Q, 1}, p[1] = (mat_part){t, Q, K, 1}, p[2] = (mat_part){t, Q + K, K, 0};
+  } else {
+    const char *w[3] = {"attn_q", "attn_k", "attn_v"};
+    const uint64_t rows[3] = {Q, K, K};
+    for (int i = 0; i < 3; i++) {
+      CLKV_TRY(find_matrix(f, tname(n[i], 96, l, w[i], "weight"), D, rows[i], &p[i].t, err));
+      p[i].first = 0, p[i].n = rows[i], p[i].rope = i < 2;
+    }
+  }
+  L->split = clkv__arch_split_qkv(m->arch) || p[0].t->type != p[1].t->type ||
+             p[0].t->type != p[2].t->type;
+  if (!L->split) return upload_parts(m, p, 3, 0, &L->wqkv, err);
+  CLKV_TRY(upload_parts(m, &p[0], 1, 0, &L->wq, err));
+  CLKV_TRY(upload_parts(m, &p[1], 1, 0, &L->wk, err));
+  CLKV_TRY(upload_parts(m, &p[2], 1, 0, &L->wv, err));
+fail:
+  return st;
+}
+
+/* Biases (q, k, v concatenated) and per-head q/k norms, as the architecture has them. */
+static clkv_status load_qkv_extras(clkv_model *m, const clkv__gguf_file *f, int l,
+                                   clkv__layer *L, clkv_error *err) {
+  const clkv__arch *a = m->arch;
+  const uint64_t Q = (uint64_t)m->q_rows, K = (uint64_t)m->kv_rows;
+  const uint64_t hd = (uint64_t)m->info.head_dim;
+  clkv_status st = CLKV_OK;
+  char n[96];
+  if (a->qk_norm) {
+    CLKV_TRY(upload_vector_perm(m, f, tname(n, 96, l, "attn_q_norm", "weight"), hd, hd, 1,
+                                &L->q_norm, err));
+    CLKV_TRY(upload_vector_perm(m, f, tname(n, 96, l, "attn_k_norm", "weight"), hd, hd, 1,
+                                &L->k_norm, err));
+  }
+  if (a->qkv_bias) {
+    float *b = calloc(Q + 2 * K, sizeof *b);
+    if (!b) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
+    const char *w[3] = {"attn_q", "attn_k", "attn_v"};
+    const uint64_t off[3] = {0, Q, Q + K}, len[3] = {Q, K, K};
+    for (int i = 0; i < 3 && !st; i++) {
+      const clkv__gguf_tensor *t = clkv__gguf_find_tensor(f, tname(n, 96, l, w[i], "bias"));
+      if (!t || t->n_elements != len[i] || t->type != GGML_T_F32) {
+        st = clkv__err(err, CLKV_ERR_FORMAT, "tensor %s is missing or not %llu F32 values", n,
+                       (unsigned long long)len[i]);
+        break;
+      }
+      for (uint64_t j = 0; j < len[i]; j++)
+        b[off[i] + j] = ((const float *)t->data)[i < 2 ? head_row(m, j) : j];
+    }
+    if (!st) st = upload(m, b, sizeof *b * (Q + 2 * K), &L->bqkv, "biases", err);
+    free(b);
   }
 fail:
+  return st;
+}
+
+/* The feed-forward: gate and up interleaved into wgu (two tensors, or one holding gate rows
+ * then up rows), down; the norms the architecture places around the layer's two branches. */
+static clkv_status load_ffn_norms(clkv_model *m, const clkv__gguf_file *f, int l,
+                                  clkv__layer *L, clkv_error *err) {
+  const uint64_t D = (uint64_t)m->info.n_embd, F = (uint64_t)m->info.n_ff;
+  clkv_status st = CLKV_OK;
+  char n[96];
+  mat_part p[2], d;
+  if (m->arch->fused_gate_up) {
+    const clkv__gguf_tensor *t;
+    CLKV_TRY(find_matrix(f, tname(n, 96, l, "ffn_up", "weight"), D, 2 * F, &t, err));
+    p[0] = (mat_part){t, 0, F, 0}, p[1] = (mat_part){t, F, F, 0};
+  } else {
+    CLKV_TRY(find_matrix(f, tname(n, 96, l, "ffn_gate", "weight"), D, F, &p[0].t, err));
+    CLKV_TRY(find_matrix(f, tname(n, 96, l, "ffn_up", "weight"), D, F, &p[1].t, err));
+    p[0].first = p[1].first = 0, p[0].n = p[1].n = F, p[0].rope = p[1].rope = 0;
+  }
+  CLKV_TRY(upload_parts(m, p, 2, 1, &L->wgu, err));
+  CLKV_TRY(find_matrix(f, tname(n, 96, l, "ffn_down", "weight"), F, D, &d.t, err));
+  d.first = 0, d.n = D, d.rope = 0;
+  CLKV_TRY(upload_parts(m, &d, 1, 0, &L->wdown, err));
+  CLKV_TRY(upload_vector(m, f, tname(n, 96, l, "attn_norm", "weight"), D, &L->attn_norm, err));
+  CLKV_TRY(upload_vector(m, f, tname(n, 96, l, "ffn_norm", "weight"), D, &L->ffn_norm, err));
+  if (m->arch->post_norms) {
+    CLKV_TRY(upload_vector(m, f, tname(n, 96, l, "post_attention_norm", "weight"), D,
+                           &L->post_attn_norm, err));
+    CLKV_TRY(upload_vector(m, f, tname(n, 96, l, "post_ffw_norm", "weight"), D,
+                           &L->post_ffn_norm, err));
+  }
+fail:
+  return st;
+}
+
+static clkv_status load_layers(clkv_model *m, const clkv__gguf_file *f, clkv_error *err) {
+  clkv_status st = CLKV_OK;
+  for (int l = 0; l < m->info.n_layers; l++) {
+    clkv__layer *L = &m->layers[l];
+    char n[96];
+    mat_part o;
+    CLKV_TRY(load_qkv(m, f, l, L, err));
+    CLKV_TRY(load_qkv_extras(m, f, l, L, err));
+    CLKV_TRY(find_matrix(f, tname(n, 96, l, "attn_output", "weight"), (uint64_t)m->q_rows,
+                         (uint64_t)m->info.n_embd, &o.t, err));
+    o.first = 0, o.n = (uint64_t)m->info.n_embd, o.rope = 0;
+    CLKV_TRY(upload_parts(m, &o, 1, 0, &L->wo, err));
+    CLKV_TRY(load_ffn_norms(m, f, l, L, err));
+  }
+fail:
+  return st;
+}
+
+/* RoPE frequencies base^(-2i/d), computed in double once. */
+static clkv_status upload_freq(clkv_model *m, double base, cl_mem *out, clkv_error *err) {
+  const int half = m->info.head_dim / 2;
+  float *freq = malloc(sizeof(float) * (size_t)half);
+  if (!freq) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
+  for (int i = 0; i < half; i++) freq[i] = (float)pow(base, -2.0 * i / (double)m->info.head_dim);
+  clkv_status st = upload(m, freq, sizeof(float) * (size_t)half, out, "rope", err);
+  free(freq);
   return st;
 }
 
@@ -145,24 +283,20 @@ static clkv_status load_weights(clkv_model *m, const clkv__gguf_file *f, clkv_er
   clkv_status st = CLKV_OK;
   const clkv__gguf_tensor *te, *to;
   CLKV_TRY(find_matrix(f, "token_embd.weight", (uint64_t)I->n_embd, (uint64_t)I->n_vocab, &te, err));
-  CLKV_TRY(upload_matrix(m, &te, 1, 0, &m->tok_embd, err));
+  const mat_part pe = {te, 0, (uint64_t)I->n_vocab, 0};
+  CLKV_TRY(upload_parts(m, &pe, 1, 0, &m->tok_embd, err));
   if (clkv__gguf_find_tensor(f, "output.weight")) {
     CLKV_TRY(find_matrix(f, "output.weight", (uint64_t)I->n_embd, (uint64_t)I->n_vocab, &to, err));
-    CLKV_TRY(upload_matrix(m, &to, 1, 0, &m->output, err));
+    const mat_part po = {to, 0, (uint64_t)I->n_vocab, 0};
+    CLKV_TRY(upload_parts(m, &po, 1, 0, &m->output, err));
   } else {
     m->output = m->tok_embd;
     m->tied = 1;
   }
   CLKV_TRY(upload_vector(m, f, "output_norm.weight", (uint64_t)I->n_embd, &m->out_norm, err));
-  /* RoPE frequencies base^(-2i/d), computed in double once. */
-  int half = I->head_dim / 2;
-  float *freq = malloc(sizeof(float) * (size_t)half);
-  if (!freq) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
-  for (int i = 0; i < half; i++)
-    freq[i] = (float)pow((double)I->rope_base, -2.0 * i / (double)I->head_dim);
-  st = upload(m, freq, sizeof(float) * (size_t)half, &m->inv_freq, "rope", err);
-  free(freq);
-  if (st) return st;
+  CLKV_TRY(upload_freq(m, (double)I->rope_base, &m->inv_freq, err));
+  if (m->arch->rope_base_local > 0 && I->sliding_window > 0)
+    CLKV_TRY(upload_freq(m, (double)m->arch->rope_base_local, &m->inv_freq_local, err));
   m->layers = calloc((size_t)I->n_layers, sizeof *m->layers);
   if (!m->layers) return clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory");
   return load_layers(m, f, err);
@@ -215,6 +349,7 @@ clkv_status clkv_model_load(clkv_runtime *rt, const char *path, const clkv_model
     goto fail;
   }
   CLKV_TRY(clkv__model_hparams(f, &m->info, err));
+  m->arch = clkv__arch_find(m->info.architecture); /* found: the hyperparameters checked it */
   m->n_ctx = mp.n_ctx ? mp.n_ctx : (m->info.n_ctx_train < 2048 ? m->info.n_ctx_train : 2048);
   if (m->n_ctx > m->info.n_ctx_train) m->n_ctx = m->info.n_ctx_train;
   m->info.n_ctx = m->n_ctx;
@@ -258,13 +393,17 @@ void clkv_model_free(clkv_model *m) {
     for (int e = 0; e < CLKV__N_EPI; e++)
       for (int h = 0; h < 2; h++) clkv__gemm_kernels_release(&m->k_gemm[i][e][h]);
   if (m->k_embed) clReleaseKernel(m->k_embed);
-  if (m->k_attn_paged) clReleaseKernel(m->k_attn_paged);
-  if (m->k_attn_prefill) clReleaseKernel(m->k_attn_prefill);
+  for (int w = 0; w < 2; w++)
+    for (int p = 0; p < 2; p++)
+      if (m->k_attn[w][p]) clReleaseKernel(m->k_attn[w][p]);
+  if (m->k_qkv_finish) clReleaseKernel(m->k_qkv_finish);
+  if (m->k_norm_add) clReleaseKernel(m->k_norm_add);
   if (m->layers) {
     for (int l = 0; l < m->info.n_layers; l++) {
       clkv__layer *L = &m->layers[l];
-      release_mem(&L->attn_norm);
-      release_mem(&L->ffn_norm);
+      cl_mem *v[] = {&L->attn_norm, &L->ffn_norm, &L->post_attn_norm, &L->post_ffn_norm,
+                     &L->q_norm, &L->k_norm, &L->bqkv, &L->wq.buf, &L->wk.buf, &L->wv.buf};
+      for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) release_mem(v[i]);
       release_mem(&L->wqkv.buf);
       release_mem(&L->wo.buf);
       release_mem(&L->wgu.buf);
@@ -276,6 +415,7 @@ void clkv_model_free(clkv_model *m) {
   release_mem(&m->tok_embd.buf);
   release_mem(&m->out_norm);
   release_mem(&m->inv_freq);
+  release_mem(&m->inv_freq_local);
   clkv__tokenizer_free(m->tok);
   free(m->default_system);
   free(m->path);

@@ -5,6 +5,7 @@
 #define CLKV_MODEL_H
 
 #include "format/gguf.h"
+#include "model/arch.h"
 #include "ops/gemm.h"
 #include "text/chat.h"
 #include "text/tokenizer.h"
@@ -19,7 +20,16 @@ typedef struct clkv__weight {
 
 typedef struct clkv__layer {
   cl_mem attn_norm, ffn_norm; /* (dim) F32 */
-  clkv__weight wqkv;          /* (q_rows + 2*kv_rows, dim): q, k, v rows concatenated */
+  cl_mem post_attn_norm, post_ffn_norm; /* (dim) when the architecture has post-norms */
+  cl_mem q_norm, k_norm;      /* (head_dim) per-head norms, when it has them */
+  cl_mem bqkv;                /* (q_rows + 2*kv_rows) q, k, v biases, when it has them */
+  clkv__weight wqkv;          /* (q_rows + 2*kv_rows, dim): q, k, v rows concatenated; for
+                                 NeoX RoPE each q and k head's rows ordered 0, h/2, 1, h/2+1,
+                                 ... so the kernels rotate adjacent pairs (also the norms and
+                                 biases); attention is unchanged by the common permutation */
+  int split;                  /* 1: wq, wk, wv apart (a bias or per-head norm comes before RoPE,
+                                 or their types differ), finished by kernels/norm.cl */
+  clkv__weight wq, wk, wv;    /* (q_rows, dim), (kv_rows, dim) x2, when split */
   clkv__weight wo;            /* (dim, q_rows) */
   clkv__weight wgu;           /* (2*n_ff, dim): gate and up rows interleaved */
   clkv__weight wdown;         /* (dim, n_ff) */
@@ -28,6 +38,7 @@ typedef struct clkv__layer {
 struct clkv_model {
   clkv_runtime *rt;
   clkv_model_info info;
+  const clkv__arch *arch;   /* the architecture's description (host/model/arch.c) */
   clkv_model_params params;
   int n_ctx;                /* context used (≤ n_ctx_train) */
   int q_rows, kv_rows;      /* n_heads*head_dim, n_kv_heads*head_dim */
@@ -40,6 +51,7 @@ struct clkv_model {
   int tied;
   cl_mem out_norm;          /* (dim) */
   cl_mem inv_freq;          /* (head_dim/2) RoPE frequencies */
+  cl_mem inv_freq_local;    /* (head_dim/2) of windowed layers with their own base, or NULL */
   clkv__layer *layers;      /* (n_layers) */
   size_t weight_bytes;
   clkv__tunables tun;
@@ -50,7 +62,8 @@ struct clkv_model {
                                CLBlast cannot run) */
   char gemm_note[320];      /* "qkv=own o=clblast ...", and why a request was not honoured */
   cl_kernel k_embed;
-  cl_kernel k_attn_paged, k_attn_prefill;
+  cl_kernel k_attn[2][2];   /* [windowed layer][prefill]: paged decode, tiled prefill */
+  cl_kernel k_qkv_finish, k_norm_add; /* kernels/norm.cl, for architectures that need them */
   char *path;               /* the GGUF file loaded (the disk tier keys on its contents) */
   clkv_error err;
 };

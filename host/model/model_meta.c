@@ -1,8 +1,10 @@
-/* model_meta.c — reads and validates a llama-family model's hyperparameters from GGUF
- * metadata, and `clkv_model_inspect` (a file summary that needs no device). */
+/* model_meta.c — reads and validates a model's hyperparameters from GGUF metadata (the
+ * architecture from host/model/arch.c's table), and `clkv_model_inspect` (a file summary
+ * that needs no device). */
 #include "text/chat.h"
 #include "clkv_internal.h"
 #include "format/gguf.h"
+#include "model/arch.h"
 #include "model/model.h"
 
 #include <math.h>
@@ -21,25 +23,40 @@ static int get_float(const clkv__gguf_file *f, const char *arch, const char *suf
   return clkv__gguf_get_f64(f, key, v);
 }
 
-/* Architectures that are the llama graph under another name. */
-static int is_llama_family(const char *arch) {
-  static const char *const ok[] = {"llama", "mistral", NULL};
-  for (int i = 0; ok[i]; i++)
-    if (!strcmp(arch, ok[i])) return 1;
-  return 0;
-}
-
-/* general.architecture: present and one of the llama family. */
+/* general.architecture: present and one of the table's (host/model/arch.c). */
 static clkv_status read_architecture(const clkv__gguf_file *f, clkv_model_info *info,
                                      clkv_error *err) {
   if (!clkv__gguf_get_str(f, "general.architecture", info->architecture, sizeof info->architecture))
     return clkv__err(err, CLKV_ERR_FORMAT,
                      "the file has no general.architecture; it is not a GGUF model file");
   clkv__gguf_get_str(f, "general.name", info->name, sizeof info->name);
-  if (!is_llama_family(info->architecture))
+  if (!clkv__arch_find(info->architecture))
     return clkv__err(err, CLKV_ERR_UNSUPPORTED,
-                     "architecture '%s' is not supported; clkv runs the llama family (Llama 2/3, "
-                     "SmolLM2, TinyLlama, Mistral)", info->architecture);
+                     "architecture '%s' is not supported; clkv runs %s", info->architecture,
+                     clkv__arch_names());
+  return CLKV_OK;
+}
+
+/* The head size: attention.key_length when given (Gemma 3, Qwen 3 have heads wider than
+ * embedding/heads), checked against the query weight's rows; else embedding/heads. */
+static clkv_status read_head_dim(const clkv__gguf_file *f, const char *a, clkv_model_info *info,
+                                 clkv_error *err) {
+  int64_t v;
+  info->head_dim = info->n_embd / info->n_heads;
+  if (!get_int(f, a, "attention.key_length", &v) || v == info->head_dim) {
+    if (info->n_embd % info->n_heads)
+      return clkv__err(err, CLKV_ERR_FORMAT, "embedding length %d is not a multiple of %d heads",
+                       info->n_embd, info->n_heads);
+    return CLKV_OK;
+  }
+  const clkv__gguf_tensor *q = clkv__gguf_find_tensor(f, "blk.0.attn_q.weight");
+  int64_t vl;
+  if (v <= 0 || v > 4096 || !q || q->ne[1] != (uint64_t)(v * info->n_heads) ||
+      (get_int(f, a, "attention.value_length", &vl) && vl != v))
+    return clkv__err(err, CLKV_ERR_UNSUPPORTED,
+                     "key length %lld differs from embedding/heads (%d) and from the query "
+                     "weight's rows per head: not supported", (long long)v, info->head_dim);
+  info->head_dim = (int)v;
   return CLKV_OK;
 }
 
@@ -66,14 +83,8 @@ static clkv_status read_shape(const clkv__gguf_file *f, const char *a, clkv_mode
   }
   if (!info->n_kv_heads) info->n_kv_heads = info->n_heads;
   if (!info->n_ctx_train) info->n_ctx_train = 2048;
-  if (info->n_embd % info->n_heads)
-    return clkv__err(err, CLKV_ERR_FORMAT, "embedding length %d is not a multiple of %d heads",
-                     info->n_embd, info->n_heads);
-  info->head_dim = info->n_embd / info->n_heads;
-  if (get_int(f, a, "attention.key_length", &v) && v != info->head_dim)
-    return clkv__err(err, CLKV_ERR_UNSUPPORTED,
-                     "key length %lld differs from embedding/heads (%d): not supported",
-                     (long long)v, info->head_dim);
+  clkv_status st = read_head_dim(f, a, info, err);
+  if (st) return st;
   if (get_int(f, a, "rope.dimension_count", &v) && v != info->head_dim)
     return clkv__err(err, CLKV_ERR_UNSUPPORTED,
                      "partial RoPE (%lld of %d dims) is not supported", (long long)v,

@@ -11,7 +11,7 @@ _Static_assert(CLKV__KV_F16 == CLKV_KV_F16 && CLKV__KV_Q8 == CLKV_KV_Q8 && CLKV_
 
 unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi) {
   unsigned r = s->rows ? s->rows : 1;
-  return (epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU) && r % 2 ? r + 1 : r;
+  return (epi == CLKV__EPI_QKV || CLKV__EPI_GATED(epi)) && r % 2 ? r + 1 : r;
 }
 
 int clkv__kv_qg(int head_dim) { return head_dim % 32 == 0 ? 32 : head_dim; }
@@ -47,7 +47,7 @@ clkv__mv_shape clkv__matvec_fit(const clkv__mv_shape *s, int epi, int kv_type, i
 
 int clkv__epi_norm(int epi) {
   /* The store epilogue is used for the logits, after the final norm. */
-  return epi == CLKV__EPI_QKV || epi == CLKV__EPI_SWIGLU || epi == CLKV__EPI_STORE;
+  return epi == CLKV__EPI_QKV || CLKV__EPI_GATED(epi) || epi == CLKV__EPI_STORE;
 }
 
 void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
@@ -214,4 +214,53 @@ clkv_status clkv__shapes_check(const clkv_runtime *rt, const clkv__tunables *t, 
                 "work-item", err);
   }
   return st;
+}
+
+void clkv__qkv_finish_options(int head_dim, int n_kv, int kv_block, int kv_type, int bias,
+                              int qk_norm, char *buf, size_t cap) {
+  snprintf(buf, cap, "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DHAS_BIAS=%d "
+           "-DHAS_QK_NORM=%d", head_dim, n_kv, kv_block, kv_type, clkv__kv_qg(head_dim), bias,
+           qk_norm);
+}
+
+clkv_status clkv__qkv_finish_enqueue(clkv_runtime *rt, cl_kernel k, int head_dim,
+                                     const clkv__qkv_finish_args *m, clkv_error *err) {
+  clkv__args a = clkv__args_begin(k);
+  clkv__args_mem(&a, m->Tq);
+  clkv__args_mem(&a, m->Tk);
+  clkv__args_mem(&a, m->Tv);
+  clkv__args_u32(&a, m->q_rows);
+  clkv__args_u32(&a, m->kv_rows);
+  clkv__args_u32(&a, m->n_tok);
+  clkv__args_mem(&a, m->bias);
+  clkv__args_mem(&a, m->q_norm);
+  clkv__args_mem(&a, m->k_norm);
+  clkv__args_f32(&a, m->eps);
+  clkv__args_mem(&a, m->inv_freq);
+  clkv__args_mem(&a, m->kc);
+  clkv__args_mem(&a, m->vc);
+  clkv__args_mem(&a, m->btab);
+  clkv__args_mem(&a, m->tok_seq);
+  clkv__args_mem(&a, m->tok_pos);
+  clkv__args_u32(&a, m->layer_base);
+  clkv__args_u32(&a, m->max_blocks);
+  clkv_status st = clkv__args_end(&a, err);
+  if (st) return st;
+  const size_t global[2] = {(m->q_rows + 2 * (size_t)m->kv_rows) / (unsigned)head_dim, m->n_tok};
+  return clkv__launch(rt, k, 2, global, NULL, err);
+}
+
+clkv_status clkv__norm_add_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem X, cl_mem T, cl_mem w,
+                                   unsigned cols, unsigned n_tok, float eps, clkv_error *err) {
+  clkv__args a = clkv__args_begin(k);
+  clkv__args_mem(&a, X);
+  clkv__args_mem(&a, T);
+  clkv__args_mem(&a, w);
+  clkv__args_u32(&a, cols);
+  clkv__args_u32(&a, n_tok);
+  clkv__args_f32(&a, eps);
+  clkv_status st = clkv__args_end(&a, err);
+  if (st) return st;
+  const size_t global[1] = {n_tok};
+  return clkv__launch(rt, k, 1, global, NULL, err);
 }

@@ -61,4 +61,24 @@ clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigne
 clkv_status clkv__shapes_check(const clkv_runtime *rt, const clkv__tunables *t, int head_dim,
                                int kv_type, clkv_error *err);
 
+/* kernels/norm.cl: the QKV finish after an unfused projection (bias, per-head q/k norm,
+ * RoPE, k and v into the cache) and the post-norm residual add. */
+typedef struct clkv__qkv_finish_args {
+  cl_mem Tq, Tk, Tv;        /* (n_tok, q_rows), (n_tok, kv_rows) x2; q finished in place */
+  unsigned q_rows, kv_rows, n_tok;
+  cl_mem bias;              /* (rows) when built with HAS_BIAS; any buffer otherwise */
+  cl_mem q_norm, k_norm;    /* (head_dim) each when built with HAS_QK_NORM */
+  float eps;
+  cl_mem inv_freq;          /* (head_dim/2) RoPE frequencies */
+  cl_mem kc, vc, btab, tok_seq, tok_pos;
+  unsigned layer_base, max_blocks;
+} clkv__qkv_finish_args;
+void clkv__qkv_finish_options(int head_dim, int n_kv, int kv_block, int kv_type, int bias,
+                              int qk_norm, char *buf, size_t cap);
+clkv_status clkv__qkv_finish_enqueue(clkv_runtime *rt, cl_kernel k, int head_dim,
+                                     const clkv__qkv_finish_args *a, clkv_error *err);
+/* X[t] += RMSNorm(T[t]) · w for n_tok rows of cols values. */
+clkv_status clkv__norm_add_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem X, cl_mem T, cl_mem w,
+                                   unsigned cols, unsigned n_tok, float eps, clkv_error *err);
+
 #endif /* CLKV_OPS_H */

@@ -1,5 +1,5 @@
-/* chat.c — chat prompts for the common template families (ChatML, Llama 2, Llama 3,
- * Mistral, Zephyr): the family is recognised from markers in the GGUF's Jinja template and
+/* chat.c — chat prompts for the common template families (ChatML, Qwen, Llama 2, Llama 3,
+ * Mistral, Zephyr, Gemma): the family is recognised from markers in the GGUF's Jinja template and
  * rendered by hand. A BOS at the very start is left to the tokenizer (add_bos). */
 #include "text/chat.h"
 
@@ -10,7 +10,11 @@
 
 clkv__chat_kind clkv__chat_detect(const char *tmpl) {
   if (!tmpl || !*tmpl) return CLKV_CHAT_UNKNOWN;
-  if (strstr(tmpl, "<|im_start|>")) return CLKV_CHAT_CHATML;
+  if (strstr(tmpl, "<|im_start|>"))
+    return strstr(tmpl, "Qwen") || strstr(tmpl, "<think>") || strstr(tmpl, "<tool_call>")
+               ? CLKV_CHAT_QWEN
+               : CLKV_CHAT_CHATML;
+  if (strstr(tmpl, "<start_of_turn>")) return CLKV_CHAT_GEMMA;
   if (strstr(tmpl, "<|start_header_id|>")) return CLKV_CHAT_LLAMA3;
   if (strstr(tmpl, "[INST]")) return strstr(tmpl, "<<SYS>>") ? CLKV_CHAT_LLAMA2 : CLKV_CHAT_MISTRAL;
   if (strstr(tmpl, "<|user|>")) return CLKV_CHAT_ZEPHYR;
@@ -24,6 +28,8 @@ const char *clkv__chat_kind_name(clkv__chat_kind k) {
   case CLKV_CHAT_LLAMA3: return "llama3";
   case CLKV_CHAT_MISTRAL: return "mistral";
   case CLKV_CHAT_ZEPHYR: return "zephyr";
+  case CLKV_CHAT_GEMMA: return "gemma";
+  case CLKV_CHAT_QWEN: return "qwen";
   default: return "unknown";
   }
 }
@@ -143,6 +149,24 @@ static void render_inst(sbuf *b, int llama2, const clkv_chat_message *m, size_t 
   }
 }
 
+/* Gemma: <start_of_turn>{user|model}\n{content, trimmed}<end_of_turn>\n per turn; Gemma has
+ * no system turn, so a system prompt opens the next user turn followed by a blank line. */
+static void render_gemma(sbuf *b, const clkv_chat_message *m, size_t n, int prefix) {
+  const char *sys = NULL;
+  for (size_t i = 0; i < n; i++) {
+    const char *c = m[i].content ? m[i].content : "";
+    if (is_role(&m[i], "system")) {
+      sys = c;
+      continue;
+    }
+    put(b, "<start_of_turn>"), put(b, is_role(&m[i], "assistant") ? "model" : "user"), put(b, "\n");
+    if (sys) put_trimmed(b, sys), put(b, "\n\n");
+    sys = NULL;
+    put_trimmed(b, c), put(b, "<end_of_turn>\n");
+  }
+  if (prefix) put(b, "<start_of_turn>model\n");
+}
+
 char *clkv__chat_render(clkv__chat_kind kind, const clkv_chat_message *msgs, size_t n,
                         int add_assistant_prefix, const char *bos, const char *eos,
                         const char *default_system, clkv_error *err) {
@@ -160,7 +184,9 @@ char *clkv__chat_render(clkv__chat_kind kind, const clkv_chat_message *msgs, siz
   bos = bos && *bos ? bos : "<s>";
   eos = eos && *eos ? eos : "</s>";
   put(&b, "");
-  if (kind == CLKV_CHAT_LLAMA2 || kind == CLKV_CHAT_MISTRAL)
+  if (kind == CLKV_CHAT_GEMMA)
+    render_gemma(&b, all, k, add_assistant_prefix);
+  else if (kind == CLKV_CHAT_LLAMA2 || kind == CLKV_CHAT_MISTRAL)
     render_inst(&b, kind == CLKV_CHAT_LLAMA2, all, k, bos, eos);
   else
     render_headers(&b, kind, all, k, add_assistant_prefix, eos);

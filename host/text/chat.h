@@ -1,6 +1,7 @@
 /* chat.h — chat templates for the common model families, recognised from the Jinja
- * template stored in the GGUF (tokenizer.chat_template): ChatML (SmolLM2, Qwen), Llama 2,
- * Llama 3, Mistral, Zephyr. We render the known families ourselves; no Jinja engine. */
+ * template stored in the GGUF (tokenizer.chat_template): ChatML (SmolLM2), Qwen's ChatML,
+ * Llama 2, Llama 3, Mistral, Zephyr, Gemma. We render the known families ourselves; no
+ * Jinja engine. */
 #ifndef CLKV_CHAT_H
 #define CLKV_CHAT_H
 
@@ -14,7 +15,9 @@ typedef enum clkv__chat_kind {
   CLKV_CHAT_LLAMA2,
   CLKV_CHAT_LLAMA3,
   CLKV_CHAT_MISTRAL,
-  CLKV_CHAT_ZEPHYR
+  CLKV_CHAT_ZEPHYR,
+  CLKV_CHAT_GEMMA, /* <start_of_turn>user|model ... <end_of_turn>; system folded into user */
+  CLKV_CHAT_QWEN   /* ChatML as Qwen 2/2.5/3 write it (default system from the template) */
 } clkv__chat_kind;
 
 /* Recognises the family from the template text (NULL or "" → CLKV_CHAT_UNKNOWN). */

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""oracle.py — an independent forward pass for GGUF llama models, in float64 numpy.
+"""oracle.py — an independent forward pass for GGUF models (llama, mistral, gemma3, qwen2,
+qwen3, phi3), in float64 numpy.
 
 It shares no code with clkv: the hyperparameters come from the GGUF metadata read with the
 PyPI `gguf` package (GGUFReader), the weights are dequantized with gguf.quants.dequantize,
@@ -59,6 +60,26 @@ class OracleError(Exception):
     pass
 
 
+# What each architecture adds to the llama graph, from the models' papers and configs:
+#   neox       RoPE rotates (x[i], x[i + n_rot/2]) — the GGUF keeps HF's row order for these
+#   bias       q, k, v projections have biases (Qwen 2)
+#   qk_norm    RMSNorm over each q and k head before RoPE (Gemma 3, Qwen 3)
+#   post_norm  RMSNorm of the attention and FFN outputs before the residual add (Gemma 3)
+#   gelu       the gate goes through GELU (tanh approximation) instead of SiLU (Gemma)
+#   embd_scale the embedding is multiplied by sqrt(dim) (Gemma)
+#   fused      one attn_qkv tensor (q, k, v rows) and ffn_up holding gate then up (Phi-3)
+#   swa_every  with a sliding window, every n-th layer attends globally with the file's RoPE
+#              base; the others use the window and base `local_base` (Gemma 3: 6, 10000)
+ARCHS = {
+    "llama": {}, "mistral": {},
+    "gemma3": {"neox": 1, "qk_norm": 1, "post_norm": 1, "gelu": 1, "embd_scale": 1,
+               "swa_every": 6, "local_base": 10000.0},
+    "qwen2": {"neox": 1, "bias": 1},
+    "qwen3": {"neox": 1, "qk_norm": 1},
+    "phi3": {"neox": 1, "fused": 1},
+}
+
+
 def field(reader, key, default=None):
     f = reader.fields.get(key)
     return default if f is None else f.contents()
@@ -69,8 +90,9 @@ class Hparams:
 
     def __init__(self, reader):
         arch = field(reader, "general.architecture")
-        if arch != "llama":
-            raise OracleError(f"architecture {arch!r}: the oracle knows 'llama' only")
+        if arch not in ARCHS:
+            raise OracleError(f"architecture {arch!r}: the oracle knows {sorted(ARCHS)}")
+        self.arch = ARCHS[arch]
 
         def need(key):
             v = field(reader, f"{arch}.{key}")
@@ -113,17 +135,37 @@ class Model:
             self.output = self.weight("output.weight", hp.dim, self.n_vocab)
         else:
             self.output = self.tok_embd
-        self.layers = []
-        for i in range(hp.n_layers):
-            w = lambda name, cols, rows=0: self.weight(f"blk.{i}.{name}.weight", cols, rows)  # noqa: E731
-            self.layers.append({
-                "attn_norm": w("attn_norm", hp.dim),
-                "wq": w("attn_q", hp.dim, qd), "wk": w("attn_k", hp.dim, kvd),
-                "wv": w("attn_v", hp.dim, kvd), "wo": w("attn_output", qd, hp.dim),
-                "ffn_norm": w("ffn_norm", hp.dim),
-                "w_gate": w("ffn_gate", hp.dim, hp.n_ff), "w_up": w("ffn_up", hp.dim, hp.n_ff),
-                "w_down": w("ffn_down", hp.n_ff, hp.dim),
-            })
+        self.layers = [self.layer(i, qd, kvd) for i in range(hp.n_layers)]
+
+    def layer(self, i, qd, kvd):
+        """Layer i's weights, the architecture's optional ones included."""
+        hp, a = self.hp, self.hp.arch
+        w = lambda name, cols, rows=0, kind="weight": self.weight(f"blk.{i}.{name}.{kind}", cols, rows)  # noqa: E731
+        L = {"attn_norm": w("attn_norm", hp.dim), "wo": w("attn_output", qd, hp.dim),
+             "ffn_norm": w("ffn_norm", hp.dim), "w_down": w("ffn_down", hp.n_ff, hp.dim)}
+        if a.get("fused"):
+            qkv = w("attn_qkv", hp.dim, qd + 2 * kvd)
+            L["wq"], L["wk"], L["wv"] = qkv[:qd], qkv[qd:qd + kvd], qkv[qd + kvd:]
+            gu = w("ffn_up", hp.dim, 2 * hp.n_ff)
+            L["w_gate"], L["w_up"] = gu[:hp.n_ff], gu[hp.n_ff:]
+        else:
+            L["wq"], L["wk"] = w("attn_q", hp.dim, qd), w("attn_k", hp.dim, kvd)
+            L["wv"] = w("attn_v", hp.dim, kvd)
+            L["w_gate"], L["w_up"] = w("ffn_gate", hp.dim, hp.n_ff), w("ffn_up", hp.dim, hp.n_ff)
+        if a.get("bias"):
+            L["bq"], L["bk"], L["bv"] = (w(n, d, 0, "bias") for n, d in
+                                         (("attn_q", qd), ("attn_k", kvd), ("attn_v", kvd)))
+        if a.get("qk_norm"):
+            L["q_norm"], L["k_norm"] = w("attn_q_norm", hp.head_dim), w("attn_k_norm", hp.head_dim)
+        if a.get("post_norm"):
+            L["post_attn"] = w("post_attention_norm", hp.dim)
+            L["post_ffn"] = w("post_ffw_norm", hp.dim)
+        return L
+
+    def windowed(self, li):
+        """Whether layer li attends within the sliding window (and uses the local base)."""
+        every = self.hp.arch.get("swa_every", 0)
+        return self.hp.window > 0 and not (every and (li + 1) % every == 0)
 
     def weight(self, name, cols, rows=0):
         """A [rows][cols] matrix (GGUF ne = [cols, rows]) as float64; rows 0: a vector of
@@ -148,7 +190,7 @@ class Model:
         """x / sqrt(mean(x^2) + eps) * w, per row."""
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.hp.eps) * w
 
-    def rope(self, x, pos):
+    def rope(self, x, pos, base):
         """Rotates x (T, heads, head_dim) at positions pos (T,).
 
         HF's llama rotates the pairs (i, i + head_dim/2) of a head by pos * base^(-2i/head_dim)
@@ -159,16 +201,19 @@ class Model:
         adjacent pairs, (x[2i], x[2i+1]) by pos * base^(-2i/n_rot), for the first n_rot
         dimensions (llama.cpp's "normal" mode). Dimensions past n_rot are left alone."""
         n = self.hp.n_rot
-        freq = self.hp.rope_base ** (-np.arange(0, n, 2, dtype=np.float64) / n)  # (n/2)
+        freq = base ** (-np.arange(0, n, 2, dtype=np.float64) / n)  # (n/2)
         theta = pos[:, None].astype(np.float64) * freq[None, :]  # (T, n/2)
         c, s = np.cos(theta)[:, None, :], np.sin(theta)[:, None, :]
-        x0, x1 = x[..., 0:n:2], x[..., 1:n:2]
+        # NeoX architectures keep HF's order: the pair (i, i + n/2) is rotated as it is
+        i0, i1 = (slice(0, n // 2), slice(n // 2, n)) if self.hp.arch.get("neox") else \
+            (slice(0, n, 2), slice(1, n, 2))
+        x0, x1 = x[..., i0], x[..., i1]
         out = x.copy()
-        out[..., 0:n:2] = x0 * c - x1 * s
-        out[..., 1:n:2] = x0 * s + x1 * c
+        out[..., i0] = x0 * c - x1 * s
+        out[..., i1] = x0 * s + x1 * c
         return out
 
-    def attention(self, q, k, v, pos):
+    def attention(self, q, k, v, pos, window):
         """Causal attention of q (T, n_heads, hd) at positions pos over k, v (S, n_kv, hd) at
         positions 0..S-1; query head h reads kv head h // (n_heads / n_kv_heads). With a
         sliding window W a position p sees the W positions p-W+1..p."""
@@ -176,8 +221,8 @@ class Model:
         group = hp.n_heads // hp.n_kv_heads
         kpos = np.arange(k.shape[0])[None, :]
         seen = kpos <= pos[:, None]
-        if hp.window > 0:
-            seen &= pos[:, None] - kpos < hp.window
+        if window > 0:
+            seen &= pos[:, None] - kpos < window
         out = np.empty_like(q)
         for h in range(hp.n_heads):
             score = q[:, h, :] @ k[:, h // group, :].T / np.sqrt(hp.head_dim)  # (T, S)
@@ -195,20 +240,37 @@ class Model:
         if start + T > cache["k"].shape[1]:
             raise OracleError("the cache is too small")
         pos = np.arange(start, start + T)
+        a = hp.arch
         x = self.tok_embd[np.asarray(tokens)]  # (T, dim)
+        if a.get("embd_scale"):
+            x = x * np.sqrt(hp.dim)
         for li, L in enumerate(self.layers):
+            win = self.windowed(li)
+            base = a["local_base"] if win and "local_base" in a else hp.rope_base
             h = self.rmsnorm(x, L["attn_norm"])
-            q = (h @ L["wq"].T).reshape(T, hp.n_heads, hp.head_dim)
-            k = (h @ L["wk"].T).reshape(T, hp.n_kv_heads, hp.head_dim)
-            v = (h @ L["wv"].T).reshape(T, hp.n_kv_heads, hp.head_dim)
-            q, k = self.rope(q, pos), self.rope(k, pos)
+            q, k, v = h @ L["wq"].T, h @ L["wk"].T, h @ L["wv"].T
+            if "bq" in L:
+                q, k, v = q + L["bq"], k + L["bk"], v + L["bv"]
+            q = q.reshape(T, hp.n_heads, hp.head_dim)
+            k = k.reshape(T, hp.n_kv_heads, hp.head_dim)
+            v = v.reshape(T, hp.n_kv_heads, hp.head_dim)
+            if "q_norm" in L:
+                q, k = self.rmsnorm(q, L["q_norm"]), self.rmsnorm(k, L["k_norm"])
+            q, k = self.rope(q, pos, base), self.rope(k, pos, base)
             cache["k"][li, start:start + T] = k
             cache["v"][li, start:start + T] = v
-            att = self.attention(q, cache["k"][li, :start + T], cache["v"][li, :start + T], pos)
-            x = x + att.reshape(T, -1) @ L["wo"].T
+            att = self.attention(q, cache["k"][li, :start + T], cache["v"][li, :start + T], pos,
+                                 hp.window if win else 0)
+            o = att.reshape(T, -1) @ L["wo"].T
+            x = x + (self.rmsnorm(o, L["post_attn"]) if "post_attn" in L else o)
             h = self.rmsnorm(x, L["ffn_norm"])
             gate, up = h @ L["w_gate"].T, h @ L["w_up"].T
-            x = x + (gate / (1.0 + np.exp(-gate)) * up) @ L["w_down"].T  # SwiGLU
+            if a.get("gelu"):  # GELU, tanh approximation
+                act = 0.5 * gate * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (gate + 0.044715 * gate ** 3)))
+            else:  # SiLU
+                act = gate / (1.0 + np.exp(-gate))
+            f = (act * up) @ L["w_down"].T
+            x = x + (self.rmsnorm(f, L["post_ffn"]) if "post_ffn" in L else f)
         cache["len"] = start + T
         return self.output @ self.rmsnorm(x[-1], self.out_norm)
 

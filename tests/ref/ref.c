@@ -41,6 +41,24 @@ void ref_rope(float *x, int head_dim, int pos, float base) {
   }
 }
 
+void ref_rope_neox(float *x, int head_dim, int pos, float base) {
+  const int h = head_dim / 2;
+  for (int i = 0; i < h; i++) {
+    double theta = (double)pos * pow((double)base, -2.0 * i / head_dim);
+    float c = (float)cos(theta), s = (float)sin(theta);
+    float x0 = x[i], x1 = x[i + h];
+    x[i] = x0 * c - x1 * s;
+    x[i + h] = x0 * s + x1 * c;
+  }
+}
+
+void ref_geglu(float *out, const float *gate, const float *up, int n) {
+  for (int i = 0; i < n; i++) {
+    double g = gate[i];
+    out[i] = (float)(0.5 * g * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (g + 0.044715 * g * g * g))) * up[i]);
+  }
+}
+
 void ref_softmax(float *x, int n) {
   if (n <= 0) return;
   float mx = x[0];
@@ -189,19 +207,27 @@ static int get_hparam(const clkv__gguf_file *f, const char *arch, const char *ke
   return 1;
 }
 
+/* "<arch>.<key>" as a float, def when absent. */
+static float get_fparam(const clkv__gguf_file *f, const char *arch, const char *key, float def) {
+  char full[160];
+  double d;
+  snprintf(full, sizeof full, "%s.%s", arch, key);
+  return clkv__gguf_get_f64(f, full, &d) ? (float)d : def;
+}
+
 static int read_hparams(ref_model *m, const clkv__gguf_file *f, int n_ctx, clkv_error *err) {
   char arch[64] = "";
   if (!clkv__gguf_get_str(f, "general.architecture", arch, sizeof arch)) {
     clkv__err(err, CLKV_ERR_FORMAT, "metadata 'general.architecture' is missing: not a model file");
     return 0;
   }
-  if (strcmp(arch, "llama") != 0) {
+  if (!(m->arch = clkv__arch_find(arch))) {
     clkv__err(err, CLKV_ERR_UNSUPPORTED, "architecture '%s' is not supported by the reference; "
-              "it runs 'llama' models only", arch);
+              "it runs %s", arch, clkv__arch_names());
     return 0;
   }
   const int64_t big = 1 << 20;
-  int ctx_train, key_len = 0, val_len = 0, rope_dims = 0;
+  int ctx_train, key_len = 0, val_len = 0, rope_dims = 0, window = 0;
   if (!get_hparam(f, arch, "block_count", -1, 1, 4096, &m->n_layers, err) ||
       !get_hparam(f, arch, "embedding_length", -1, 1, big, &m->dim, err) ||
       !get_hparam(f, arch, "feed_forward_length", -1, 1, big, &m->n_ff, err) ||
@@ -210,7 +236,8 @@ static int read_hparams(ref_model *m, const clkv__gguf_file *f, int n_ctx, clkv_
       !get_hparam(f, arch, "context_length", 2048, 1, 1 << 24, &ctx_train, err) ||
       !get_hparam(f, arch, "attention.key_length", 0, 0, 4096, &key_len, err) ||
       !get_hparam(f, arch, "attention.value_length", 0, 0, 4096, &val_len, err) ||
-      !get_hparam(f, arch, "rope.dimension_count", 0, 0, 4096, &rope_dims, err))
+      !get_hparam(f, arch, "rope.dimension_count", 0, 0, 4096, &rope_dims, err) ||
+      !get_hparam(f, arch, "attention.sliding_window", 0, 0, 1 << 24, &window, err))
     return 0;
   m->head_dim = key_len ? key_len : m->dim / m->n_heads;
   if ((!key_len && m->dim % m->n_heads) || (val_len && val_len != m->head_dim) ||
@@ -225,9 +252,10 @@ static int read_hparams(ref_model *m, const clkv__gguf_file *f, int n_ctx, clkv_
               "the reference", rope_dims, m->head_dim);
     return 0;
   }
-  double d;
-  m->eps = clkv__gguf_get_f64(f, "llama.attention.layer_norm_rms_epsilon", &d) ? (float)d : 1e-5f;
-  m->rope_base = clkv__gguf_get_f64(f, "llama.rope.freq_base", &d) ? (float)d : 10000.0f;
+  m->eps = get_fparam(f, arch, "attention.layer_norm_rms_epsilon", 1e-5f);
+  m->rope_base = get_fparam(f, arch, "rope.freq_base", 10000.0f);
+  m->rope_base_local = m->arch->rope_base_local > 0 ? m->arch->rope_base_local : m->rope_base;
+  m->window = window < ctx_train ? window : 0;
   const clkv__gguf_tensor *emb = clkv__gguf_find_tensor(f, "token_embd.weight");
   if (!emb || emb->n_dims != 2 || emb->ne[1] < 1 || emb->ne[1] > (uint64_t)1 << 24) {
     clkv__err(err, emb ? CLKV_ERR_FORMAT : CLKV_ERR_NOT_FOUND, "tensor 'token_embd.weight' is "
@@ -238,8 +266,8 @@ static int read_hparams(ref_model *m, const clkv__gguf_file *f, int n_ctx, clkv_
   int vocab_meta = 0;
   if (!get_hparam(f, arch, "vocab_size", 0, 0, 1 << 24, &vocab_meta, err)) return 0;
   if (vocab_meta && vocab_meta != m->n_vocab) {
-    clkv__err(err, CLKV_ERR_FORMAT, "llama.vocab_size is %d but token_embd.weight has %d rows",
-              vocab_meta, m->n_vocab);
+    clkv__err(err, CLKV_ERR_FORMAT, "%s.vocab_size is %d but token_embd.weight has %d rows",
+              arch, vocab_meta, m->n_vocab);
     return 0;
   }
   if (n_ctx < 0) {
@@ -268,6 +296,56 @@ static int alloc_state(ref_model *m) {
          m->att && m->logits;
 }
 
+/* One tensor of layer l ("blk.<l>.<name>.<kind>"); optional ones may be missing. */
+static int load_blk(const clkv__gguf_file *f, int l, const char *name, const char *kind,
+                    uint64_t cols, uint64_t rows, float **dst, clkv_error *err) {
+  char full[128];
+  snprintf(full, sizeof full, "blk.%d.%s.%s", l, name, kind);
+  return (*dst = load_f32(f, full, cols, rows, err)) != NULL;
+}
+
+/* Layer l's weights as its architecture names and places them (host/model/arch.c): q, k, v
+ * apart or fused, gate and up apart or fused (gate rows first), biases, norms. */
+static int load_layer(ref_model *m, const clkv__gguf_file *f, int l, clkv_error *err) {
+  const clkv__arch *a = m->arch;
+  ref_layer *L = &m->layers[l];
+  const uint64_t d = (uint64_t)m->dim, qd = (uint64_t)(m->n_heads * m->head_dim);
+  const uint64_t kvd = (uint64_t)(m->n_kv_heads * m->head_dim), ff = (uint64_t)m->n_ff;
+  const uint64_t hd = (uint64_t)m->head_dim;
+  if (!load_blk(f, l, "attn_norm", "weight", d, 0, &L->attn_norm, err)) return 0;
+  if (a->fused_qkv) {
+    if (!load_blk(f, l, "attn_qkv", "weight", d, qd + 2 * kvd, &L->qkv, err)) return 0;
+    L->wq = L->qkv, L->wk = L->qkv + qd * d, L->wv = L->qkv + (qd + kvd) * d;
+  } else if (!load_blk(f, l, "attn_q", "weight", d, qd, &L->wq, err) ||
+             !load_blk(f, l, "attn_k", "weight", d, kvd, &L->wk, err) ||
+             !load_blk(f, l, "attn_v", "weight", d, kvd, &L->wv, err)) {
+    return 0;
+  }
+  if (a->fused_gate_up) {
+    if (!load_blk(f, l, "ffn_up", "weight", d, 2 * ff, &L->gate_up, err)) return 0;
+    L->w_gate = L->gate_up, L->w_up = L->gate_up + ff * d;
+  } else if (!load_blk(f, l, "ffn_gate", "weight", d, ff, &L->w_gate, err) ||
+             !load_blk(f, l, "ffn_up", "weight", d, ff, &L->w_up, err)) {
+    return 0;
+  }
+  if (!load_blk(f, l, "attn_output", "weight", qd, d, &L->wo, err) ||
+      !load_blk(f, l, "ffn_norm", "weight", d, 0, &L->ffn_norm, err) ||
+      !load_blk(f, l, "ffn_down", "weight", ff, d, &L->w_down, err))
+    return 0;
+  if (a->qkv_bias && (!load_blk(f, l, "attn_q", "bias", qd, 0, &L->bq, err) ||
+                      !load_blk(f, l, "attn_k", "bias", kvd, 0, &L->bk, err) ||
+                      !load_blk(f, l, "attn_v", "bias", kvd, 0, &L->bv, err)))
+    return 0;
+  if (a->qk_norm && (!load_blk(f, l, "attn_q_norm", "weight", hd, 0, &L->q_norm, err) ||
+                     !load_blk(f, l, "attn_k_norm", "weight", hd, 0, &L->k_norm, err)))
+    return 0;
+  if (a->post_norms &&
+      (!load_blk(f, l, "post_attention_norm", "weight", d, 0, &L->post_attn_norm, err) ||
+       !load_blk(f, l, "post_ffw_norm", "weight", d, 0, &L->post_ffn_norm, err)))
+    return 0;
+  return 1;
+}
+
 ref_model *ref_model_load(const clkv__gguf_file *f, int n_ctx, clkv_error *err) {
   if (!f) {
     clkv__err(err, CLKV_ERR_INVALID_ARG, "ref_model_load: no clkv__gguf_file given");
@@ -280,8 +358,7 @@ ref_model *ref_model_load(const clkv__gguf_file *f, int n_ctx, clkv_error *err) 
   }
   m->kv_f16 = 1;
   if (!read_hparams(m, f, n_ctx, err)) goto fail;
-  uint64_t d = (uint64_t)m->dim, qd = (uint64_t)(m->n_heads * m->head_dim);
-  uint64_t kvd = (uint64_t)(m->n_kv_heads * m->head_dim), ff = (uint64_t)m->n_ff;
+  const uint64_t d = (uint64_t)m->dim;
   m->layers = calloc((size_t)m->n_layers, sizeof *m->layers);
   if (!m->layers) {
     clkv__err(err, CLKV_ERR_NO_MEMORY, "no host memory for %d layers", m->n_layers);
@@ -295,21 +372,8 @@ ref_model *ref_model_load(const clkv__gguf_file *f, int n_ctx, clkv_error *err) 
   } else {
     m->output = m->tok_embd; /* tied embeddings */
   }
-  for (int l = 0; l < m->n_layers; l++) {
-    ref_layer *L = &m->layers[l];
-    struct { float **dst; const char *name; uint64_t cols, rows; } w[] = {
-        {&L->attn_norm, "attn_norm", d, 0}, {&L->wq, "attn_q", d, qd},
-        {&L->wk, "attn_k", d, kvd},         {&L->wv, "attn_v", d, kvd},
-        {&L->wo, "attn_output", qd, d},     {&L->ffn_norm, "ffn_norm", d, 0},
-        {&L->w_gate, "ffn_gate", d, ff},    {&L->w_up, "ffn_up", d, ff},
-        {&L->w_down, "ffn_down", ff, d},
-    };
-    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
-      char name[128];
-      snprintf(name, sizeof name, "blk.%d.%s.weight", l, w[i].name);
-      if (!(*w[i].dst = load_f32(f, name, w[i].cols, w[i].rows, err))) goto fail;
-    }
-  }
+  for (int l = 0; l < m->n_layers; l++)
+    if (!load_layer(m, f, l, err)) goto fail;
   if (!alloc_state(m)) {
     clkv__err(err, CLKV_ERR_NO_MEMORY, "no host memory for a KV cache of %d positions; pass "
               "a smaller n_ctx", m->n_ctx);
@@ -326,8 +390,13 @@ void ref_model_free(ref_model *m) {
   if (m->layers) {
     for (int l = 0; l < m->n_layers; l++) {
       ref_layer *L = &m->layers[l];
-      free(L->attn_norm); free(L->wq); free(L->wk); free(L->wv); free(L->wo);
-      free(L->ffn_norm); free(L->w_gate); free(L->w_up); free(L->w_down);
+      if (L->qkv) free(L->qkv);
+      else free(L->wq), free(L->wk), free(L->wv);
+      if (L->gate_up) free(L->gate_up);
+      else free(L->w_gate), free(L->w_up);
+      free(L->attn_norm); free(L->wo); free(L->ffn_norm); free(L->w_down);
+      free(L->bq); free(L->bk); free(L->bv); free(L->q_norm); free(L->k_norm);
+      free(L->post_attn_norm); free(L->post_ffn_norm);
     }
     free(m->layers);
   }
@@ -342,55 +411,81 @@ void ref_model_free(ref_model *m) {
 
 /* ---- forward pass ---- */
 
+/* q, k, v of the token at pos into m->q and the layer's cache row: projections, biases,
+ * per-head norms, RoPE (adjacent or NeoX pairs, the layer's base), then the cache's rounding. */
+static void attn_qkv(ref_model *m, const ref_layer *L, int l, float *k, float *v, int pos) {
+  const int dim = m->dim, hd = m->head_dim, qd = m->n_heads * hd, kvd = m->n_kv_heads * hd;
+  const clkv__arch *a = m->arch;
+  ref_rmsnorm(m->xb, m->x, L->attn_norm, dim, m->eps);
+  ref_matvec(L->wq, m->xb, m->q, qd, dim);
+  ref_matvec(L->wk, m->xb, k, kvd, dim);
+  ref_matvec(L->wv, m->xb, v, kvd, dim);
+  if (L->bq)
+    for (int i = 0; i < qd; i++) m->q[i] += L->bq[i];
+  if (L->bk)
+    for (int i = 0; i < kvd; i++) k[i] += L->bk[i], v[i] += L->bv[i];
+  const float base = clkv__arch_layer_window(a, m->window, l) ? m->rope_base_local : m->rope_base;
+  for (int h = 0; h < m->n_heads + m->n_kv_heads; h++) {
+    float *x = h < m->n_heads ? m->q + h * hd : k + (h - m->n_heads) * hd;
+    if (L->q_norm) ref_rmsnorm(x, x, h < m->n_heads ? L->q_norm : L->k_norm, hd, m->eps);
+    if (a->rope_neox) ref_rope_neox(x, hd, pos, base);
+    else ref_rope(x, hd, pos, base);
+  }
+  if (m->kv_type)
+    for (int h = 0; h < m->n_kv_heads; h++) {
+      const int qg = hd % 32 == 0 ? 32 : hd;
+      ref_kv_quantize(k + h * hd, hd, qg, m->kv_type);
+      ref_kv_quantize(v + h * hd, hd, qg, m->kv_type);
+    }
+  else if (m->kv_f16)
+    for (int i = 0; i < kvd; i++) {
+      k[i] = ref_round_f16(k[i]);
+      v[i] = ref_round_f16(v[i]);
+    }
+}
+
+/* x += y, or x += RMSNorm(y) * post when the architecture norms the branch's output. */
+static void residual(ref_model *m, float *y, const float *post) {
+  if (post) ref_rmsnorm(y, y, post, m->dim, m->eps);
+  for (int i = 0; i < m->dim; i++) m->x[i] += y[i];
+}
+
 const float *ref_forward(ref_model *m, int32_t token, int pos) {
   if (!m || token < 0 || token >= m->n_vocab || pos < 0 || pos >= m->n_ctx) return NULL;
   const int dim = m->dim, hd = m->head_dim, ff = m->n_ff;
   const int qd = m->n_heads * hd, kvd = m->n_kv_heads * hd, group = m->n_heads / m->n_kv_heads;
   float *x = m->x;
-  memcpy(x, m->tok_embd + (size_t)token * (size_t)dim, (size_t)dim * sizeof *x);
+  const float escale = m->arch->embd_scale_sqrt ? sqrtf((float)dim) : 1.0f;
+  for (int i = 0; i < dim; i++) x[i] = m->tok_embd[(size_t)token * (size_t)dim + i] * escale;
   for (int l = 0; l < m->n_layers; l++) {
     const ref_layer *L = &m->layers[l];
     float *kl = m->k_cache + (size_t)l * (size_t)m->n_ctx * (size_t)kvd; /* (n_ctx, kvd) */
     float *vl = m->v_cache + (size_t)l * (size_t)m->n_ctx * (size_t)kvd;
-    float *k = kl + (size_t)pos * (size_t)kvd, *v = vl + (size_t)pos * (size_t)kvd;
-
-    /* attention: q, k, v; RoPE on q and k; cache k, v; attend over 0..pos */
-    ref_rmsnorm(m->xb, x, L->attn_norm, dim, m->eps);
-    ref_matvec(L->wq, m->xb, m->q, qd, dim);
-    ref_matvec(L->wk, m->xb, k, kvd, dim);
-    ref_matvec(L->wv, m->xb, v, kvd, dim);
-    for (int h = 0; h < m->n_heads; h++) ref_rope(m->q + h * hd, hd, pos, m->rope_base);
-    for (int h = 0; h < m->n_kv_heads; h++) ref_rope(k + h * hd, hd, pos, m->rope_base);
-    if (m->kv_type)
-      for (int h = 0; h < m->n_kv_heads; h++) {
-        const int qg = hd % 32 == 0 ? 32 : hd;
-        ref_kv_quantize(k + h * hd, hd, qg, m->kv_type);
-        ref_kv_quantize(v + h * hd, hd, qg, m->kv_type);
-      }
-    else if (m->kv_f16)
-      for (int i = 0; i < kvd; i++) {
-        k[i] = ref_round_f16(k[i]);
-        v[i] = ref_round_f16(v[i]);
-      }
+    attn_qkv(m, L, l, kl + (size_t)pos * (size_t)kvd, vl + (size_t)pos * (size_t)kvd, pos);
+    const int window = clkv__arch_layer_window(m->arch, m->window, l);
     for (int h = 0; h < m->n_heads; h++) {
       int kvh = h / group;
-      const int first = m->window > 0 && pos >= m->window ? pos - m->window + 1 : 0;
+      const int first = window > 0 && pos >= window ? pos - window + 1 : 0;
       ref_attention_head(m->xb2 + h * hd, m->q + h * hd, kl + (size_t)first * kvd + kvh * hd,
                          vl + (size_t)first * kvd + kvh * hd, pos + 1 - first, hd, kvd, kvd);
     }
     ref_matvec(L->wo, m->xb2, m->xb, dim, qd);
-    for (int i = 0; i < dim; i++) x[i] += m->xb[i];
+    residual(m, m->xb, L->post_attn_norm);
 
-    /* feed-forward: x += W_down (silu(W_gate xb) * (W_up xb)) */
+    /* feed-forward: x += W_down (act(W_gate xb) * (W_up xb)) */
     ref_rmsnorm(m->xb, x, L->ffn_norm, dim, m->eps);
     ref_matvec(L->w_gate, m->xb, m->hb, ff, dim);
     ref_matvec(L->w_up, m->xb, m->hb2, ff, dim);
-    ref_swiglu(m->hb, m->hb, m->hb2, ff);
+    if (m->arch->act == CLKV__ACT_GELU_TANH) ref_geglu(m->hb, m->hb, m->hb2, ff);
+    else ref_swiglu(m->hb, m->hb, m->hb2, ff);
     ref_matvec(L->w_down, m->hb, m->xb, dim, ff);
-    for (int i = 0; i < dim; i++) x[i] += m->xb[i];
+    residual(m, m->xb, L->post_ffn_norm);
   }
   ref_rmsnorm(x, x, m->out_norm, dim, m->eps);
   ref_matvec(m->output, x, m->logits, m->n_vocab, dim);
+  const float cap = m->arch->logit_softcap;
+  if (cap > 0)
+    for (int i = 0; i < m->n_vocab; i++) m->logits[i] = cap * tanhf(m->logits[i] / cap);
   return m->logits;
 }
 

@@ -5,6 +5,7 @@
 #define CLKV_REF_H
 
 #include "format/gguf.h"
+#include "model/arch.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,10 @@ void ref_rmsnorm(float *out, const float *x, const float *w, int n, float eps);
 /* RoPE in the "normal" llama.cpp layout (pairs x[2i], x[2i+1]) over one head of size
  * head_dim, theta_i = pos * base^(-2i/head_dim). */
 void ref_rope(float *x, int head_dim, int pos, float base);
+/* RoPE in the GPT-NeoX layout (pairs x[i], x[i + head_dim/2]), the same angles. */
+void ref_rope_neox(float *x, int head_dim, int pos, float base);
+/* gelu_tanh(g) * u (GeGLU). */
+void ref_geglu(float *out, const float *gate, const float *up, int n);
 void ref_softmax(float *x, int n);
 void ref_swiglu(float *out, const float *gate, const float *up, int n); /* silu(g)*u */
 /* One head's attention over n_ctx cached keys/values ([n_ctx][head_dim]): out[head_dim]. */
@@ -40,9 +45,16 @@ typedef struct ref_layer {
   float *w_gate;     /* (n_ff, dim) */
   float *w_up;       /* (n_ff, dim) */
   float *w_down;     /* (dim, n_ff) */
+  /* as the architecture has them (NULL otherwise) */
+  float *bq, *bk, *bv;            /* (q rows), (kv rows) x2 biases */
+  float *q_norm, *k_norm;         /* (head_dim) per-head RMSNorm weights */
+  float *post_attn_norm, *post_ffn_norm; /* (dim) norms of each branch's output */
+  float *qkv, *gate_up;           /* fused tensors the views above point into */
 } ref_layer;
 
 typedef struct ref_model {
+  const clkv__arch *arch; /* the architecture's description (host/model/arch.c) */
+  float rope_base_local;  /* windowed layers' base (the arch's, or rope_base) */
   int n_layers, dim, n_heads, n_kv_heads, head_dim, n_ff, n_vocab, n_ctx;
   float eps, rope_base;
   float *tok_embd;   /* (n_vocab, dim) */
@@ -51,7 +63,8 @@ typedef struct ref_model {
   ref_layer *layers; /* (n_layers) */
   int kv_f16;        /* 1: K and V rounded through fp16 when cached (default 1) */
   int kv_type;       /* 1 Q8, 2 Q4: K and V quantized per head when cached (overrides kv_f16) */
-  int window;        /* sliding window: attend to the last `window` positions (0 = all) */
+  int window;        /* sliding window: attend to the last `window` positions (0 = all); from
+                        the file, per layer as the architecture's pattern says */
   /* state */
   float *k_cache, *v_cache; /* (n_layers, n_ctx, n_kv_heads*head_dim) */
   float *x, *xb, *xb2, *q, *hb, *hb2, *att, *logits;
@@ -71,6 +84,9 @@ int ref_generate_greedy(ref_model *m, const int32_t *prompt, int n_prompt, int n
 
 /* ---- tiny random models for tests: a llama GGUF with seeded random weights ---- */
 typedef struct ref_tiny_params {
+  const char *arch; /* an architecture of host/model/arch.c (NULL: "llama"); its tensors
+                       (fused or not, biases, norms) are written as it describes */
+  int head_dim;     /* 0: dim / n_heads */
   int n_layers, dim, n_heads, n_kv_heads, n_ff, n_vocab, n_ctx;
   uint32_t wtype;   /* type of the 2-D weights: any runnable type (kernels/contract.h) */
   uint32_t etype;   /* type of token_embd */

@@ -139,14 +139,77 @@ done:
 
 static clkv_status check_params(const ref_tiny_params *p, clkv_error *err) {
   if (!p || p->n_layers < 1 || p->dim < 2 || p->n_heads < 1 || p->n_kv_heads < 1 ||
-      p->n_ff < 1 || p->n_ctx < 1 || p->dim % p->n_heads || p->n_heads % p->n_kv_heads ||
-      (p->dim / p->n_heads) % 2)
+      p->n_ff < 1 || p->n_ctx < 1 || (!p->head_dim && p->dim % p->n_heads) ||
+      p->n_heads % p->n_kv_heads || (p->head_dim ? p->head_dim : p->dim / p->n_heads) % 2)
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "tiny model: inconsistent sizes (need dim "
                      "divisible by n_heads into an even head_dim, n_heads divisible by "
                      "n_kv_heads, all sizes positive)");
   if (p->n_vocab < 258)
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "tiny model: n_vocab %d is too small; it needs "
                      "256 byte tokens plus <|bos|> and <|eos|> (>= 258)", p->n_vocab);
+  if (p->arch && !clkv__arch_find(p->arch))
+    return clkv__err(err, CLKV_ERR_INVALID_ARG, "tiny model: unknown architecture '%s' (%s)",
+                     p->arch, clkv__arch_names());
+  return CLKV_OK;
+}
+
+/* The hyperparameters under "<arch>." keys. */
+static void add_hparams(clkv__gguf_writer *w, const ref_tiny_params *p, const char *arch, int hd) {
+  char k[96];
+#define KEY(s) (snprintf(k, sizeof k, "%s.%s", arch, s), k)
+  clkv__gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)p->n_layers);
+  clkv__gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)p->n_ctx);
+  clkv__gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)p->dim);
+  clkv__gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)p->n_ff);
+  clkv__gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)p->n_heads);
+  clkv__gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)p->n_kv_heads);
+  clkv__gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), p->rms_eps > 0 ? p->rms_eps : 1e-5f);
+  clkv__gguf_writer_set_f32(w, KEY("rope.freq_base"), p->rope_base > 0 ? p->rope_base : 10000.0f);
+  if (p->sliding_window > 0)
+    clkv__gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)p->sliding_window);
+  if (p->head_dim) {
+    clkv__gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)hd);
+    clkv__gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)hd);
+  }
+  clkv__gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)hd);
+  clkv__gguf_writer_set_u32(w, KEY("vocab_size"), (uint32_t)p->n_vocab);
+#undef KEY
+}
+
+/* One layer's tensors, fused or apart, with the biases and norms the architecture has. */
+static clkv_status add_layer(clkv__gguf_writer *w, const ref_tiny_params *p, const clkv__arch *a,
+                             int l, int hd, uint64_t *rng, clkv_error *err) {
+  const uint64_t d = (uint64_t)p->dim, qd = (uint64_t)(p->n_heads * hd);
+  const uint64_t kvd = (uint64_t)(p->n_kv_heads * hd), ff = (uint64_t)p->n_ff;
+  const float sd = 1.0f / sqrtf((float)p->dim), sf = 1.0f / sqrtf((float)p->n_ff);
+  const float sq = 1.0f / sqrtf((float)qd);
+  const struct { const char *name, *kind; int on; uint32_t type; uint64_t cols, rows; float center, scale; } t[] = {
+      {"attn_norm", "weight", 1, GGML_T_F32, d, 0, 1.0f, 0.1f},
+      {"attn_qkv", "weight", a->fused_qkv, p->wtype, d, qd + 2 * kvd, 0, sd},
+      {"attn_q", "weight", !a->fused_qkv, p->wtype, d, qd, 0, sd},
+      {"attn_k", "weight", !a->fused_qkv, p->wtype, d, kvd, 0, sd},
+      {"attn_v", "weight", !a->fused_qkv, p->wtype, d, kvd, 0, sd},
+      {"attn_q", "bias", a->qkv_bias, GGML_T_F32, qd, 0, 0, 0.5f},
+      {"attn_k", "bias", a->qkv_bias, GGML_T_F32, kvd, 0, 0, 0.5f},
+      {"attn_v", "bias", a->qkv_bias, GGML_T_F32, kvd, 0, 0, 0.5f},
+      {"attn_q_norm", "weight", a->qk_norm, GGML_T_F32, (uint64_t)hd, 0, 1.0f, 0.3f},
+      {"attn_k_norm", "weight", a->qk_norm, GGML_T_F32, (uint64_t)hd, 0, 1.0f, 0.3f},
+      {"attn_output", "weight", 1, p->wtype, qd, d, 0, sq},
+      {"post_attention_norm", "weight", a->post_norms, GGML_T_F32, d, 0, 1.0f, 0.1f},
+      {"ffn_norm", "weight", 1, GGML_T_F32, d, 0, 1.0f, 0.1f},
+      {"ffn_gate", "weight", !a->fused_gate_up, p->wtype, d, ff, 0, sd},
+      {"ffn_up", "weight", 1, p->wtype, d, a->fused_gate_up ? 2 * ff : ff, 0, sd},
+      {"ffn_down", "weight", 1, p->wtype, ff, d, 0, sf},
+      {"post_ffw_norm", "weight", a->post_norms, GGML_T_F32, d, 0, 1.0f, 0.1f},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    if (!t[i].on) continue;
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s.%s", l, t[i].name, t[i].kind);
+    clkv_status st = add_weight(w, name, t[i].type, t[i].cols, t[i].rows, t[i].center,
+                                t[i].scale, rng, err);
+    if (st != CLKV_OK) return st;
+  }
   return CLKV_OK;
 }
 
@@ -155,50 +218,26 @@ clkv_status ref_tiny_write(const ref_tiny_params *p, const char *path, clkv_erro
   if (st != CLKV_OK) return st;
   clkv__gguf_writer *w = clkv__gguf_writer_new();
   if (!w) return clkv__err(err, CLKV_ERR_NO_MEMORY, "tiny model: no memory for the writer");
-  const int hd = p->dim / p->n_heads;
-  const uint64_t d = (uint64_t)p->dim, qd = (uint64_t)(p->n_heads * hd);
-  const uint64_t kvd = (uint64_t)(p->n_kv_heads * hd), ff = (uint64_t)p->n_ff;
-  clkv__gguf_writer_set_str(w, "general.architecture", "llama");
+  const char *arch = p->arch ? p->arch : "llama";
+  const int hd = p->head_dim ? p->head_dim : p->dim / p->n_heads;
+  const uint64_t d = (uint64_t)p->dim;
+  clkv__gguf_writer_set_str(w, "general.architecture", arch);
   clkv__gguf_writer_set_str(w, "general.name", "clkv-tiny");
   clkv__gguf_writer_set_u32(w, "general.alignment", 32);
-  clkv__gguf_writer_set_u32(w, "llama.block_count", (uint32_t)p->n_layers);
-  clkv__gguf_writer_set_u32(w, "llama.context_length", (uint32_t)p->n_ctx);
-  clkv__gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)p->dim);
-  clkv__gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)p->n_ff);
-  clkv__gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)p->n_heads);
-  clkv__gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)p->n_kv_heads);
-  clkv__gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", p->rms_eps > 0 ? p->rms_eps : 1e-5f);
-  clkv__gguf_writer_set_f32(w, "llama.rope.freq_base", p->rope_base > 0 ? p->rope_base : 10000.0f);
-  if (p->sliding_window > 0)
-    clkv__gguf_writer_set_u32(w, "llama.attention.sliding_window", (uint32_t)p->sliding_window);
-  clkv__gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)hd);
-  clkv__gguf_writer_set_u32(w, "llama.vocab_size", (uint32_t)p->n_vocab);
+  add_hparams(w, p, arch, hd);
   if ((st = add_tokenizer(w, p->n_vocab, err)) != CLKV_OK) goto done;
   if (p->chat_template) clkv__gguf_writer_set_str(w, "tokenizer.chat_template", p->chat_template);
 
   uint64_t rng = p->seed;
-  const float sd = 1.0f / sqrtf((float)p->dim), sf = 1.0f / sqrtf((float)p->n_ff);
+  const float sd = 1.0f / sqrtf((float)p->dim);
   if ((st = add_weight(w, "token_embd.weight", p->etype, d, (uint64_t)p->n_vocab, 0, 1.0f, &rng, err)) ||
       (st = add_weight(w, "output_norm.weight", GGML_T_F32, d, 0, 1.0f, 0.1f, &rng, err)))
     goto done;
   if (!p->tied &&
       (st = add_weight(w, "output.weight", p->wtype, d, (uint64_t)p->n_vocab, 0, sd, &rng, err)))
     goto done;
-  for (int l = 0; l < p->n_layers; l++) {
-    const struct { const char *name; uint32_t type; uint64_t cols, rows; float center, scale; } t[] = {
-        {"attn_norm", GGML_T_F32, d, 0, 1.0f, 0.1f}, {"attn_q", p->wtype, d, qd, 0, sd},
-        {"attn_k", p->wtype, d, kvd, 0, sd},          {"attn_v", p->wtype, d, kvd, 0, sd},
-        {"attn_output", p->wtype, qd, d, 0, sd},      {"ffn_norm", GGML_T_F32, d, 0, 1.0f, 0.1f},
-        {"ffn_gate", p->wtype, d, ff, 0, sd},         {"ffn_up", p->wtype, d, ff, 0, sd},
-        {"ffn_down", p->wtype, ff, d, 0, sf},
-    };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-      char name[96];
-      snprintf(name, sizeof name, "blk.%d.%s.weight", l, t[i].name);
-      st = add_weight(w, name, t[i].type, t[i].cols, t[i].rows, t[i].center, t[i].scale, &rng, err);
-      if (st != CLKV_OK) goto done;
-    }
-  }
+  for (int l = 0; l < p->n_layers; l++)
+    if ((st = add_layer(w, p, clkv__arch_find(arch), l, hd, &rng, err)) != CLKV_OK) goto done;
   st = clkv__gguf_writer_save(w, path, err);
 done:
   clkv__gguf_writer_free(w);
