@@ -2,7 +2,9 @@
  * every input that once broke a harness (tests/fuzz/regress/<target>/, one file per defect
  * found, named after it) and every seed (tests/fuzz/<target>/), run through the harness code
  * scripts/fuzz runs, each in a child process, which must exit normally. No OpenCL. */
+#include "format/gguf.h"
 #include "fuzz.h"
+#include "text/tokenizer.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int (*harness_fn)(const uint8_t *data, size_t size);
@@ -68,3 +71,37 @@ Test(fuzz_regress, chat) { replay(clkv_fuzz_chat, "chat"); }
 Test(fuzz_regress, profile) { replay(clkv_fuzz_profile, "profile"); }
 Test(fuzz_regress, tunables) { replay(clkv_fuzz_tunables, "tunables"); }
 Test(fuzz_regress, kvblock) { replay(clkv_fuzz_kvblock, "kvblock"); }
+
+/* Found beside the fuzzers: the merge loop scanned every pair for each merge, so one long
+ * word was quadratic (64 KB of "a" took 32 s with the default model, 1 MB hours). A
+ * quarter megabyte now takes well under a second, also under the sanitizers. */
+Test(fuzz_regress, long_word_merges_in_n_log_n, .timeout = 20) {
+  const char *toks[] = {"a", "aa", "aaaa", "b"};
+  const char *merges[] = {"a a", "aa aa"};
+  clkv__gguf_writer *w = clkv__gguf_writer_new();
+  clkv__gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+  clkv__gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 4);
+  clkv__gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, 2);
+  size_t size;
+  void *bytes = clkv__gguf_writer_serialize(w, &size);
+  clkv__gguf_writer_free(w);
+  clkv__gguf_file *f;
+  clkv__tokenizer *t;
+  clkv_error err;
+  cr_assert_eq(clkv__gguf_open_memory(bytes, size, &f, &err), CLKV_OK, "%s", err.message);
+  cr_assert_eq(clkv__tokenizer_load(f, &t, &err), CLKV_OK, "%s", err.message);
+  const size_t n = 256 * 1024;
+  char *text = malloc(n);
+  memset(text, 'a', n);
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  const int ids = clkv__tokenizer_encode(t, text, n, 0, 0, NULL, 0);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  const double s = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+  cr_expect_eq(ids, (int)(n / 4), "%zu bytes of \"a\" are %zu tokens \"aaaa\", not %d", n, n / 4, ids);
+  cr_expect_lt(s, 5.0, "encoding one word of %zu bytes took %.1f s", n, s);
+  free(text);
+  clkv__tokenizer_free(t);
+  clkv__gguf_close(f);
+  free(bytes);
+}
