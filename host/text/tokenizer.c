@@ -61,48 +61,6 @@ static const clkv__merge *merge_find(const clkv__tokenizer *t, uint64_t key) {
   }
 }
 
-/* ---- the merge loop shared by GPT-2 BPE and SentencePiece ---- */
-
-int clkv__merge_loop(const clkv__tokenizer *t, const char *text, clkv__sym *sym, int n,
-                     clkv__pair_fn pair) {
-  if (n < 2) return n;
-  double *prio = malloc((size_t)n * sizeof *prio);
-  int32_t *mid = malloc((size_t)n * sizeof *mid);
-  int *next = malloc((size_t)n * sizeof *next), *prev = malloc((size_t)n * sizeof *prev);
-  char *ok = malloc((size_t)n);
-  int out = -1;
-  if (!prio || !mid || !next || !prev || !ok) goto done;
-  for (int i = 0; i < n; i++) {
-    next[i] = i + 1 < n ? i + 1 : -1;
-    prev[i] = i - 1;
-    ok[i] = next[i] >= 0 && pair(t, text, &sym[i], &sym[i + 1], &prio[i], &mid[i]);
-  }
-  for (;;) {
-    int best = -1;
-    for (int i = 0; i >= 0; i = next[i])
-      if (ok[i] && (best < 0 || prio[i] > prio[best])) best = i;
-    if (best < 0) break;
-    int j = next[best];
-    sym[best].len += sym[j].len;
-    sym[best].id = mid[best];
-    next[best] = next[j];
-    if (next[j] >= 0) prev[next[j]] = best;
-    int p = prev[best];
-    if (p >= 0) ok[p] = (char)pair(t, text, &sym[p], &sym[best], &prio[p], &mid[p]);
-    ok[best] = next[best] >= 0 &&
-               pair(t, text, &sym[best], &sym[next[best]], &prio[best], &mid[best]);
-  }
-  out = 0;
-  for (int i = 0; i >= 0; i = next[i]) sym[out++] = sym[i];
-done:
-  free(prio);
-  free(mid);
-  free(next);
-  free(prev);
-  free(ok);
-  return out;
-}
-
 /* ---- loading ---- */
 
 /* Element i of a scalar GGUF array as an integer / a float. */

@@ -36,8 +36,8 @@ int clkv__spm_encode(const clkv__tokenizer *t, const char *text, size_t len, clk
   }
   int n = 0;
   for (size_t i = 0; i < m;) {
-    size_t k = clkv__utf8_len((unsigned char)esc[i]);
-    if (k > m - i) k = 1;
+    size_t k; /* one character, or one byte of invalid UTF-8 (never the "▁" after it) */
+    clkv__utf8_next(esc + i, m - i, &k);
     sym[n++] = (clkv__sym){(uint32_t)i, (uint32_t)k, clkv__tok_find(t, esc + i, k)};
     i += k;
   }
