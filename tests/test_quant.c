@@ -235,12 +235,7 @@ static void compare(const char *what, const float *got, const float *want, size_
   cr_assert_gt(amax, 0.0f, "%s: all zero", what);
 }
 
-Test(quant, peer_gguf_python, .timeout = 300) {
-  const char *py = getenv("CLKV_PYTHON");
-  const char *model = getenv("CLKV_MODEL");
-  if (!model) model = CLKV_SOURCE_DIR "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!py || access(py, X_OK) != 0) cr_skip_test("CLKV_PYTHON is not set");
-  if (access(model, R_OK) != 0) cr_skip_test("model absent: %s", model);
+static void peer_check(const char *py, const char *model) {
   char dir[] = "/tmp/clkv_quant_XXXXXX";
   cr_assert_not_null(mkdtemp(dir));
   /* every row clkv decodes, as ID:ELEMS:BYTES */
@@ -305,4 +300,28 @@ Test(quant, peer_gguf_python, .timeout = 300) {
   snprintf(path, sizeof path, "%s/manifest.txt", dir);
   unlink(path);
   rmdir(dir);
+}
+
+static const char *default_model(void) {
+  const char *model = getenv("CLKV_MODEL");
+  return model ? model : CLKV_SOURCE_DIR "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+Test(quant, peer_gguf_python, .timeout = 300) {
+  const char *py = getenv("CLKV_PYTHON"), *model = default_model();
+  if (!py || access(py, X_OK) != 0) cr_skip_test("CLKV_PYTHON is not set");
+  if (access(model, R_OK) != 0) cr_skip_test("model absent: %s", model);
+  peer_check(py, model);
+}
+
+/* Real K-quant blocks: Gemma 3 270M Q4_K_M (Q8_0, Q5_0, Q4_K, Q6_K, F32), where scripts/setup
+ * put it beside the default model. */
+Test(quant, peer_gguf_python_k_quant_mix, .timeout = 300) {
+  const char *py = getenv("CLKV_PYTHON"), *model = default_model(), *slash = strrchr(model, '/');
+  char path[1024];
+  snprintf(path, sizeof path, "%.*s/gemma-3-270m-q4_k_m.gguf", slash ? (int)(slash - model) : 1,
+           slash ? model : ".");
+  if (!py || access(py, X_OK) != 0) cr_skip_test("CLKV_PYTHON is not set");
+  if (access(path, R_OK) != 0) cr_skip_test("model absent: %s", path);
+  peer_check(py, path);
 }

@@ -529,3 +529,5 @@ clkv_status clkv__gguf_open(const char *path, clkv__gguf_file **out, clkv_error 
   }
   return st;
 }
+
+int clkv__gguf_scalar_size(uint32_t t) { return scalar_size(t); }
