@@ -525,6 +525,7 @@ Test(gguf, bad_tensor_infos) {
   } cases[] = {
       {"x", 1, {32}, 99, 0, 128, "tensor 'x' has unknown GGML type 99; this file may need a newer clkv"},
       {"x", 1, {32}, 4, 0, 128, "unknown GGML type 4"}, /* removed Q4_2 */
+      {"x", 1, {32}, 45, 0, 128, "(this one runs F32, F16, Q4_0"}, /* the runnable list */
       {"x", 0, {8}, GGML_T_F32, 0, 32, "0 dimensions"},
       {"x", 5, {1, 1, 1, 1, 1}, GGML_T_F32, 0, 32, "5 dimensions"},
       {"x", 2, {8, 0}, GGML_T_F32, 0, 32, "dimension 1 is 0"},
