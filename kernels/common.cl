@@ -96,10 +96,10 @@ inline void clkv_q32_q6k(const __global uchar *p, uint j, float8 *q0, float8 *q1
   const __global char *sc = (const __global char *)(p + 192 + 8 * n + 2 * k);
   const uchar ls = (uchar)(4 * (k >> 1)), hs = (uchar)(2 * k);
   const float s0 = (float)sc[0], s1 = (float)sc[1];
-  *q0 = (convert_float8(((vload8(0, ql) >> ls) & (uchar)15) | (((vload8(0, qh) >> hs) & (uchar)3) << (uchar)4)) - 32.0f) * s0;
-  *q1 = (convert_float8(((vload8(1, ql) >> ls) & (uchar)15) | (((vload8(1, qh) >> hs) & (uchar)3) << (uchar)4)) - 32.0f) * s0;
-  *q2 = (convert_float8(((vload8(2, ql) >> ls) & (uchar)15) | (((vload8(2, qh) >> hs) & (uchar)3) << (uchar)4)) - 32.0f) * s1;
-  *q3 = (convert_float8(((vload8(3, ql) >> ls) & (uchar)15) | (((vload8(3, qh) >> hs) & (uchar)3) << (uchar)4)) - 32.0f) * s1;
+#define CLKV_Q6(i) (convert_float8(((vload8(i, ql) >> ls) & (uchar)15) | \
+                                   (((vload8(i, qh) >> hs) & (uchar)3) << (uchar)4)) - 32.0f)
+  *q0 = CLKV_Q6(0) * s0; *q1 = CLKV_Q6(1) * s0; *q2 = CLKV_Q6(2) * s1; *q3 = CLKV_Q6(3) * s1;
+#undef CLKV_Q6
   *d = vload_half(104, (const __global half *)p);
   *m = 0.0f;
 }

@@ -22,9 +22,10 @@ const clkv__mv_shape kc_test_shapes[] = {
 const size_t kc_n_test_shapes = N_OF(kc_test_shapes);
 
 int kc_test_shape_for(size_t s, uint32_t t) {
-  if (s + 1 < kc_n_test_shapes) return 1;
-  return t == GGML_T_F32 || t == GGML_T_F16 || t == GGML_T_BF16 || t == GGML_T_Q8_0 ||
-         t == GGML_T_Q4_0 || t == GGML_T_Q4_1 || t == GGML_T_Q4_K;
+  if (t == GGML_T_F32 || t == GGML_T_F16 || t == GGML_T_BF16 || t == GGML_T_Q8_0 ||
+      t == GGML_T_Q4_0 || t == GGML_T_Q4_1 || t == GGML_T_Q4_K)
+    return 1;
+  return s == 0 || s == 2; /* the decode dot (TT 1), the dequantizing one with a split row */
 }
 
 const kc_attn kc_attns[] = {{"clkv_attn_paged", 0}, {"clkv_attn_prefill", 1}};

@@ -45,10 +45,12 @@ extern const size_t kc_n_matvecs;
  * benchmark times the device's default tunables instead. */
 extern const clkv__mv_shape kc_test_shapes[];
 extern const size_t kc_n_test_shapes;
-/* Whether the tests check type t in shape s: every type in the first three shapes; the last
- * (8 threads a row) repeats the strided block walk of the third, so it runs for one type of
- * each block layout only (F32, Q8_0, Q4_K) and the types tested in it before the K-quants —
- * each (type, shape, epilogue) is a program build, the bulk of the suite's time. */
+/* Whether the tests check type t in shape s. A type's block decoding takes two paths: the
+ * decode dot (TT 1, shape 0) and the dequantized block (TT > 1), which shape 2 runs with 4
+ * threads splitting a row (the strided block walk); shapes 1 and 3 repeat those paths, so
+ * they run only for the types tested before the K-quants and for Q4_K (one 256-element
+ * type in every shape) — each (type, shape, epilogue) is a program build, the bulk of the
+ * suite's time on a cold cache. */
 int kc_test_shape_for(size_t s, uint32_t t);
 
 /* The attention kernels (kernels/attention.cl through clkv__attn_enqueue): decode over the
