@@ -234,7 +234,9 @@ static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, con
   CLKV_TRY((b.N = filled(rt, sizeof(float) * max_cols, &one, 4, err)) ? CLKV_OK : err->status);
   for (int t = 0; t < CLKV__N_WTYPES; ++t) {
     for (size_t i = 0; i < kc_n_matvecs; ++i) {
-      const kc_matvec *kc = &kc_matvecs[i];
+      kc_matvec kc_t = kc_matvecs[i]; /* at whole blocks of the type */
+      kc_t.cols = kc_cols(kc_t.cols, kc_wtype(t));
+      const kc_matvec *kc = &kc_t;
       if (o->quick && kc->decode_only && kc_wtype(t) != GGML_T_Q4_1) continue;
       size_t wbytes = 0;
       CLKV_TRY((W = make_weights(rt, kc_wtype(t), kc->rows, kc->cols, &wbytes, err)) ? CLKV_OK

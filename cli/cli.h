@@ -54,6 +54,7 @@ typedef struct cli_cmd {
   size_t size;          /* of the options struct */
   size_t positional;    /* offset of a const char * taking one bare argument, or
                            CLI_NO_POSITIONAL */
+  int n_positional;     /* > 1: that many consecutive const char * take bare arguments */
   const char *notes;    /* printed after the options by --help, or NULL */
   int (*run)(const struct cli_cmd *c, int argc, char **argv); /* argv[0] is the name */
 } cli_cmd;
@@ -83,7 +84,7 @@ typedef struct gen_opts {
 } gen_opts;
 
 extern const cli_cmd cli_devices_cmd, cli_inspect_cmd, cli_generate_cmd, cli_chat_cmd,
-    cli_tune_cmd, cli_serve_cmd, cli_perplexity_cmd;
+    cli_tune_cmd, cli_serve_cmd, cli_perplexity_cmd, cli_quantize_cmd;
 
 /* -m value, else $CLKV_MODEL, else models/<default>, else <cache>/<default>. */
 const char *cli_model_path(const char *given);

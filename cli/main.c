@@ -34,7 +34,8 @@ static const cli_cmd bench_cmd = {
 /* The subcommands, in the order `clkv --help` lists them. */
 static const cli_cmd *const commands[] = {&cli_devices_cmd, &cli_inspect_cmd, &cli_generate_cmd,
                                           &cli_chat_cmd,    &cli_serve_cmd,   &cli_perplexity_cmd,
-                                          &cli_tune_cmd,    &cache_cmd,       &bench_cmd};
+                                          &cli_tune_cmd,    &cli_quantize_cmd, &cache_cmd,
+                                          &bench_cmd};
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
 static const char *argv0; /* how clkv was run, where /proc/self/exe is not there */

@@ -168,6 +168,15 @@ static const char *nearest(const cli_cmd *c, const char *a) {
   return best;
 }
 
+/* The first bare-argument slot of c still empty, or NULL. */
+static const char **free_positional(const cli_cmd *c, unsigned char *base) {
+  if (c->positional == CLI_NO_POSITIONAL) return NULL;
+  const char **slot = (const char **)(base + c->positional);
+  for (int i = 0; i < (c->n_positional > 1 ? c->n_positional : 1); i++)
+    if (!slot[i]) return &slot[i];
+  return NULL;
+}
+
 int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts) {
   unsigned char *base = opts;
   void *defaults = malloc(c->size); /* for --help, before any option changes opts */
@@ -182,9 +191,8 @@ int cli_parse(const cli_cmd *c, int argc, char **argv, void *opts) {
     } else if (!strcmp(a, "--version")) {
       printf("clkv %s\n", CLKV_VERSION_STRING);
       rc = 0;
-    } else if (!o && c->positional != CLI_NO_POSITIONAL && a[0] != '-' &&
-               !*(const char **)(base + c->positional)) {
-      *(const char **)(base + c->positional) = a;
+    } else if (!o && a[0] != '-' && free_positional(c, base)) {
+      *free_positional(c, base) = a;
     } else if (!o) {
       const char *near = nearest(c, a);
       fprintf(stderr, "clkv: unknown option '%s'%s%s%s\n", a, near ? "; did you mean " : "",

@@ -235,6 +235,22 @@ typedef struct clkv_file_info {
 } clkv_file_info;
 CLKV_API clkv_status clkv_model_inspect(const char *path, clkv_file_info *out, clkv_error *err);
 
+/* Rewrites the GGUF file in as out (as llama-quantize): its weight matrices in type ("Q4_K",
+ * "Q8_0", "F16", ...; clkv_quantize_types lists them), dequantizing what is stored otherwise;
+ * 1-D tensors, norms and matrices under 1024 values are copied as they are. A matrix whose
+ * rows are not a whole number of type's blocks goes in the fallback (Q4_K -> Q5_0, Q5_K ->
+ * Q5_1, Q6_K -> Q8_0, Q2_K/Q3_K/IQ4_XS -> IQ4_NL) or, failing that, stays as it is. Metadata
+ * is copied, general.file_type set. Each such decision is passed to note (NULL: none). */
+typedef struct clkv_quantize_params {
+  void (*note)(void *user, const char *line); /* one line per tensor kept or in the fallback */
+  void *user;
+} clkv_quantize_params;
+CLKV_API clkv_quantize_params clkv_quantize_default_params(void);
+CLKV_API clkv_status clkv_model_quantize(const char *in, const char *out, const char *type,
+                                         const clkv_quantize_params *p, clkv_error *err);
+/* "Q8_0, Q4_0, ..." — the types clkv_model_quantize writes. */
+CLKV_API const char *clkv_quantize_types(void);
+
 /* ---- context: KV cache and sequences; generation ---- */
 typedef struct clkv_context clkv_context;
 

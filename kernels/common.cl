@@ -12,6 +12,148 @@ inline size_t clkv_row_bytes(int t, uint cols) {
  * j+16 the high nibble. Blocks are handled as four float8 pieces: elements 0-7, 8-15,
  * 16-23, 24-31 (float8 keeps AVX2 CPUs free of register spills and is cheap on GPUs). */
 
+/* ---- the other runnable layouts (byte offsets; host/format/quant.c decodes the same) ----
+ * Q5_0 {half d; uchar qh[4]; uchar qs[16]}: q = nibble | bit j of qh << 4, weight d*(q-16);
+ * Q5_1 {half d, m; uchar qh[4]; uchar qs[16]}: weight d*q + m;
+ * IQ4_NL {half d; uchar qs[16]}: weight d * clkv_iq4nl[nibble].
+ * The K-quants are 256-element super-blocks; block b of a row is sub-block b % 8 of
+ * super-block b / 8, elements 32j .. 32j+31 for sub-block j:
+ * Q4_K {half d, dmin; uchar sc[12]; uchar qs[128]}: sub-block j reads nibbles (low for even
+ *   j, high for odd) of qs[32(j/2) ..], 6-bit scale s and min n packed in sc:
+ *   weight d*s*q - dmin*n;
+ * Q5_K {half d, dmin; uchar sc[12]; uchar qh[32]; uchar qs[128]}: as Q4_K, plus bit j of
+ *   qh[l] << 4 for element l;
+ * Q6_K {uchar ql[128]; uchar qh[64]; char sc[16]; half d}: weight d*sc*(q-32), a scale per 16;
+ * Q3_K {uchar hmask[32]; uchar qs[64]; uchar sc[12]; half d}: 2-bit q minus 4 where bit j of
+ *   hmask[l] is clear, 6-bit signed scales per 16: weight d*(s-32)*q;
+ * Q2_K {uchar sc[16]; uchar qs[64]; half d, dmin}: 2-bit q, per 16 a 4-bit scale (low) and
+ *   min (high): weight d*s*q - dmin*n;
+ * IQ4_XS {half d; ushort sh; uchar sl[4]; uchar qs[128]}: 6-bit scale per 32 (low 4 bits in
+ *   sl, high 2 in sh), weight d*(s-32)*clkv_iq4nl[nibble]. */
+
+/* The 16 values of a 4-bit non-linear index (IQ4_NL, IQ4_XS). */
+__constant float clkv_iq4nl[16] = {-127.0f, -104.0f, -83.0f, -65.0f, -49.0f, -35.0f, -22.0f, -10.0f,
+                                   1.0f,    13.0f,   25.0f,  38.0f,  53.0f,  69.0f,  89.0f,  113.0f};
+
+/* Bits 0..7 of h as eight 0/1 lanes. */
+inline uchar8 clkv_bits8(uchar h) {
+  return ((uchar8)(h) >> (uchar8)(0, 1, 2, 3, 4, 5, 6, 7)) & (uchar)1;
+}
+
+inline float8 clkv_iq4_8(uchar8 n) {
+  return (float8)(clkv_iq4nl[n.s0], clkv_iq4nl[n.s1], clkv_iq4nl[n.s2], clkv_iq4nl[n.s3],
+                  clkv_iq4nl[n.s4], clkv_iq4nl[n.s5], clkv_iq4nl[n.s6], clkv_iq4nl[n.s7]);
+}
+
+/* Q5_0 (has_min 0) and Q5_1 (has_min 1). */
+inline void clkv_q32_q5(const __global uchar *p, int has_min, float8 *q0, float8 *q1, float8 *q2,
+                        float8 *q3, float *d, float *m) {
+  *d = vload_half(0, (const __global half *)p);
+  *m = has_min ? vload_half(1, (const __global half *)p) : -16.0f * *d;
+  const __global uchar *h = p + (has_min ? 4 : 2);
+  const uchar8 a = vload8(0, h + 4), c = vload8(1, h + 4);
+  *q0 = convert_float8((a & (uchar)15) | (clkv_bits8(h[0]) << (uchar)4));
+  *q1 = convert_float8((c & (uchar)15) | (clkv_bits8(h[1]) << (uchar)4));
+  *q2 = convert_float8((a >> (uchar)4) | (clkv_bits8(h[2]) << (uchar)4));
+  *q3 = convert_float8((c >> (uchar)4) | (clkv_bits8(h[3]) << (uchar)4));
+}
+
+/* Q4_K (five 0) and Q5_K (five 1): sub-block j of the super-block at p. */
+inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float8 *q0, float8 *q1,
+                         float8 *q2, float8 *q3, float *d, float *m) {
+  const __global uchar *s = p + 4;
+  uint sc, mn;
+  if (j < 4) {
+    sc = s[j] & 63u;
+    mn = s[j + 4] & 63u;
+  } else {
+    sc = (s[j + 4] & 15u) | ((uint)(s[j - 4] >> 6) << 4);
+    mn = (uint)(s[j + 4] >> 4) | ((uint)(s[j] >> 6) << 4);
+  }
+  *d = vload_half(0, (const __global half *)p) * (float)sc;
+  *m = -vload_half(1, (const __global half *)p) * (float)mn;
+  const __global uchar *qs = p + (five ? 48 : 16) + 32 * (j / 2);
+  const uchar sh = (uchar)(4 * (j & 1));
+  uchar8 a0 = (vload8(0, qs) >> sh) & (uchar)15, a1 = (vload8(1, qs) >> sh) & (uchar)15;
+  uchar8 a2 = (vload8(2, qs) >> sh) & (uchar)15, a3 = (vload8(3, qs) >> sh) & (uchar)15;
+  if (five) {
+    const __global uchar *qh = p + 16;
+    const uchar hj = (uchar)j;
+    a0 |= ((vload8(0, qh) >> hj) & (uchar)1) << (uchar)4;
+    a1 |= ((vload8(1, qh) >> hj) & (uchar)1) << (uchar)4;
+    a2 |= ((vload8(2, qh) >> hj) & (uchar)1) << (uchar)4;
+    a3 |= ((vload8(3, qh) >> hj) & (uchar)1) << (uchar)4;
+  }
+  *q0 = convert_float8(a0); *q1 = convert_float8(a1);
+  *q2 = convert_float8(a2); *q3 = convert_float8(a3);
+}
+
+/* Q6_K: sub-block j of the super-block at p; the two scales of 16 folded into q. */
+inline void clkv_q32_q6k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
+                         float8 *q3, float *d, float *m) {
+  const uint n = j / 4, k = j % 4;
+  const __global uchar *ql = p + 64 * n + 32 * (k & 1), *qh = p + 128 + 32 * n;
+  const __global char *sc = (const __global char *)(p + 192 + 8 * n + 2 * k);
+  const uchar ls = (uchar)(4 * (k >> 1)), hs = (uchar)(2 * k);
+  const float s0 = (float)sc[0], s1 = (float)sc[1];
+#define CLKV_Q6(i) (convert_float8(((vload8(i, ql) >> ls) & (uchar)15) | \
+                                   (((vload8(i, qh) >> hs) & (uchar)3) << (uchar)4)) - 32.0f)
+  *q0 = CLKV_Q6(0) * s0; *q1 = CLKV_Q6(1) * s0; *q2 = CLKV_Q6(2) * s1; *q3 = CLKV_Q6(3) * s1;
+#undef CLKV_Q6
+  *d = vload_half(104, (const __global half *)p);
+  *m = 0.0f;
+}
+
+/* Q3_K scale i (0..15) of the 12 packed bytes s, minus 32. */
+inline float clkv_q3k_scale(const __global uchar *s, uint i) {
+  const uint lo = i < 8 ? (s[i] & 15u) : (uint)(s[i - 8] >> 4);
+  const uint hi = ((uint)s[8 + i % 4] >> (2 * (i / 4))) & 3u;
+  return (float)((int)(lo | (hi << 4)) - 32);
+}
+
+/* Q3_K: sub-block j of the super-block at p; scales folded into q. */
+inline void clkv_q32_q3k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
+                         float8 *q3, float *d, float *m) {
+  const __global uchar *qs = p + 32 + 32 * (j / 4);
+  const uchar sh = (uchar)(2 * (j % 4)), hj = (uchar)j;
+  const float s0 = clkv_q3k_scale(p + 96, 2 * j), s1 = clkv_q3k_scale(p + 96, 2 * j + 1);
+#define CLKV_Q3(i) (convert_float8((vload8(i, qs) >> sh) & (uchar)3) - \
+                    4.0f + 4.0f * convert_float8((vload8(i, p) >> hj) & (uchar)1))
+  *q0 = CLKV_Q3(0) * s0; *q1 = CLKV_Q3(1) * s0; *q2 = CLKV_Q3(2) * s1; *q3 = CLKV_Q3(3) * s1;
+#undef CLKV_Q3
+  *d = vload_half(54, (const __global half *)p);
+  *m = 0.0f;
+}
+
+/* Q2_K: sub-block j of the super-block at p; two (scale, min) pairs, so the weights
+ * themselves come back (d 1, m 0). */
+inline void clkv_q32_q2k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
+                         float8 *q3, float *d, float *m) {
+  const __global uchar *qs = p + 16 + 32 * (j / 4);
+  const uchar sh = (uchar)(2 * (j % 4)), s0 = p[2 * j], s1 = p[2 * j + 1];
+  const float D = vload_half(40, (const __global half *)p), M = vload_half(41, (const __global half *)p);
+  const float d0 = D * (float)(s0 & 15), m0 = M * (float)(s0 >> 4);
+  const float d1 = D * (float)(s1 & 15), m1 = M * (float)(s1 >> 4);
+  *q0 = convert_float8((vload8(0, qs) >> sh) & (uchar)3) * d0 - m0;
+  *q1 = convert_float8((vload8(1, qs) >> sh) & (uchar)3) * d0 - m0;
+  *q2 = convert_float8((vload8(2, qs) >> sh) & (uchar)3) * d1 - m1;
+  *q3 = convert_float8((vload8(3, qs) >> sh) & (uchar)3) * d1 - m1;
+  *d = 1.0f;
+  *m = 0.0f;
+}
+
+/* IQ4_NL (a 32-block at p, scale d) and IQ4_XS (sub-block j of the super-block at p). */
+inline void clkv_q32_iq4(const __global uchar *qs, float8 *q0, float8 *q1, float8 *q2, float8 *q3) {
+  const uchar8 a = vload8(0, qs), c = vload8(1, qs);
+  *q0 = clkv_iq4_8(a & (uchar)15); *q1 = clkv_iq4_8(c & (uchar)15);
+  *q2 = clkv_iq4_8(a >> (uchar)4); *q3 = clkv_iq4_8(c >> (uchar)4);
+}
+inline float clkv_iq4xs_scale(const __global uchar *p, uint j) {
+  const uint sh = (uint)p[2] | ((uint)p[3] << 8);
+  const uint ls = (((uint)p[4 + j / 2] >> (4 * (j % 2))) & 15u) | (((sh >> (2 * j)) & 3u) << 4);
+  return vload_half(0, (const __global half *)p) * (float)((int)ls - 32);
+}
+
 /* The quantized values of block b as four float8, and the scale d and offset m such that
  * weight = d * q + m. */
 inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float8 *q1, float8 *q2,
@@ -45,13 +187,36 @@ inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float
     const uchar8 a = vload8(0, p + 2), c = vload8(1, p + 2);
     *q0 = convert_float8(a & (uchar)15); *q1 = convert_float8(c & (uchar)15);
     *q2 = convert_float8(a >> (uchar)4); *q3 = convert_float8(c >> (uchar)4);
-  } else { /* GGML_T_Q4_1 */
+  } else if (t == GGML_T_Q4_1) {
     const __global uchar *p = row + b * 20;
     *d = vload_half(0, (const __global half *)p);
     *m = vload_half(1, (const __global half *)p);
     const uchar8 a = vload8(0, p + 4), c = vload8(1, p + 4);
     *q0 = convert_float8(a & (uchar)15); *q1 = convert_float8(c & (uchar)15);
     *q2 = convert_float8(a >> (uchar)4); *q3 = convert_float8(c >> (uchar)4);
+  } else if (t == GGML_T_Q5_0 || t == GGML_T_Q5_1) {
+    clkv_q32_q5(row + b * clkv__wt_block_bytes(t), t == GGML_T_Q5_1, q0, q1, q2, q3, d, m);
+  } else if (t == GGML_T_IQ4_NL) {
+    const __global uchar *p = row + b * 18;
+    *d = vload_half(0, (const __global half *)p);
+    *m = 0.0f;
+    clkv_q32_iq4(p + 2, q0, q1, q2, q3);
+  } else { /* a K-quant or IQ4_XS: sub-block b % 8 of super-block b / 8 */
+    const __global uchar *p = row + (b / 8) * clkv__wt_block_bytes(t);
+    const uint j = b % 8;
+    if (t == GGML_T_Q4_K || t == GGML_T_Q5_K) {
+      clkv_q32_k45(p, j, t == GGML_T_Q5_K, q0, q1, q2, q3, d, m);
+    } else if (t == GGML_T_Q6_K) {
+      clkv_q32_q6k(p, j, q0, q1, q2, q3, d, m);
+    } else if (t == GGML_T_Q3_K) {
+      clkv_q32_q3k(p, j, q0, q1, q2, q3, d, m);
+    } else if (t == GGML_T_Q2_K) {
+      clkv_q32_q2k(p, j, q0, q1, q2, q3, d, m);
+    } else { /* GGML_T_IQ4_XS */
+      *d = clkv_iq4xs_scale(p, j);
+      *m = 0.0f;
+      clkv_q32_iq4(p + 8 + 16 * j, q0, q1, q2, q3);
+    }
   }
 }
 

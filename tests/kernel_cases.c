@@ -21,6 +21,13 @@ const clkv__mv_shape kc_test_shapes[] = {
 };
 const size_t kc_n_test_shapes = N_OF(kc_test_shapes);
 
+int kc_test_shape_for(size_t s, uint32_t t) {
+  if (t == GGML_T_F32 || t == GGML_T_F16 || t == GGML_T_BF16 || t == GGML_T_Q8_0 ||
+      t == GGML_T_Q4_0 || t == GGML_T_Q4_1 || t == GGML_T_Q4_K)
+    return 1;
+  return s == 0 || s == 2; /* the decode dot (TT 1), the dequantizing one with a split row */
+}
+
 const kc_attn kc_attns[] = {{"clkv_attn_paged", 0}, {"clkv_attn_prefill", 1}};
 const size_t kc_n_attns = N_OF(kc_attns);
 const unsigned kc_bench_ctx[] = {128, 512, 2048};

@@ -22,6 +22,13 @@
 /* Weight type i of the cases, i = 0 .. CLKV__N_WTYPES-1: every runnable type, in id order. */
 static inline uint32_t kc_wtype(int i) { return clkv__wtype_of_slot(i); }
 
+/* cols rounded up to a whole number of type t's blocks (the K-quants' rows are multiples of
+ * 256: a case of 96 or 576 columns runs at 256 or 768 in those types). */
+static inline unsigned kc_cols(unsigned cols, uint32_t t) {
+  const unsigned b = clkv__wt_block_elems((int)t);
+  return (cols + b - 1) / b * b;
+}
+
 /* One mat-vec case: a projection as the engine launches it (kernels/matvec.cl clkv_matvec
  * through clkv__matvec_enqueue, or the CLBlast prefill path through clkv__gemm_enqueue). */
 typedef struct kc_matvec {
@@ -38,6 +45,13 @@ extern const size_t kc_n_matvecs;
  * benchmark times the device's default tunables instead. */
 extern const clkv__mv_shape kc_test_shapes[];
 extern const size_t kc_n_test_shapes;
+/* Whether the tests check type t in shape s. A type's block decoding takes two paths: the
+ * decode dot (TT 1, shape 0) and the dequantized block (TT > 1), which shape 2 runs with 4
+ * threads splitting a row (the strided block walk); shapes 1 and 3 repeat those paths, so
+ * they run only for the types tested before the K-quants and for Q4_K (one 256-element
+ * type in every shape) — each (type, shape, epilogue) is a program build, the bulk of the
+ * suite's time on a cold cache. */
+int kc_test_shape_for(size_t s, uint32_t t);
 
 /* The attention kernels (kernels/attention.cl through clkv__attn_enqueue): decode over the
  * paged cache, and the tiled causal prefill. The benchmark runs each at the default model's

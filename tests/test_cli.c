@@ -112,9 +112,12 @@ Test(cli, public_tune_api_and_clkv_tune, .timeout = 600) {
   clkv_tune_report r;
   clkv_tune_params p = clkv_tune_default_params();
   cr_assert(p.budget_s == 60 && p.save == 1 && !p.weight_type);
-  p.weight_type = "Q5_K";
+  p.weight_type = "IQ2_XXS"; /* not runnable */
   cr_assert_eq(clkv_tune(rt, &fi, &p, NULL, NULL, &r, &err), CLKV_ERR_INVALID_ARG);
-  cr_assert(strstr(err.message, "Q5_K"), "%s", err.message);
+  cr_assert(strstr(err.message, "IQ2_XXS"), "%s", err.message);
+  p.weight_type = "Q5_K"; /* runnable, but the tiny model's rows of 64 are not 256-blocks */
+  cr_assert_eq(clkv_tune(rt, &fi, &p, NULL, NULL, &r, &err), CLKV_ERR_INVALID_ARG);
+  cr_assert(strstr(err.message, "whole blocks"), "%s", err.message);
   p.weight_type = NULL;
   p.budget_s = 0;
   cr_assert_eq(clkv_tune(rt, &fi, &p, NULL, NULL, &r, &err), CLKV_ERR_INVALID_ARG);

@@ -79,6 +79,8 @@ static void check_tiny_full(uint32_t wtype, int n_heads, int n_kv, int kv_block,
   tp.seed = 1000 + wtype * 7 + (uint64_t)n_kv;
   tp.rms_eps = tp.seed % 2 ? 1e-5f : 0.05f;             /* an eps either side reads wrongly shows */
   tp.rope_base = tp.seed % 3 ? 10000.0f : 500000.0f; /* so does a RoPE base */
+  if (clkv__wt_block_elems((int)wtype) > (unsigned)tp.dim) /* K-quants: rows of 256 */
+    tp.dim = tp.n_ff = (int)clkv__wt_block_elems((int)wtype);
   char name[64], path[400];
   snprintf(name, sizeof name, "tiny-%u-%d-%d-w%d.gguf", wtype, n_heads, n_kv, window);
   write_tiny(&tp, name, path, sizeof path);
@@ -905,7 +907,7 @@ Test(e2e, unsupported_tensor_type_is_named) {
   char path[400], bad[400];
   write_tiny(&tp, "tiny.gguf", path, sizeof path);
   snprintf(bad, sizeof bad, "%s/q5.gguf", tu_tmpdir);
-  /* copy every key and tensor, but store blk.0.attn_q.weight as Q5_0 (raw bytes) */
+  /* copy every key and tensor, but store blk.0.attn_q.weight as MXFP4 (raw bytes) */
   clkv__gguf_file *f;
   cr_assert_eq(clkv__gguf_open(path, &f, &err), CLKV_OK, "%s", err.message);
   clkv__gguf_writer *w = clkv__gguf_writer_new();
@@ -913,9 +915,9 @@ Test(e2e, unsupported_tensor_type_is_named) {
   for (uint64_t i = 0; i < f->n_tensors; i++) {
     const clkv__gguf_tensor *t = &f->tensors[i];
     if (!strcmp(t->name, "blk.0.attn_q.weight")) {
-      size_t nb = clkv__ggml_row_bytes(GGML_T_Q5_0, t->ne[0]) * t->ne[1];
+      size_t nb = clkv__ggml_row_bytes(GGML_T_MXFP4, t->ne[0]) * t->ne[1];
       void *z = calloc(1, nb);
-      clkv__gguf_writer_add_tensor(w, t->name, GGML_T_Q5_0, t->n_dims, t->ne, z, nb);
+      clkv__gguf_writer_add_tensor(w, t->name, GGML_T_MXFP4, t->n_dims, t->ne, z, nb);
       free(z);
     } else {
       clkv__gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->n_bytes);
@@ -928,7 +930,8 @@ Test(e2e, unsupported_tensor_type_is_named) {
   clkv_status st = clkv_model_load(tu_rt, bad, NULL, &m, &err);
   cr_assert_eq(st, CLKV_ERR_UNSUPPORTED, "%s", err.message);
   cr_assert_null(m);
-  cr_assert(strstr(err.message, "Q5_0") && strstr(err.message, "blk.0.attn_q.weight"), "%s", err.message);
+  cr_assert(strstr(err.message, "MXFP4") && strstr(err.message, "blk.0.attn_q.weight"), "%s", err.message);
+  cr_assert(strstr(err.message, clkv__wtype_names()), "names what runs: %s", err.message);
   clkv_file_info fi;
   cr_assert_eq(clkv_model_inspect(bad, &fi, &err), CLKV_OK, "%s", err.message);
   cr_assert_eq(fi.runnable, 0);

@@ -525,6 +525,7 @@ Test(gguf, bad_tensor_infos) {
   } cases[] = {
       {"x", 1, {32}, 99, 0, 128, "tensor 'x' has unknown GGML type 99; this file may need a newer clkv"},
       {"x", 1, {32}, 4, 0, 128, "unknown GGML type 4"}, /* removed Q4_2 */
+      {"x", 1, {32}, 45, 0, 128, "(this one runs F32, F16, Q4_0"}, /* the runnable list */
       {"x", 0, {8}, GGML_T_F32, 0, 32, "0 dimensions"},
       {"x", 5, {1, 1, 1, 1, 1}, GGML_T_F32, 0, 32, "5 dimensions"},
       {"x", 2, {8, 0}, GGML_T_F32, 0, 32, "dimension 1 is 0"},
@@ -635,7 +636,9 @@ Test(gguf, type_table) {
       {GGML_T_F32, "F32", 1, 4, 1},        {GGML_T_F16, "F16", 1, 2, 1},
       {GGML_T_Q4_0, "Q4_0", 32, 18, 1},    {GGML_T_Q4_1, "Q4_1", 32, 20, 1},
       {GGML_T_Q8_0, "Q8_0", 32, 34, 1},    {GGML_T_BF16, "BF16", 1, 2, 1},
-      {GGML_T_Q6_K, "Q6_K", 256, 210, 0},  {GGML_T_IQ4_XS, "IQ4_XS", 256, 136, 0},
+      {GGML_T_Q6_K, "Q6_K", 256, 210, 1},  {GGML_T_IQ4_XS, "IQ4_XS", 256, 136, 1},
+      {GGML_T_Q4_K, "Q4_K", 256, 144, 1},  {GGML_T_Q5_0, "Q5_0", 32, 22, 1},
+      {GGML_T_IQ2_XXS, "IQ2_XXS", 256, 66, 0}, {GGML_T_MXFP4, "MXFP4", 32, 17, 0},
       {GGML_T_TQ2_0, "TQ2_0", 256, 66, 0}, {GGML_T_Q8_K, "Q8_K", 256, 292, 0}};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     const clkv__ggml_type_info *ti = clkv__ggml_type_get(want[i].id);

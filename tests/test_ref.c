@@ -219,6 +219,8 @@ Test(ref, weight_types_and_untied_output, .init = mk_tmp, .fini = rm_tmp) {
     p.wtype = type;
     p.etype = type;
     p.tied = 0;
+    if (clkv__wt_block_elems((int)type) > (unsigned)p.dim) /* K-quants: rows of 256 */
+      p.dim = p.n_ff = (int)clkv__wt_block_elems((int)type);
     clkv__gguf_file *f;
     char name[32];
     snprintf(name, sizeof name, "t%d.gguf", t);

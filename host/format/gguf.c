@@ -362,8 +362,8 @@ static clkv_status parse_tensor(cursor *c, clkv__gguf_tensor *t, uint64_t i) {
   const clkv__ggml_type_info *ti = clkv__ggml_type_get(t->type);
   if (!ti)
     return fail_at(c, type_at, CLKV_ERR_FORMAT,
-                   "tensor '%s' has unknown GGML type %u; this file may need a newer clkv",
-                   t->name, t->type);
+                   "tensor '%s' has unknown GGML type %u; this file may need a newer clkv "
+                   "(this one runs %s)", t->name, t->type, clkv__wtype_names());
   uint64_t row = clkv__ggml_row_bytes(t->type, t->ne[0]);
   if (row == 0)
     return fail_at(c, type_at, CLKV_ERR_FORMAT,
@@ -530,3 +530,5 @@ clkv_status clkv__gguf_open(const char *path, clkv__gguf_file **out, clkv_error 
   }
   return st;
 }
+
+int clkv__gguf_scalar_size(uint32_t t) { return scalar_size(t); }

@@ -114,6 +114,8 @@ int clkv__gguf_get_strv(const clkv__gguf_file *f, const char *key, clkv__gguf_st
 /* Array value; returns NULL if absent or not an array. */
 const clkv__gguf_value *clkv__gguf_get_arr(const clkv__gguf_file *f, const char *key);
 const char *clkv__gguf_vtype_name(clkv__gguf_vtype t);
+/* Bytes of one element of a scalar value type; 0 for STRING/ARRAY; -1 for unknown types. */
+int clkv__gguf_scalar_size(uint32_t t);
 
 /* ---- writer (host/format/gguf_writer.c): builds a GGUF v3 file in memory, then saves ---- */
 typedef struct clkv__gguf_writer clkv__gguf_writer;
@@ -132,6 +134,15 @@ void clkv__gguf_writer_set_arr_f32(clkv__gguf_writer *w, const char *key, const 
 /* Tensor data in the given type, already encoded (ne[0] contiguous); data is copied. */
 void clkv__gguf_writer_add_tensor(clkv__gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                             const uint64_t *ne, const void *data, size_t n_bytes);
+/* Any value as clkv__gguf_open read it (copying metadata from one file to another). */
+void clkv__gguf_writer_set_value(clkv__gguf_writer *w, const char *key, const clkv__gguf_value *v);
+/* A tensor whose n_bytes of data the caller writes itself after clkv__gguf_writer_header's
+ * bytes, in order, each tensor padded to 32 bytes (a writer with such tensors can only give
+ * its header). */
+void clkv__gguf_writer_add_tensor_info(clkv__gguf_writer *w, const char *name, uint32_t type,
+                                       uint32_t n_dims, const uint64_t *ne, size_t n_bytes);
+/* Header, metadata and tensor infos up to the data section (malloc'd, caller frees). */
+void *clkv__gguf_writer_header(clkv__gguf_writer *w, size_t *size);
 /* Writes the file (alignment 32). Returns CLKV_OK or an IO error. */
 clkv_status clkv__gguf_writer_save(clkv__gguf_writer *w, const char *path, clkv_error *err);
 /* The serialized bytes (malloc'd, caller frees). */

@@ -69,6 +69,7 @@ struct clkv__gguf_writer {
   wtensor *tensors;
   size_t n_tensors, cap_tensors;
   int oom;
+  int data_later; /* tensors added by add_tensor_info: only the header can be serialized */
 };
 
 clkv__gguf_writer *clkv__gguf_writer_new(void) { return calloc(1, sizeof(clkv__gguf_writer)); }
@@ -151,9 +152,44 @@ void clkv__gguf_writer_set_arr_f32(clkv__gguf_writer *w, const char *key, const 
   for (size_t i = 0; i < n; i++) put_f32(&w->kv, v[i]);
 }
 
+static unsigned scalar_size(clkv__gguf_vtype t) {
+  const int n = clkv__gguf_scalar_size(t);
+  return n > 0 ? (unsigned)n : 0;
+}
+
+/* A value as read by clkv__gguf_open, without its type tag (arrays: element type, count,
+ * elements). */
+static void put_value(bytes *b, const clkv__gguf_value *v) {
+  const unsigned sz = scalar_size(v->type);
+  if (v->type == GGUF_V_FLOAT32) {
+    put_f32(b, (float)v->v.f64);
+  } else if (v->type == GGUF_V_FLOAT64) {
+    uint64_t u;
+    memcpy(&u, &v->v.f64, 8);
+    put_le(b, u, 8);
+  } else if (sz) {
+    put_le(b, v->v.u64, sz); /* the low bytes, for signed values too */
+  } else if (v->type == GGUF_V_STRING) {
+    put_str(b, v->v.str.data, (size_t)v->v.str.len);
+  } else { /* GGUF_V_ARRAY */
+    put_le(b, (uint32_t)v->v.arr.type, 4);
+    put_le(b, v->v.arr.n, 8);
+    if (v->v.arr.items)
+      for (uint64_t i = 0; i < v->v.arr.n; i++) put_value(b, &v->v.arr.items[i]);
+    else
+      put(b, v->v.arr.data, (size_t)(v->v.arr.n * scalar_size(v->v.arr.type)));
+  }
+}
+
+void clkv__gguf_writer_set_value(clkv__gguf_writer *w, const char *key, const clkv__gguf_value *v) {
+  if (!w || !key || !v) return;
+  kv_begin(w, key, v->type);
+  put_value(&w->kv, v);
+}
+
 void clkv__gguf_writer_add_tensor(clkv__gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                             const uint64_t *ne, const void *data, size_t n_bytes) {
-  if (!w || !name || !ne || n_dims < 1 || n_dims > 4 || (!data && n_bytes)) return;
+  if (!w || !name || !ne || n_dims < 1 || n_dims > 4 || (!data && n_bytes && w->data_later != 1)) return;
   if (w->n_tensors == w->cap_tensors) {
     size_t cap = w->cap_tensors ? 2 * w->cap_tensors : 8;
     wtensor *t = realloc(w->tensors, cap * sizeof *t);
@@ -168,7 +204,7 @@ void clkv__gguf_writer_add_tensor(clkv__gguf_writer *w, const char *name, uint32
   memset(t, 0, sizeof *t);
   size_t len = strlen(name);
   t->name = malloc(len + 1);
-  t->data = malloc(n_bytes ? n_bytes : 1);
+  t->data = malloc(data ? (n_bytes ? n_bytes : 1) : 1);
   if (!t->name || !t->data) {
     free(t->name);
     free(t->data);
@@ -176,7 +212,7 @@ void clkv__gguf_writer_add_tensor(clkv__gguf_writer *w, const char *name, uint32
     return;
   }
   memcpy(t->name, name, len + 1);
-  if (n_bytes) memcpy(t->data, data, n_bytes);
+  if (n_bytes && data) memcpy(t->data, data, n_bytes);
   t->n_bytes = n_bytes;
   t->type = type;
   t->n_dims = n_dims;
@@ -189,27 +225,52 @@ static void pad_to(bytes *b, size_t align) {
   put(b, zeros, (align - b->n % align) % align);
 }
 
-void *clkv__gguf_writer_serialize(clkv__gguf_writer *w, size_t *size) {
-  if (size) *size = 0;
-  if (!w || w->oom || w->kv.oom) return NULL;
-  bytes b = {0};
-  put(&b, "GGUF", 4);
-  put_le(&b, 3, 4);
-  put_le(&b, w->n_tensors, 8);
-  put_le(&b, w->n_kv, 8);
-  put(&b, w->kv.p, w->kv.n);
+void clkv__gguf_writer_add_tensor_info(clkv__gguf_writer *w, const char *name, uint32_t type,
+                                       uint32_t n_dims, const uint64_t *ne, size_t n_bytes) {
+  if (!w) return;
+  w->data_later = 1;
+  clkv__gguf_writer_add_tensor(w, name, type, n_dims, ne, NULL, n_bytes);
+}
+
+/* Header, metadata and tensor infos, padded to the start of the data section. */
+static void put_header(const clkv__gguf_writer *w, bytes *b) {
+  put(b, "GGUF", 4);
+  put_le(b, 3, 4);
+  put_le(b, w->n_tensors, 8);
+  put_le(b, w->n_kv, 8);
+  put(b, w->kv.p, w->kv.n);
   uint64_t offset = 0;
   for (size_t i = 0; i < w->n_tensors; i++) {
     const wtensor *t = &w->tensors[i];
-    put_str(&b, t->name, strlen(t->name));
-    put_le(&b, t->n_dims, 4);
-    for (uint32_t d = 0; d < t->n_dims; d++) put_le(&b, t->ne[d], 8);
-    put_le(&b, t->type, 4);
-    put_le(&b, offset, 8);
+    put_str(b, t->name, strlen(t->name));
+    put_le(b, t->n_dims, 4);
+    for (uint32_t d = 0; d < t->n_dims; d++) put_le(b, t->ne[d], 8);
+    put_le(b, t->type, 4);
+    put_le(b, offset, 8);
     offset += t->n_bytes;
     offset += (WRITER_ALIGNMENT - offset % WRITER_ALIGNMENT) % WRITER_ALIGNMENT;
   }
-  pad_to(&b, WRITER_ALIGNMENT);
+  pad_to(b, WRITER_ALIGNMENT);
+}
+
+void *clkv__gguf_writer_header(clkv__gguf_writer *w, size_t *size) {
+  if (size) *size = 0;
+  if (!w || w->oom || w->kv.oom) return NULL;
+  bytes b = {0};
+  put_header(w, &b);
+  if (b.oom) {
+    free(b.p);
+    return NULL;
+  }
+  if (size) *size = b.n;
+  return b.p;
+}
+
+void *clkv__gguf_writer_serialize(clkv__gguf_writer *w, size_t *size) {
+  if (size) *size = 0;
+  if (!w || w->oom || w->kv.oom || w->data_later) return NULL;
+  bytes b = {0};
+  put_header(w, &b);
   for (size_t i = 0; i < w->n_tensors; i++) {
     if (i) pad_to(&b, WRITER_ALIGNMENT); /* between tensors, not after the last one */
     put(&b, w->tensors[i].data, w->tensors[i].n_bytes);

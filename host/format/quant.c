@@ -1,7 +1,8 @@
 /* quant.c — half/bfloat16 conversions (round to nearest even) and row encode/decode of the
- * GGML block formats: decode F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q2_K..Q6_K, encode
- * F32 F16 BF16 Q8_0 Q4_0 Q4_1 as the reference quantizers do. */
-#include "format/gguf.h"
+ * GGML block formats: decode F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q2_K..Q6_K IQ4_NL
+ * IQ4_XS, encode F32 F16 BF16 Q8_0 Q4_0 Q4_1 as the reference quantizers do (the other
+ * encoders are in quant_k.c). */
+#include "format/quant_int.h"
 
 #include <math.h>
 #include <string.h>
@@ -212,6 +213,26 @@ static void dq_q3_k(const uint8_t *b, float *y) {
   }
 }
 
+/* IQ4_NL {f16 d; u8 qs[16]}: x = d * k_iq4[nibble] (element j low nibble of qs[j], j+16
+ * high); IQ4_XS {f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]}: 8 groups of 32 like
+ * IQ4_NL blocks at scale d * (ls - 32), ls 4 bits from scales_l and 2 from scales_h. */
+static const float k_iq4[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+static void dq_iq4(const uint8_t *qs, float d, float *y) {
+  for (int j = 0; j < 16; j++) {
+    y[j] = d * k_iq4[qs[j] & 0xf];
+    y[j + 16] = d * k_iq4[qs[j] >> 4];
+  }
+}
+static void dq_iq4_nl(const uint8_t *b, float *y) { dq_iq4(b + 2, half_at(b), y); }
+static void dq_iq4_xs(const uint8_t *b, float *y) {
+  const float d = half_at(b);
+  const unsigned sh = b[2] | (unsigned)b[3] << 8;
+  for (int j = 0; j < 8; j++) {
+    const int ls = ((b[4 + j / 2] >> (4 * (j % 2))) & 0xf) | (int)(((sh >> (2 * j)) & 3) << 4);
+    dq_iq4(b + 8 + 16 * j, d * (float)(ls - 32), y + 32 * j);
+  }
+}
+
 /* ---- decoders by type: one block of block_size elements each ---- */
 typedef void (*block_decoder)(const uint8_t *b, float *y);
 
@@ -231,7 +252,8 @@ static const block_decoder k_decoders[GGML_T_COUNT] = {
     [GGML_T_Q4_0] = dq_q4_0, [GGML_T_Q4_1] = dq_q4_1, [GGML_T_Q5_0] = dq_q5_0,
     [GGML_T_Q5_1] = dq_q5_1, [GGML_T_Q8_0] = dq_q8_0, [GGML_T_Q8_1] = dq_q8_1,
     [GGML_T_Q2_K] = dq_q2_k, [GGML_T_Q3_K] = dq_q3_k, [GGML_T_Q4_K] = dq_q4_k,
-    [GGML_T_Q5_K] = dq_q5_k, [GGML_T_Q6_K] = dq_q6_k,
+    [GGML_T_Q5_K] = dq_q5_k, [GGML_T_Q6_K] = dq_q6_k, [GGML_T_IQ4_NL] = dq_iq4_nl,
+    [GGML_T_IQ4_XS] = dq_iq4_xs,
 };
 
 clkv_status clkv__dequantize_row(uint32_t type, const void *src, float *dst, uint64_t n) {
@@ -306,6 +328,11 @@ static void q_bf16(const float *x, uint8_t *b) {
 static const block_encoder k_encoders[GGML_T_COUNT] = {
     [GGML_T_F32] = q_f32,   [GGML_T_F16] = q_f16,   [GGML_T_BF16] = q_bf16,
     [GGML_T_Q4_0] = q_q4_0, [GGML_T_Q4_1] = q_q4_1, [GGML_T_Q8_0] = q_q8_0,
+    [GGML_T_Q5_0] = clkv__enc_q5_0, [GGML_T_Q5_1] = clkv__enc_q5_1,
+    [GGML_T_Q2_K] = clkv__enc_q2_k, [GGML_T_Q3_K] = clkv__enc_q3_k,
+    [GGML_T_Q4_K] = clkv__enc_q4_k, [GGML_T_Q5_K] = clkv__enc_q5_k,
+    [GGML_T_Q6_K] = clkv__enc_q6_k, [GGML_T_IQ4_NL] = clkv__enc_iq4_nl,
+    [GGML_T_IQ4_XS] = clkv__enc_iq4_xs,
 };
 
 size_t clkv__quantize_row(uint32_t type, const float *src, void *dst, uint64_t n) {

@@ -81,7 +81,14 @@ clkv_status clkv_tune(clkv_runtime *rt, const clkv_file_info *fi, const clkv_tun
   const char *type = p->weight_type ? p->weight_type : clkv_file_main_type(fi);
   if (!computable(type))
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "cannot tune for weight type '%s': clkv "
-                     "computes F32, F16, BF16, Q8_0, Q4_0 and Q4_1", type);
+                     "computes %s", type, clkv__wtype_names());
+  const unsigned bs = clkv__wt_block_elems(type_id(type)); /* the tuner's matrices: widths */
+  const int widths[3] = {fi->model.n_embd, fi->model.n_heads * fi->model.head_dim, fi->model.n_ff};
+  for (int i = 0; i < 3; i++)
+    if (widths[i] <= 0 || widths[i] % (int)bs)
+      return clkv__err(err, CLKV_ERR_INVALID_ARG, "cannot tune for weight type %s: the model's "
+                       "widths (%d, %d, %d) are not whole blocks of %u; tune for a 32-element "
+                       "type such as Q8_0 or Q5_0", type, widths[0], widths[1], widths[2], bs);
   if (!(p->budget_s > 0) || !isfinite(p->budget_s))
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "the tuning budget must be a positive number "
                      "of seconds, not %g", p->budget_s);

@@ -23,9 +23,16 @@ from gguf.quants import dequantize
 
 
 def model_tensors(path, out, manifest):
+    """A few named tensors, and the first rows (up to 8192 values) of the first tensor of
+    every type the file holds (a K-quant mix has five)."""
     r = GGUFReader(path)
     want = {"token_embd.weight": 4, "blk.0.attn_q.weight": None, "blk.0.ffn_down.weight": None,
             "blk.0.attn_norm.weight": None}
+    seen = set()
+    for t in r.tensors:
+        if t.name not in want and t.tensor_type not in seen and len(t.data.shape) == 2:
+            want[t.name] = max(1, 8192 // int(t.shape[0]))
+        seen.add(t.tensor_type)
     for t in r.tensors:
         if t.name not in want:
             continue

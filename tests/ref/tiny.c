@@ -48,9 +48,9 @@ static clkv_status add_weight(clkv__gguf_writer *w, const char *name, uint32_t t
   uint64_t row_bytes = clkv__ggml_row_bytes(type, cols);
   if (row_bytes == 0)
     return clkv__err(err, CLKV_ERR_INVALID_ARG, "tiny model: tensor '%s' cannot be stored as "
-                     "type %u with rows of %llu elements; pick dims that are multiples of 32 "
-                     "and a type among F32 F16 BF16 Q8_0 Q4_0 Q4_1", name, type,
-                     (unsigned long long)cols);
+                     "type %u with rows of %llu elements; pick dims that are multiples of its "
+                     "block (32; 256 for the K-quants and IQ4_XS) and a type among %s", name,
+                     type, (unsigned long long)cols, clkv__wtype_names());
   float *row = malloc(cols * sizeof *row);
   unsigned char *data = malloc(row_bytes * rows);
   clkv_status st = CLKV_OK;
@@ -62,7 +62,7 @@ static clkv_status add_weight(clkv__gguf_writer *w, const char *name, uint32_t t
     for (uint64_t c = 0; c < cols; c++) row[c] = center + scale * uniform_pm1(rng);
     if (clkv__quantize_row(type, row, data + r * row_bytes, cols) != row_bytes) {
       st = clkv__err(err, CLKV_ERR_UNSUPPORTED, "tiny model: cannot encode tensor '%s' as "
-                     "type %u; use F32 F16 BF16 Q8_0 Q4_0 or Q4_1", name, type);
+                     "type %u; use one of %s", name, type, clkv__wtype_names());
       goto done;
     }
   }
