@@ -9,7 +9,7 @@ passes its output on stdin. docs/GPU.md explains the figures.
   Intel   ocloc compile -device tgllp|dg2 -> zebin; its .ze_info (SIMD, GRF, scratch, SLM)
 
 Exit status 1 when a kernel fails to build, or a decode-path kernel (the decode mat-vec, paged
-attention) has a stack frame (NVIDIA) or scratch (AMD)."""
+attention) has a stack frame (NVIDIA) or scratch (AMD, Intel)."""
 import argparse
 import concurrent.futures as cf
 import json
@@ -138,10 +138,12 @@ def amd(t, job, src, tmp):
     res = {}
     max_waves = 16 if job["target"].startswith("gfx10") else 8
     for name in job["kernels"]:
-        start = text.find("\n%s:" % name)
+        # llc writes each kernel's figures as comments after its .amdhsa_kernel descriptor
+        start = text.find(".amdhsa_kernel %s\n" % name)
         if start < 0:
-            raise RuntimeError("no function %s in the AMD assembly" % name)
-        seg = text[start:text.find(".end_amdhsa_kernel", start) if ".end_amdhsa_kernel" in text[start:] else None]
+            raise RuntimeError("no kernel %s in the AMD assembly" % name)
+        end = text.find(".amdhsa_kernel ", start + 1)
+        seg = text[start:end if end > 0 else None]
 
         def num(key):
             m = re.search(r";\s*%s:\s*(\d+)" % key, seg)
@@ -176,9 +178,10 @@ def intel(t, job, src, tmp):
     os.makedirs(out, exist_ok=True)
     run([t.ocloc, "compile", "-q", "-file", src, "-device", job["target"], "-options",
          "-cl-std=CL1.2 -w " + job["options"], "-out_dir", out, "-output", "k",
-         "-output_no_suffix"])
+         "-output_no_suffix", "--format", "zebin"])
     info = ze_info(os.path.join(out, "k"))
     res = {}
+    info = info.split("\nkernels_misc_info:")[0]  # argument names only after this
     for block in re.split(r"\n  - name:\s+", info)[1:]:
         name = block.split()[0]
         if name not in job["kernels"]:
@@ -268,8 +271,7 @@ def main():
                 row = dict(j, kernel=name, **r)
                 del row["kernels"]
                 row["decode_path"] = "%s:%s" % (name, j["phase"]) in DECODE_PATH
-                vendor_gpu = j["target"] in NV_ARCHS | AMD_CPUS
-                row["ok"] = not (row["decode_path"] and vendor_gpu and r["stack"] > 0)
+                row["ok"] = not (row["decode_path"] and r["stack"] > 0)
                 bad += not row["ok"]
                 rows.append(row)
     if a.json:

@@ -36,15 +36,14 @@ static const char *const EPI_NAMES[CLKV__N_EPI] = {"store", "add", "qkv", "swigl
 static const char *const KV_NAMES[] = {"f16", "q8", "q4"};
 
 static int full; /* --full: the tuner's search values too */
-static int only_main; /* --subset: the model's main weight types only */
+static int only_main; /* --subset: the default model's weight type (Q4_1) only */
 static int sweep;     /* set while listing the tuner's space: Q4_1, the two largest epilogues */
 
 static void matvec(const target *t, const clkv__mv_shape *sh, int phase, const char *origin) {
   char opts[512];
   for (uint32_t w = 0; w < GGML_T_COUNT; w++) {
     if (clkv__wtype_slot(w) < 0) continue;
-    if (only_main && w != GGML_T_Q4_1 && w != GGML_T_Q8_0 && w != GGML_T_F16) continue;
-    if (sweep && w != GGML_T_Q4_1) continue;
+    if ((only_main || sweep) && w != GGML_T_Q4_1) continue;
     for (int epi = 0; epi < CLKV__N_EPI; epi++)
       for (int kv = 0; kv < 3; kv++) {
         if (kv && epi != CLKV__EPI_QKV) break; /* the KV type reaches only the QKV epilogue */
