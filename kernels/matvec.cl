@@ -34,9 +34,14 @@
 #endif
 #define KV_GROUPED (EPI == CLKV__EPI_QKV && KV_TYPE != CLKV__KV_F16)
 /* The private arrays indexed by row and token (sum, ss, x, acc, ...) stay in registers only
- * where every index is a constant: the loops over ROWS and TT are unrolled, or GPUs keep the
- * arrays in stack/scratch memory (NVIDIA: 688 bytes of stack at TT=4, 2.7 KB at TT=16). */
+ * where every index is a constant: at GPU shapes (KSPLIT > 1) the loops over ROWS and TT are
+ * unrolled, or GPUs keep the arrays in stack/scratch memory (NVIDIA: 688 bytes of stack at
+ * TT=4, 2.7 KB at TT=16). Not at CPU shapes: unrolled, PoCL's prefill ran 1.3-1.6x slower. */
+#if KSPLIT > 1
 #define CLKV_UNROLL _Pragma("unroll")
+#else
+#define CLKV_UNROLL
+#endif
 #if KV_GROUPED && (RG * ROWS) % KV_QG != 0
 #error "a quantized KV cache needs RG * ROWS to be a multiple of KV_QG"
 #endif
