@@ -17,6 +17,13 @@
 #define WINDOW 0 /* sliding window: a position attends to the last WINDOW positions; 0 = all */
 #endif
 #define HD4 (HEAD_DIM / 4)
+/* acc[] (and the prefill's qv[]), HD4 float4 each, stay in registers only where every index is
+ * a constant: the loops over them are unrolled, or GPUs keep them in stack/scratch memory. */
+#define CLKV_UNROLL _Pragma("unroll")
+/* Loops over local memory or global loads, unrolled four at a time: fully unrolled (LLVM's
+ * default for constant trip counts) the AMD compiler issues all their loads at once, up to
+ * 256 VGPRs per lane in the paged kernel; by four it needs about 60. */
+#define CLKV_UNROLL_4 _Pragma("unroll 4")
 
 /* The first position that position p attends to. */
 inline int clkv_attn_first(int p) { return WINDOW > 0 && p >= WINDOW ? p - WINDOW + 1 : 0; }
@@ -34,38 +41,44 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
   const int seq = tok_seq[t];
   const __global float *q = Q + ((size_t)t * n_heads + h) * HEAD_DIM;
 
-  float4 qv[HD4], acc[HD4];
-  for (int i = 0; i < HD4; i++) {
-    qv[i] = vload4(i, q) * scale;
-    acc[i] = (float4)(0.0f);
-  }
+  /* q is the same for every lane: one copy in local memory. Each lane's output accumulator is
+   * a column of la (transposed: lanes read neighbouring float4), not HD4 float4 registers:
+   * with q, K and V values in flight those took 170-210 registers per lane on GPUs. */
+  __local float4 lq[HD4];
+  __local float4 la[HD4][ATT_WG];
+  __local float lm[ATT_WG], ll[ATT_WG];
+  CLKV_UNROLL_4 for (uint i = lid; i < HD4; i += ATT_WG) lq[i] = vload4(i, q) * scale;
+  CLKV_UNROLL_4 for (int i = 0; i < HD4; i++) la[i][lid] = (float4)(0.0f);
+  barrier(CLK_LOCAL_MEM_FENCE);
   float m = -INFINITY, l = 0.0f;
-  for (int p = clkv_attn_first(pos) + lid; p <= pos; p += ATT_WG) {
+  CLKV_UNROLL_4 for (int p = clkv_attn_first(pos) + lid; p <= pos; p += ATT_WG) {
     const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + p / KV_BS]);
     const uint slot = p % KV_BS;
     float s = 0.0f;
-    for (int i = 0; i < HD4; i++) s += dot(qv[i], clkv_kv_load4(kc, base, kvh, slot, 4 * i));
+    CLKV_UNROLL_4 for (int i = 0; i < HD4; i++) s += dot(lq[i], clkv_kv_load4(kc, base, kvh, slot, 4 * i));
     const float mn = fmax(m, s);
     const float corr = exp(m - mn), w = exp(s - mn);
     l = l * corr + w;
-    for (int i = 0; i < HD4; i++) acc[i] = acc[i] * corr + w * clkv_kv_load4(vc, base, kvh, slot, 4 * i);
+    CLKV_UNROLL_4 for (int i = 0; i < HD4; i++)
+      la[i][lid] = la[i][lid] * corr + w * clkv_kv_load4(vc, base, kvh, slot, 4 * i);
     m = mn;
   }
 
-  __local float lm[ATT_WG], ll[ATT_WG];
-  __local float4 la[ATT_WG][HD4];
   lm[lid] = m;
   ll[lid] = l;
-  for (int i = 0; i < HD4; i++) la[lid][i] = acc[i];
   barrier(CLK_LOCAL_MEM_FENCE);
   float M = -INFINITY;
-  for (int j = 0; j < ATT_WG; j++) M = fmax(M, lm[j]);
+  CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) M = fmax(M, lm[j]);
+  barrier(CLK_LOCAL_MEM_FENCE);
+  /* each lane's rescale factor once, not ATT_WG exp() per lane and output column */
+  lm[lid] = exp(m - M);
+  barrier(CLK_LOCAL_MEM_FENCE);
   float L = 0.0f;
-  for (int j = 0; j < ATT_WG; j++) L += ll[j] * exp(lm[j] - M);
+  CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) L += ll[j] * lm[j];
   __global float *o = O + ((size_t)t * n_heads + h) * HEAD_DIM;
-  for (uint c = lid; c < HD4; c += ATT_WG) {
+  CLKV_UNROLL_4 for (uint c = lid; c < HD4; c += ATT_WG) {
     float4 s = (float4)(0.0f);
-    for (int j = 0; j < ATT_WG; j++) s += la[j][c] * exp(lm[j] - M);
+    CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) s += la[c][j] * lm[j];
     vstore4(s / L, c, o);
   }
 }
@@ -86,7 +99,7 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
 
   float4 qv[HD4], acc[HD4];
   const __global float *q = Q + ((size_t)(valid ? qi : 0) * n_heads + h) * HEAD_DIM;
-  for (int i = 0; i < HD4; i++) {
+  CLKV_UNROLL for (int i = 0; i < HD4; i++) {
     qv[i] = vload4(i, q) * scale;
     acc[i] = (float4)(0.0f);
   }
@@ -110,11 +123,11 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
       for (uint j = 0; j < TK && kb + j <= mypos; j++) {
         if (kb + j < mylo) continue;
         float s = 0.0f;
-        for (int i = 0; i < HD4; i++) s += dot(qv[i], Kt[j][i]);
+        CLKV_UNROLL for (int i = 0; i < HD4; i++) s += dot(qv[i], Kt[j][i]);
         const float mn = fmax(m, s);
         const float corr = exp(m - mn), w = exp(s - mn);
         l = l * corr + w;
-        for (int i = 0; i < HD4; i++) acc[i] = acc[i] * corr + w * Vt[j][i];
+        CLKV_UNROLL for (int i = 0; i < HD4; i++) acc[i] = acc[i] * corr + w * Vt[j][i];
         m = mn;
       }
     }
@@ -122,6 +135,6 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
   }
   if (valid) {
     __global float *o = O + ((size_t)qi * n_heads + h) * HEAD_DIM;
-    for (int i = 0; i < HD4; i++) vstore4(acc[i] / l, i, o);
+    CLKV_UNROLL for (int i = 0; i < HD4; i++) vstore4(acc[i] / l, i, o);
   }
 }

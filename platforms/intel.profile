@@ -21,7 +21,10 @@ decode.tt = 1
 prefill.ksplit = 16
 prefill.rg = 2
 prefill.rows = 2
-prefill.tt = 4
+# scripts/gpu-report (docs/GPU.md): 2 tokens per work-item keep the prefill mat-vec's
+# x[TT][4] and sum[ROWS][TT] in registers; at 4 clang+ptxas spill on sm_80/sm_90 and the
+# AMD compiler spills at 256 VGPRs on gfx1030 (2026-11-30)
+prefill.tt = 2
 att_wg = 64
 tq = 32
 tk = 32

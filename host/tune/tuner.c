@@ -345,13 +345,29 @@ fail:
   return st;
 }
 
-/* Builds, checks and times one candidate. 0: timed; 1: rejected (build, launch or check
- * failure). */
+/* 1 if a kernel of the candidate keeps private data in memory on a GPU: its
+ * CL_KERNEL_PRIVATE_MEM_SIZE (NVIDIA: the stack frame, AMD: scratch, Intel: private memory)
+ * is above 0, so its arrays or spilled registers go through the cache hierarchy on every
+ * access (scripts/gpu-report, docs/GPU.md). Known right after the build, before any timing. On
+ * CPUs private memory is ordinary stack and nothing is dropped. */
+static int cand_spills(const bench *b, const cand *c) {
+  if (b->rt->info.type == CLKV_DEVICE_CPU) return 0;
+  for (int i = 0; i < c->n; i++) {
+    cl_ulong priv = 0;
+    if (clGetKernelWorkGroupInfo(c->k[i], b->rt->device, CL_KERNEL_PRIVATE_MEM_SIZE, sizeof priv,
+                                 &priv, NULL) == CL_SUCCESS && priv > 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Builds, checks and times one candidate. 0: timed; 1: rejected (build failure, stack or
+ * scratch on a GPU, launch or check failure). */
 static int evaluate(bench *b, int kind, const clkv__tunables *t, double *ms) {
   cand c = {.kind = kind, .t = *t};
   clkv_error e;
   int rc = 1;
-  if (cand_build(b, &c, &e) == CLKV_OK && cand_check(b, &c) &&
+  if (cand_build(b, &c, &e) == CLKV_OK && !cand_spills(b, &c) && cand_check(b, &c) &&
       cand_time(b, &c, ms, &e) == CLKV_OK) {
     b->checked++;
     rc = 0;
