@@ -556,15 +556,6 @@ Test(e2e, block_sizes_give_identical_greedy_tokens) {
 }
 
 /* ---- the real model ---- */
-static const char *real_model(void) {
-  const char *p = getenv("CLKV_MODEL");
-  static char buf[512];
-  if (!p || !*p) {
-    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", CLKV_SOURCE_DIR);
-    p = buf;
-  }
-  return access(p, R_OK) == 0 ? p : NULL;
-}
 
 typedef struct collect {
   int32_t ids[256];
@@ -758,7 +749,7 @@ Test(e2e, seeded_sampling_with_repeat_penalty) {
 }
 
 Test(e2e, real_model_greedy_matches_reference_64_tokens) {
-  const char *path = real_model();
+  const char *path = tu_real_model();
   if (!path) cr_skip_test("default model not found (run scripts/setup)");
   clkv_model *m;
   clkv_model_params mp = clkv_model_default_params();
@@ -804,7 +795,7 @@ Test(e2e, real_model_greedy_matches_reference_64_tokens) {
 }
 
 Test(e2e, real_model_answers_paris) {
-  const char *path = real_model();
+  const char *path = tu_real_model();
   if (!path) cr_skip_test("default model not found (run scripts/setup)");
   clkv_model *m;
   cr_assert_eq(clkv_model_load(tu_rt, path, NULL, &m, &err), CLKV_OK, "%s", err.message);

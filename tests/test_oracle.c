@@ -418,15 +418,6 @@ static double check_case(clkv_model *m, const oracle_case *c, double tol, const 
 /* ---- the real model: outputs stored in tests/data (the oracle needs 12-15 s of CPU) ---- */
 #define STORED CLKV_SOURCE_DIR "/tests/data/oracle_smollm2.json"
 
-static const char *real_model(void) {
-  const char *p = getenv("CLKV_MODEL");
-  static char buf[512];
-  if (!p || !*p) {
-    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", CLKV_SOURCE_DIR);
-    p = buf;
-  }
-  return access(p, R_OK) == 0 ? p : NULL;
-}
 
 static void file_sha256(const char *path, char hex[65]) {
   FILE *f = fopen(path, "rb");
@@ -468,7 +459,7 @@ static oracle_case *real_cases(const char *path, int *n, int *live) {
 }
 
 Test(oracle, real_model_matches_oracle) {
-  const char *path = real_model();
+  const char *path = tu_real_model();
   if (!path) cr_skip_test("model not found (run scripts/setup or set CLKV_MODEL)");
   int n, live;
   oracle_case *cases = real_cases(path, &n, &live);
@@ -501,7 +492,7 @@ Test(oracle, real_model_matches_oracle) {
 
 /* The stored file is what oracle.py computes today: its first case, a few steps, live. */
 Test(oracle, stored_real_model_outputs_are_current) {
-  const char *path = real_model();
+  const char *path = tu_real_model();
   if (!path) cr_skip_test("model not found (run scripts/setup or set CLKV_MODEL)");
   if (!python()) cr_skip_test("CLKV_PYTHON is not set (scripts/test sets it)");
   int n;

@@ -38,6 +38,16 @@ clkv_runtime *tu_new_runtime(const char *dir) {
   return rt;
 }
 
+const char *tu_real_model(void) {
+  const char *p = getenv("CLKV_MODEL");
+  static char buf[512];
+  if (!p || !*p) {
+    snprintf(buf, sizeof buf, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", CLKV_SOURCE_DIR);
+    p = buf;
+  }
+  return access(p, R_OK) == 0 ? p : NULL;
+}
+
 int tu_run_cli(const char *args, char *out, size_t cap) {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);

@@ -18,6 +18,10 @@ void tu_fini(void);
 /* A profiling runtime whose cache (programs, tuning files) is dir; fails the test if none. */
 clkv_runtime *tu_new_runtime(const char *dir);
 
+/* The default real model: $CLKV_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf in the
+ * source tree; NULL when it cannot be read (the test then skips). */
+const char *tu_real_model(void);
+
 /* Runs `clkv ARGS` (the binary beside this test program) with stderr joined to stdout into
  * out (NUL-terminated); returns its exit status, or 128 + the signal that ended it. */
 int tu_run_cli(const char *args, char *out, size_t cap);
