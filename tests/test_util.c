@@ -48,6 +48,17 @@ const char *tu_real_model(void) {
   return access(p, R_OK) == 0 ? p : NULL;
 }
 
+const char *tu_gemma_model(void) {
+  const char *p = getenv("CLKV_GEMMA");
+  static char buf[512];
+  if (p && *p) {
+    cr_assert(access(p, R_OK) == 0, "CLKV_GEMMA=%s cannot be read", p);
+    return p;
+  }
+  snprintf(buf, sizeof buf, "%s/models/gemma-3-270m-q4_k_m.gguf", CLKV_SOURCE_DIR);
+  return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
 int tu_run_cli(const char *args, char *out, size_t cap) {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);

@@ -22,6 +22,11 @@ clkv_runtime *tu_new_runtime(const char *dir);
  * source tree; NULL when it cannot be read (the test then skips). */
 const char *tu_real_model(void);
 
+/* Gemma 3 270M (scripts/setup fetches it): $CLKV_GEMMA, else
+ * models/gemma-3-270m-q4_k_m.gguf in the source tree; NULL when the default file is absent
+ * (the test then skips). A $CLKV_GEMMA that cannot be read fails the test: it was asked for. */
+const char *tu_gemma_model(void);
+
 /* Runs `clkv ARGS` (the binary beside this test program) with stderr joined to stdout into
  * out (NUL-terminated); returns its exit status, or 128 + the signal that ended it. */
 int tu_run_cli(const char *args, char *out, size_t cap);

@@ -11,18 +11,30 @@ description. tests/test_oracle.c compares clkv with it.
 usage:
   oracle.py [--steps N] [--prompt TEXT | --prompt-file F | --ids 1,2,3]... [--out FILE] MODEL.gguf...
       every prompt on every model: N greedy steps each
-  oracle.py --write [MODEL.gguf]
-      recomputes tests/data/oracle_smollm2.json (the cases of WRITE_CASES below) for the
-      default model (models/SmolLM2-135M-Instruct.Q4_1.gguf); run it after changing them:
+  oracle.py --perplexity TEXTFILE [-c N] [--chunks N] [--out FILE] MODEL.gguf...
+      each model's perplexity on the text by llama-perplexity's method (cli/perplexity.c)
+  oracle.py --write [MODEL.gguf...]
+      recomputes the kept outputs of the real models (KEPT below) in tests/data/: the greedy
+      cases (oracle_<name>.json) and the perplexity (oracle_perplexity.json); default every
+      kept model found under models/. Run it after changing KEPT or the oracle:
       $HOME/.cache/clkv/venv/bin/python tests/peer/oracle.py --write
+  oracle.py --check [MODEL.gguf...]
+      recomputes the same and compares with the kept files (ids and top-5 ids equal,
+      logits and perplexities within 1e-6); exit status 1 when they differ. Minutes on
+      Gemma (its 262144 x 640 embedding is dequantized), so not in CI: CI checks the
+      SmolLM2 file's first case for a few steps live (test_oracle.c).
 
-Output (JSON, to --out or stdout): {"oracle": "...", "cases": [case, ...]}, one case per
+Greedy output (JSON, to --out or stdout): {"oracle": "...", "cases": [case, ...]}, one case per
 (model, prompt) in the order given:
   {"model": path, "sha256": of the file, "text": prompt or null, "prompt_ids": [...],
    "ids": [N greedy ids], "top5": [per step [[id, logit] x 5], best first],
    "margin": [per step top-1 minus top-2 logit], "seconds": time of this case}
 Step 0 is the prompt's last position; step s > 0 follows feeding ids[s-1]. Greedy picks
 the lowest id among equal logits. Generation does not stop at end-of-sequence.
+
+Perplexity output: {"oracle": "...", "perplexity": [one per model: {"model", "sha256",
+"text_sha256", "n_ctx", "chunks", "tokens", "scored", "ppl", "ppl_err", "running": [the
+running perplexity after each chunk, as clkv perplexity --json prints "chunks"]}]}.
 """
 import os
 
@@ -44,16 +56,28 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-# The stored cases of the default model (--write): a plain text, code, and a chat turn in
-# the model's ChatML template (its special tokens are tokenized as such).
-WRITE_MODEL = os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
-WRITE_OUT = os.path.join(ROOT, "tests", "data", "oracle_smollm2.json")
-WRITE_STEPS = 48
-WRITE_CASES = [
-    "The history of the printing press begins",
-    'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
-    "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n",
-]
+# The real models whose outputs are kept in tests/data (--write, --check): file name under
+# models/, the kept file's name, and its prompts: a plain text, code, and a chat turn in the
+# model's template (its special tokens are tokenized as such). Gemma's oracle takes about
+# 1.5 minutes of CPU, too slow for CI; SmolLM2's 15 s.
+KEPT = {
+    "SmolLM2-135M-Instruct.Q4_1.gguf": ("oracle_smollm2.json", 48, [
+        "The history of the printing press begins",
+        'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
+        "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n",
+    ]),
+    "gemma-3-270m-q4_k_m.gguf": ("oracle_gemma3.json", 32, [
+        "The history of the printing press begins",
+        'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n',
+        "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n",
+    ]),
+}
+MODELS = os.path.join(ROOT, "models")
+DATA = os.path.join(ROOT, "tests", "data")
+# The kept perplexities: this text, chunks of PPL_CTX tokens, the first PPL_CHUNKS of them.
+PPL_TEXT = os.path.join(DATA, "perplexity.txt")
+PPL_OUT = os.path.join(DATA, "oracle_perplexity.json")
+PPL_CTX, PPL_CHUNKS = 64, 4
 
 
 class OracleError(Exception):
@@ -233,8 +257,9 @@ class Model:
             out[:, h, :] = p @ v[:, h // group, :]
         return out
 
-    def forward(self, tokens, cache):
-        """Appends tokens (list of ids) to the cache; returns the logits of the last one."""
+    def forward(self, tokens, cache, rows=None):
+        """Appends tokens (list of ids) to the cache; returns the logits of the last one, or
+        with rows (a slice or index array of the tokens) theirs, one row each."""
         hp = self.hp
         T, start = len(tokens), cache["len"]
         if start + T > cache["k"].shape[1]:
@@ -272,7 +297,9 @@ class Model:
             f = (act * up) @ L["w_down"].T
             x = x + (self.rmsnorm(f, L["post_ffn"]) if "post_ffn" in L else f)
         cache["len"] = start + T
-        return self.output @ self.rmsnorm(x[-1], self.out_norm)
+        if rows is None:
+            return self.output @ self.rmsnorm(x[-1], self.out_norm)
+        return self.rmsnorm(x[rows], self.out_norm) @ self.output.T
 
     def greedy(self, prompt_ids, steps):
         """The prompt, then `steps` greedy steps: (ids, top5 per step, margin per step)."""
@@ -295,6 +322,38 @@ class Model:
             if s + 1 < steps:
                 logits = self.forward([ids[-1]], cache)
         return ids, top5, margin
+
+
+    def perplexity(self, ids, n_ctx, max_chunks):
+        """llama-perplexity's method, as cli/perplexity.c: ids (the whole text, BOS first when
+        the model adds one) cut into chunks of n_ctx, BOS put at each chunk's start when the
+        model adds one, each chunk evaluated from an empty cache, and only the second half
+        scored: position p in n_ctx/2 .. n_ctx-2 predicts token p+1 (negative log-likelihood
+        under the softmax, in float64). Returns (ppl, ppl_err, scored, running ppl per
+        chunk)."""
+        n_chunks = len(ids) // n_ctx
+        if max_chunks > 0:
+            n_chunks = min(n_chunks, max_chunks)
+        if n_chunks < 1:
+            raise OracleError(f"the text has {len(ids)} tokens, fewer than one chunk of {n_ctx}")
+        bos = self.hp.bos_id if self.hp.add_bos and self.hp.bos_id is not None and \
+            ids[0] == self.hp.bos_id else None
+        first = n_ctx // 2
+        nll, running = [], []
+        for c in range(n_chunks):
+            chunk = list(ids[c * n_ctx:(c + 1) * n_ctx])
+            if bos is not None:
+                chunk[0] = int(bos)
+            logits = self.forward(chunk[:-1], self.new_cache(n_ctx), rows=slice(first, n_ctx - 1))
+            mx = logits.max(axis=1, keepdims=True)
+            lse = (mx[:, 0] + np.log(np.exp(logits - mx).sum(axis=1)))
+            nll.extend(lse - logits[np.arange(logits.shape[0]), chunk[first + 1:]])
+            running.append(float(np.exp(np.mean(nll))))
+        v = np.asarray(nll)
+        mean, var = v.mean(), (v * v).mean() - v.mean() ** 2
+        ppl = float(np.exp(mean))
+        err = float(np.sqrt(var / (v.size - 1)) * ppl) if var > 0 and v.size > 1 else 0.0
+        return ppl, err, int(v.size), running
 
 
 def tokenize(model, text):
@@ -356,6 +415,118 @@ def dump(cases, out):
         sys.stdout.write(text)
 
 
+def perplexity(models, text_path, n_ctx, max_chunks):
+    """One entry per model: its perplexity on the text (see Model.perplexity)."""
+    with open(text_path, "rb") as f:
+        raw = f.read()
+    text = raw.decode("utf-8")
+    out = []
+    for path in models:
+        model = Model(path)
+        t0 = time.perf_counter()
+        ids = tokenize(model, text)
+        ppl, err, scored, running = model.perplexity(ids, n_ctx, max_chunks)
+        out.append({"model": path, "sha256": sha256(path),
+                    "text_sha256": hashlib.sha256(raw).hexdigest(), "n_ctx": n_ctx,
+                    "chunks": len(running), "tokens": len(ids), "scored": scored, "ppl": ppl,
+                    "ppl_err": err, "running": running,
+                    "seconds": round(time.perf_counter() - t0, 3)})
+    return out
+
+
+def dump_perplexity(entries, out):
+    text = ('{"oracle": "tests/peer/oracle.py --perplexity (float64 numpy, llama-perplexity\'s '
+            'method)",\n "perplexity": [\n' +
+            ",\n".join("  " + json.dumps(e, ensure_ascii=False) for e in entries) + "\n ]}\n")
+    json.loads(text)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+def kept_models(paths):
+    """The kept models to write or check: those given (each must be in KEPT), else every
+    one of KEPT present under models/."""
+    if paths:
+        for p in paths:
+            if os.path.basename(p) not in KEPT:
+                raise OracleError(f"{p}: not a kept model ({', '.join(KEPT)})")
+        return paths
+    found = [os.path.join(MODELS, n) for n in KEPT if os.path.exists(os.path.join(MODELS, n))]
+    if not found:
+        raise OracleError(f"none of {', '.join(KEPT)} is under {MODELS} (run scripts/setup)")
+    return found
+
+
+def compute_kept(path):
+    """The kept greedy cases of one model, with its file name as the model."""
+    name = os.path.basename(path)
+    _, steps, prompts = KEPT[name]
+    cases = run([path], [("text", t) for t in prompts], steps)
+    for c in cases:  # stored relative to the repository, whatever the checkout
+        c["model"] = name
+    return cases
+
+
+def compute_perplexity(paths):
+    entries = perplexity(paths, PPL_TEXT, PPL_CTX, PPL_CHUNKS)
+    for e in entries:
+        e["model"] = os.path.basename(e["model"])
+        e.pop("seconds")
+    return entries
+
+
+def write_kept(paths):
+    for p in paths:
+        out = os.path.join(DATA, KEPT[os.path.basename(p)][0])
+        dump(compute_kept(p), out)
+        print(f"oracle: wrote {os.path.relpath(out, ROOT)}", file=sys.stderr)
+    new = {e["model"]: e for e in compute_perplexity(paths)}
+    old = []
+    if os.path.exists(PPL_OUT):  # keep the entries of the models not recomputed
+        with open(PPL_OUT, encoding="utf-8") as f:
+            old = [e for e in json.load(f)["perplexity"] if e["model"] not in new]
+    dump_perplexity(sorted(old + list(new.values()), key=lambda e: e["model"]), PPL_OUT)
+    print(f"oracle: wrote {os.path.relpath(PPL_OUT, ROOT)}", file=sys.stderr)
+
+
+def check_kept(paths, tol=1e-6):
+    """Recomputes the kept outputs of paths; returns the differences found (strings)."""
+    bad = []
+    for p in paths:
+        kept_file = os.path.join(DATA, KEPT[os.path.basename(p)][0])
+        with open(kept_file, encoding="utf-8") as f:
+            kept = json.load(f)["cases"]
+        now = compute_kept(p)
+        if len(now) != len(kept):
+            bad.append(f"{kept_file}: {len(kept)} cases kept, {len(now)} now")
+        for i, (a, b) in enumerate(zip(now, kept)):
+            for key in ("sha256", "text", "prompt_ids", "ids"):
+                if a[key] != b[key]:
+                    bad.append(f"{kept_file} case {i}: {key} differs")
+            for s, (ta, tb) in enumerate(zip(a["top5"], b["top5"])):
+                if [t[0] for t in ta] != [t[0] for t in tb] or \
+                        max(abs(x[1] - y[1]) for x, y in zip(ta, tb)) > tol:
+                    bad.append(f"{kept_file} case {i} step {s}: top-5 {ta} now, {tb} kept")
+        print(f"oracle: checked {os.path.relpath(kept_file, ROOT)}", file=sys.stderr)
+    with open(PPL_OUT, encoding="utf-8") as f:
+        kept = {e["model"]: e for e in json.load(f)["perplexity"]}
+    for e in compute_perplexity(paths):
+        k = kept.get(e["model"])
+        if k is None:
+            bad.append(f"{PPL_OUT}: no entry for {e['model']}")
+            continue
+        for key in ("sha256", "text_sha256", "n_ctx", "chunks", "tokens", "scored"):
+            if e[key] != k[key]:
+                bad.append(f"{PPL_OUT} {e['model']}: {key} {e[key]} now, {k[key]} kept")
+        if max(abs(x - y) for x, y in zip(e["running"] + [e["ppl"]], k["running"] + [k["ppl"]])) > tol:
+            bad.append(f"{PPL_OUT} {e['model']}: ppl {e['running']} now, {k['running']} kept")
+    print(f"oracle: checked {os.path.relpath(PPL_OUT, ROOT)}", file=sys.stderr)
+    return bad
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("models", nargs="*", metavar="MODEL.gguf")
@@ -364,20 +535,36 @@ def main():
     ap.add_argument("--prompt-file", action="append", default=[],
                     help="a file whose whole text (UTF-8) is a prompt")
     ap.add_argument("--ids", action="append", default=[], help="comma-separated prompt ids")
+    ap.add_argument("--perplexity", metavar="TEXTFILE", help="perplexity on this text")
+    ap.add_argument("-c", "--ctx", type=int, default=PPL_CTX, help="tokens per perplexity chunk")
+    ap.add_argument("--chunks", type=int, default=0,
+                    help="score at most N chunks (0: all the text holds)")
     ap.add_argument("--out", help="output file (default stdout)")
-    ap.add_argument("--write", action="store_true",
-                    help="recompute " + os.path.relpath(WRITE_OUT, ROOT))
+    ap.add_argument("--write", action="store_true", help="recompute the kept files in tests/data")
+    ap.add_argument("--check", action="store_true",
+                    help="recompute the kept files' outputs and compare")
     a = ap.parse_args()
     try:
-        if a.write:
-            path = a.models[0] if a.models else WRITE_MODEL
-            cases = run([path], [("text", t) for t in WRITE_CASES], WRITE_STEPS)
-            for c in cases:  # stored relative to the repository, whatever the checkout
-                c["model"] = os.path.basename(path)
-            dump(cases, a.out or WRITE_OUT)
+        if a.write or a.check:
+            paths = kept_models(a.models)
+            if a.write:
+                write_kept(paths)
+                return
+            bad = check_kept(paths)
+            for b in bad:
+                print(f"oracle: {b}", file=sys.stderr)
+            print("oracle: the kept files are " + ("NOT current" if bad else "current"),
+                  file=sys.stderr)
+            sys.exit(1 if bad else 0)
+        if not a.models:
+            ap.error("give at least one model")
+        if a.perplexity:
+            if a.ctx < 4:
+                ap.error("-c must be at least 4")
+            dump_perplexity(perplexity(a.models, a.perplexity, a.ctx, a.chunks), a.out)
             return
-        if not a.models or a.steps < 1:
-            ap.error("give at least one model and --steps >= 1")
+        if a.steps < 1:
+            ap.error("--steps must be >= 1")
         prompts = [("text", p) for p in a.prompt]
         for fn in a.prompt_file:
             with open(fn, encoding="utf-8", newline="") as f:
