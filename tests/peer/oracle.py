@@ -524,7 +524,8 @@ def check_kept(paths, tol=1e-6):
         for key in ("sha256", "text_sha256", "n_ctx", "chunks", "tokens", "scored"):
             if e[key] != k[key]:
                 bad.append(f"{PPL_OUT} {e['model']}: {key} {e[key]} now, {k[key]} kept")
-        if max(abs(x - y) for x, y in zip(e["running"] + [e["ppl"]], k["running"] + [k["ppl"]])) > tol:
+        now, then = e["running"] + [e["ppl"]], k["running"] + [k["ppl"]]
+        if max(abs(x - y) for x, y in zip(now, then)) > tol:
             bad.append(f"{PPL_OUT} {e['model']}: ppl {e['running']} now, {k['running']} kept")
     print(f"oracle: checked {os.path.relpath(PPL_OUT, ROOT)}", file=sys.stderr)
     return bad
