@@ -4,8 +4,8 @@ what each compiler says about registers, stack/scratch, spills, local memory and
 Run by scripts/gpu-report, which builds the variant lister (scripts/gpu_variants.c) and
 passes its output on stdin. docs/GPU.md explains the figures.
 
-  NVIDIA  clang-14 (nvptx64--nvidiacl) + libclc, opt, llc -> PTX; ptxas -arch=sm_XX -v
-  AMD     clang-14 (amdgcn-amd-amdhsa -mcpu=gfxXXX) + libclc, opt, llc -> asm comments
+  NVIDIA  clang-N (nvptx64--nvidiacl) + libclc, opt, llc -> PTX; ptxas -arch=sm_XX -v
+  AMD     clang-N (amdgcn-amd-amdhsa -mcpu=gfxXXX) + libclc, opt, llc -> asm comments
   Intel   ocloc compile -device tgllp|dg2 -> zebin; its .ze_info (SIMD, GRF, scratch, SLM)
 
 Exit status 1 when a kernel fails to build, or a decode-path kernel (the decode mat-vec, paged
@@ -48,12 +48,33 @@ def tool(names):
     return None
 
 
+def libclc_llvm():
+    """The LLVM major version of the installed libclc (Debian's libclc-N owns /usr/lib/clc;
+    only one can be installed, and mesa-opencl-icd, the rusticl driver, pulls libclc-15).
+    Its bitcode must be linked by the same or a newer LLVM."""
+    try:
+        out = subprocess.run(["dpkg-query", "-S", os.path.join(CLC, "amdgcn--amdhsa.bc")],
+                             capture_output=True, text=True).stdout
+        m = re.match(r"libclc-(\d+)", out)
+        if m:
+            return int(m.group(1))
+    except OSError:
+        pass
+    return None
+
+
 class Tools:
     def __init__(self):
-        self.clang = tool(["clang-14"])
-        self.link = tool(["llvm-link-14"])
-        self.opt = tool(["opt-14"])
-        self.llc = tool(["llc-14"])
+        # The LLVM that matches libclc first, then any newer one, then the others.
+        want = libclc_llvm()
+        versions = sorted(range(14, 20), key=lambda v: (want is not None and v < want, v != want, -v))
+        for v in versions:
+            names = ["clang-%d" % v, "llvm-link-%d" % v, "opt-%d" % v, "llc-%d" % v]
+            found = [tool([n]) for n in names]
+            if all(found):
+                break
+        self.llvm = v if all(found) else None
+        self.clang, self.link, self.opt, self.llc = found if all(found) else (None,) * 4
         self.ptxas = tool(["ptxas"])
         self.ocloc = tool(["ocloc"])
 
@@ -84,13 +105,15 @@ def llvm_ir(t, tmp, src, opts, triple, cpu, kernels, libclc):
     run(cmd)
     run([t.link, "--only-needed", "--suppress-warnings", bc, os.path.join(CLC, libclc),
          "-o", os.path.join(tmp, "l.bc")])
-    run([t.opt, "-O3", "-internalize", "-internalize-public-api-list=" + ",".join(kernels),
+    # LLVM 15's opt runs the new pass manager, which takes the passes as one pipeline.
+    passes = ["-O3", "-internalize"] if t.llvm < 15 else ["-passes=internalize,default<O3>"]
+    run([t.opt] + passes + ["-internalize-public-api-list=" + ",".join(kernels),
          os.path.join(tmp, "l.bc"), "-o", os.path.join(tmp, "o.bc")])
     return os.path.join(tmp, "o.bc")
 
 
 def nvidia(t, job, src, tmp, ptx_cache):
-    key = (job["file"], job["options"])
+    key = (job["file"], job["options"], tuple(job["kernels"]))
     if key not in ptx_cache:
         ir = llvm_ir(t, tmp, src, job["options"], "nvptx64--nvidiacl", None, job["kernels"],
                      "nvptx64--nvidiacl.bc")
@@ -153,7 +176,7 @@ def amd(t, job, src, tmp):
                      "spill": 0, "shared": num("LDSByteSize"), "waves": occ,
                      "occupancy": "%d/%d waves" % (occ, max_waves)}
         # the spill counts are in the kernel descriptor's comments of newer LLVMs only;
-        # LLVM 14: scratch with VGPRs at the limit is a spill
+        # LLVM 14/15: scratch with VGPRs at the limit is a spill
         if res[name]["stack"] and res[name]["regs"] >= 256:
             res[name]["spill"] = res[name]["stack"]
     return res
@@ -234,7 +257,7 @@ def main():
     want = set(a.targets.split(",")) if a.targets else NV_ARCHS | AMD_CPUS | INTEL_DEVS
     missing = []
     if not (t.clang and t.link and t.opt and t.llc and os.path.exists(os.path.join(CLC, "nvptx64--nvidiacl.bc"))):
-        missing.append("clang-14/llvm-14/libclc-14 (NVIDIA and AMD): run scripts/setup")
+        missing.append("clang/llvm/libclc of one LLVM version (NVIDIA and AMD): run scripts/setup")
         want -= NV_ARCHS | AMD_CPUS
     if not t.ptxas and want & NV_ARCHS:
         missing.append("ptxas (the CUDA toolkit): NVIDIA not reported")
