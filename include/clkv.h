@@ -320,6 +320,14 @@ typedef struct clkv_gen_params {
   const char *const *stop; /* NULL-terminated list of stop strings, may be NULL */
   int logprobs;            /* 0 (default): off; N (1..CLKV_MAX_LOGPROBS): each token event
                               (clkv_request.on_event) carries the N most likely tokens */
+  /* Speculative decoding by prompt look-up (docs/SPECULATIVE.md): when the last lookup_ngram
+   * tokens occurred earlier in the prompt or the output, the tokens that followed them are
+   * drafted (at most draft_max, none when fewer than draft_min) and verified in one forward
+   * pass. Temperature 0 gives exactly the tokens of plain decoding; above 0 the draws follow
+   * the same distribution (speculative sampling). 0 (default): off. */
+  int lookup_ngram;
+  int draft_max;           /* default 8 */
+  int draft_min;           /* default 1 */
 } clkv_gen_params;
 #define CLKV_MAX_LOGPROBS 20
 
@@ -345,6 +353,9 @@ typedef struct clkv_gen_stats {
   double mean_itl_ms;     /* mean time between generated tokens */
   double launches_per_token; /* kernel launches per decoded token */
   clkv_stop_reason stop_reason;
+  /* speculative decoding: tokens drafted, drafts accepted, verification passes; acceptance
+   * rate = accepted / drafted, mean accepted length = accepted / spec_passes */
+  int drafted_tokens, accepted_tokens, spec_passes;
 } clkv_gen_stats;
 
 /* Called for every generated token with its id and the text that became complete

@@ -4,7 +4,7 @@
  * complete UTF-8 text to a callback, until end-of-generation, a stop string, the token
  * limit or the callback stops it. Also the tokenizer and chat-template entry points. */
 #include "engine/engine.h"
-#include "engine/stream.h"
+#include "engine/spec.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,6 +23,9 @@ clkv_gen_params clkv_gen_default_params(void) {
       .seed = 42,
       .add_special = 1,
       .stop = NULL,
+      .lookup_ngram = 0,
+      .draft_max = 0,
+      .draft_min = 1,
   };
 }
 
@@ -78,6 +81,11 @@ typedef struct batch {
   int *step_seq;            /* (n_seq_max) */
   int32_t *step_tok;        /* (n_seq_max) */
   int n_step;
+  /* requests verifying drafts this step (each its own pass), and their logit rows */
+  clkv__stream **spec_req;  /* (n_seq_max) */
+  int n_spec;
+  float *spec_rows;         /* (spec_cap) drafts + 1 rows of n_vocab logits */
+  size_t spec_cap;
 } batch;
 
 static int n_live(const batch *b) { return b->n_order; }
@@ -181,6 +189,8 @@ static int resume_swapped(batch *b) {
 static int in_step(const batch *b, const clkv__stream *g) {
   for (int j = 0; j < b->n_step; j++)
     if (b->step_req[j] == g) return 1;
+  for (int j = 0; j < b->n_spec; j++)
+    if (b->spec_req[j] == g) return 1;
   return 0;
 }
 
@@ -210,10 +220,14 @@ static int preempt_youngest(batch *b) {
  * step; when blocks run out the youngest request not yet in the step is preempted
  * (possibly the one asking, which then sits this step out). */
 static clkv_status reserve_step(batch *b) {
-  b->n_step = 0;
+  b->n_step = b->n_spec = 0;
   for (int k = 0; k < b->n_order; k++) {
     clkv__stream *g = b->order[k];
     if (g->state != CLKV__RQ_RUNNING) continue;
+    if (clkv__spec_plan(b->ctx, g)) { /* drafts reserved: verified in a pass of its own */
+      b->spec_req[b->n_spec++] = g;
+      continue;
+    }
     clkv_status s;
     while ((s = clkv__decode_reserve(b->ctx, g->seq, g->pending)) == CLKV_ERR_CONTEXT_FULL &&
            preempt_youngest(b) && g->state == CLKV__RQ_RUNNING) {
@@ -229,14 +243,22 @@ static clkv_status reserve_step(batch *b) {
 }
 
 /* The decode step: one forward pass over the reserved tokens, then each request samples,
- * streams its text and finishes or goes on. */
+ * streams its text and finishes or goes on; then each request with drafts verifies them. */
 static clkv_status decode_step(batch *b) {
   clkv_context *ctx = b->ctx;
-  clkv_status st = clkv__forward_decode_reserved(ctx, b->step_seq, b->step_tok, b->n_step);
+  const double t0 = clkv__now_ms();
+  clkv_status st = b->n_step
+      ? clkv__forward_decode_reserved(ctx, b->step_seq, b->step_tok, b->n_step) : CLKV_OK;
+  const double ms = clkv__now_ms() - t0;
   for (int j = 0; j < b->n_step && !st; j++) {
     const float *logits = ctx->h_logits + (size_t)j * ctx->m->info.n_vocab;
+    clkv__spec_decode_time(b->step_req[j], ms);
     st = after_step(b, b->step_req[j], clkv__stream_step(ctx, b->step_req[j], logits));
   }
+  for (int j = 0; j < b->n_spec && !st; j++)
+    st = after_step(b, b->spec_req[j],
+                    clkv__spec_verify(ctx, b->spec_req[j], &b->spec_rows, &b->spec_cap));
+  b->n_spec = 0;
   return st;
 }
 
@@ -278,7 +300,7 @@ static clkv_status batch_step(batch *b, int *done) {
   apply_cancels(b);
   if (!resume_swapped(b) && (st = admit_waiting(b))) return st;
   if ((st = reserve_step(b))) return st;
-  if (b->n_step == 0) return idle_step(b, done);
+  if (b->n_step == 0 && b->n_spec == 0) return idle_step(b, done);
   b->idle = 0;
   return decode_step(b);
 }
@@ -306,7 +328,8 @@ static clkv_status batch_init(batch *b, clkv_context *ctx, int keep) {
   b->step_req = malloc(sizeof(void *) * (size_t)ctx->n_seq_max);
   b->step_seq = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
   b->step_tok = malloc(sizeof(int32_t) * (size_t)ctx->n_seq_max);
-  if (!b->step_req || !b->step_seq || !b->step_tok)
+  b->spec_req = malloc(sizeof(void *) * (size_t)ctx->n_seq_max);
+  if (!b->step_req || !b->step_seq || !b->step_tok || !b->spec_req)
     return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
   return CLKV_OK;
 }
@@ -371,6 +394,8 @@ static void batch_free(batch *b, clkv_status st) {
   free(b->step_req);
   free(b->step_seq);
   free(b->step_tok);
+  free(b->spec_req);
+  free(b->spec_rows);
 }
 
 /* Runs every request to completion; see clkv_generate_batch. */

@@ -116,7 +116,17 @@ clkv_status clkv__stream_init(clkv_context *ctx, clkv__stream *g, clkv_request *
   const int cap = r->n_ids + (g->gp.max_tokens > 0 ? g->gp.max_tokens : 0) + 1;
   g->hist = malloc(sizeof(int32_t) * (size_t)cap);
   g->smp = clkv__sampler_new(&g->gp, m->info.n_vocab);
-  if (!g->hist || !g->smp)
+  if (g->gp.lookup_ngram < 0) g->gp.lookup_ngram = 0;
+  if (g->gp.draft_max <= 0) { /* auto: one prefill tile (a pass costs about the same up to it) */
+    const int tt = (int)m->tun.mv[CLKV__PH_PREFILL].tt;
+    g->gp.draft_max = (tt > 8 ? tt : 8) - 1;
+  }
+  if (g->gp.draft_max > ctx->max_tok - 1) g->gp.draft_max = ctx->max_tok - 1;
+  g->spec_acc = 0.6;
+  if (g->gp.draft_max < 1) g->gp.lookup_ngram = 0; /* nothing to draft */
+  if (g->gp.draft_min < 1) g->gp.draft_min = 1;
+  if (g->gp.lookup_ngram) g->draft = malloc(sizeof(int32_t) * ((size_t)g->gp.draft_max + 1));
+  if (!g->hist || !g->smp || (g->gp.lookup_ngram && !g->draft))
     return r->status = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
   memcpy(g->hist, r->ids, sizeof(int32_t) * (size_t)r->n_ids);
   g->n_hist = g->n_prompt = r->n_ids;
@@ -127,6 +137,8 @@ clkv_status clkv__stream_init(clkv_context *ctx, clkv__stream *g, clkv_request *
 void clkv__stream_free(clkv__stream *g) {
   clkv__sampler_free(g->smp);
   free(g->hist);
+  free(g->draft);
+  g->draft = NULL;
   free(g->out.buf);
   g->smp = NULL;
   g->hist = NULL;
@@ -151,10 +163,14 @@ void clkv__stream_finish(clkv_context *ctx, clkv__stream *g) {
 }
 
 int clkv__stream_step(clkv_context *ctx, clkv__stream *g, const float *logits) {
+  if (g->r->stats.generated_tokens >= g->gp.max_tokens) return 1; /* max_tokens 0 */
+  return clkv__stream_push(ctx, g, clkv__sampler_sample(g->smp, logits, g->hist, g->n_hist),
+                           logits);
+}
+
+int clkv__stream_push(clkv_context *ctx, clkv__stream *g, int32_t tok, const float *logits) {
   clkv_gen_stats *S = &g->r->stats;
   const clkv_model *m = ctx->m;
-  if (S->generated_tokens >= g->gp.max_tokens) return 1; /* max_tokens 0 */
-  int32_t tok = clkv__sampler_sample(g->smp, logits, g->hist, g->n_hist);
   if (g->r->on_event) logprobs(g, logits, m->info.n_vocab, tok, g->gp.logprobs);
   double now = clkv__now_ms();
   if (S->generated_tokens == 0) S->ttft_ms = now - g->t_start;

@@ -34,6 +34,11 @@ typedef struct clkv__stream {
   float lp;                /* the last token's log-probability, and its top alternatives */
   int32_t top_ids[CLKV_MAX_LOGPROBS];
   float top_lp[CLKV_MAX_LOGPROBS];
+  int32_t *draft;          /* (gp.draft_max + 1) this step's pending token, then its drafts */
+  int n_draft;             /* 0: the request decodes one token this step */
+  /* spec.c's cost model (moving averages): a decode step's and a verification pass's
+   * milliseconds, and the fraction of drafts accepted */
+  double dec_ms, spec_ms, spec_acc;
 } clkv__stream;
 
 /* Sets up g for r (checks the prompt; r->status says why not). */
@@ -44,6 +49,9 @@ void clkv__stream_finish(clkv_context *ctx, clkv__stream *g);
 /* Samples the next token from logits; emits it. Returns 1 when the request is finished,
  * 0 when `pending` must be fed to the next decode step, or an error status. */
 int clkv__stream_step(clkv_context *ctx, clkv__stream *g, const float *logits);
+/* As clkv__stream_step with the token already chosen (tok, from the distribution of
+ * logits): speculative decoding pushes each accepted token this way. */
+int clkv__stream_push(clkv_context *ctx, clkv__stream *g, int32_t tok, const float *logits);
 /* The done event of on_event (nothing for a request without one). */
 void clkv__stream_done(clkv__stream *g);
 
