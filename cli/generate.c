@@ -185,6 +185,9 @@ static const cli_opt gen_rows[] = {
      "of the device holds, at least 7)"},
     {.name = "--draft-min", .kind = CLI_INT, .value = "N", AT(gp.draft_min), .lo = 1, .hi = 255,
      .help = "fewer drafts than N: decode one token instead"},
+    {.name = "--draft-always", .kind = CLI_FLAG, AT(gp.draft_always),
+     .help = "verify drafts whenever look-up finds them (default: only while the measured "
+     "pass and decode times and the acceptance so far say it pays)"},
     {.name = "--no-prefix-cache", .kind = CLI_FLAG, AT(no_prefix),
      .help = "compute every prompt in full (no reuse of cached KV blocks)"},
     {.name = "--kv-evict", .kind = CLI_CHOICE, AT(cp.evict), .choices = kv_evicts,

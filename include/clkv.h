@@ -328,6 +328,9 @@ typedef struct clkv_gen_params {
   int lookup_ngram;
   int draft_max;           /* default 8 */
   int draft_min;           /* default 1 */
+  int draft_always;        /* 0 (default): draft only while the measured pass and decode
+                              times and the acceptance so far say it pays; 1: whenever
+                              look-up finds draft_min tokens */
 } clkv_gen_params;
 #define CLKV_MAX_LOGPROBS 20
 

@@ -26,6 +26,7 @@ clkv_gen_params clkv_gen_default_params(void) {
       .lookup_ngram = 0,
       .draft_max = 0,
       .draft_min = 1,
+      .draft_always = 0,
   };
 }
 

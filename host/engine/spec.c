@@ -23,15 +23,25 @@ static double ema(double avg, double x) { return avg > 0 ? 0.7 * avg + 0.3 * x :
 void clkv__spec_decode_time(clkv__stream *g, double ms) {
   if (!g->gp.lookup_ngram) return;
   g->dec_ms = ema(g->dec_ms, ms);
-  g->spec_acc += 0.05 * (0.6 - g->spec_acc); /* unverified: back towards the prior */
+  /* while not drafting, the acceptance counts drift back to the prior's, so drafting is
+   * tried again now and then */
+  g->spec_acc[0] += 0.03 * (CLKV__SPEC_PRIOR_ACC - g->spec_acc[0]);
+  g->spec_acc[1] += 0.03 * (CLKV__SPEC_PRIOR_REJ - g->spec_acc[1]);
 }
 
-/* Whether a pass over k drafts should give more tokens per millisecond than decoding: the
- * tokens expected (the target's own one, and k drafts at the acceptance seen so far) over
- * the pass's measured cost, against one token per decode step. Unmeasured: yes. */
+/* Whether a pass over k drafts should give more tokens per millisecond than decoding. With
+ * a the chance that a draft is taken given the ones before it were (accepted drafts over
+ * accepted drafts and rejections, counts decaying with each pass), a pass yields
+ * 1 + a + a^2 + ... + a^k tokens; it costs what passes cost so far (about the same for
+ * every k up to a prefill tile), against one token per decode step. The first pass is
+ * tried once a decode step has been timed. */
 static int worth_it(const clkv__stream *g, int k) {
-  if (g->spec_ms <= 0 || g->dec_ms <= 0) return 1;
-  return (1.0 + k * g->spec_acc) * g->dec_ms > g->spec_ms;
+  if (g->dec_ms <= 0) return 0;
+  if (g->spec_ms <= 0) return 1;
+  const double a = g->spec_acc[0] / (g->spec_acc[0] + g->spec_acc[1]);
+  double tokens = 1, ak = 1;
+  for (int i = 0; i < k; i++) tokens += ak *= a;
+  return tokens * g->dec_ms > g->spec_ms;
 }
 
 int clkv__spec_plan(clkv_context *ctx, clkv__stream *g) {
@@ -46,7 +56,7 @@ int clkv__spec_plan(clkv_context *ctx, clkv__stream *g) {
   if (max > ctx->m->n_ctx - len - 1) max = ctx->m->n_ctx - len - 1;
   if (max < g->gp.draft_min || len < 0) return 0;
   const int k = clkv__spec_lookup(g->hist, g->n_hist, g->gp.lookup_ngram, g->draft + 1, max);
-  if (k < g->gp.draft_min || !worth_it(g, k)) return 0;
+  if (k < g->gp.draft_min || (!g->gp.draft_always && !worth_it(g, k))) return 0;
   g->draft[0] = g->pending;
   clkv_error e;
   if (clkv__kv_seq_append(ctx->pool, g->seq, g->draft, k + 1, &e)) return 0;
@@ -115,7 +125,8 @@ int clkv__spec_verify(clkv_context *ctx, clkv__stream *g, float **rows, size_t *
   S->drafted_tokens += g->n_draft;
   S->accepted_tokens += acc;
   S->spec_passes++;
-  g->spec_acc = 0.7 * g->spec_acc + 0.3 * acc / g->n_draft;
+  g->spec_acc[0] = 0.8 * g->spec_acc[0] + acc;
+  g->spec_acc[1] = 0.8 * g->spec_acc[1] + (acc < g->n_draft);
   g->n_draft = 0;
   if (r < 0) return r;
   /* the cache keeps every token but the last one taken (the next pending one) */

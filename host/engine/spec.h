@@ -7,6 +7,11 @@
 
 #include "engine/stream.h"
 
+/* The prior of the acceptance counts: accepted drafts, and rejections (a chance of 0.8 that
+ * a draft is taken given the ones before it were). */
+#define CLKV__SPEC_PRIOR_ACC 4.0
+#define CLKV__SPEC_PRIOR_REJ 1.0
+
 /* eval.c: the device rows every-position logits go through (max_tok rows), made on first
  * use. */
 clkv_status clkv__logits_rows(clkv_context *ctx);

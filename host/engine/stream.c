@@ -1,7 +1,7 @@
 /* stream.c — one request's tokens: sampling, log-probabilities, UTF-8-complete text held
  * back while it could start a stop string, statistics, and delivery to the request's
  * callback (clkv_token_cb) or event callback (clkv_event_cb). */
-#include "engine/stream.h"
+#include "engine/spec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -122,7 +122,8 @@ clkv_status clkv__stream_init(clkv_context *ctx, clkv__stream *g, clkv_request *
     g->gp.draft_max = (tt > 8 ? tt : 8) - 1;
   }
   if (g->gp.draft_max > ctx->max_tok - 1) g->gp.draft_max = ctx->max_tok - 1;
-  g->spec_acc = 0.6;
+  g->spec_acc[0] = CLKV__SPEC_PRIOR_ACC;
+  g->spec_acc[1] = CLKV__SPEC_PRIOR_REJ;
   if (g->gp.draft_max < 1) g->gp.lookup_ngram = 0; /* nothing to draft */
   if (g->gp.draft_min < 1) g->gp.draft_min = 1;
   if (g->gp.lookup_ngram) g->draft = malloc(sizeof(int32_t) * ((size_t)g->gp.draft_max + 1));

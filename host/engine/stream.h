@@ -36,9 +36,9 @@ typedef struct clkv__stream {
   float top_lp[CLKV_MAX_LOGPROBS];
   int32_t *draft;          /* (gp.draft_max + 1) this step's pending token, then its drafts */
   int n_draft;             /* 0: the request decodes one token this step */
-  /* spec.c's cost model (moving averages): a decode step's and a verification pass's
-   * milliseconds, and the fraction of drafts accepted */
-  double dec_ms, spec_ms, spec_acc;
+  /* spec.c's cost model: a decode step's and a verification pass's milliseconds (moving
+   * averages), and decaying counts of accepted drafts [0] and of rejections [1] */
+  double dec_ms, spec_ms, spec_acc[2];
 } clkv__stream;
 
 /* Sets up g for r (checks the prompt; r->status says why not). */
