@@ -30,6 +30,8 @@ typedef struct session {
   clkv_runtime *rt;
   clkv_model *m;
   clkv_context *ctx;
+  clkv_model *dm;       /* --draft-model and its context, or NULL */
+  clkv_context *dctx;
   int save_warned;
   clkv_gen_stats last; /* of the last reply (chat's /stats) */
   int replies;
@@ -180,6 +182,9 @@ static const cli_opt gen_rows[] = {
      .hi = 64, .help = "speculative decoding by prompt look-up: draft the tokens that followed "
      "the last N tokens where they last occurred in the prompt or output, verified in one "
      "pass (0: off; temperature 0 gives the same tokens as without)"},
+    {.name = "--draft-model", .kind = CLI_STR, .value = "FILE", AT(draft_model),
+     .help = "speculative decoding with a draft model sharing the model's vocabulary: it "
+     "drafts, the model verifies in one pass (with --lookup-ngram 0)"},
     {.name = "--draft-max", .kind = CLI_INT, .value = "N", AT(gp.draft_max), .lo = 0, .hi = 255,
      .help = "tokens drafted at most per verification pass (0: as many as one prefill tile "
      "of the device holds, at least 7)"},
@@ -599,6 +604,16 @@ static int session_open(const gen_opts *o, session *se) {
     return cli_die(st, err.message);
   }
   if ((st = clkv_context_create(se->m, &o->cp, &se->ctx, &err))) return cli_die(st, err.message);
+  if (o->draft_model) {
+    clkv_context_params dcp = o->cp;
+    dcp.prefix_cache_dir = NULL;
+    if ((st = clkv_model_load(se->rt, o->draft_model, &o->mp, &se->dm, &err)) ||
+        (st = clkv_context_create(se->dm, &dcp, &se->dctx, &err))) {
+      fprintf(stderr, "clkv: cannot load the draft model %s\n", o->draft_model);
+      return cli_die(st, err.message);
+    }
+    if ((st = clkv_context_set_draft(se->ctx, se->dctx))) return cli_die(st, clkv_last_error(se->ctx));
+  }
   clkv_model_info mi;
   clkv_model_get_info(se->m, &mi);
   if (o->mp.n_ctx > mi.n_ctx)
@@ -608,6 +623,9 @@ static int session_open(const gen_opts *o, session *se) {
 }
 
 static void session_close(session *se) {
+  if (se->ctx) clkv_context_set_draft(se->ctx, NULL);
+  clkv_context_free(se->dctx);
+  clkv_model_free(se->dm);
   clkv_context_free(se->ctx);
   clkv_model_free(se->m);
   clkv_runtime_free(se->rt);

@@ -307,6 +307,14 @@ typedef struct clkv_kv_stats {
 } clkv_kv_stats;
 CLKV_API void clkv_context_kv_stats(const clkv_context *ctx, clkv_kv_stats *out);
 
+/* Speculative decoding with a draft model (docs/SPECULATIVE.md): requests on ctx without
+ * lookup_ngram draft up to draft_max tokens with draft's model (greedy at temperature 0, else
+ * sampled with the request's settings) and verify them in one pass of ctx's model. draft
+ * is a context of another model with the same vocabulary (CLKV_ERR_UNSUPPORTED naming the
+ * first difference otherwise) and at least ctx's sequences; its KV blocks are its own. ctx
+ * does not own draft: detach it (NULL) before freeing it. */
+CLKV_API clkv_status clkv_context_set_draft(clkv_context *ctx, clkv_context *draft);
+
 typedef struct clkv_gen_params {
   int max_tokens;          /* default 128 */
   float temperature;       /* 0 → greedy; default 0.8 */

@@ -254,13 +254,14 @@ Test(spec, speculative_rule_keeps_the_target_distribution) {
   }
 }
 
-/* Whole generations on a tiny model at temperature 1.5: the second token, verified by
+/* Whole generations on a tiny model at temperature 8: the second token, verified by
  * speculative sampling when the first token occurred in the prompt (look-up drafts what
- * followed it), is distributed as the target says given the first: the expected counts are
- * the sum over runs of softmax(logits / 1.5) after the prompt and that run's first token
+ * followed it) or always (a tiny draft model of another seed drafts it, with its own
+ * distribution q), is distributed as the target says given the first: the expected counts are
+ * the sum over runs of softmax(logits / 8) after the prompt and that run's first token
  * (clkv_seq_eval). */
-Test(spec, sampled_tokens_follow_the_target_distribution) {
-  clkv_model *m = tiny(5);
+static void sampled_fit(int with_draft_model) {
+  clkv_model *m = tiny(5), *dm = with_draft_model ? tiny(6) : NULL;
   clkv_model_info info;
   clkv_model_get_info(m, &info);
   const int V = info.n_vocab;
@@ -269,7 +270,8 @@ Test(spec, sampled_tokens_follow_the_target_distribution) {
   int32_t ids[208];
   const int n = 200;
   for (int j = 0; j < n; j++) ids[j] = (j * 37 + 11) % 256;
-  clkv_context *c = context(m, 1);
+  clkv_context *c = context(m, 1), *dc = dm ? context(dm, 1) : NULL;
+  if (dc) cr_assert_eq(clkv_context_set_draft(c, dc), CLKV_OK, "%s", clkv_last_error(c));
   enum { RUNS = 1500 };
   int *first = calloc((size_t)V, sizeof(int)), *cnt = calloc((size_t)V, sizeof(int));
   int passes = 0, runs = 0;
@@ -281,7 +283,7 @@ Test(spec, sampled_tokens_follow_the_target_distribution) {
     gp.min_p = 0;
     gp.seed = 1000 + (uint64_t)r;
     gp.max_tokens = 3; /* the pass after the first token drafts one, and may add a bonus */
-    gp.lookup_ngram = 1;
+    gp.lookup_ngram = dm ? 0 : 1;
     gp.draft_max = 1;
     gp.draft_always = 1;
     got g = {.n = 0};
@@ -306,15 +308,21 @@ Test(spec, sampled_tokens_follow_the_target_distribution) {
     softmax(lg, V, T, p);
     for (int s2 = 0; s2 < V; s2++) e[s2] += first[v] * p[s2] / runs;
   }
-  assert_fits(cnt, e, V, runs, "second token");
+  assert_fits(cnt, e, V, runs, dm ? "second token, draft model" : "second token, look-up");
   free(first);
   free(cnt);
   free(lg);
   free(p);
   free(e);
+  if (dc) clkv_context_set_draft(c, NULL);
+  clkv_context_free(dc);
   clkv_context_free(c);
+  clkv_model_free(dm);
   clkv_model_free(m);
 }
+
+Test(spec, sampled_tokens_follow_the_target_distribution) { sampled_fit(0); }
+Test(spec, sampled_tokens_with_a_draft_model_follow_the_target_distribution) { sampled_fit(1); }
 
 /* The real model: five prompts, greedy, the same ids with look-up drafting. */
 Test(spec, real_model_greedy_lookup_matches_plain_decoding) {
@@ -349,5 +357,70 @@ Test(spec, real_model_greedy_lookup_matches_plain_decoding) {
   }
   cr_assert_gt(passes, 3);
   clkv_context_free(c);
+  clkv_model_free(m);
+}
+
+/* ---- a draft model ---- */
+/* Five prompts alone and a batch: a tiny draft model (another seed, the same vocabulary)
+ * drafting for a tiny target gives the target's own greedy tokens. */
+Test(spec, greedy_draft_model_gives_the_same_tokens) {
+  clkv_model *m = tiny(1), *dm = tiny(2);
+  clkv_context *c = context(m, 3), *dc = context(dm, 3);
+  enum { N = 5 };
+  int32_t ids[N][80];
+  got want[N], g[N];
+  clkv_request r[N];
+  int passes = 0, accepted = 0;
+  for (int i = 0; i < N; i++) {
+    const int n = prompt(i, ids[i]);
+    want[i] = g[i] = (got){.n = 0};
+    clkv_gen_params gp = greedy(40, 0);
+    cr_assert_eq(clkv_generate_ids(c, ids[i], n, &gp, on_id, &want[i], NULL), CLKV_OK);
+    cr_assert_eq(clkv_context_set_draft(c, dc), CLKV_OK, "%s", clkv_last_error(c));
+    gp.draft_max = 1 + i;
+    clkv_gen_stats st;
+    cr_assert_eq(clkv_generate_ids(c, ids[i], n, &gp, on_id, &g[i], &st), CLKV_OK, "%s",
+                 clkv_last_error(c));
+    cr_assert_eq(clkv_context_set_draft(c, NULL), CLKV_OK);
+    assert_same(&g[i], &want[i], "prompt", i);
+    passes += st.spec_passes;
+    accepted += st.accepted_tokens;
+    g[i] = (got){.n = 0};
+    r[i] = (clkv_request){.ids = ids[i], .n_ids = n, .params = greedy(40, 0), .cb = on_id,
+                          .user = &g[i]};
+    r[i].params.draft_max = 2 + i;
+  }
+  cr_assert_gt(passes, 20, "only %d verification passes", passes);
+  cr_log_info("draft model: %d passes, %d drafts accepted", passes, accepted);
+  cr_assert_eq(clkv_context_set_draft(c, dc), CLKV_OK);
+  cr_assert_eq(clkv_generate_batch(c, r, N), CLKV_OK, "%s", clkv_last_error(c));
+  for (int i = 0; i < N; i++) assert_same(&g[i], &want[i], "batched request", i);
+  clkv_kv_stats k;
+  clkv_context_kv_stats(c, &k);
+  cr_assert_eq(k.device_blocks_used, 0);
+  clkv_context_kv_stats(dc, &k);
+  cr_assert_eq(k.device_blocks_used, 0, "the draft's sequences were released");
+  cr_assert_eq(clkv_context_set_draft(c, NULL), CLKV_OK);
+  clkv_context_free(dc);
+  clkv_context_free(c);
+  clkv_model_free(dm);
+  clkv_model_free(m);
+}
+
+Test(spec, draft_model_must_share_the_vocabulary) {
+  const char *path = tu_real_model();
+  if (!path) cr_skip_test("default model not found (run scripts/setup)");
+  clkv_model *m = tiny(1), *big;
+  clkv_model_params mp = clkv_model_default_params();
+  mp.n_ctx = 256;
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &big, &err), CLKV_OK, "%s", err.message);
+  clkv_context *c = context(m, 1), *dc = context(big, 1);
+  cr_assert_eq(clkv_context_set_draft(c, dc), CLKV_ERR_UNSUPPORTED);
+  cr_assert(strstr(clkv_last_error(c), "vocabulary"), "%s", clkv_last_error(c));
+  cr_assert(strstr(clkv_last_error(c), "49152"), "%s", clkv_last_error(c));
+  cr_assert_eq(clkv_context_set_draft(c, c), CLKV_ERR_INVALID_ARG);
+  clkv_context_free(dc);
+  clkv_context_free(c);
+  clkv_model_free(big);
   clkv_model_free(m);
 }

@@ -40,6 +40,7 @@ struct clkv_context {
   int32_t *h_ids, *h_seq, *h_pos; /* (T) host copies of d_ids, d_seq, d_pos */
   struct clkv__kv_disk *disk; /* disk tier of the prefix cache, NULL when off (kv_disk.c) */
   int kept_seq;             /* reuse_last: the last request's sequence, or -1 */
+  struct clkv_context *draft; /* speculative decoding's draft model (spec_draft.c), or NULL */
   clkv_error err;
 };
 

@@ -364,6 +364,7 @@ static void batch_drop(batch *b, int i, clkv_status st) {
   clkv__stream *g = b->g[i];
   if (g->reuse_seq >= 0) clkv__seq_end(b->ctx, g->reuse_seq); /* never admitted */
   if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
+  clkv__spec_release(b->ctx, g);
   order_remove(b, g);
   if (st && g->r->status == CLKV_OK && g->state != CLKV__RQ_DONE) g->r->status = st;
   clkv__stream_free(g);

@@ -231,6 +231,19 @@ int32_t clkv__sampler_sample(clkv__sampler *s, const float *logits, const int32_
   return m ? draw(s, s->prob, m, 1.0) : s->keep[0].id;
 }
 
+int32_t clkv__sampler_sample_probs(clkv__sampler *s, const float *logits,
+                                   const int32_t *history, int n_history, float *q) {
+  load_logits(s, logits, history, n_history);
+  memset(q, 0, sizeof(float) * (size_t)s->n_vocab);
+  const int m = kept_dist(s);
+  if (!m) {
+    q[s->keep[0].id] = 1;
+    return s->keep[0].id;
+  }
+  for (int i = 0; i < m; i++) q[s->keep[i].id] = (float)s->prob[i];
+  return draw(s, s->prob, m, 1.0);
+}
+
 int32_t clkv__sampler_sample_draft(clkv__sampler *s, const float *logits,
                                    const int32_t *history, int n_history, int32_t draft,
                                    const float *q, int *accepted) {

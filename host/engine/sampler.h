@@ -26,6 +26,10 @@ int32_t clkv__sampler_sample(clkv__sampler *s, const float *logits, const int32_
 int32_t clkv__sampler_sample_draft(clkv__sampler *s, const float *logits,
                                    const int32_t *history, int n_history, int32_t draft,
                                    const float *q, int *accepted);
+/* As clkv__sampler_sample at temperature > 0, also writing the distribution drawn from
+ * into q[n_vocab] (0 outside the kept candidates): a draft model's q for the rule above. */
+int32_t clkv__sampler_sample_probs(clkv__sampler *s, const float *logits,
+                                   const int32_t *history, int n_history, float *q);
 /* Deterministic RNG used by the sampler (splitmix64 seeded), uniform in [0,1). */
 double clkv__sampler_uniform(clkv__sampler *s);
 

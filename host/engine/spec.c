@@ -21,7 +21,7 @@ int clkv__spec_lookup(const int32_t *hist, int n, int ngram, int32_t *out, int m
 static double ema(double avg, double x) { return avg > 0 ? 0.7 * avg + 0.3 * x : x; }
 
 void clkv__spec_decode_time(clkv__stream *g, double ms) {
-  if (!g->gp.lookup_ngram) return;
+  if (!g->draft) return;
   g->dec_ms = ema(g->dec_ms, ms);
   /* while not drafting, the acceptance counts drift back to the prior's, so drafting is
    * tried again now and then */
@@ -46,7 +46,8 @@ static int worth_it(const clkv__stream *g, int k) {
 
 int clkv__spec_plan(clkv_context *ctx, clkv__stream *g) {
   g->n_draft = 0;
-  if (!g->gp.lookup_ngram || g->seq < 0) return 0;
+  const int model = !g->gp.lookup_ngram && ctx->draft && g->dsmp;
+  if ((!g->gp.lookup_ngram && !model) || g->seq < 0) return 0;
   const clkv_gen_stats *S = &g->r->stats;
   const int len = clkv__kv_seq_len(ctx->pool, g->seq);
   int max = g->gp.draft_max;
@@ -55,8 +56,12 @@ int clkv__spec_plan(clkv_context *ctx, clkv__stream *g) {
     max = g->gp.max_tokens - S->generated_tokens - 1;
   if (max > ctx->m->n_ctx - len - 1) max = ctx->m->n_ctx - len - 1;
   if (max < g->gp.draft_min || len < 0) return 0;
-  const int k = clkv__spec_lookup(g->hist, g->n_hist, g->gp.lookup_ngram, g->draft + 1, max);
-  if (k < g->gp.draft_min || (!g->gp.draft_always && !worth_it(g, k))) return 0;
+  if (model && !g->gp.draft_always && !worth_it(g, max)) return 0;
+  const double t0 = clkv__now_ms();
+  const int k = model ? clkv__spec_draft(ctx, g, max)
+                      : clkv__spec_lookup(g->hist, g->n_hist, g->gp.lookup_ngram, g->draft + 1, max);
+  g->draft_ms = clkv__now_ms() - t0; /* part of the pass's cost */
+  if (k < g->gp.draft_min || (!model && !g->gp.draft_always && !worth_it(g, k))) return 0;
   g->draft[0] = g->pending;
   clkv_error e;
   if (clkv__kv_seq_append(ctx->pool, g->seq, g->draft, k + 1, &e)) return 0;
@@ -96,8 +101,9 @@ static int accept(clkv_context *ctx, clkv__stream *g, const float *rows, int *ac
   for (int i = 0; i <= k && r == 0; i++) {
     const float *lg = rows + (size_t)i * V;
     int ok = 0;
+    const float *q = g->dsmp && g->q ? g->q + (size_t)i * V : NULL; /* NULL: look-up */
     const int32_t tok = i < k ? clkv__sampler_sample_draft(g->smp, lg, g->hist, g->n_hist,
-                                                           g->draft[i + 1], NULL, &ok)
+                                                           g->draft[i + 1], q, &ok)
                               : clkv__sampler_sample(g->smp, lg, g->hist, g->n_hist);
     r = clkv__stream_push(ctx, g, tok, lg);
     if (!ok) break;
@@ -118,7 +124,7 @@ int clkv__spec_verify(clkv_context *ctx, clkv__stream *g, float **rows, size_t *
   const double t0 = clkv__now_ms();
   clkv_status st = verify_pass(ctx, g->seq, n, *rows);
   if (st) return st;
-  g->spec_ms = ema(g->spec_ms, clkv__now_ms() - t0);
+  g->spec_ms = ema(g->spec_ms, clkv__now_ms() - t0 + g->draft_ms);
   int acc;
   const int r = accept(ctx, g, *rows, &acc);
   clkv_gen_stats *S = &g->r->stats;

@@ -29,6 +29,12 @@ int clkv__spec_plan(clkv_context *ctx, clkv__stream *g);
 /* A decode step of g took ms (for the cost model that decides when drafting pays). */
 void clkv__spec_decode_time(clkv__stream *g, double ms);
 
+/* spec_draft.c: up to max drafts from the context's draft model into g->draft[1..] (the
+ * draft sequence first brought to g's history); returns how many (0 on any failure). */
+int clkv__spec_draft(clkv_context *ctx, clkv__stream *g, int max);
+/* Ends g's draft sequence, if any. */
+void clkv__spec_release(clkv_context *ctx, clkv__stream *g);
+
 /* The verification of a planned request: one forward pass over its pending token and its
  * drafts (*rows, grown as needed, gets a logit row per position), then tokens accepted in
  * order while they are the target's choice, the first other one replaced by the target's

@@ -101,6 +101,7 @@ clkv_status clkv__stream_init(clkv_context *ctx, clkv__stream *g, clkv_request *
   if (g->gp.logprobs < 0) g->gp.logprobs = 0;
   if (g->gp.logprobs > CLKV_MAX_LOGPROBS) g->gp.logprobs = CLKV_MAX_LOGPROBS;
   g->seq = -1;
+  g->dseq = -1;
   g->reuse_seq = -1;
   g->state = CLKV__RQ_WAITING;
   g->t_start = t0;
@@ -119,15 +120,25 @@ clkv_status clkv__stream_init(clkv_context *ctx, clkv__stream *g, clkv_request *
   if (g->gp.lookup_ngram < 0) g->gp.lookup_ngram = 0;
   if (g->gp.draft_max <= 0) { /* auto: one prefill tile (a pass costs about the same up to it) */
     const int tt = (int)m->tun.mv[CLKV__PH_PREFILL].tt;
-    g->gp.draft_max = (tt > 8 ? tt : 8) - 1;
+    g->gp.draft_max = !g->gp.lookup_ngram && ctx->draft ? 4 : (tt > 8 ? tt : 8) - 1;
   }
   if (g->gp.draft_max > ctx->max_tok - 1) g->gp.draft_max = ctx->max_tok - 1;
   g->spec_acc[0] = CLKV__SPEC_PRIOR_ACC;
   g->spec_acc[1] = CLKV__SPEC_PRIOR_REJ;
   if (g->gp.draft_max < 1) g->gp.lookup_ngram = 0; /* nothing to draft */
   if (g->gp.draft_min < 1) g->gp.draft_min = 1;
-  if (g->gp.lookup_ngram) g->draft = malloc(sizeof(int32_t) * ((size_t)g->gp.draft_max + 1));
-  if (!g->hist || !g->smp || (g->gp.lookup_ngram && !g->draft))
+  const int model = !g->gp.lookup_ngram && ctx->draft && g->gp.draft_max > 0;
+  if (g->gp.lookup_ngram || model)
+    g->draft = malloc(sizeof(int32_t) * ((size_t)g->gp.draft_max + 1));
+  if (model) { /* the draft's own random numbers */
+    clkv_gen_params dp = g->gp;
+    dp.seed ^= 0x5eedd4af7ULL;
+    g->dsmp = clkv__sampler_new(&dp, m->info.n_vocab);
+    if (g->gp.temperature > 0.0f)
+      g->q = malloc(sizeof(float) * (size_t)g->gp.draft_max * (size_t)m->info.n_vocab);
+  }
+  if (!g->hist || !g->smp || ((g->gp.lookup_ngram || model) && !g->draft) ||
+      (model && (!g->dsmp || (g->gp.temperature > 0.0f && !g->q))))
     return r->status = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
   memcpy(g->hist, r->ids, sizeof(int32_t) * (size_t)r->n_ids);
   g->n_hist = g->n_prompt = r->n_ids;
@@ -139,7 +150,11 @@ void clkv__stream_free(clkv__stream *g) {
   clkv__sampler_free(g->smp);
   free(g->hist);
   free(g->draft);
+  free(g->q);
+  clkv__sampler_free(g->dsmp);
   g->draft = NULL;
+  g->q = NULL;
+  g->dsmp = NULL;
   free(g->out.buf);
   g->smp = NULL;
   g->hist = NULL;
@@ -160,6 +175,7 @@ void clkv__stream_finish(clkv_context *ctx, clkv__stream *g) {
   S->mean_itl_ms = S->generated_tokens > 1 ? g->itl_sum / (S->generated_tokens - 1) : 0;
   S->launches_per_token = S->generated_tokens > 1
       ? (double)(ctx->m->rt->launches - g->launches0) / (S->generated_tokens - 1) : 0;
+  clkv__spec_release(ctx, g);
   g->state = CLKV__RQ_DONE;
 }
 

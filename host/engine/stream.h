@@ -38,7 +38,12 @@ typedef struct clkv__stream {
   int n_draft;             /* 0: the request decodes one token this step */
   /* spec.c's cost model: a decode step's and a verification pass's milliseconds (moving
    * averages), and decaying counts of accepted drafts [0] and of rejections [1] */
-  double dec_ms, spec_ms, spec_acc[2];
+  double dec_ms, spec_ms, draft_ms, spec_acc[2];
+  /* with a draft model (spec_draft.c): its sequence in the draft context (-1: none), its
+   * sampler, and the distribution each draft was drawn from at temperature > 0 */
+  int dseq;
+  clkv__sampler *dsmp;
+  float *q;                /* (gp.draft_max, n_vocab) */
 } clkv__stream;
 
 /* Sets up g for r (checks the prompt; r->status says why not). */
