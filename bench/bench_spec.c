@@ -1,8 +1,10 @@
 /* bench_spec.c — `clkv_bench spec`: decode tokens/s with and without speculative decoding
  * by prompt look-up, on tasks that repeat their prompt (a function rewritten with renamed
- * variables; a paragraph quoted, then summarized). Greedy, so both runs must give the same
- * tokens (checked); also the acceptance rate and mean accepted length. Medians of --reps
- * runs after a warm-up. */
+ * variables; a paragraph quoted, then summarized), and with --draft-model for a draft
+ * model drafting for -m's model (e.g. the default Q4_1 file drafting for its Q8_0
+ * re-quantization by `clkv quantize`). Greedy, so both runs must give the same tokens
+ * (checked); also the acceptance rate and mean accepted length. Medians of --reps runs
+ * after a warm-up. */
 #include "bench_util.h"
 
 #include <stdlib.h>
@@ -59,6 +61,8 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* reps greedy generations of prompt (ngram 0: no speculation); the median tokens/s. */
+static int g_always; /* --always: draft_always, no cost model */
+
 static clkv_status measure(clkv_context *c, const char *prompt, int n_tok, int ngram,
                            int draft_max, int reps, run *out) {
   double ts[16];
@@ -68,6 +72,7 @@ static clkv_status measure(clkv_context *c, const char *prompt, int n_tok, int n
     gp.max_tokens = n_tok;
     gp.lookup_ngram = ngram;
     gp.draft_max = draft_max;
+    gp.draft_always = g_always;
     clkv_gen_stats st;
     memset(out, 0, sizeof *out);
     clkv_status s = clkv_generate(c, prompt, &gp, on_id, out, &st);
@@ -87,7 +92,7 @@ static void report(bench_json *j, int json, const char *name, const run *a, cons
   const double rate = b->drafted ? (double)b->accepted / b->drafted : 0;
   const double mal = b->passes ? (double)b->accepted / b->passes : 0;
   if (!json) {
-    printf("%-8s %6d %10.2f %10.2f %7.2fx %8d %8d %7.1f%% %6.2f %s\n", name, b->n, a->tok_s,
+    printf("%-14s %6d %10.2f %10.2f %7.2fx %8d %8d %7.1f%% %6.2f %s\n", name, b->n, a->tok_s,
            b->tok_s, a->tok_s > 0 ? b->tok_s / a->tok_s : 0, b->drafted, b->accepted,
            100 * rate, mal, same ? "yes" : "NO");
     return;
@@ -107,17 +112,19 @@ static void report(bench_json *j, int json, const char *name, const run *a, cons
 }
 
 static int usage(FILE *f, int rc) {
-  fprintf(f, "usage: clkv_bench spec [-m MODEL] [-n TOKENS (128)] [--lookup-ngram N (3)] "
-             "[--draft-max N (0: auto)] [--reps R (1)] [--json]\n");
+  fprintf(f, "usage: clkv_bench spec [-m MODEL] [--draft-model FILE] [-n TOKENS (128)] "
+             "[--lookup-ngram N (3)] [--draft-max N (0: auto)] [--always] [--reps R (1)] [--json]\n");
   return rc;
 }
 
 int bench_spec_main(int argc, char **argv) {
-  const char *model = NULL;
-  int json = 0, n_tok = 128, ngram = 3, draft_max = 0, reps = 1;
+  const char *model = NULL, *draft = NULL;
+  int json = 0, always = 0, n_tok = 128, ngram = 3, draft_max = 0, reps = 1;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--always")) always = 1;
     else if (!strcmp(argv[i], "-m") && i + 1 < argc) model = argv[++i];
+    else if (!strcmp(argv[i], "--draft-model") && i + 1 < argc) draft = argv[++i];
     else if (!strcmp(argv[i], "-n") && i + 1 < argc) n_tok = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--lookup-ngram") && i + 1 < argc) ngram = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--draft-max") && i + 1 < argc) draft_max = atoi(argv[++i]);
@@ -126,13 +133,14 @@ int bench_spec_main(int argc, char **argv) {
   }
   if (n_tok < 2 || n_tok > 1000 || ngram < 1 || reps < 1 || reps > 16 || draft_max < 0)
     return usage(stderr, 2);
+  g_always = always;
   if (!model) model = getenv("CLKV_MODEL");
   if (!model) model = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
   clkv_error err;
   err.message[0] = 0;
   clkv_runtime *rt = NULL;
-  clkv_model *m = NULL;
-  clkv_context *c = NULL;
+  clkv_model *m = NULL, *dm = NULL;
+  clkv_context *c = NULL, *dc = NULL;
   clkv_runtime_params rp = clkv_runtime_default_params();
   clkv_model_params mp = clkv_model_default_params();
   mp.max_seqs = 1;
@@ -140,23 +148,34 @@ int bench_spec_main(int argc, char **argv) {
   if (clkv_runtime_create(&rp, &rt, &err) || clkv_model_load(rt, model, &mp, &m, &err) ||
       clkv_context_create(m, NULL, &c, &err))
     goto out;
+  if (draft && (clkv_model_load(rt, draft, &mp, &dm, &err) || clkv_context_create(dm, NULL, &dc, &err)))
+    goto out;
+  const int n_sources = draft ? 2 : 1;
   bench_json j;
   if (json) bench_json_begin(&j, stdout);
-  else printf("%-8s %6s %10s %10s %8s %8s %8s %8s %6s %s\n", "task", "tokens", "plain t/s",
+  else printf("%-14s %6s %10s %10s %8s %8s %8s %8s %6s %s\n", "task", "tokens", "plain t/s",
               "spec t/s", "speedup", "drafted", "accepted", "rate", "mean", "same");
-  for (size_t t = 0; t < sizeof kTasks / sizeof kTasks[0]; t++) {
-    const clkv_chat_message msg = {"user", kTasks[t].text};
+  for (size_t t = 0; t < 2 * sizeof kTasks / sizeof kTasks[0]; t++) {
+    const int pair = (int)(t / (sizeof kTasks / sizeof kTasks[0]));
+    if (pair >= n_sources) break;
+    const task *tk = &kTasks[t % (sizeof kTasks / sizeof kTasks[0])];
+    char name[32];
+    snprintf(name, sizeof name, "%s%s", tk->name, pair ? "+draft" : "");
+    const clkv_chat_message msg = {"user", tk->text};
     char *prompt = clkv_chat_format(m, &msg, 1, 1, &err);
     run *a = calloc(2, sizeof *a);
     clkv_status st = prompt && a ? CLKV_OK : CLKV_ERR_NO_MEMORY;
     if (!st && t == 0) st = measure(c, prompt, 8, ngram, draft_max, 1, &a[0]); /* warm-up */
     if (!st) st = measure(c, prompt, n_tok, 0, 0, reps, &a[0]);
-    if (!st) st = measure(c, prompt, n_tok, ngram, draft_max, reps, &a[1]);
-    if (!st) report(&j, json, kTasks[t].name, &a[0], &a[1]);
+    if (!st && pair && (st = clkv_context_set_draft(c, dc)))
+      fprintf(stderr, "clkv_bench spec: %s\n", clkv_last_error(c));
+    if (!st) st = measure(c, prompt, n_tok, pair ? 0 : ngram, draft_max, reps, &a[1]);
+    if (pair) clkv_context_set_draft(c, NULL);
+    if (!st) report(&j, json, name, &a[0], &a[1]);
     free(a);
     free(prompt);
     if (st) {
-      fprintf(stderr, "clkv_bench spec: %s: %s\n", kTasks[t].name, clkv_last_error(c));
+      fprintf(stderr, "clkv_bench spec: %s: %s\n", name, clkv_last_error(c));
       goto out;
     }
   }
@@ -165,6 +184,8 @@ int bench_spec_main(int argc, char **argv) {
 out:
   if (rc && err.message[0]) fprintf(stderr, "clkv_bench spec: %s\n", err.message);
   clkv_context_free(c);
+  clkv_context_free(dc);
+  clkv_model_free(dm);
   clkv_model_free(m);
   clkv_runtime_free(rt);
   return rc;

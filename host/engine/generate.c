@@ -150,6 +150,7 @@ static clkv_status admit_request(batch *b, clkv__stream *g) {
   b->order[b->n_order++] = g;
   g->state = CLKV__RQ_RUNNING;
   if (!fresh) return CLKV_OK;
+  clkv__spec_admit(ctx, g);
   g->t_prefill = clkv__now_ms();
   g->r->stats.prefill_ms += g->t_prefill - t0;
   g->launches0 = ctx->m->rt->launches;

@@ -32,6 +32,8 @@ void clkv__spec_decode_time(clkv__stream *g, double ms);
 /* spec_draft.c: up to max drafts from the context's draft model into g->draft[1..] (the
  * draft sequence first brought to g's history); returns how many (0 on any failure). */
 int clkv__spec_draft(clkv_context *ctx, clkv__stream *g, int max);
+/* After g's prompt is prefilled: the draft model's sequence too (part of the prefill). */
+void clkv__spec_admit(clkv_context *ctx, clkv__stream *g);
 /* Ends g's draft sequence, if any. */
 void clkv__spec_release(clkv_context *ctx, clkv__stream *g);
 

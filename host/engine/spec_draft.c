@@ -70,6 +70,10 @@ static int32_t draft_pick(const clkv__stream *g, const float *logits, int32_t V,
   return clkv__sampler_sample_probs(g->dsmp, logits, g->hist, g->n_hist, q);
 }
 
+void clkv__spec_admit(clkv_context *ctx, clkv__stream *g) {
+  if (g->dsmp && ctx->draft) draft_sync(ctx->draft, g); /* a failure: drafting retries it */
+}
+
 int clkv__spec_draft(clkv_context *ctx, clkv__stream *g, int max) {
   clkv_context *d = ctx->draft;
   if (!g->dsmp || draft_sync(d, g)) return 0;
