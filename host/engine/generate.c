@@ -2,7 +2,8 @@
  * steps (continuous batching, preemption when blocks run out): prefill in chunks, then one
  * decode token of every running request per step, sampled on the host and streamed as
  * complete UTF-8 text to a callback, until end-of-generation, a stop string, the token
- * limit or the callback stops it. Also the tokenizer and chat-template entry points. */
+ * limit or the callback stops it (the tokenizer and chat-template entry points: text_api.c).
+ * Requests with drafts verify them in passes of their own (spec.c). */
 #include "engine/engine.h"
 #include "engine/spec.h"
 
@@ -39,29 +40,6 @@ const char *clkv_stop_reason_name(clkv_stop_reason reason) {
   case CLKV_STOP_CONTEXT: return "context";
   }
   return "unknown";
-}
-
-int clkv_tokenize(const clkv_model *m, const char *text, int add_special, int32_t *ids, int cap) {
-  if (!m || !text) return CLKV_ERR_INVALID_ARG;
-  int bos = add_special && clkv__tokenizer_add_bos(m->tok);
-  return clkv__tokenizer_encode(m->tok, text, strlen(text), bos, 1, ids, cap);
-}
-
-const char *clkv_token_text(const clkv_model *m, int32_t id, size_t *len) {
-  size_t l = 0;
-  const char *s = m ? clkv__tokenizer_piece(m->tok, id, 0, &l) : "";
-  if (len) *len = l;
-  return s;
-}
-
-char *clkv_chat_format(const clkv_model *m, const clkv_chat_message *msgs, size_t n,
-                       int add_assistant_prefix, clkv_error *err) {
-  if (!m || (!msgs && n)) {
-    clkv__err(err, CLKV_ERR_INVALID_ARG, "model and messages are required");
-    return NULL;
-  }
-  return clkv__chat_render(m->chat, msgs, n, add_assistant_prefix, m->bos_text, m->eos_text,
-                           m->default_system, err);
 }
 
 /* ---- the scheduler: continuous batching with preemption ----
