@@ -424,3 +424,26 @@ Test(spec, draft_model_must_share_the_vocabulary) {
   clkv_model_free(big);
   clkv_model_free(m);
 }
+
+/* The command line: --lookup-ngram reports its counts in --stats and --json; a draft model
+ * of another vocabulary is refused with the difference named. */
+Test(spec, cli_reports_drafts_and_refuses_a_foreign_draft_model) {
+  const char *path = tu_real_model();
+  if (!path) cr_skip_test("default model not found (run scripts/setup)");
+  static char out[1 << 16], args[1024];
+  snprintf(args, sizeof args, "generate -m %s -p 'a b c a b c a b c a b' -n 12 --temp 0 --json "
+           "--lookup-ngram 2 --draft-always", path);
+  cr_assert_eq(tu_run_cli(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "\"spec\"") && strstr(out, "\"acceptance_rate\""), "%s", out);
+  snprintf(args, sizeof args, "generate -m %s -p 'a b c a b c a b c a b' -n 12 --temp 0 --stats "
+           "--lookup-ngram 2 --draft-always", path);
+  cr_assert_eq(tu_run_cli(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "[spec] drafted"), "%s", out);
+  ref_tiny_params tp = ref_tiny_default();
+  char tiny_path[400];
+  snprintf(tiny_path, sizeof tiny_path, "%s/foreign.gguf", tu_tmpdir);
+  cr_assert_eq(ref_tiny_write(&tp, tiny_path, &err), CLKV_OK, "%s", err.message);
+  snprintf(args, sizeof args, "generate -m %s --draft-model %s -p hi -n 2", path, tiny_path);
+  cr_assert_neq(tu_run_cli(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "vocabulary"), "%s", out);
+}
