@@ -47,9 +47,12 @@ static clkv_model *tiny(uint64_t seed) {
   return m;
 }
 
+static int g_blocks; /* > 0: the device KV blocks of the next contexts */
+
 static clkv_context *context(clkv_model *m, int n_seq) {
   clkv_context_params cp = clkv_context_default_params();
   cp.n_seq_max = n_seq;
+  cp.kv_device_blocks = g_blocks;
   clkv_context *c;
   cr_assert_eq(clkv_context_create(m, &cp, &c, &err), CLKV_OK, "%s", err.message);
   return c;
@@ -137,8 +140,16 @@ Test(spec, greedy_lookup_gives_the_same_tokens_alone) {
 }
 
 /* A batch where every request drafts its own length (and some do not draft) gives each
- * request its solo tokens. */
-Test(spec, greedy_lookup_gives_the_same_tokens_in_batches) {
+ * request its solo tokens; also when blocks run short and requests are preempted. */
+static void batch_case(int n_seq);
+Test(spec, greedy_lookup_gives_the_same_tokens_in_batches) { batch_case(3); }
+Test(spec, greedy_lookup_with_preemption_gives_the_same_tokens) {
+  g_blocks = 33; /* the 5 sequences (7 to 14 blocks) do not fit together */
+  batch_case(5);
+  g_blocks = 0;
+}
+
+static void batch_case(int n_seq) {
   clkv_model *m = tiny(3);
   enum { N = 5 };
   int32_t ids[N][80];
@@ -156,7 +167,7 @@ Test(spec, greedy_lookup_gives_the_same_tokens_in_batches) {
     r[i].params.draft_max = 2 + 3 * i;
   }
   clkv_context_free(c);
-  c = context(m, 3);
+  c = context(m, n_seq);
   cr_assert_eq(clkv_generate_batch(c, r, N), CLKV_OK, "%s", clkv_last_error(c));
   int passes = 0;
   for (int i = 0; i < N; i++) {
@@ -169,6 +180,10 @@ Test(spec, greedy_lookup_gives_the_same_tokens_in_batches) {
   clkv_kv_stats k;
   clkv_context_kv_stats(c, &k);
   cr_assert_eq(k.device_blocks_used, 0);
+  int prompts = 0;
+  for (int i = 0; i < N; i++) prompts += r[i].n_ids;
+  if (g_blocks) /* a preempted request is recomputed: its prompt is looked up again */
+    cr_assert_gt(k.prompt_tokens, (uint64_t)prompts, "no request was preempted");
   clkv_context_free(c);
   clkv_model_free(m);
 }

@@ -188,6 +188,7 @@ static int preempt_youngest(batch *b) {
       return 1;
     }
     clkv__seq_end(b->ctx, g->seq);
+    clkv__spec_release(b->ctx, g); /* its draft sequence too: the slot may be needed */
     g->seq = -1;
     g->state = CLKV__RQ_WAITING;
     order_remove(b, g);
