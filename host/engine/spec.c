@@ -1,6 +1,7 @@
-/* spec.c — speculative decoding by prompt look-up: the drafts, the verification pass
- * (causal attention over the sequence's paged KV, as a prefill chunk, with the logits of
- * every position), acceptance through the sampler and the KV rollback. */
+/* spec.c — speculative decoding: look-up drafts (a draft model's: spec_draft.c), the cost
+ * model deciding when drafting pays, the verification pass (causal attention over the
+ * sequence's paged KV, as a prefill chunk, with the logits of every position), acceptance
+ * through the sampler and the KV rollback. */
 #include "engine/spec.h"
 
 #include <stdlib.h>
