@@ -46,7 +46,11 @@
   X(TQ, "tq", tq, 16, 32, 1, 4096, 0, 1,                                                              \
     NULL, ATT_PREFILL, NONE, (8, 16, 32))                                                             \
   X(TK, "tk", tk, 32, 32, 1, 4096, 0, 0,                                                              \
-    NULL, ATT_PREFILL, NONE, ())
+    NULL, ATT_PREFILL, NONE, ())                                                                      \
+  /* a single sequence's decode step in one persistent launch between attentions              \
+   * (kernels/fused.cl) of this many work-groups per compute unit; 0: five launches a layer */    \
+  X(DECODE_FUSED, "decode.fused", fused, 0, 0, 0, 64, 0, 0,                                           \
+    "CLKV_FUSED", NONE, NONE, ())
 
 /* A gpu default that is the device's subgroup size rather than a number. */
 #define CLKV__TUN_SUBGROUP 0u

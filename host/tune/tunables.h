@@ -28,6 +28,8 @@ typedef struct clkv__tunables {
   unsigned att_wg;          /* decode attention threads per (token, head) */
   unsigned tq, tk;          /* prefill attention tiles */
   unsigned gemm[CLKV__N_PROJ]; /* [projection] prefill path, CLKV__GEMM_*; 0 (own) default */
+  unsigned fused;           /* decode.fused: work-groups per compute unit of the fused decode
+                               launch (kernels/fused.cl); 0 off */
 } clkv__tunables;
 
 

@@ -1,0 +1,29 @@
+/* fused.h — the fused decode step (kernels/fused.cl): for one sequence's decode token, all
+ * the work between two attention launches in one persistent launch, about two launches a
+ * layer instead of five. Selected by the tunable decode.fused; the five-launch path
+ * (layers.c) stays the fallback for everything it does not cover. Internal to clkv. */
+#ifndef CLKV_FUSED_H
+#define CLKV_FUSED_H
+
+#include "engine/engine.h"
+
+/* The fused path's state of one context: kernel variants and the phase counters. */
+typedef struct clkv__fused clkv__fused;
+
+/* 1 if a decode pass of n tokens with n_logits logits may take the fused path: decode.fused
+ * is on, one token, and the model's layers are of a kind the kernel covers (fused QKV, no
+ * post-norms, whole KV scale groups per chunk). Cheap; decided once per context. */
+int clkv__fused_usable(clkv_context *ctx, int n, int phase, int n_logits);
+
+/* One fused launch. layer -1: the QKV of layer 0 (after the embedding); layer l: the o
+ * projection, FFN and residuals of layer l, then the QKV of layer l + 1 — or for the last
+ * layer the final norm and the logits into logits (one row). inv_freq: the next layer's RoPE
+ * frequencies (unused after the last). A failed kernel build returns an error; the caller
+ * falls back and clkv__fused_usable answers 0 from then on. */
+clkv_status clkv__fused_step(clkv_context *ctx, int layer, cl_mem inv_freq, cl_mem logits,
+                             clkv_error *err);
+
+/* Releases the fused state (NULL: nothing). */
+void clkv__fused_free(clkv__fused *f);
+
+#endif /* CLKV_FUSED_H */
