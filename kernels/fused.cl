@@ -24,7 +24,7 @@
  * after it.
  *
  * Single token (n_tok 1), weight types per projection fixed at build (WT_*), GLU the gated
- * epilogue (CLKV__EPI_SWIGLU or GEGLU). Built for any device; selected by `decode.fused`. */
+ * epilogue (CLKV__EPI_SWIGLU or GEGLU). Built for any device; selected by `decode.path` 2. */
 #ifndef WT_O
 #define WT_O GGML_T_Q4_1
 #endif

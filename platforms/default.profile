@@ -21,7 +21,7 @@ att_wg = 64
 tq = 32
 tk = 32
 # guess: off; a GPU's launches are cheap, and spinning work-groups are unmeasured there
-decode.fused = 0
+decode.path = 1
 
 [arch cpu]
 # A CPU device of a driver other than PoCL (Intel's or AMD's CPU runtime). Complete on
@@ -42,4 +42,4 @@ att_wg = 8
 tq = 16
 tk = 32
 # guess: off until measured on a CPU runtime other than PoCL
-decode.fused = 0
+decode.path = 1

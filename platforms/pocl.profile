@@ -29,4 +29,4 @@ tq = 16
 tk = 32
 # fact: measured on PoCL 3.1 (docs/TUNING.md): one persistent launch of one work-group per
 # core between attentions instead of five launches a layer keeps the worker threads awake
-decode.fused = 1
+decode.path = 2

@@ -48,6 +48,15 @@ static void launch_types(const clkv_model *m, int layer, uint32_t t[5]) {
   t[4] = m->output.type;
 }
 
+void clkv__fused_options(const uint32_t t[5], int glu, int head_dim, int n_kv, int kv_block,
+                         int kv_type, char *buf, size_t cap) {
+  snprintf(buf, cap,
+           "-DWT_O=%u -DWT_GU=%u -DWT_DOWN=%u -DWT_QKV=%u -DWT_OUT=%u -DGLU=%d -DHEAD_DIM=%d "
+           "-DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d",
+           t[0], t[1], t[2], t[3], t[4], glu, head_dim, n_kv, kv_block, kv_type,
+           clkv__kv_qg(head_dim));
+}
+
 /* The variant for types t, built on first use. */
 static clkv_status variant_for(clkv_context *c, const uint32_t t[5], cl_kernel *out,
                                clkv_error *err) {
@@ -62,13 +71,9 @@ static clkv_status variant_for(clkv_context *c, const uint32_t t[5], cl_kernel *
     return clkv__err(err, CLKV_ERR_UNSUPPORTED, "fused decode: more than %d combinations of "
                      "weight types", MAX_VARIANTS);
   char opts[320];
-  const int hd = m->info.head_dim;
-  snprintf(opts, sizeof opts,
-           "-DWT_O=%u -DWT_GU=%u -DWT_DOWN=%u -DWT_QKV=%u -DWT_OUT=%u -DGLU=%d -DHEAD_DIM=%d "
-           "-DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d",
-           t[0], t[1], t[2], t[3], t[4],
-           m->arch->act == CLKV__ACT_GELU_TANH ? CLKV__EPI_GEGLU : CLKV__EPI_SWIGLU, hd,
-           m->info.n_kv_heads, m->params.kv_block, m->params.kv_type, clkv__kv_qg(hd));
+  clkv__fused_options(t, m->arch->act == CLKV__ACT_GELU_TANH ? CLKV__EPI_GEGLU : CLKV__EPI_SWIGLU,
+                      m->info.head_dim, m->info.n_kv_heads, m->params.kv_block,
+                      m->params.kv_type, opts, sizeof opts);
   variant *v = &f->var[f->n_var];
   clkv_status st = clkv__kernel_create(m->rt, "fused.cl", opts, "clkv_fused_decode", &v->k, err);
   if (st) return st;
@@ -105,7 +110,7 @@ static int decide(clkv_context *c) {
   const cl_int zero[FZ_N_CTR] = {0};
   CLKV_CL_CREATE(f->ctr, clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
                                         sizeof zero, (void *)zero, &clkv__e));
-  f->n_wg = m->tun.fused * (m->rt->info.compute_units ? m->rt->info.compute_units : 1);
+  f->n_wg = m->rt->info.compute_units ? m->rt->info.compute_units : 1; /* one per core */
   for (int l = -1; l < m->info.n_layers; l++) {
     uint32_t t[5];
     cl_kernel k;
@@ -122,7 +127,7 @@ fail:
 }
 
 int clkv__fused_usable(clkv_context *c, int n, int phase, int n_logits) {
-  if (n != 1 || phase != CLKV__PH_DECODE || n_logits != 1 || !c->m->tun.fused) return 0;
+  if (n != 1 || phase != CLKV__PH_DECODE || n_logits != 1 || c->m->tun.decode_path != 2) return 0;
   if (!c->fused && !(c->fused = calloc(1, sizeof *c->fused))) return 0;
   return c->fused->state ? c->fused->state > 0 : decide(c);
 }

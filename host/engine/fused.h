@@ -1,6 +1,6 @@
 /* fused.h — the fused decode step (kernels/fused.cl): for one sequence's decode token, all
  * the work between two attention launches in one persistent launch, about two launches a
- * layer instead of five. Selected by the tunable decode.fused; the five-launch path
+ * layer instead of five. Selected by the tunable decode.path (2); the five-launch path
  * (layers.c) stays the fallback for everything it does not cover. Internal to clkv. */
 #ifndef CLKV_FUSED_H
 #define CLKV_FUSED_H
@@ -10,8 +10,8 @@
 /* The fused path's state of one context: kernel variants and the phase counters. */
 typedef struct clkv__fused clkv__fused;
 
-/* 1 if a decode pass of n tokens with n_logits logits may take the fused path: decode.fused
- * is on, one token, and the model's layers are of a kind the kernel covers (fused QKV, no
+/* 1 if a decode pass of n tokens with n_logits logits may take the fused path: decode.path
+ * is 2, one token, and the model's layers are of a kind the kernel covers (fused QKV, no
  * post-norms, whole KV scale groups per chunk). Cheap; decided once per context. */
 int clkv__fused_usable(clkv_context *ctx, int n, int phase, int n_logits);
 
@@ -22,6 +22,11 @@ int clkv__fused_usable(clkv_context *ctx, int n, int phase, int n_logits);
  * falls back and clkv__fused_usable answers 0 from then on. */
 clkv_status clkv__fused_step(clkv_context *ctx, int layer, cl_mem inv_freq, cl_mem logits,
                              clkv_error *err);
+
+/* The build options of the variant for weight types t (o, gate/up, down, QKV, output),
+ * gated epilogue glu (CLKV__EPI_SWIGLU or GEGLU) and KV cache geometry. */
+void clkv__fused_options(const uint32_t t[5], int glu, int head_dim, int n_kv, int kv_block,
+                         int kv_type, char *buf, size_t cap);
 
 /* Releases the fused state (NULL: nothing). */
 void clkv__fused_free(clkv__fused *f);
