@@ -24,7 +24,8 @@
  * after it.
  *
  * Single token (n_tok 1), weight types per projection fixed at build (WT_*), GLU the gated
- * epilogue (CLKV__EPI_SWIGLU or GEGLU). Built for any device; selected by `decode.path` 2. */
+ * epilogue (CLKV__EPI_SWIGLU or GEGLU); the architecture's extra steps (host/model/arch.c) as
+ * extra phases: post-norms (POST) and split q/k/v with bias and per-head norms (SPLIT). Built for any device; selected by `decode.path` 2. */
 #ifndef WT_O
 #define WT_O GGML_T_Q4_1
 #endif
@@ -34,8 +35,26 @@
 #ifndef WT_DOWN
 #define WT_DOWN GGML_T_Q4_1
 #endif
-#ifndef WT_QKV
-#define WT_QKV GGML_T_Q4_1
+#ifndef WT_Q /* the next layer's q, k, v rows (one type when not SPLIT: the stacked wqkv) */
+#define WT_Q GGML_T_Q4_1
+#endif
+#ifndef WT_K
+#define WT_K WT_Q
+#endif
+#ifndef WT_V
+#define WT_V WT_Q
+#endif
+#ifndef SPLIT /* 1: q, k, v apart, finished per head (bias, per-head norms, RoPE, K/V write) */
+#define SPLIT 0
+#endif
+#ifndef HAS_BIAS
+#define HAS_BIAS 0
+#endif
+#ifndef HAS_QK_NORM
+#define HAS_QK_NORM 0
+#endif
+#ifndef POST /* 1: post-norms: x += RMSNorm(branch) · w, the branch staged in tmp */
+#define POST 0
 #endif
 #ifndef WT_OUT
 #define WT_OUT GGML_T_Q8_0
@@ -53,14 +72,19 @@
 #error "a chunk (FZ_CH rows) must hold whole KV scale groups"
 #endif
 
-/* Phases, and the counters: claim and done per phase, then the exit counter. */
+/* Phases, and the counters: claim and done per phase, then the exit counter (the host's
+ * copy of FZ_N_CTR is in host/engine/fused.c). OP, DP: the post-norm adds; FIN: the split
+ * QKV's per-head finish. */
 #define FZ_O 0
-#define FZ_GU 1
-#define FZ_DOWN 2
-#define FZ_QKV 3
-#define FZ_OUT 4
-#define FZ_EXIT 10
-#define FZ_N_CTR 11
+#define FZ_OP 1
+#define FZ_GU 2
+#define FZ_DOWN 3
+#define FZ_DP 4
+#define FZ_QKV 5
+#define FZ_FIN 6
+#define FZ_OUT 7
+#define FZ_EXIT 16
+#define FZ_N_CTR 17
 /* flags: which phases this launch runs */
 #define FZ_F_FFN 1u  /* o, gate/up, down of the layer just attended */
 #define FZ_F_QKV 2u  /* the next layer's QKV */
@@ -133,16 +157,78 @@ inline void fz_wait(volatile __global int *ctr, int p, int nch) {
 
 inline int fz_chunks(uint rows, uint per) { return (int)((rows + per - 1) / per); }
 
+/* Phase p of a post-norm: x += RMSNorm(tmp) · w, by chunks of rows; then the wait. */
+inline void fz_post_add(volatile __global int *ctr, int p, __global float *x,
+                        __global const float *tmp, __global const float *w, uint n_embd,
+                        float eps) {
+  const int nch = fz_chunks(n_embd, FZ_CH);
+  float s = 0.0f;
+  int first = 1, c;
+  while ((c = fz_claim(ctr, p, nch)) >= 0) {
+    if (first) s = fz_norm_scale(tmp, n_embd, eps), first = 0;
+    const uint r0 = (uint)c * FZ_CH, end = min(r0 + FZ_CH, n_embd);
+    for (uint r = r0; r < end; r++) x[r] += tmp[r] * s * w[r];
+    fz_done(ctr, p);
+  }
+  fz_wait(ctr, p, nch);
+}
+
+/* The split QKV's finish of head h (q heads, then k, then v; as kernels/norm.cl
+ * clkv_qkv_finish for one token): bias, per-head RMSNorm of q and k, RoPE of q and k, k and
+ * v into the cache. */
+inline void fz_finish_head(uint h, __global float *q, __global float *tk, __global float *tv,
+                           uint q_rows, uint kv_rows, __global const float *bias,
+                           __global const float *qn, __global const float *kn, float eps,
+                           __global const float *inv_freq, __global uchar *kc,
+                           __global uchar *vc, __global const int *btab, int seq, int pos,
+                           uint layer_base, uint max_blocks) {
+  const uint r0 = h * HEAD_DIM;
+  const int is_q = r0 < q_rows, is_k = !is_q && r0 < q_rows + kv_rows;
+  const uint kr = is_q ? r0 : r0 - q_rows - (is_k ? 0 : kv_rows);
+  __global float *v = is_q ? q + kr : (is_k ? tk : tv) + kr;
+#if HAS_BIAS
+  for (uint i = 0; i < HEAD_DIM; i++) v[i] += bias[r0 + i];
+#endif
+#if HAS_QK_NORM
+  if (is_q || is_k) {
+    __global const float *w = is_q ? qn : kn;
+    float ss = 0.0f;
+    for (uint i = 0; i < HEAD_DIM; i++) ss += v[i] * v[i];
+    const float s = rsqrt(ss / (float)HEAD_DIM + eps);
+    for (uint i = 0; i < HEAD_DIM; i++) v[i] = v[i] * s * w[i];
+  }
+#endif
+  if (is_q || is_k)
+    for (uint i = 0; i < HEAD_DIM; i += 2) {
+      const float2 y = clkv_rope_pair((float2)(v[i], v[i + 1]), pos, inv_freq[i / 2]);
+      v[i] = y.x;
+      v[i + 1] = y.y;
+    }
+  if (is_q) return;
+  const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
+  for (uint g = 0; g < HEAD_DIM; g += KV_QG) {
+    float lo = v[g], hi = v[g];
+    for (uint i = g + 1; i < g + KV_QG; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
+    for (uint i = g; i < g + KV_QG; i += 2)
+      clkv_kv_store2(is_k ? kc : vc, base, kr / HEAD_DIM, pos % KV_BS, i, v[i], v[i + 1], lo, hi);
+  }
+}
+
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
-                       __global float *x, uint n_embd,
+                       __global float *x, uint n_embd, __global float *tmp,
                        /* o, gate/up, down of the layer just attended */
                        __global const float *att, __global const uchar *Wo, uint q_rows,
+                       __global const float *post_attn_norm,
                        __global const float *ffn_norm, __global const uchar *Wgu,
                        __global float *ff, uint n_ff, __global const uchar *Wdown,
-                       /* the next layer's QKV */
-                       __global const float *attn_norm, __global const uchar *Wqkv,
-                       __global float *q, uint kv_rows,
+                       __global const float *post_ffn_norm,
+                       /* the next layer's QKV (Wq alone when not SPLIT: the stacked wqkv) */
+                       __global const float *attn_norm, __global const uchar *Wq,
+                       __global const uchar *Wk, __global const uchar *Wv,
+                       __global float *q, __global float *tk, __global float *tv, uint kv_rows,
+                       __global const float *bias, __global const float *q_norm,
+                       __global const float *k_norm,
                        __global uchar *kc, __global uchar *vc, __global const int *btab,
                        __global const int *tok_seq, __global const int *tok_pos,
                        __global const float *inv_freq, uint layer_base, uint max_blocks,
@@ -157,10 +243,19 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
     while ((c = fz_claim(ctr, FZ_O, n_o)) >= 0) {
       const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, n_embd - r0);
       fz_rows(Wo, WT_O, n_embd, q_rows, r0, n, att, att, 0, out);
-      for (uint i = 0; i < n; i++) x[r0 + i] += out[i];
+      for (uint i = 0; i < n; i++) {
+#if POST
+        tmp[r0 + i] = out[i];
+#else
+        x[r0 + i] += out[i];
+#endif
+      }
       fz_done(ctr, FZ_O);
     }
     fz_wait(ctr, FZ_O, n_o);
+#if POST
+    fz_post_add(ctr, FZ_OP, x, tmp, post_attn_norm, n_embd, eps);
+#endif
     /* ff = act(gate) · up of norm(x), over interleaved (gate, up) rows */
     const int n_gu = fz_chunks(2 * n_ff, FZ_CH);
     float s = 0.0f;
@@ -178,22 +273,59 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
     while ((c = fz_claim(ctr, FZ_DOWN, n_d)) >= 0) {
       const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, n_embd - r0);
       fz_rows(Wdown, WT_DOWN, n_embd, n_ff, r0, n, ff, ff, 0, out);
-      for (uint i = 0; i < n; i++) x[r0 + i] += out[i];
+      for (uint i = 0; i < n; i++) {
+#if POST
+        tmp[r0 + i] = out[i];
+#else
+        x[r0 + i] += out[i];
+#endif
+      }
       fz_done(ctr, FZ_DOWN);
     }
     fz_wait(ctr, FZ_DOWN, n_d);
+#if POST
+    fz_post_add(ctr, FZ_DP, x, tmp, post_ffn_norm, n_embd, eps);
+#endif
   }
   if (flags & FZ_F_QKV) {
-    /* q (RoPE) to q; k (RoPE) and v into the paged cache at the token's position */
     const uint rows = q_rows + 2 * kv_rows;
     const int n_q = fz_chunks(rows, FZ_CH);
     const int pos = tok_pos[0], seq = tok_seq[0];
     float s = 0.0f;
     int first = 1;
+#if SPLIT
+    /* q, k, v of norm(x) to q, tk, tv (q_rows and kv_rows: multiples of FZ_CH), then each
+     * head finished */
+    while ((c = fz_claim(ctr, FZ_QKV, n_q)) >= 0) {
+      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      const uint r0 = (uint)c * FZ_CH;
+      __global float *dst;
+      if (r0 < q_rows) {
+        fz_rows(Wq, WT_Q, q_rows, n_embd, r0, FZ_CH, x, attn_norm, 1, out);
+        dst = q + r0;
+      } else if (r0 < q_rows + kv_rows) {
+        fz_rows(Wk, WT_K, kv_rows, n_embd, r0 - q_rows, FZ_CH, x, attn_norm, 1, out);
+        dst = tk + (r0 - q_rows);
+      } else {
+        fz_rows(Wv, WT_V, kv_rows, n_embd, r0 - q_rows - kv_rows, FZ_CH, x, attn_norm, 1, out);
+        dst = tv + (r0 - q_rows - kv_rows);
+      }
+      for (uint i = 0; i < FZ_CH; i++) dst[i] = out[i] * s;
+      fz_done(ctr, FZ_QKV);
+    }
+    fz_wait(ctr, FZ_QKV, n_q);
+    const int n_h = (int)(rows / HEAD_DIM);
+    while ((c = fz_claim(ctr, FZ_FIN, n_h)) >= 0) {
+      fz_finish_head((uint)c, q, tk, tv, q_rows, kv_rows, bias, q_norm, k_norm, eps, inv_freq,
+                     kc, vc, btab, seq, pos, layer_base, max_blocks);
+      fz_done(ctr, FZ_FIN);
+    }
+#else
+    /* q (RoPE) to q; k (RoPE) and v into the paged cache at the token's position */
     while ((c = fz_claim(ctr, FZ_QKV, n_q)) >= 0) {
       if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
       const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, rows - r0);
-      fz_rows(Wqkv, WT_QKV, rows, n_embd, r0, n, x, attn_norm, 1, out);
+      fz_rows(Wq, WT_Q, rows, n_embd, r0, n, x, attn_norm, 1, out);
       for (uint i = 0; i < n; i += 2) {
         const uint R = r0 + i;
         float2 y = (float2)(out[i], out[i + 1]) * s;
@@ -218,6 +350,7 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
       }
       fz_done(ctr, FZ_QKV);
     }
+#endif
     /* the attention launch after this one reads q and the cache: no wait needed */
   }
   if (flags & FZ_F_OUT) {

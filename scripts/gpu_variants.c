@@ -97,12 +97,18 @@ static void fused(const target *t) {
   for (uint32_t w = 0; w < GGML_T_COUNT; w++) {
     if (clkv__wtype_slot(w) < 0) continue;
     if (only_main && w != GGML_T_Q4_1) continue;
-    const uint32_t types[5] = {w, w, w, w, GGML_T_Q8_0};
+    const uint32_t types[CLKV__FZ_TYPES] = {w, w, w, w, w, w, GGML_T_Q8_0};
+    const clkv__arch *llama = clkv__arch_find("llama"), *gemma = clkv__arch_find("gemma3");
     for (int kv = 0; kv < 3; kv++) {
-      clkv__fused_options(types, CLKV__EPI_SWIGLU, HEAD_DIMS[0][0], HEAD_DIMS[0][1], KV_BLOCK, kv,
-                          opts, sizeof opts);
+      clkv__fused_options(types, 0, llama, HEAD_DIMS[0][0], HEAD_DIMS[0][1], KV_BLOCK, kv, opts,
+                          sizeof opts);
       printf("%s\tfused.cl\tclkv_fused_decode\tother\t%s kv %s (PoCL CPU path)\t%s\n", t->name,
              clkv__ggml_type_get(w)->name, KV_NAMES[kv], opts);
+    }
+    if (gemma) { /* split q/k/v with per-head norms, post-norms, GeGLU */
+      clkv__fused_options(types, 1, gemma, 256, 1, KV_BLOCK, CLKV__KV_F16, opts, sizeof opts);
+      printf("%s\tfused.cl\tclkv_fused_decode\tother\t%s gemma3 (PoCL CPU path)\t%s\n", t->name,
+             clkv__ggml_type_get(w)->name, opts);
     }
   }
 }

@@ -88,15 +88,27 @@ Test(fused, real_model_logits_match_the_five_launch_path) {
 
 Test(fused, tiny_models_logits_match_the_five_launch_path) {
   static const struct {
+    const char *arch;
     uint32_t wtype;
     clkv_kv_type kv;
-    int tied;
-  } cases[] = {{GGML_T_Q4_1, CLKV_KV_F16, 0}, {GGML_T_Q8_0, CLKV_KV_Q8, 1},
-               {GGML_T_Q4_K, CLKV_KV_Q4, 0}, {GGML_T_F16, CLKV_KV_F16, 1}};
+    int tied, head_dim, window, n_layers;
+  } cases[] = {{"llama", GGML_T_Q4_1, CLKV_KV_F16, 0, 0, 0, 2},
+               {"llama", GGML_T_Q8_0, CLKV_KV_Q8, 1, 0, 0, 2},
+               {"llama", GGML_T_Q4_K, CLKV_KV_Q4, 0, 0, 0, 2},
+               {"llama", GGML_T_F16, CLKV_KV_F16, 1, 0, 0, 2},
+               /* post-norms, split q/k/v with per-head norms, GeGLU, windowed layers */
+               {"gemma3", GGML_T_Q8_0, CLKV_KV_F16, 0, 32, 16, 6},
+               {"gemma3", GGML_T_Q4_1, CLKV_KV_Q8, 0, 32, 16, 6},
+               {"qwen2", GGML_T_Q4_1, CLKV_KV_F16, 0, 0, 0, 2}, /* q/k/v biases */
+               {"qwen3", GGML_T_Q8_0, CLKV_KV_Q4, 0, 32, 0, 2}}; /* per-head norms */
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     ref_tiny_params tp = ref_tiny_default();
+    tp.arch = cases[i].arch;
     tp.wtype = cases[i].wtype;
     tp.tied = cases[i].tied;
+    tp.head_dim = cases[i].head_dim;
+    tp.sliding_window = cases[i].window;
+    tp.n_layers = cases[i].n_layers;
     tp.seed = 77 + i;
     if (clkv__wt_block_elems((int)tp.wtype) > (unsigned)tp.dim)
       tp.dim = tp.n_ff = (int)clkv__wt_block_elems((int)tp.wtype);
@@ -108,9 +120,9 @@ Test(fused, tiny_models_logits_match_the_five_launch_path) {
     mp.n_ctx = 128;
     clkv_model *m;
     cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
-    char what[64];
-    snprintf(what, sizeof what, "tiny %s kv %s", clkv__ggml_type_get(tp.wtype)->name,
-             clkv_kv_type_name(cases[i].kv));
+    char what[96];
+    snprintf(what, sizeof what, "tiny %s %s kv %s", cases[i].arch,
+             clkv__ggml_type_get(tp.wtype)->name, clkv_kv_type_name(cases[i].kv));
     compare_on_off(m, what, 1e-3f);
     clkv_model_free(m);
   }
