@@ -85,6 +85,9 @@
 #define FZ_OUT 7
 #define FZ_EXIT 16
 #define FZ_N_CTR 17
+/* Each counter on its own 64-byte line: a work-group spinning on one does not take the line
+ * of the counters the others are claiming from. */
+#define FZ_C(i) ((i) * 16)
 /* flags: which phases this launch runs */
 #define FZ_F_FFN 1u  /* o, gate/up, down of the layer just attended */
 #define FZ_F_QKV 2u  /* the next layer's QKV */
@@ -138,19 +141,20 @@ inline float fz_norm_scale(const __global float *x, uint n, float eps) {
 
 /* The next chunk of phase p for this work-group, or -1 when all nch are claimed. */
 inline int fz_claim(volatile __global int *ctr, int p, int nch) {
-  const int c = atomic_inc(&ctr[2 * p]);
+  const int c = atomic_inc(&ctr[FZ_C(2 * p)]);
   return c < nch ? c : -1;
 }
 
 /* A claimed chunk of phase p is finished: its writes first, then the count. */
 inline void fz_done(volatile __global int *ctr, int p) {
   mem_fence(CLK_GLOBAL_MEM_FENCE);
-  atomic_inc(&ctr[2 * p + 1]);
+  atomic_inc(&ctr[FZ_C(2 * p + 1)]);
 }
 
 /* Waits until all nch chunks of phase p are finished (all claimed: see the top). */
 inline void fz_wait(volatile __global int *ctr, int p, int nch) {
-  while (atomic_add(&ctr[2 * p + 1], 0) < nch) {
+  /* a plain (volatile) read while spinning, so the line stays shared; then an atomic one */
+  while (ctr[FZ_C(2 * p + 1)] < nch || atomic_add(&ctr[FZ_C(2 * p + 1)], 0) < nch) {
   }
   mem_fence(CLK_GLOBAL_MEM_FENCE);
 }
@@ -372,6 +376,6 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
   }
   /* The last work-group out resets the counters for the next launch. */
   mem_fence(CLK_GLOBAL_MEM_FENCE);
-  if (atomic_inc(&ctr[FZ_EXIT]) == (int)get_num_groups(0) - 1)
-    for (int i = 0; i < FZ_N_CTR; i++) atomic_xchg(&ctr[i], 0);
+  if (atomic_inc(&ctr[FZ_C(FZ_EXIT)]) == (int)get_num_groups(0) - 1)
+    for (int i = 0; i < FZ_N_CTR; i++) atomic_xchg(&ctr[FZ_C(i)], 0);
 }

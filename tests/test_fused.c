@@ -128,30 +128,39 @@ Test(fused, tiny_models_logits_match_the_five_launch_path) {
   }
 }
 
-/* Greedy text of `generate` with decode.path 2 (fused 1) or 1 (fused 0) and PoCL's worker threads limited to
- * threads (0: PoCL's default), in a child process (PoCL reads the limit at start). */
-static void generate_text(const char *model, int f, int threads, char *out, size_t cap) {
-  char args[800], fv[8], tv[8];
+/* Greedy text of `generate` with decode.path 2 (fused 1) or 1 (fused 0), PoCL's worker
+ * threads limited to threads and groups work-groups per fused launch (0: the defaults, one
+ * per compute unit = thread), in a child process (PoCL reads the limit at start). */
+static void generate_text(const char *model, int f, int threads, int groups, char *out,
+                          size_t cap) {
+  char args[800], fv[8], tv[8], gv[8];
   snprintf(fv, sizeof fv, "%d", f ? 2 : 1);
   snprintf(tv, sizeof tv, "%d", threads);
+  snprintf(gv, sizeof gv, "%d", groups);
   setenv("CLKV_DECODE_PATH", fv, 1);
   if (threads) setenv("POCL_MAX_PTHREAD_COUNT", tv, 1);
-  else unsetenv("POCL_MAX_PTHREAD_COUNT");
+  if (groups) setenv("CLKV_FUSED_GROUPS", gv, 1);
   snprintf(args, sizeof args, "generate -m '%s' -p 'The three primary colors are' -n 24 --temp 0",
            model);
   const int rc = tu_run_cli(args, out, cap);
   unsetenv("CLKV_DECODE_PATH");
   unsetenv("POCL_MAX_PTHREAD_COUNT");
-  cr_assert_eq(rc, 0, "generate (fused %d, threads %d) failed: %s", f, threads, out);
+  unsetenv("CLKV_FUSED_GROUPS");
+  cr_assert_eq(rc, 0, "generate (fused %d, %d threads, %d groups) failed: %s", f, threads,
+               groups, out);
 }
 
+/* A work-group only waits for chunks another has claimed, never for one to arrive: with one
+ * worker thread and four work-groups the first does everything and the rest fall through. */
 Test(fused, one_worker_thread_finishes_and_gives_the_same_text) {
   const char *path = tu_real_model();
   if (!path) cr_skip_test("default model not found (run scripts/setup)");
-  static char off[8192], one[8192], two[8192];
-  generate_text(path, 0, 1, off, sizeof off);
-  generate_text(path, 1, 1, one, sizeof one);
-  generate_text(path, 1, 2, two, sizeof two);
-  cr_assert_str_eq(one, off, "one worker thread: fused and five-launch text differ");
-  cr_assert_str_eq(two, off, "two worker threads: fused and five-launch text differ");
+  static char off[8192], got[8192];
+  static const int runs[][2] = {{1, 0}, {1, 4}, {2, 0}, {2, 3}}; /* threads, groups */
+  generate_text(path, 0, 1, 0, off, sizeof off);
+  for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+    generate_text(path, 1, runs[i][0], runs[i][1], got, sizeof got);
+    cr_assert_str_eq(got, off, "%d worker threads, %d work-groups: fused and five-launch text "
+                     "differ", runs[i][0], runs[i][1]);
+  }
 }

@@ -1,7 +1,8 @@
 /* engine.c — the engine context: a paged KV cache (fixed-size blocks from a free list,
  * one block table per sequence), activation buffers, and the forward passes: prefill
  * (consecutive tokens of one sequence, tiled causal attention) and decode (one token for
- * each of a batch of sequences, paged attention). Five launches per layer; in prefill a
+ * each of a batch of sequences, paged attention). Five launches per layer (two for a
+ * single sequence's decode step on the fused path, engine/fused.h); in prefill a
  * projection may take the CLBlast path instead (host/gemm.c). */
 #include "engine/fused.h"
 #include "kv/kv_disk.h"

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* kernels/fused.cl: counters (claim and done for 8 phases, then exit), flags, chunk rows. */
-#define FZ_N_CTR 17
+/* kernels/fused.cl: counters (claim and done for 8 phases, then exit; 16 ints apart),
+ * flags, chunk rows. */
+#define FZ_N_CTR (17 * 16)
 #define FZ_F_FFN 1u
 #define FZ_F_QKV 2u
 #define FZ_F_OUT 4u
@@ -121,6 +122,9 @@ static int decide(clkv_context *c) {
   CLKV_CL_CREATE(f->ctr, clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
                                         sizeof zero, (void *)zero, &clkv__e));
   f->n_wg = m->rt->info.compute_units ? m->rt->info.compute_units : 1; /* one per core */
+  /* test hook: more work-groups than workers must finish too (tests/test_fused.c) */
+  const char *g = getenv("CLKV_FUSED_GROUPS");
+  if (g && atoi(g) >= 1 && atoi(g) <= 256) f->n_wg = (unsigned)atoi(g);
   for (int l = -1; l < m->info.n_layers; l++) {
     variant v;
     cl_kernel k;
