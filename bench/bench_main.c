@@ -11,6 +11,7 @@ int bench_ops_main(int argc, char **argv);
 int bench_kv_main(int argc, char **argv);
 int bench_kvq_main(int argc, char **argv);
 int bench_serve_main(int argc, char **argv);
+int bench_spec_main(int argc, char **argv);
 
 static const struct bench_command {
   const char *name;
@@ -24,6 +25,7 @@ static const struct bench_command {
     {"gen", bench_gen_main, "end-to-end prefill/decode tokens/s, latency, roofline fractions"},
     {"ops", bench_ops_main, "per-op mat-vec and attention GB/s and GFLOP/s vs the device"},
     {"serve", bench_serve_main, "clkv serve at concurrency 1/4/16: req/s, tok/s, TTFT, ITL"},
+    {"spec", bench_spec_main, "decode tok/s with and without speculative decoding (look-up)"},
 };
 
 static void usage(FILE *f) {

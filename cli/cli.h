@@ -75,6 +75,7 @@ typedef struct stop_list {
 
 typedef struct gen_opts {
   const char *model, *prompt, *system, *device, *file, *batch_file;
+  const char *draft_model; /* --draft-model: speculative decoding's draft */
   int chat, ids, stats, json, no_prefix, parallel;
   int64_t seed; /* -1: random */
   stop_list stops;

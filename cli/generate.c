@@ -30,6 +30,8 @@ typedef struct session {
   clkv_runtime *rt;
   clkv_model *m;
   clkv_context *ctx;
+  clkv_model *dm;       /* --draft-model and its context, or NULL */
+  clkv_context *dctx;
   int save_warned;
   clkv_gen_stats last; /* of the last reply (chat's /stats) */
   int replies;
@@ -176,6 +178,21 @@ static const cli_opt gen_rows[] = {
      .hi = CLKV_MAX_LOGPROBS, .only = "generate",
      .help = "with --json: each generated token's log-probability and the N most likely "
              "tokens at its place"},
+    {.name = "--lookup-ngram", .kind = CLI_INT, .value = "N", AT(gp.lookup_ngram), .lo = 0,
+     .hi = 64, .help = "speculative decoding by prompt look-up: draft the tokens that followed "
+     "the last N tokens where they last occurred in the prompt or output, verified in one "
+     "pass (0: off; temperature 0 gives the same tokens as without)"},
+    {.name = "--draft-model", .kind = CLI_STR, .value = "FILE", AT(draft_model),
+     .help = "speculative decoding with a draft model sharing the model's vocabulary: it "
+     "drafts, the model verifies in one pass (with --lookup-ngram 0)"},
+    {.name = "--draft-max", .kind = CLI_INT, .value = "N", AT(gp.draft_max), .lo = 0, .hi = 255,
+     .help = "tokens drafted at most per verification pass (0: as many as one prefill tile "
+     "of the device holds, at least 7)"},
+    {.name = "--draft-min", .kind = CLI_INT, .value = "N", AT(gp.draft_min), .lo = 1, .hi = 255,
+     .help = "fewer drafts than N: decode one token instead"},
+    {.name = "--draft-always", .kind = CLI_FLAG, AT(gp.draft_always),
+     .help = "verify drafts whenever look-up finds them (default: only while the measured "
+     "pass and decode times and the acceptance so far say it pays)"},
     {.name = "--no-prefix-cache", .kind = CLI_FLAG, AT(no_prefix),
      .help = "compute every prompt in full (no reuse of cached KV blocks)"},
     {.name = "--kv-evict", .kind = CLI_CHOICE, AT(cp.evict), .choices = kv_evicts,
@@ -233,6 +250,11 @@ static void print_stats(FILE *f, const clkv_gen_stats *s, const clkv_context *ct
           (unsigned long long)k.prefix_hit_tokens, (unsigned long long)k.prompt_tokens,
           (unsigned long long)k.evictions, (unsigned long long)k.swaps_out,
           (unsigned long long)k.swaps_in);
+  if (s->spec_passes)
+    fprintf(f, "[spec] drafted %d, accepted %d (%.1f%%), %d verification passes, mean accepted "
+               "length %.2f\n", s->drafted_tokens, s->accepted_tokens,
+            100.0 * s->accepted_tokens / (s->drafted_tokens ? s->drafted_tokens : 1),
+            s->spec_passes, (double)s->accepted_tokens / s->spec_passes);
   if (k.host_blocks_total)
     fprintf(f, "[host] blocks %d used, %d cached, %d free of %d (%.1f MiB in use); %.1f MiB moved "
                "between tiers\n", k.host_blocks_used, k.host_blocks_cached, k.host_blocks_free,
@@ -265,6 +287,11 @@ static void print_json(const sink *s, const clkv_gen_stats *st, const clkv_conte
       "disk_files_ignored", (json_int_t)k.disk_files_ignored);
   if (j) json_object_set_new(j, "seed", json_integer((json_int_t)s->o->gp.seed));
   if (j && index >= 0) json_object_set_new(j, "index", json_integer(index));
+  if (j && st->spec_passes)
+    json_object_set_new(j, "spec", json_pack("{s:i, s:i, s:i, s:f, s:f}", "drafted",
+        st->drafted_tokens, "accepted", st->accepted_tokens, "passes", st->spec_passes,
+        "acceptance_rate", (double)st->accepted_tokens / (st->drafted_tokens ? st->drafted_tokens : 1),
+        "mean_accepted_length", (double)st->accepted_tokens / st->spec_passes));
   if (j && s->logprobs) json_object_set(j, "logprobs", s->logprobs);
   if (cli_json_write(stdout, j) == 0) fputc('\n', stdout);
 }
@@ -577,6 +604,16 @@ static int session_open(const gen_opts *o, session *se) {
     return cli_die(st, err.message);
   }
   if ((st = clkv_context_create(se->m, &o->cp, &se->ctx, &err))) return cli_die(st, err.message);
+  if (o->draft_model) {
+    clkv_context_params dcp = o->cp;
+    dcp.prefix_cache_dir = NULL;
+    if ((st = clkv_model_load(se->rt, o->draft_model, &o->mp, &se->dm, &err)) ||
+        (st = clkv_context_create(se->dm, &dcp, &se->dctx, &err))) {
+      fprintf(stderr, "clkv: cannot load the draft model %s\n", o->draft_model);
+      return cli_die(st, err.message);
+    }
+    if ((st = clkv_context_set_draft(se->ctx, se->dctx))) return cli_die(st, clkv_last_error(se->ctx));
+  }
   clkv_model_info mi;
   clkv_model_get_info(se->m, &mi);
   if (o->mp.n_ctx > mi.n_ctx)
@@ -586,6 +623,9 @@ static int session_open(const gen_opts *o, session *se) {
 }
 
 static void session_close(session *se) {
+  if (se->ctx) clkv_context_set_draft(se->ctx, NULL);
+  clkv_context_free(se->dctx);
+  clkv_model_free(se->dm);
   clkv_context_free(se->ctx);
   clkv_model_free(se->m);
   clkv_runtime_free(se->rt);

@@ -27,7 +27,7 @@ static const cli_cmd cache_cmd = {
     .size = sizeof(cache_opts), .positional = offsetof(cache_opts, action), .run = cli_cache};
 
 static const cli_cmd bench_cmd = {
-    .name = "bench", .args = "device|gen|ops|kv|kvq|serve [options]",
+    .name = "bench", .args = "device|gen|ops|kv|kvq|serve|spec [options]",
     .about = "benchmarks (runs clkv_bench beside this program; clkv bench --help)",
     .run = cli_bench};
 

@@ -46,7 +46,8 @@ static const cli_opt own_rows[] = {
 static const char *const shared_names[] = {
     "--model", "--device", "--ctx", "--kv-block", "--chunk", "--no-prefix-cache",
     "--kv-evict", "--kv-host-blocks", "--kv-type", "--kv-mem", "--prefix-cache-dir",
-    "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", NULL};
+    "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--lookup-ngram",
+    "--draft-max", "--draft-min", "--draft-always", NULL};
 
 static cli_opt rows[N_OF(own_rows) + 24];
 

@@ -23,6 +23,7 @@ typedef struct srv_hist {
 typedef struct srv_metrics {
   uint64_t by_code[600];          /* responses by HTTP status */
   uint64_t prompt_tokens, generated_tokens, cancelled;
+  uint64_t drafted, accepted, spec_passes; /* speculative decoding (--lookup-ngram) */
   int running_max;                /* most requests decoding together so far */
   srv_hist ttft, itl;
 } srv_metrics;

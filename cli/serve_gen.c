@@ -136,7 +136,9 @@ static int sampling(server *s, json_t *body, srv_job *j, bad *b) {
                          .repeat_last_n = p->repeat_last_n, .add_special = 1,
                          .seed = seed >= 0 ? (uint64_t)seed
                                            : (uint64_t)time(NULL) * 2654435761u ^ j->num,
-                         .logprobs = j->logprobs ? (top ? (int)top : 1) : 0};
+                         .logprobs = j->logprobs ? (top ? (int)top : 1) : 0,
+                         .lookup_ngram = p->lookup_ngram, .draft_max = p->draft_max,
+                         .draft_min = p->draft_min, .draft_always = p->draft_always};
   return stops(body, j, b);
 }
 
@@ -211,6 +213,9 @@ static void job_metrics(server *s, const clkv_token_event *ev, double gap_ms, in
     s->met.prompt_tokens += (uint64_t)ev->stats->prompt_tokens;
     s->met.generated_tokens += (uint64_t)ev->stats->generated_tokens;
     s->met.cancelled += ev->stats->stop_reason == CLKV_STOP_CANCELLED;
+    s->met.drafted += (uint64_t)ev->stats->drafted_tokens;
+    s->met.accepted += (uint64_t)ev->stats->accepted_tokens;
+    s->met.spec_passes += (uint64_t)ev->stats->spec_passes;
   } else if (first) {
     srv_hist_add(&s->met.ttft, ev->stats->ttft_ms / 1e3);
   } else {

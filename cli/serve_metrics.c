@@ -99,6 +99,12 @@ char *srv_metrics_text(server *s) {
   put(&t, "clkv_generation_tokens_total %llu\n", (unsigned long long)m.generated_tokens);
   metric(&t, "clkv_requests_cancelled_total", "counter", "requests cancelled (client gone, shutdown)");
   put(&t, "clkv_requests_cancelled_total %llu\n", (unsigned long long)m.cancelled);
+  metric(&t, "clkv_spec_drafted_tokens_total", "counter", "tokens drafted by prompt look-up");
+  put(&t, "clkv_spec_drafted_tokens_total %llu\n", (unsigned long long)m.drafted);
+  metric(&t, "clkv_spec_accepted_tokens_total", "counter", "drafted tokens accepted");
+  put(&t, "clkv_spec_accepted_tokens_total %llu\n", (unsigned long long)m.accepted);
+  metric(&t, "clkv_spec_passes_total", "counter", "verification passes of drafted tokens");
+  put(&t, "clkv_spec_passes_total %llu\n", (unsigned long long)m.spec_passes);
   hist(&t, "clkv_time_to_first_token_seconds", "from submission to the first token", &m.ttft);
   hist(&t, "clkv_inter_token_latency_seconds", "between consecutive tokens of a request", &m.itl);
   metric(&t, "clkv_requests_running", "gauge", "requests holding a sequence now");

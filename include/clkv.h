@@ -307,6 +307,14 @@ typedef struct clkv_kv_stats {
 } clkv_kv_stats;
 CLKV_API void clkv_context_kv_stats(const clkv_context *ctx, clkv_kv_stats *out);
 
+/* Speculative decoding with a draft model (docs/SPECULATIVE.md): requests on ctx without
+ * lookup_ngram draft up to draft_max tokens with draft's model (greedy at temperature 0, else
+ * sampled with the request's settings) and verify them in one pass of ctx's model. draft
+ * is a context of another model with the same vocabulary (CLKV_ERR_UNSUPPORTED naming the
+ * first difference otherwise) and at least ctx's sequences; its KV blocks are its own. ctx
+ * does not own draft: detach it (NULL) before freeing it. */
+CLKV_API clkv_status clkv_context_set_draft(clkv_context *ctx, clkv_context *draft);
+
 typedef struct clkv_gen_params {
   int max_tokens;          /* default 128 */
   float temperature;       /* 0 → greedy; default 0.8 */
@@ -320,6 +328,17 @@ typedef struct clkv_gen_params {
   const char *const *stop; /* NULL-terminated list of stop strings, may be NULL */
   int logprobs;            /* 0 (default): off; N (1..CLKV_MAX_LOGPROBS): each token event
                               (clkv_request.on_event) carries the N most likely tokens */
+  /* Speculative decoding by prompt look-up (docs/SPECULATIVE.md): when the last lookup_ngram
+   * tokens occurred earlier in the prompt or the output, the tokens that followed them are
+   * drafted (at most draft_max, none when fewer than draft_min) and verified in one forward
+   * pass. Temperature 0 gives exactly the tokens of plain decoding; above 0 the draws follow
+   * the same distribution (speculative sampling). 0 (default): off. */
+  int lookup_ngram;
+  int draft_max;           /* default 8 */
+  int draft_min;           /* default 1 */
+  int draft_always;        /* 0 (default): draft only while the measured pass and decode
+                              times and the acceptance so far say it pays; 1: whenever
+                              look-up finds draft_min tokens */
 } clkv_gen_params;
 #define CLKV_MAX_LOGPROBS 20
 
@@ -345,6 +364,9 @@ typedef struct clkv_gen_stats {
   double mean_itl_ms;     /* mean time between generated tokens */
   double launches_per_token; /* kernel launches per decoded token */
   clkv_stop_reason stop_reason;
+  /* speculative decoding: tokens drafted, drafts accepted, verification passes; acceptance
+   * rate = accepted / drafted, mean accepted length = accepted / spec_passes */
+  int drafted_tokens, accepted_tokens, spec_passes;
 } clkv_gen_stats;
 
 /* Called for every generated token with its id and the text that became complete

@@ -20,6 +20,8 @@ prefill.tt = 4
 att_wg = 64
 tq = 32
 tk = 32
+# guess: off; a GPU's launches are cheap, and spinning work-groups are unmeasured there
+decode.path = 1
 
 [arch cpu]
 # A CPU device of a driver other than PoCL (Intel's or AMD's CPU runtime). Complete on
@@ -39,3 +41,5 @@ prefill.tt = 8
 att_wg = 8
 tq = 16
 tk = 32
+# guess: off until measured on a CPU runtime other than PoCL
+decode.path = 1

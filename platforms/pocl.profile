@@ -27,3 +27,6 @@ prefill.tt = 16
 att_wg = 8
 tq = 16
 tk = 32
+# fact: measured on PoCL 3.1 (docs/TUNING.md): one persistent launch of one work-group per
+# core between attentions instead of five launches a layer keeps the worker threads awake
+decode.path = 2

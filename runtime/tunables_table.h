@@ -46,7 +46,12 @@
   X(TQ, "tq", tq, 16, 32, 1, 4096, 0, 1,                                                              \
     NULL, ATT_PREFILL, NONE, (8, 16, 32))                                                             \
   X(TK, "tk", tk, 32, 32, 1, 4096, 0, 0,                                                              \
-    NULL, ATT_PREFILL, NONE, ())
+    NULL, ATT_PREFILL, NONE, ())                                                                      \
+  /* a single sequence's decode step: 1 a launch per projection (five a layer); 2 fused, one  \
+   * persistent launch between attentions (kernels/fused.cl). Not 0: a 0 default means        \
+   * the subgroup size */                                                                     \
+  X(DECODE_PATH, "decode.path", decode_path, 2, 1, 1, 2, 0, 0,                                        \
+    "CLKV_DECODE_PATH", NONE, NONE, ())
 
 /* A gpu default that is the device's subgroup size rather than a number. */
 #define CLKV__TUN_SUBGROUP 0u

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/fused.h"
 #include "format/gguf.h"
 #include "ops/gemm.h"
 #include "ops/ops.h"
@@ -88,6 +89,30 @@ static void others(const target *t) {
   }
 }
 
+/* The fused decode step (kernels/fused.cl): off in every GPU profile (decode.path 1; a
+ * PoCL CPU path), so listed as "other" — outside the decode-path rule (its chunk's results
+ * live in a private array: stack on GPUs) — but it must build for every target. */
+static void fused(const target *t) {
+  char opts[512];
+  for (uint32_t w = 0; w < GGML_T_COUNT; w++) {
+    if (clkv__wtype_slot(w) < 0) continue;
+    if (only_main && w != GGML_T_Q4_1) continue;
+    const uint32_t types[CLKV__FZ_TYPES] = {w, w, w, w, w, w, GGML_T_Q8_0};
+    const clkv__arch *llama = clkv__arch_find("llama"), *gemma = clkv__arch_find("gemma3");
+    for (int kv = 0; kv < 3; kv++) {
+      clkv__fused_options(types, 0, llama, HEAD_DIMS[0][0], HEAD_DIMS[0][1], KV_BLOCK, kv, opts,
+                          sizeof opts);
+      printf("%s\tfused.cl\tclkv_fused_decode\tother\t%s kv %s (PoCL CPU path)\t%s\n", t->name,
+             clkv__ggml_type_get(w)->name, KV_NAMES[kv], opts);
+    }
+    if (gemma) { /* split q/k/v with per-head norms, post-norms, GeGLU */
+      clkv__fused_options(types, 1, gemma, 256, 1, KV_BLOCK, CLKV__KV_F16, opts, sizeof opts);
+      printf("%s\tfused.cl\tclkv_fused_decode\tother\t%s gemma3 (PoCL CPU path)\t%s\n", t->name,
+             clkv__ggml_type_get(w)->name, opts);
+    }
+  }
+}
+
 /* The tuner's candidates (the search column of each row): every decode shape, the prefill
  * token tiles at the profile's row groups, for Q4_1 and the QKV and SwiGLU epilogues. */
 static void tuner_space(const target *t, const clkv__tunables *def) {
@@ -140,6 +165,7 @@ int main(int argc, char **argv) {
     matvec(t, &tun.mv[CLKV__PH_PREFILL], CLKV__PH_PREFILL, "profile");
     attention(t, &tun, "profile");
     if (!only_main || i == 0) others(t);
+    fused(t);
     if (full) {
       sweep = 1;
       tuner_space(t, &tun);

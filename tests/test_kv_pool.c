@@ -175,7 +175,7 @@ static void random_run(int32_t D, int32_t H, int32_t bt, clkv__kv_evict_policy p
   model_seq *m = calloc(MS, sizeof *m);
   uint64_t x = seed;
   int32_t prompt[MAXTOK];
-  uint64_t hits = 0, cows = 0, released = 0;
+  uint64_t hits = 0, cows = 0, released = 0, rollbacks = 0;
   clkv_error err;
   for (int step = 0; step < steps; step++) {
     int i = rnd(&x, MS), a = rnd(&x, 100);
@@ -206,6 +206,12 @@ static void random_run(int32_t D, int32_t H, int32_t bt, clkv__kv_evict_policy p
         sim_write(&s, i, q->len, q->len + n);
         q->len += n;
         clkv__kv_seq_commit(s.pool, i);
+        if (rnd(&x, 3) == 0) { /* speculative decoding: the last r drafts were rejected */
+          const int32_t r = rnd(&x, n + 1);
+          cr_assert_eq(clkv__kv_seq_truncate(s.pool, i, q->len - r, &err), CLKV_OK, "%s", err.message);
+          q->len -= r;
+          rollbacks += r > 0;
+        }
       } else {
         cr_assert_eq(st, CLKV_ERR_CONTEXT_FULL, "%s", err.message);
         sim_ops(&s); /* a sliding window may have released blocks: no ops though */
@@ -219,6 +225,12 @@ static void random_run(int32_t D, int32_t H, int32_t bt, clkv__kv_evict_policy p
       if (clkv__kv_seq_fork(s.pool, i, &c, &err) == CLKV_OK) {
         cr_assert(!m[c].live);
         m[c] = *q;
+        if (!window && rnd(&x, 2)) { /* the fork cut back inside blocks it shares */
+          const int32_t len = rnd(&x, q->len + 1);
+          cr_assert_eq(clkv__kv_seq_truncate(s.pool, c, len, &err), CLKV_OK, "%s", err.message);
+          m[c].len = len;
+          rollbacks += len < q->len;
+        }
       } else {
         cr_assert_eq(err.status, CLKV_ERR_CONTEXT_FULL, "%s", err.message);
       }
@@ -239,6 +251,7 @@ static void random_run(int32_t D, int32_t H, int32_t bt, clkv__kv_evict_policy p
   }
   cr_assert_gt(hits, 0, "the run exercised prefix hits");
   cr_assert_gt(cows, 0, "the run exercised copy-on-write");
+  cr_assert_gt(rollbacks, 0, "the run exercised rollback");
   for (int i = 0; i < MS; i++) clkv__kv_seq_free(s.pool, i);
   clkv__kv_pool_drop_cached(s.pool);
   check(&s);
@@ -648,6 +661,9 @@ Test(kv_pool, bad_arguments) {
   cr_assert_eq(clkv__kv_seq_append(pool, a, &t, 1, &err), CLKV_OK);
   cr_assert_eq(clkv__kv_seq_prefill_begin(pool, a, &t, 1, &c, &err), CLKV_ERR_INVALID_ARG);
   cr_assert_eq(clkv__kv_seq_fork(pool, a, &b, &err), CLKV_ERR_INVALID_ARG, "uncommitted");
+  cr_assert_eq(clkv__kv_seq_truncate(pool, a, 2, &err), CLKV_ERR_INVALID_ARG, "past the end");
+  cr_assert_eq(clkv__kv_seq_truncate(pool, 7, 0, &err), CLKV_ERR_INVALID_ARG, "bad id");
+  cr_assert_eq(clkv__kv_seq_truncate(pool, a, -1, &err), CLKV_ERR_INVALID_ARG);
   clkv__kv_seq_free(pool, 99);
   clkv__kv_seq_free(pool, -1);
   cr_assert_eq(clkv__kv_pool_check(pool, &err), CLKV_OK, "%s", err.message);
@@ -741,6 +757,53 @@ Test(kv_pool, prefix_lookup_compares_tokens) {
   cr_assert_eq(clkv__kv_find(s.pool, h, root, other), -1, "other tokens with the same hash matched");
   cr_assert_eq(clkv__kv_find(s.pool, h, root + 1, p), -1, "another parent matched");
   clkv__kv_seq_free(s.pool, a);
+  check(&s);
+  sim_free(&s);
+}
+
+/* Rollback after a speculative pass: drafts that filled a block were committed (so cached);
+ * cutting them returns the block to the free list, the cut tail is written again in place,
+ * and the statistics end as if the drafts had never been appended. */
+Test(kv_pool, truncate_returns_rejected_blocks) {
+  sim s = sim_new(8, 0, 8, 2, 8, CLKV_KV_EVICT_LRU, 0, 7);
+  int32_t tok[40];
+  for (int i = 0; i < 40; i++) tok[i] = 100 + i;
+  int seq = prefill(&s, tok, 5, NULL);
+  clkv_error err;
+  cr_assert_eq(clkv__kv_seq_append(s.pool, seq, tok + 5, 14, &err), CLKV_OK); /* to 19 */
+  sim_ops(&s);
+  sim_write(&s, seq, 5, 19);
+  clkv__kv_seq_commit(s.pool, seq);
+  clkv__kv_pool_stats st;
+  clkv__kv_pool_stats_get(s.pool, &st);
+  cr_assert_eq(st.blocks_used[0], 3);
+  cr_assert_eq(st.blocks_cached[0], 0, "referenced blocks count as used");
+  cr_assert_eq(clkv__kv_seq_truncate(s.pool, seq, 6, &err), CLKV_OK, "%s", err.message);
+  check(&s);
+  clkv__kv_pool_stats_get(s.pool, &st);
+  cr_assert_eq(st.blocks_used[0], 1);
+  cr_assert_eq(st.blocks_free[0], 7, "the cut blocks left the prefix cache and are free");
+  const int32_t b0 = clkv__kv_seq_block_table(s.pool, seq)[0];
+  int32_t other[5] = {1, 2, 3, 4, 5};
+  cr_assert_eq(clkv__kv_seq_append(s.pool, seq, other, 5, &err), CLKV_OK);
+  cr_assert_eq(sim_ops(&s), 0, "a private tail is written in place");
+  cr_assert_eq(clkv__kv_seq_block_table(s.pool, seq)[0], b0);
+  sim_write(&s, seq, 6, 11);
+  clkv__kv_seq_commit(s.pool, seq);
+  int32_t want[11] = {100, 101, 102, 103, 104, 105, 1, 2, 3, 4, 5};
+  sim_verify(&s, seq, want, 11, 0);
+  /* a fork cut back inside a cached block it shares copies that block before writing */
+  int c;
+  cr_assert_eq(clkv__kv_seq_fork(s.pool, seq, &c, &err), CLKV_OK);
+  cr_assert_eq(clkv__kv_seq_truncate(s.pool, c, 3, &err), CLKV_OK);
+  check(&s);
+  cr_assert_eq(clkv__kv_seq_append(s.pool, c, other, 2, &err), CLKV_OK);
+  cr_assert_eq(sim_ops(&s), 1, "copy-on-write of the shared tail");
+  sim_write(&s, c, 3, 5);
+  clkv__kv_seq_commit(s.pool, c);
+  int32_t want_c[5] = {100, 101, 102, 1, 2};
+  sim_verify(&s, c, want_c, 5, 0);
+  sim_verify(&s, seq, want, 11, 0);
   check(&s);
   sim_free(&s);
 }

@@ -1,8 +1,10 @@
 /* engine.c — the engine context: a paged KV cache (fixed-size blocks from a free list,
  * one block table per sequence), activation buffers, and the forward passes: prefill
  * (consecutive tokens of one sequence, tiled causal attention) and decode (one token for
- * each of a batch of sequences, paged attention). Five launches per layer; in prefill a
+ * each of a batch of sequences, paged attention). Five launches per layer (two for a
+ * single sequence's decode step on the fused path, engine/fused.h); in prefill a
  * projection may take the CLBlast path instead (host/gemm.c). */
+#include "engine/fused.h"
 #include "kv/kv_disk.h"
 
 #include <math.h>
@@ -209,6 +211,7 @@ void clkv_context_free(clkv_context *c) {
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     if (*bufs[i]) clReleaseMemObject(*bufs[i]);
   clkv__gemm_scratch_release(&c->gemm);
+  clkv__fused_free(c->fused);
   clkv__kv_pool_free(c->pool);
   free(c->btab);
   free(c->h_logits);

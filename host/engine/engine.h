@@ -36,10 +36,12 @@ struct clkv_context {
   cl_mem logits;            /* (n_seq_max, n_vocab) F32: the last prefill token's in row 0,
                                else decode token i's in row i */
   clkv__gemm_scratch gemm;  /* the prefill GEMM path's scratch, made on its first use */
+  struct clkv__fused *fused; /* the fused decode path's state (engine/fused.h), made on first use */
   float *h_logits;          /* (n_seq_max, n_vocab) host copy of logits' rows in use */
   int32_t *h_ids, *h_seq, *h_pos; /* (T) host copies of d_ids, d_seq, d_pos */
   struct clkv__kv_disk *disk; /* disk tier of the prefix cache, NULL when off (kv_disk.c) */
   int kept_seq;             /* reuse_last: the last request's sequence, or -1 */
+  struct clkv_context *draft; /* speculative decoding's draft model (spec_draft.c), or NULL */
   clkv_error err;
 };
 

@@ -1,7 +1,7 @@
 /* eval.c — the public logits API (clkv_seq_open / eval / close): a sequence fed in prefill
  * passes of at most the context's batch, each pass's logits (every row, or the last) read
  * straight into the caller's array. */
-#include "engine/engine.h"
+#include "engine/spec.h"
 
 #include <string.h>
 
@@ -16,7 +16,7 @@ void clkv_seq_close(clkv_context *c, int seq) {
 }
 
 /* The device rows every-position logits go through (max_tok of them), made on first use. */
-static clkv_status logits_rows(clkv_context *c) {
+clkv_status clkv__logits_rows(clkv_context *c) {
   if (c->logits_all) return CLKV_OK;
   clkv_status st = CLKV_OK;
   const size_t bytes = sizeof(float) * (size_t)c->max_tok * (size_t)c->m->info.n_vocab;
@@ -30,7 +30,7 @@ clkv_status clkv_seq_eval(clkv_context *c, int seq, const int32_t *ids, int n, i
   if (!c) return CLKV_ERR_INVALID_ARG;
   if (!ids || n < 1 || !out)
     return clkv__err(&c->err, CLKV_ERR_INVALID_ARG, "clkv_seq_eval needs ids, n >= 1 and out");
-  clkv_status st = all && n > 1 ? logits_rows(c) : CLKV_OK;
+  clkv_status st = all && n > 1 ? clkv__logits_rows(c) : CLKV_OK;
   const size_t V = (size_t)c->m->info.n_vocab;
   for (int done = 0; !st && done < n;) {
     const int len = n - done < c->max_tok ? n - done : c->max_tok, last = done + len == n;

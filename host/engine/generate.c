@@ -2,9 +2,10 @@
  * steps (continuous batching, preemption when blocks run out): prefill in chunks, then one
  * decode token of every running request per step, sampled on the host and streamed as
  * complete UTF-8 text to a callback, until end-of-generation, a stop string, the token
- * limit or the callback stops it. Also the tokenizer and chat-template entry points. */
+ * limit or the callback stops it (the tokenizer and chat-template entry points: text_api.c).
+ * Requests with drafts verify them in passes of their own (spec.c). */
 #include "engine/engine.h"
-#include "engine/stream.h"
+#include "engine/spec.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,6 +24,10 @@ clkv_gen_params clkv_gen_default_params(void) {
       .seed = 42,
       .add_special = 1,
       .stop = NULL,
+      .lookup_ngram = 0,
+      .draft_max = 0,
+      .draft_min = 1,
+      .draft_always = 0,
   };
 }
 
@@ -35,29 +40,6 @@ const char *clkv_stop_reason_name(clkv_stop_reason reason) {
   case CLKV_STOP_CONTEXT: return "context";
   }
   return "unknown";
-}
-
-int clkv_tokenize(const clkv_model *m, const char *text, int add_special, int32_t *ids, int cap) {
-  if (!m || !text) return CLKV_ERR_INVALID_ARG;
-  int bos = add_special && clkv__tokenizer_add_bos(m->tok);
-  return clkv__tokenizer_encode(m->tok, text, strlen(text), bos, 1, ids, cap);
-}
-
-const char *clkv_token_text(const clkv_model *m, int32_t id, size_t *len) {
-  size_t l = 0;
-  const char *s = m ? clkv__tokenizer_piece(m->tok, id, 0, &l) : "";
-  if (len) *len = l;
-  return s;
-}
-
-char *clkv_chat_format(const clkv_model *m, const clkv_chat_message *msgs, size_t n,
-                       int add_assistant_prefix, clkv_error *err) {
-  if (!m || (!msgs && n)) {
-    clkv__err(err, CLKV_ERR_INVALID_ARG, "model and messages are required");
-    return NULL;
-  }
-  return clkv__chat_render(m->chat, msgs, n, add_assistant_prefix, m->bos_text, m->eos_text,
-                           m->default_system, err);
 }
 
 /* ---- the scheduler: continuous batching with preemption ----
@@ -78,6 +60,11 @@ typedef struct batch {
   int *step_seq;            /* (n_seq_max) */
   int32_t *step_tok;        /* (n_seq_max) */
   int n_step;
+  /* requests verifying drafts this step (each its own pass), and their logit rows */
+  clkv__stream **spec_req;  /* (n_seq_max) */
+  int n_spec;
+  float *spec_rows;         /* (spec_cap) drafts + 1 rows of n_vocab logits */
+  size_t spec_cap;
 } batch;
 
 static int n_live(const batch *b) { return b->n_order; }
@@ -141,6 +128,7 @@ static clkv_status admit_request(batch *b, clkv__stream *g) {
   b->order[b->n_order++] = g;
   g->state = CLKV__RQ_RUNNING;
   if (!fresh) return CLKV_OK;
+  clkv__spec_admit(ctx, g);
   g->t_prefill = clkv__now_ms();
   g->r->stats.prefill_ms += g->t_prefill - t0;
   g->launches0 = ctx->m->rt->launches;
@@ -181,6 +169,8 @@ static int resume_swapped(batch *b) {
 static int in_step(const batch *b, const clkv__stream *g) {
   for (int j = 0; j < b->n_step; j++)
     if (b->step_req[j] == g) return 1;
+  for (int j = 0; j < b->n_spec; j++)
+    if (b->spec_req[j] == g) return 1;
   return 0;
 }
 
@@ -198,6 +188,7 @@ static int preempt_youngest(batch *b) {
       return 1;
     }
     clkv__seq_end(b->ctx, g->seq);
+    clkv__spec_release(b->ctx, g); /* its draft sequence too: the slot may be needed */
     g->seq = -1;
     g->state = CLKV__RQ_WAITING;
     order_remove(b, g);
@@ -210,10 +201,14 @@ static int preempt_youngest(batch *b) {
  * step; when blocks run out the youngest request not yet in the step is preempted
  * (possibly the one asking, which then sits this step out). */
 static clkv_status reserve_step(batch *b) {
-  b->n_step = 0;
+  b->n_step = b->n_spec = 0;
   for (int k = 0; k < b->n_order; k++) {
     clkv__stream *g = b->order[k];
     if (g->state != CLKV__RQ_RUNNING) continue;
+    if (clkv__spec_plan(b->ctx, g)) { /* drafts reserved: verified in a pass of its own */
+      b->spec_req[b->n_spec++] = g;
+      continue;
+    }
     clkv_status s;
     while ((s = clkv__decode_reserve(b->ctx, g->seq, g->pending)) == CLKV_ERR_CONTEXT_FULL &&
            preempt_youngest(b) && g->state == CLKV__RQ_RUNNING) {
@@ -229,14 +224,22 @@ static clkv_status reserve_step(batch *b) {
 }
 
 /* The decode step: one forward pass over the reserved tokens, then each request samples,
- * streams its text and finishes or goes on. */
+ * streams its text and finishes or goes on; then each request with drafts verifies them. */
 static clkv_status decode_step(batch *b) {
   clkv_context *ctx = b->ctx;
-  clkv_status st = clkv__forward_decode_reserved(ctx, b->step_seq, b->step_tok, b->n_step);
+  const double t0 = clkv__now_ms();
+  clkv_status st = b->n_step
+      ? clkv__forward_decode_reserved(ctx, b->step_seq, b->step_tok, b->n_step) : CLKV_OK;
+  const double ms = clkv__now_ms() - t0;
   for (int j = 0; j < b->n_step && !st; j++) {
     const float *logits = ctx->h_logits + (size_t)j * ctx->m->info.n_vocab;
+    clkv__spec_decode_time(b->step_req[j], ms);
     st = after_step(b, b->step_req[j], clkv__stream_step(ctx, b->step_req[j], logits));
   }
+  for (int j = 0; j < b->n_spec && !st; j++)
+    st = after_step(b, b->spec_req[j],
+                    clkv__spec_verify(ctx, b->spec_req[j], &b->spec_rows, &b->spec_cap));
+  b->n_spec = 0;
   return st;
 }
 
@@ -278,7 +281,7 @@ static clkv_status batch_step(batch *b, int *done) {
   apply_cancels(b);
   if (!resume_swapped(b) && (st = admit_waiting(b))) return st;
   if ((st = reserve_step(b))) return st;
-  if (b->n_step == 0) return idle_step(b, done);
+  if (b->n_step == 0 && b->n_spec == 0) return idle_step(b, done);
   b->idle = 0;
   return decode_step(b);
 }
@@ -306,7 +309,8 @@ static clkv_status batch_init(batch *b, clkv_context *ctx, int keep) {
   b->step_req = malloc(sizeof(void *) * (size_t)ctx->n_seq_max);
   b->step_seq = malloc(sizeof(int) * (size_t)ctx->n_seq_max);
   b->step_tok = malloc(sizeof(int32_t) * (size_t)ctx->n_seq_max);
-  if (!b->step_req || !b->step_seq || !b->step_tok)
+  b->spec_req = malloc(sizeof(void *) * (size_t)ctx->n_seq_max);
+  if (!b->step_req || !b->step_seq || !b->step_tok || !b->spec_req)
     return clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
   return CLKV_OK;
 }
@@ -340,6 +344,7 @@ static void batch_drop(batch *b, int i, clkv_status st) {
   clkv__stream *g = b->g[i];
   if (g->reuse_seq >= 0) clkv__seq_end(b->ctx, g->reuse_seq); /* never admitted */
   if (g->seq >= 0) clkv__seq_end(b->ctx, g->seq);
+  clkv__spec_release(b->ctx, g);
   order_remove(b, g);
   if (st && g->r->status == CLKV_OK && g->state != CLKV__RQ_DONE) g->r->status = st;
   clkv__stream_free(g);
@@ -371,6 +376,8 @@ static void batch_free(batch *b, clkv_status st) {
   free(b->step_req);
   free(b->step_seq);
   free(b->step_tok);
+  free(b->spec_req);
+  free(b->spec_rows);
 }
 
 /* Runs every request to completion; see clkv_generate_batch. */

@@ -1,7 +1,7 @@
 /* layers.c — the launches of a forward pass: the embedding, each layer as its architecture
  * describes it (host/model/arch.c: fused or split QKV, window and RoPE base per layer,
  * post-norms, the gated activation), the logits; the kernel variants made on first use. */
-#include "engine/engine.h"
+#include "engine/fused.h"
 
 #include <math.h>
 #include <string.h>
@@ -212,19 +212,40 @@ fail:
 }
 
 
+/* One token's decode step the fused way (engine/fused.h): the embedding, then per layer the
+ * attention and one launch for the rest; the logits come with the last. */
+static clkv_status run_fused(clkv_context *c, cl_mem logits, clkv_error *err) {
+  clkv_model *m = c->m;
+  clkv_status st = CLKV_OK;
+  const int L = m->info.n_layers;
+  CLKV_TRY(run_embed(c, 1, err));
+  CLKV_TRY(clkv__fused_step(c, -1, layer_freq(m, 0), logits, err));
+  for (int l = 0; l < L; l++) {
+    CLKV_TRY(run_attention(c, l, 1, -1, 0, err));
+    CLKV_TRY(clkv__fused_step(c, l, l + 1 < L ? layer_freq(m, l + 1) : NULL, logits, err));
+  }
+fail:
+  return st;
+}
+
 clkv_status clkv__run_layers(clkv_context *c, int n, int phase, int prefill_seq, int pos0,
                              int logits_row0, int n_logits, clkv__logits_dst out,
                              clkv_error *err) {
   clkv_model *m = c->m;
   clkv_status st = CLKV_OK;
-  CLKV_TRY(run_embed(c, n, err));
-  for (int l = 0; l < m->info.n_layers; l++)
-    CLKV_TRY(run_layer(c, l, n, phase, prefill_seq, pos0, err));
+  if (clkv__fused_usable(c, n, phase, n_logits)) {
+    CLKV_TRY(run_fused(c, out.dev, err));
+  } else {
+    CLKV_TRY(run_embed(c, n, err));
+    for (int l = 0; l < m->info.n_layers; l++)
+      CLKV_TRY(run_layer(c, l, n, phase, prefill_seq, pos0, err));
+  }
   if (n_logits > 0) {
     /* several rows of one sequence (every position's logits) share each weight block */
     const int ph = n_logits > 1 && prefill_seq >= 0 ? CLKV__PH_PREFILL : CLKV__PH_DECODE;
-    CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, ph, -1, c->x, (unsigned)logits_row0,
-                        (unsigned)n_logits, m->out_norm, out.dev, 0, err));
+    if (!clkv__fused_usable(c, n, phase, n_logits))
+      CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, ph, -1, c->x, (unsigned)logits_row0,
+                          (unsigned)n_logits, m->out_norm, out.dev, 0, err));
     CLKV_CL_TRY(clEnqueueReadBuffer(m->rt->queue, out.dev, CL_TRUE, 0,
                                     sizeof(float) * (size_t)n_logits * (size_t)m->info.n_vocab,
                                     out.host, 0, NULL, NULL));

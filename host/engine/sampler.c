@@ -166,25 +166,29 @@ static double softmax_kept(clkv__sampler *s, int n, double inv_t) {
   return sum;
 }
 
-int32_t clkv__sampler_sample(clkv__sampler *s, const float *logits, const int32_t *history,
-                            int n_history) {
-  int n = s->n_vocab;
-  for (int i = 0; i < n; i++) {
+/* Copies the logits (NaN as -inf) and applies the repetition penalty. */
+static void load_logits(clkv__sampler *s, const float *logits, const int32_t *history,
+                        int n_history) {
+  for (int i = 0; i < s->n_vocab; i++) {
     float l = logits[i];
     s->all[i].logit = isnan(l) ? -INFINITY : l;
     s->all[i].id = i;
   }
   apply_penalty(s, history, n_history);
+}
 
-  if (!(s->temperature > 0.0f)) { /* greedy: first maximum is the lowest id */
-    int best = 0;
-    for (int i = 1; i < n; i++)
-      if (s->all[i].logit > s->all[best].logit) best = i;
-    return best;
-  }
+static int32_t argmax(const clkv__sampler *s) { /* first maximum: the lowest id */
+  int best = 0;
+  for (int i = 1; i < s->n_vocab; i++)
+    if (s->all[i].logit > s->all[best].logit) best = i;
+  return best;
+}
 
+/* The distribution a draw uses: keep[0..m) with prob[0..m) (top-k, top-p, min-p, then the
+ * temperature). Returns m; 0 when every logit is -inf (then keep[0] is the lowest id). */
+static int kept_dist(clkv__sampler *s) {
   int m = select_top_k(s, s->top_k);
-  if (softmax_kept(s, m, 1.0) == 0.0) return s->keep[0].id; /* all -inf: lowest id */
+  if (softmax_kept(s, m, 1.0) == 0.0) return 0;
   if (s->top_p < 1.0f) { /* smallest prefix with cumulative probability >= top_p */
     double cum = 0.0;
     int cut = m;
@@ -202,15 +206,73 @@ int32_t clkv__sampler_sample(clkv__sampler *s, const float *logits, const int32_
     while (cut < m && s->prob[cut] >= (double)s->min_p * s->prob[0]) cut++;
     m = cut;
   }
-
   softmax_kept(s, m, 1.0 / (double)s->temperature);
-  double u = clkv__sampler_uniform(s), cum = 0.0;
+  return m;
+}
+
+/* A draw from keep[0..m) with weights w[0..m) summing to total. */
+static int32_t draw(clkv__sampler *s, const double *w, int m, double total) {
+  double u = clkv__sampler_uniform(s) * total, cum = 0.0;
   int last = 0;
   for (int i = 0; i < m; i++) {
-    if (s->prob[i] <= 0.0) continue;
+    if (w[i] <= 0.0) continue;
     last = i;
-    cum += s->prob[i];
+    cum += w[i];
     if (u < cum) return s->keep[i].id;
   }
   return s->keep[last].id; /* rounding left u just above the total */
+}
+
+int32_t clkv__sampler_sample(clkv__sampler *s, const float *logits, const int32_t *history,
+                            int n_history) {
+  load_logits(s, logits, history, n_history);
+  if (!(s->temperature > 0.0f)) return argmax(s);
+  const int m = kept_dist(s);
+  return m ? draw(s, s->prob, m, 1.0) : s->keep[0].id;
+}
+
+int32_t clkv__sampler_sample_probs(clkv__sampler *s, const float *logits,
+                                   const int32_t *history, int n_history, float *q) {
+  load_logits(s, logits, history, n_history);
+  memset(q, 0, sizeof(float) * (size_t)s->n_vocab);
+  const int m = kept_dist(s);
+  if (!m) {
+    q[s->keep[0].id] = 1;
+    return s->keep[0].id;
+  }
+  for (int i = 0; i < m; i++) q[s->keep[i].id] = (float)s->prob[i];
+  return draw(s, s->prob, m, 1.0);
+}
+
+int32_t clkv__sampler_sample_draft(clkv__sampler *s, const float *logits,
+                                   const int32_t *history, int n_history, int32_t draft,
+                                   const float *q, int *accepted) {
+  load_logits(s, logits, history, n_history);
+  if (!(s->temperature > 0.0f)) {
+    const int32_t best = argmax(s);
+    *accepted = best == draft;
+    return best;
+  }
+  const int m = kept_dist(s);
+  *accepted = 0;
+  if (!m) return s->keep[0].id;
+  double p_d = 0.0;
+  for (int i = 0; i < m; i++)
+    if (s->keep[i].id == draft) p_d = s->prob[i];
+  const double q_d = q ? (double)q[draft] : 1.0;
+  /* accept with probability min(1, p/q) */
+  if (p_d > 0.0 && clkv__sampler_uniform(s) * q_d < p_d) {
+    *accepted = 1;
+    return draft;
+  }
+  /* else a draw from the normalized max(0, p - q) (q outside keep adds nothing) */
+  double total = 0.0;
+  for (int i = 0; i < m; i++) {
+    const int32_t id = s->keep[i].id;
+    const double qi = q ? (double)q[id] : (id == draft ? 1.0 : 0.0);
+    s->prob[i] = s->prob[i] > qi ? s->prob[i] - qi : 0.0;
+    total += s->prob[i];
+  }
+  if (!(total > 0.0)) return s->keep[0].id == draft && m > 1 ? s->keep[1].id : s->keep[0].id;
+  return draw(s, s->prob, m, total);
 }

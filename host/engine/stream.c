@@ -1,7 +1,7 @@
 /* stream.c — one request's tokens: sampling, log-probabilities, UTF-8-complete text held
  * back while it could start a stop string, statistics, and delivery to the request's
  * callback (clkv_token_cb) or event callback (clkv_event_cb). */
-#include "engine/stream.h"
+#include "engine/spec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -101,6 +101,7 @@ clkv_status clkv__stream_init(clkv_context *ctx, clkv__stream *g, clkv_request *
   if (g->gp.logprobs < 0) g->gp.logprobs = 0;
   if (g->gp.logprobs > CLKV_MAX_LOGPROBS) g->gp.logprobs = CLKV_MAX_LOGPROBS;
   g->seq = -1;
+  g->dseq = -1;
   g->reuse_seq = -1;
   g->state = CLKV__RQ_WAITING;
   g->t_start = t0;
@@ -116,7 +117,28 @@ clkv_status clkv__stream_init(clkv_context *ctx, clkv__stream *g, clkv_request *
   const int cap = r->n_ids + (g->gp.max_tokens > 0 ? g->gp.max_tokens : 0) + 1;
   g->hist = malloc(sizeof(int32_t) * (size_t)cap);
   g->smp = clkv__sampler_new(&g->gp, m->info.n_vocab);
-  if (!g->hist || !g->smp)
+  if (g->gp.lookup_ngram < 0) g->gp.lookup_ngram = 0;
+  if (g->gp.draft_max <= 0) { /* auto: one prefill tile (a pass costs about the same up to it) */
+    const int tt = (int)m->tun.mv[CLKV__PH_PREFILL].tt;
+    g->gp.draft_max = !g->gp.lookup_ngram && ctx->draft ? 4 : (tt > 8 ? tt : 8) - 1;
+  }
+  if (g->gp.draft_max > ctx->max_tok - 1) g->gp.draft_max = ctx->max_tok - 1;
+  g->spec_acc[0] = CLKV__SPEC_PRIOR_ACC;
+  g->spec_acc[1] = CLKV__SPEC_PRIOR_REJ;
+  if (g->gp.draft_max < 1) g->gp.lookup_ngram = 0; /* nothing to draft */
+  if (g->gp.draft_min < 1) g->gp.draft_min = 1;
+  const int model = !g->gp.lookup_ngram && ctx->draft && g->gp.draft_max > 0;
+  if (g->gp.lookup_ngram || model)
+    g->draft = malloc(sizeof(int32_t) * ((size_t)g->gp.draft_max + 1));
+  if (model) { /* the draft's own random numbers */
+    clkv_gen_params dp = g->gp;
+    dp.seed ^= 0x5eedd4af7ULL;
+    g->dsmp = clkv__sampler_new(&dp, m->info.n_vocab);
+    if (g->gp.temperature > 0.0f)
+      g->q = malloc(sizeof(float) * (size_t)g->gp.draft_max * (size_t)m->info.n_vocab);
+  }
+  if (!g->hist || !g->smp || ((g->gp.lookup_ngram || model) && !g->draft) ||
+      (model && (!g->dsmp || (g->gp.temperature > 0.0f && !g->q))))
     return r->status = clkv__err(&ctx->err, CLKV_ERR_NO_MEMORY, "out of host memory");
   memcpy(g->hist, r->ids, sizeof(int32_t) * (size_t)r->n_ids);
   g->n_hist = g->n_prompt = r->n_ids;
@@ -127,6 +149,12 @@ clkv_status clkv__stream_init(clkv_context *ctx, clkv__stream *g, clkv_request *
 void clkv__stream_free(clkv__stream *g) {
   clkv__sampler_free(g->smp);
   free(g->hist);
+  free(g->draft);
+  free(g->q);
+  clkv__sampler_free(g->dsmp);
+  g->draft = NULL;
+  g->q = NULL;
+  g->dsmp = NULL;
   free(g->out.buf);
   g->smp = NULL;
   g->hist = NULL;
@@ -147,14 +175,19 @@ void clkv__stream_finish(clkv_context *ctx, clkv__stream *g) {
   S->mean_itl_ms = S->generated_tokens > 1 ? g->itl_sum / (S->generated_tokens - 1) : 0;
   S->launches_per_token = S->generated_tokens > 1
       ? (double)(ctx->m->rt->launches - g->launches0) / (S->generated_tokens - 1) : 0;
+  clkv__spec_release(ctx, g);
   g->state = CLKV__RQ_DONE;
 }
 
 int clkv__stream_step(clkv_context *ctx, clkv__stream *g, const float *logits) {
+  if (g->r->stats.generated_tokens >= g->gp.max_tokens) return 1; /* max_tokens 0 */
+  return clkv__stream_push(ctx, g, clkv__sampler_sample(g->smp, logits, g->hist, g->n_hist),
+                           logits);
+}
+
+int clkv__stream_push(clkv_context *ctx, clkv__stream *g, int32_t tok, const float *logits) {
   clkv_gen_stats *S = &g->r->stats;
   const clkv_model *m = ctx->m;
-  if (S->generated_tokens >= g->gp.max_tokens) return 1; /* max_tokens 0 */
-  int32_t tok = clkv__sampler_sample(g->smp, logits, g->hist, g->n_hist);
   if (g->r->on_event) logprobs(g, logits, m->info.n_vocab, tok, g->gp.logprobs);
   double now = clkv__now_ms();
   if (S->generated_tokens == 0) S->ttft_ms = now - g->t_start;

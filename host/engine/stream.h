@@ -34,6 +34,16 @@ typedef struct clkv__stream {
   float lp;                /* the last token's log-probability, and its top alternatives */
   int32_t top_ids[CLKV_MAX_LOGPROBS];
   float top_lp[CLKV_MAX_LOGPROBS];
+  int32_t *draft;          /* (gp.draft_max + 1) this step's pending token, then its drafts */
+  int n_draft;             /* 0: the request decodes one token this step */
+  /* spec.c's cost model: a decode step's and a verification pass's milliseconds (moving
+   * averages), and decaying counts of accepted drafts [0] and of rejections [1] */
+  double dec_ms, spec_ms, draft_ms, spec_acc[2];
+  /* with a draft model (spec_draft.c): its sequence in the draft context (-1: none), its
+   * sampler, and the distribution each draft was drawn from at temperature > 0 */
+  int dseq;
+  clkv__sampler *dsmp;
+  float *q;                /* (gp.draft_max, n_vocab) */
 } clkv__stream;
 
 /* Sets up g for r (checks the prompt; r->status says why not). */
@@ -44,6 +54,9 @@ void clkv__stream_finish(clkv_context *ctx, clkv__stream *g);
 /* Samples the next token from logits; emits it. Returns 1 when the request is finished,
  * 0 when `pending` must be fed to the next decode step, or an error status. */
 int clkv__stream_step(clkv_context *ctx, clkv__stream *g, const float *logits);
+/* As clkv__stream_step with the token already chosen (tok, from the distribution of
+ * logits): speculative decoding pushes each accepted token this way. */
+int clkv__stream_push(clkv_context *ctx, clkv__stream *g, int32_t tok, const float *logits);
 /* The done event of on_event (nothing for a request without one). */
 void clkv__stream_done(clkv__stream *g);
 

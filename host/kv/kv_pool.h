@@ -140,6 +140,15 @@ clkv_status clkv__kv_seq_prefill_begin(clkv__kv_pool *pool, int seq, const int32
  * the next position can no longer see. On CLKV_ERR_CONTEXT_FULL nothing changed. */
 clkv_status clkv__kv_seq_append(clkv__kv_pool *pool, int seq, const int32_t *tokens, int32_t n,
                                clkv_error *err);
+/* Rollback (speculative decoding): cuts the sequence back to its first len tokens (len <=
+ * its length). Blocks wholly past len lose this sequence's reference; a block only this
+ * sequence holds that was registered in the prefix cache for tokens now cut (a full block
+ * committed with rejected drafts) leaves the cache first, so it returns to the free list
+ * and the tail block can be written again in place. A tail block still shared is never
+ * written: the next append copies it (COPY_D2D) as for any shared partial block. The
+ * sequence must be resident; committed drops to at most len. CLKV_ERR_INVALID_ARG, with
+ * nothing changed, for a bad id or length, or a tail block the sliding window released. */
+clkv_status clkv__kv_seq_truncate(clkv__kv_pool *pool, int seq, int32_t len, clkv_error *err);
 /* The forward pass has written K/V for every appended token: full blocks enter the prefix
  * cache (hash chain). Call after each successful forward pass. */
 void clkv__kv_seq_commit(clkv__kv_pool *pool, int seq);

@@ -149,7 +149,9 @@ clkv_status clkv__kv_seq_append(clkv__kv_pool *P, int seq, const int32_t *tokens
       }
   }
   const int32_t last = s->len / bt;
-  const int cow = s->len % bt != 0 && P->b[s->g[last]].ref > 1;
+  /* A partial tail block is copied before it is written when another sequence holds it,
+   * or when it is in the prefix cache (only after a truncation: it was full). */
+  const int cow = s->len % bt != 0 && (P->b[s->g[last]].ref > 1 || P->b[s->g[last]].cached);
   const int32_t grow = (s->len + n + bt - 1) / bt - s->n_blocks;
   if (grow + cow > P->n_free[0] + P->n_ev[0]) return device_full(P, "append", grow + cow, err);
   /* Reserve op slots up front so nothing below can fail half-way. */
@@ -235,6 +237,38 @@ clkv_status clkv__kv_seq_swap_in(clkv__kv_pool *P, int seq, clkv_error *err) {
   }
   for (int32_t i = 0; i < s->n_blocks; i++) s->dtab[i] = s->g[i];
   s->swapped = 0;
+  P->gen++;
+  return CLKV_OK;
+}
+
+/* ---- rollback ---- */
+/* Drops block g from the prefix cache when this sequence is its only holder (its tokens are
+ * being cut, so its cached contents no longer describe what the sequence will write). */
+static void uncache_private(clkv__kv_pool *P, int32_t g) {
+  if (g >= 0 && P->b[g].cached && P->b[g].ref == 1) clkv__kv_unregister(P, g);
+}
+
+clkv_status clkv__kv_seq_truncate(clkv__kv_pool *P, int seq, int32_t len, clkv_error *err) {
+  clkv__kv_seq *s = live_seq(P, seq);
+  if (!s || s->swapped || len < 0 || len > s->len)
+    return clkv__err(err, CLKV_ERR_INVALID_ARG,
+                     "kv truncate: sequence %d must be live and resident, and %d at most its "
+                     "length", seq, (int)len);
+  const int32_t bt = P->bt, keep = (len + bt - 1) / bt;
+  if (len % bt && s->g[len / bt] < 0)
+    return clkv__err(err, CLKV_ERR_INVALID_ARG,
+                     "kv truncate: position %d of sequence %d is out of the sliding window",
+                     (int)len, seq);
+  if (len == s->len) return CLKV_OK;
+  for (int32_t i = s->n_blocks - 1; i >= keep; i--) {
+    uncache_private(P, s->g[i]);
+    if (s->g[i] >= 0) clkv__kv_ref_dec(P, s->g[i]);
+    s->g[i] = s->dtab[i] = -1;
+  }
+  if (len % bt) uncache_private(P, s->g[len / bt]);
+  s->n_blocks = keep;
+  s->len = len;
+  if (s->committed > len) s->committed = len;
   P->gen++;
   return CLKV_OK;
 }

@@ -27,6 +27,8 @@ typedef struct clkv__tunables {
   clkv__mv_shape mv[2];     /* [phase] */
   unsigned att_wg;          /* decode attention threads per (token, head) */
   unsigned tq, tk;          /* prefill attention tiles */
+  unsigned decode_path;     /* decode.path: 2 a single sequence's decode step fused
+                               (kernels/fused.cl), 1 a launch per projection */
   unsigned gemm[CLKV__N_PROJ]; /* [projection] prefill path, CLKV__GEMM_*; 0 (own) default */
 } clkv__tunables;
 

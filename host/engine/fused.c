@@ -1,0 +1,208 @@
+/* fused.c — the fused decode step's host side (kernels/fused.cl, how its phases synchronize
+ * is described there and in docs/ARCHITECTURE.md): when it applies, its kernel variants (one
+ * per combination of weight types), the phase counters, and each launch's arguments. */
+#include "engine/fused.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* kernels/fused.cl: counters (claim and done for 8 phases, then exit; 16 ints apart),
+ * flags, chunk rows. */
+#define FZ_N_CTR (17 * 16)
+#define FZ_F_FFN 1u
+#define FZ_F_QKV 2u
+#define FZ_F_OUT 4u
+#define FZ_CH 32
+#define MAX_VARIANTS 16
+
+/* What a launch's variant is built for: the weight types of o, gate/up, down, the next
+ * layer's q, k, v (all three wqkv's when not split) and the output; the next layer split. */
+typedef struct variant {
+  uint32_t t[CLKV__FZ_TYPES];
+  int split;
+  cl_kernel k;
+} variant;
+
+struct clkv__fused {
+  int state;                    /* 0 undecided, 1 in use, -1 not for this context */
+  cl_mem ctr;                   /* (FZ_N_CTR) int32, zero between launches */
+  unsigned n_wg;                /* work-groups per launch (one work-item each) */
+  variant var[MAX_VARIANTS];
+  int n_var;
+};
+
+void clkv__fused_free(clkv__fused *f) {
+  if (!f) return;
+  for (int i = 0; i < f->n_var; i++) clReleaseKernel(f->var[i].k);
+  if (f->ctr) clReleaseMemObject(f->ctr);
+  free(f);
+}
+
+/* The variant of launch `layer` (-1 .. n_layers-1); slots it does not use take a
+ * neighbour's types, so that one variant serves a model whose layers share their types. */
+static void launch_variant(const clkv_model *m, int layer, variant *v) {
+  const int L = m->info.n_layers;
+  const clkv__layer *a = &m->layers[layer < 0 ? 0 : layer];
+  const clkv__layer *b = &m->layers[layer + 1 < L ? layer + 1 : 0];
+  memset(v, 0, sizeof *v);
+  v->t[0] = a->wo.type;
+  v->t[1] = a->wgu.type;
+  v->t[2] = a->wdown.type;
+  v->split = b->split;
+  v->t[3] = b->split ? b->wq.type : b->wqkv.type;
+  v->t[4] = b->split ? b->wk.type : b->wqkv.type;
+  v->t[5] = b->split ? b->wv.type : b->wqkv.type;
+  v->t[6] = m->output.type;
+}
+
+void clkv__fused_options(const uint32_t t[CLKV__FZ_TYPES], int split, const clkv__arch *a,
+                         int head_dim, int n_kv, int kv_block, int kv_type, char *buf,
+                         size_t cap) {
+  snprintf(buf, cap,
+           "-DWT_O=%u -DWT_GU=%u -DWT_DOWN=%u -DWT_Q=%u -DWT_K=%u -DWT_V=%u -DWT_OUT=%u -DGLU=%d "
+           "-DSPLIT=%d -DHAS_BIAS=%d -DHAS_QK_NORM=%d -DPOST=%d -DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d "
+           "-DKV_TYPE=%d -DKV_QG=%d",
+           t[0], t[1], t[2], t[3], t[4], t[5], t[6],
+           a->act == CLKV__ACT_GELU_TANH ? CLKV__EPI_GEGLU : CLKV__EPI_SWIGLU, split,
+           a->qkv_bias, a->qk_norm, a->post_norms, head_dim, n_kv, kv_block, kv_type,
+           clkv__kv_qg(head_dim));
+}
+
+/* The kernel of variant want, built on first use. */
+static clkv_status variant_for(clkv_context *c, const variant *want, cl_kernel *out,
+                               clkv_error *err) {
+  clkv__fused *f = c->fused;
+  clkv_model *m = c->m;
+  for (int i = 0; i < f->n_var; i++)
+    if (!memcmp(f->var[i].t, want->t, sizeof want->t) && f->var[i].split == want->split) {
+      *out = f->var[i].k;
+      return CLKV_OK;
+    }
+  if (f->n_var == MAX_VARIANTS)
+    return clkv__err(err, CLKV_ERR_UNSUPPORTED, "fused decode: more than %d combinations of "
+                     "weight types", MAX_VARIANTS);
+  char opts[400];
+  clkv__fused_options(want->t, want->split, m->arch, m->info.head_dim, m->info.n_kv_heads,
+                      m->params.kv_block, m->params.kv_type, opts, sizeof opts);
+  variant *v = &f->var[f->n_var];
+  clkv_status st = clkv__kernel_create(m->rt, "fused.cl", opts, "clkv_fused_decode", &v->k, err);
+  if (st) return st;
+  memcpy(v->t, want->t, sizeof v->t);
+  v->split = want->split;
+  f->n_var++;
+  *out = v->k;
+  return CLKV_OK;
+}
+
+/* Whether this context's model is of a kind the kernel covers; why not, in why. */
+static int model_covered(const clkv_model *m, const char **why) {
+  const int qg = clkv__kv_qg(m->info.head_dim);
+  int split = 0;
+  for (int l = 0; l < m->info.n_layers; l++) split |= m->layers[l].split;
+  *why = NULL;
+  if (FZ_CH % qg || m->info.head_dim % 2) *why = "the KV scale group size";
+  if (!*why && (m->info.n_embd % 32 || m->info.n_ff % 32 || m->q_rows % 32))
+    *why = "dimensions that are not multiples of 32";
+  if (!*why && split && m->kv_rows % FZ_CH) *why = "split K/V rows not a multiple of 32";
+  return !*why;
+}
+
+/* Decides once: counters made and every variant built, or the fallback for good. */
+static int decide(clkv_context *c) {
+  clkv_model *m = c->m;
+  clkv_status st = CLKV_OK;
+  clkv_error e = {0}, *err = &e;
+  const char *why;
+  clkv__fused *f = c->fused;
+  if (!model_covered(m, &why)) {
+    f->state = -1;
+    return 0;
+  }
+  const cl_int zero[FZ_N_CTR] = {0};
+  CLKV_CL_CREATE(f->ctr, clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                                        sizeof zero, (void *)zero, &clkv__e));
+  f->n_wg = m->rt->info.compute_units ? m->rt->info.compute_units : 1; /* one per core */
+  /* test hook: more work-groups than workers must finish too (tests/test_fused.c) */
+  const char *g = getenv("CLKV_FUSED_GROUPS");
+  if (g && atoi(g) >= 1 && atoi(g) <= 256) f->n_wg = (unsigned)atoi(g);
+  for (int l = -1; l < m->info.n_layers; l++) {
+    variant v;
+    cl_kernel k;
+    launch_variant(m, l, &v);
+    CLKV_TRY(variant_for(c, &v, &k, err));
+  }
+  f->state = 1;
+  return 1;
+fail:
+  fprintf(stderr, "clkv: warning: fused decode unavailable, using the five-launch path: %s\n",
+          e.message);
+  f->state = -1;
+  return 0;
+}
+
+int clkv__fused_usable(clkv_context *c, int n, int phase, int n_logits) {
+  if (n != 1 || phase != CLKV__PH_DECODE || n_logits != 1 || c->m->tun.decode_path != 2) return 0;
+  if (!c->fused && !(c->fused = calloc(1, sizeof *c->fused))) return 0;
+  return c->fused->state ? c->fused->state > 0 : decide(c);
+}
+
+clkv_status clkv__fused_step(clkv_context *c, int layer, cl_mem inv_freq, cl_mem logits,
+                             clkv_error *err) {
+  clkv_model *m = c->m;
+  clkv__fused *f = c->fused;
+  const clkv_model_info *I = &m->info;
+  const int L = I->n_layers, next = layer + 1;
+  const clkv__layer *A = &m->layers[layer < 0 ? 0 : layer];
+  const clkv__layer *B = &m->layers[next < L ? next : 0];
+  const unsigned flags = (layer >= 0 ? FZ_F_FFN : 0) | (next < L ? FZ_F_QKV : FZ_F_OUT);
+  const int kv = (next < L ? next : 0);
+  variant v;
+  cl_kernel k;
+  launch_variant(m, layer, &v);
+  clkv_status st = variant_for(c, &v, &k, err);
+  if (st) return st;
+  const cl_mem any = c->x; /* for the buffers a variant does not read */
+  clkv__args a = clkv__args_begin(k);
+  clkv__args_mem(&a, f->ctr);
+  clkv__args_u32(&a, flags);
+  clkv__args_f32(&a, I->rms_eps);
+  clkv__args_mem(&a, c->x);
+  clkv__args_u32(&a, (unsigned)I->n_embd);
+  clkv__args_mem(&a, c->tmp);
+  clkv__args_mem(&a, c->att);
+  clkv__args_mem(&a, A->wo.buf);
+  clkv__args_u32(&a, (unsigned)m->q_rows);
+  clkv__args_mem(&a, A->post_attn_norm ? A->post_attn_norm : any);
+  clkv__args_mem(&a, A->ffn_norm);
+  clkv__args_mem(&a, A->wgu.buf);
+  clkv__args_mem(&a, c->ff);
+  clkv__args_u32(&a, (unsigned)I->n_ff);
+  clkv__args_mem(&a, A->wdown.buf);
+  clkv__args_mem(&a, A->post_ffn_norm ? A->post_ffn_norm : any);
+  clkv__args_mem(&a, B->attn_norm);
+  clkv__args_mem(&a, B->split ? B->wq.buf : B->wqkv.buf);
+  clkv__args_mem(&a, B->split ? B->wk.buf : any);
+  clkv__args_mem(&a, B->split ? B->wv.buf : any);
+  clkv__args_mem(&a, c->q);
+  clkv__args_mem(&a, c->tk);
+  clkv__args_mem(&a, c->tv);
+  clkv__args_u32(&a, (unsigned)m->kv_rows);
+  clkv__args_mem(&a, B->bqkv ? B->bqkv : any);
+  clkv__args_mem(&a, B->q_norm ? B->q_norm : any);
+  clkv__args_mem(&a, B->k_norm ? B->k_norm : any);
+  clkv__args_mem(&a, c->dev.k[kv / c->dev.layers]);
+  clkv__args_mem(&a, c->dev.v[kv / c->dev.layers]);
+  clkv__args_mem(&a, c->d_btab);
+  clkv__args_mem(&a, c->d_seq);
+  clkv__args_mem(&a, c->d_pos);
+  clkv__args_mem(&a, inv_freq ? inv_freq : m->inv_freq);
+  clkv__args_u32(&a, (unsigned)(kv % c->dev.layers) * (unsigned)c->n_blocks);
+  clkv__args_u32(&a, (unsigned)c->max_blocks);
+  clkv__args_mem(&a, m->out_norm);
+  clkv__args_mem(&a, m->output.buf);
+  clkv__args_mem(&a, logits);
+  clkv__args_u32(&a, (unsigned)I->n_vocab);
+  if ((st = clkv__args_end(&a, err))) return st;
+  const size_t global[1] = {f->n_wg}, local[1] = {1};
+  return clkv__launch(m->rt, k, 1, global, local, err);
+}

@@ -1,0 +1,381 @@
+/* fused.cl — one persistent launch for everything of a single sequence's decode step between
+ * two attention launches (host/engine/fused.c): the o-projection and residual, the FFN norm,
+ * gate/up and activation, the down projection and residual, then the next layer's norm, QKV,
+ * RoPE and KV write — or, after the last layer, the final norm and the logits.
+ *
+ * Why: on PoCL's CPU device each launch lets the worker threads fall asleep, and waking one
+ * costs more than a short mat-vec (docs/PERF-NOTES: "Why launches hurt"). Here a few
+ * work-groups (one work-item each, about one per core) walk all the mat-vecs of the step.
+ *
+ * How the phases synchronize, and why it cannot deadlock: each phase's rows are cut into
+ * chunks; a work-group *claims* the next chunk from the phase's claim counter (atomic_inc)
+ * until the counter runs past the last chunk, computes each chunk it claimed, and counts it
+ * in the phase's done counter. It then waits until done reaches the number of chunks before
+ * it starts the next phase. Every chunk it waits for was claimed by a work-group that is
+ * running (claiming is something a running work-group does) and that finishes its chunks
+ * without waiting for anyone: nobody ever waits for a work-group that has not started. One
+ * lone work-group (one worker thread, or work-groups run one after another) claims every
+ * chunk itself; one that starts after the others finds every phase claimed and done and falls
+ * through. Data of phase p is read only after phase p is done; a phase's inputs that others
+ * overwrite later (x, read for the norm) are read only while holding a claimed, unfinished
+ * chunk of that phase, so no writer of the next phase can have started.
+ * The counters must be zero at launch: the last work-group to leave (the exit counter) resets
+ * them; it is the only one still touching them, and the next launch (in-order queue) starts
+ * after it.
+ *
+ * Single token (n_tok 1), weight types per projection fixed at build (WT_*), GLU the gated
+ * epilogue (CLKV__EPI_SWIGLU or GEGLU); the architecture's extra steps (host/model/arch.c) as
+ * extra phases: post-norms (POST) and split q/k/v with bias and per-head norms (SPLIT). Built for any device; selected by `decode.path` 2. */
+#ifndef WT_O
+#define WT_O GGML_T_Q4_1
+#endif
+#ifndef WT_GU
+#define WT_GU GGML_T_Q4_1
+#endif
+#ifndef WT_DOWN
+#define WT_DOWN GGML_T_Q4_1
+#endif
+#ifndef WT_Q /* the next layer's q, k, v rows (one type when not SPLIT: the stacked wqkv) */
+#define WT_Q GGML_T_Q4_1
+#endif
+#ifndef WT_K
+#define WT_K WT_Q
+#endif
+#ifndef WT_V
+#define WT_V WT_Q
+#endif
+#ifndef SPLIT /* 1: q, k, v apart, finished per head (bias, per-head norms, RoPE, K/V write) */
+#define SPLIT 0
+#endif
+#ifndef HAS_BIAS
+#define HAS_BIAS 0
+#endif
+#ifndef HAS_QK_NORM
+#define HAS_QK_NORM 0
+#endif
+#ifndef POST /* 1: post-norms: x += RMSNorm(branch) · w, the branch staged in tmp */
+#define POST 0
+#endif
+#ifndef WT_OUT
+#define WT_OUT GGML_T_Q8_0
+#endif
+#ifndef GLU
+#define GLU CLKV__EPI_SWIGLU
+#endif
+
+/* Rows per chunk: even (gate/up pairs, RoPE pairs), a multiple of 4 (rows computed together)
+ * and of KV_QG (a quantized KV cache's scale group lies inside one chunk). */
+#define FZ_CH 32
+/* Chunks of the logits phase are FZ_OUT_CH pieces of FZ_CH rows (fewer claims). */
+#define FZ_OUT_CH 8
+#if FZ_CH % KV_QG != 0
+#error "a chunk (FZ_CH rows) must hold whole KV scale groups"
+#endif
+
+/* Phases, and the counters: claim and done per phase, then the exit counter (the host's
+ * copy of FZ_N_CTR is in host/engine/fused.c). OP, DP: the post-norm adds; FIN: the split
+ * QKV's per-head finish. */
+#define FZ_O 0
+#define FZ_OP 1
+#define FZ_GU 2
+#define FZ_DOWN 3
+#define FZ_DP 4
+#define FZ_QKV 5
+#define FZ_FIN 6
+#define FZ_OUT 7
+#define FZ_EXIT 16
+#define FZ_N_CTR 17
+/* Each counter on its own 64-byte line: a work-group spinning on one does not take the line
+ * of the counters the others are claiming from. */
+#define FZ_C(i) ((i) * 16)
+/* flags: which phases this launch runs */
+#define FZ_F_FFN 1u  /* o, gate/up, down of the layer just attended */
+#define FZ_F_QKV 2u  /* the next layer's QKV */
+#define FZ_F_OUT 4u  /* the final norm and the logits */
+
+/* Rows r0 .. r0+n (n ≤ FZ_CH; rows past `rows` repeat the last row and are not used) of W
+ * (type t, cols) times v — times nw elementwise when norm — into out[0 .. n). */
+__attribute__((always_inline)) inline void fz_rows(const __global uchar *W, int t, uint rows,
+                                                   uint cols, uint r0, uint n,
+                                                   const __global float *v,
+                                                   const __global float *nw, int norm,
+                                                   float *out) {
+  const uint nb = cols / 32;
+  const size_t rb = clkv_row_bytes(t, cols);
+  for (uint i = 0; i < n; i += 4) {
+    const __global uchar *w0 = W + (size_t)min(r0 + i, rows - 1) * rb;
+    const __global uchar *w1 = W + (size_t)min(r0 + i + 1, rows - 1) * rb;
+    const __global uchar *w2 = W + (size_t)min(r0 + i + 2, rows - 1) * rb;
+    const __global uchar *w3 = W + (size_t)min(r0 + i + 3, rows - 1) * rb;
+    float8 a0 = (float8)(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    float o0 = 0.0f, o1 = 0.0f, o2 = 0.0f, o3 = 0.0f;
+    for (uint b = 0; b < nb; b++) {
+      const __global float *xp = v + b * 32;
+      float8 x0 = vload8(0, xp), x1 = vload8(1, xp), x2 = vload8(2, xp), x3 = vload8(3, xp);
+      if (norm) {
+        const __global float *np = nw + b * 32;
+        x0 *= vload8(0, np); x1 *= vload8(1, np); x2 *= vload8(2, np); x3 *= vload8(3, np);
+      }
+      const float xs = clkv_hsum8(x0 + x1 + x2 + x3);
+      clkv_dot32_acc(w0, b, t, x0, x1, x2, x3, xs, &a0, &o0);
+      clkv_dot32_acc(w1, b, t, x0, x1, x2, x3, xs, &a1, &o1);
+      clkv_dot32_acc(w2, b, t, x0, x1, x2, x3, xs, &a2, &o2);
+      clkv_dot32_acc(w3, b, t, x0, x1, x2, x3, xs, &a3, &o3);
+    }
+    out[i] = clkv_hsum8(a0) + o0;
+    out[i + 1] = clkv_hsum8(a1) + o1;
+    out[i + 2] = clkv_hsum8(a2) + o2;
+    out[i + 3] = clkv_hsum8(a3) + o3;
+  }
+}
+
+/* 1 / RMS of the n values at x (with eps): the fused norm's scale. */
+inline float fz_norm_scale(const __global float *x, uint n, float eps) {
+  float8 s = (float8)(0.0f);
+  for (uint i = 0; i < n; i += 8) {
+    const float8 v = vload8(0, x + i);
+    s += v * v;
+  }
+  return rsqrt(clkv_hsum8(s) / (float)n + eps);
+}
+
+/* The next chunk of phase p for this work-group, or -1 when all nch are claimed. */
+inline int fz_claim(volatile __global int *ctr, int p, int nch) {
+  const int c = atomic_inc(&ctr[FZ_C(2 * p)]);
+  return c < nch ? c : -1;
+}
+
+/* A claimed chunk of phase p is finished: its writes first, then the count. */
+inline void fz_done(volatile __global int *ctr, int p) {
+  mem_fence(CLK_GLOBAL_MEM_FENCE);
+  atomic_inc(&ctr[FZ_C(2 * p + 1)]);
+}
+
+/* Waits until all nch chunks of phase p are finished (all claimed: see the top). */
+inline void fz_wait(volatile __global int *ctr, int p, int nch) {
+  /* a plain (volatile) read while spinning, so the line stays shared; then an atomic one */
+  while (ctr[FZ_C(2 * p + 1)] < nch || atomic_add(&ctr[FZ_C(2 * p + 1)], 0) < nch) {
+  }
+  mem_fence(CLK_GLOBAL_MEM_FENCE);
+}
+
+inline int fz_chunks(uint rows, uint per) { return (int)((rows + per - 1) / per); }
+
+/* Phase p of a post-norm: x += RMSNorm(tmp) · w, by chunks of rows; then the wait. */
+inline void fz_post_add(volatile __global int *ctr, int p, __global float *x,
+                        __global const float *tmp, __global const float *w, uint n_embd,
+                        float eps) {
+  const int nch = fz_chunks(n_embd, FZ_CH);
+  float s = 0.0f;
+  int first = 1, c;
+  while ((c = fz_claim(ctr, p, nch)) >= 0) {
+    if (first) s = fz_norm_scale(tmp, n_embd, eps), first = 0;
+    const uint r0 = (uint)c * FZ_CH, end = min(r0 + FZ_CH, n_embd);
+    for (uint r = r0; r < end; r++) x[r] += tmp[r] * s * w[r];
+    fz_done(ctr, p);
+  }
+  fz_wait(ctr, p, nch);
+}
+
+/* The split QKV's finish of head h (q heads, then k, then v; as kernels/norm.cl
+ * clkv_qkv_finish for one token): bias, per-head RMSNorm of q and k, RoPE of q and k, k and
+ * v into the cache. */
+inline void fz_finish_head(uint h, __global float *q, __global float *tk, __global float *tv,
+                           uint q_rows, uint kv_rows, __global const float *bias,
+                           __global const float *qn, __global const float *kn, float eps,
+                           __global const float *inv_freq, __global uchar *kc,
+                           __global uchar *vc, __global const int *btab, int seq, int pos,
+                           uint layer_base, uint max_blocks) {
+  const uint r0 = h * HEAD_DIM;
+  const int is_q = r0 < q_rows, is_k = !is_q && r0 < q_rows + kv_rows;
+  const uint kr = is_q ? r0 : r0 - q_rows - (is_k ? 0 : kv_rows);
+  __global float *v = is_q ? q + kr : (is_k ? tk : tv) + kr;
+#if HAS_BIAS
+  for (uint i = 0; i < HEAD_DIM; i++) v[i] += bias[r0 + i];
+#endif
+#if HAS_QK_NORM
+  if (is_q || is_k) {
+    __global const float *w = is_q ? qn : kn;
+    float ss = 0.0f;
+    for (uint i = 0; i < HEAD_DIM; i++) ss += v[i] * v[i];
+    const float s = rsqrt(ss / (float)HEAD_DIM + eps);
+    for (uint i = 0; i < HEAD_DIM; i++) v[i] = v[i] * s * w[i];
+  }
+#endif
+  if (is_q || is_k)
+    for (uint i = 0; i < HEAD_DIM; i += 2) {
+      const float2 y = clkv_rope_pair((float2)(v[i], v[i + 1]), pos, inv_freq[i / 2]);
+      v[i] = y.x;
+      v[i + 1] = y.y;
+    }
+  if (is_q) return;
+  const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
+  for (uint g = 0; g < HEAD_DIM; g += KV_QG) {
+    float lo = v[g], hi = v[g];
+    for (uint i = g + 1; i < g + KV_QG; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
+    for (uint i = g; i < g + KV_QG; i += 2)
+      clkv_kv_store2(is_k ? kc : vc, base, kr / HEAD_DIM, pos % KV_BS, i, v[i], v[i + 1], lo, hi);
+  }
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
+                       __global float *x, uint n_embd, __global float *tmp,
+                       /* o, gate/up, down of the layer just attended */
+                       __global const float *att, __global const uchar *Wo, uint q_rows,
+                       __global const float *post_attn_norm,
+                       __global const float *ffn_norm, __global const uchar *Wgu,
+                       __global float *ff, uint n_ff, __global const uchar *Wdown,
+                       __global const float *post_ffn_norm,
+                       /* the next layer's QKV (Wq alone when not SPLIT: the stacked wqkv) */
+                       __global const float *attn_norm, __global const uchar *Wq,
+                       __global const uchar *Wk, __global const uchar *Wv,
+                       __global float *q, __global float *tk, __global float *tv, uint kv_rows,
+                       __global const float *bias, __global const float *q_norm,
+                       __global const float *k_norm,
+                       __global uchar *kc, __global uchar *vc, __global const int *btab,
+                       __global const int *tok_seq, __global const int *tok_pos,
+                       __global const float *inv_freq, uint layer_base, uint max_blocks,
+                       /* the logits */
+                       __global const float *out_norm, __global const uchar *Wout,
+                       __global float *logits, uint n_vocab) {
+  float out[FZ_CH];
+  int c;
+  if (flags & FZ_F_FFN) {
+    /* x += Wo · att */
+    const int n_o = fz_chunks(n_embd, FZ_CH);
+    while ((c = fz_claim(ctr, FZ_O, n_o)) >= 0) {
+      const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, n_embd - r0);
+      fz_rows(Wo, WT_O, n_embd, q_rows, r0, n, att, att, 0, out);
+      for (uint i = 0; i < n; i++) {
+#if POST
+        tmp[r0 + i] = out[i];
+#else
+        x[r0 + i] += out[i];
+#endif
+      }
+      fz_done(ctr, FZ_O);
+    }
+    fz_wait(ctr, FZ_O, n_o);
+#if POST
+    fz_post_add(ctr, FZ_OP, x, tmp, post_attn_norm, n_embd, eps);
+#endif
+    /* ff = act(gate) · up of norm(x), over interleaved (gate, up) rows */
+    const int n_gu = fz_chunks(2 * n_ff, FZ_CH);
+    float s = 0.0f;
+    int first = 1;
+    while ((c = fz_claim(ctr, FZ_GU, n_gu)) >= 0) {
+      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, 2 * n_ff - r0);
+      fz_rows(Wgu, WT_GU, 2 * n_ff, n_embd, r0, n, x, ffn_norm, 1, out);
+      for (uint i = 0; i < n; i += 2) ff[(r0 + i) / 2] = CLKV_GLU(GLU, out[i] * s, out[i + 1] * s);
+      fz_done(ctr, FZ_GU);
+    }
+    fz_wait(ctr, FZ_GU, n_gu);
+    /* x += Wdown · ff */
+    const int n_d = fz_chunks(n_embd, FZ_CH);
+    while ((c = fz_claim(ctr, FZ_DOWN, n_d)) >= 0) {
+      const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, n_embd - r0);
+      fz_rows(Wdown, WT_DOWN, n_embd, n_ff, r0, n, ff, ff, 0, out);
+      for (uint i = 0; i < n; i++) {
+#if POST
+        tmp[r0 + i] = out[i];
+#else
+        x[r0 + i] += out[i];
+#endif
+      }
+      fz_done(ctr, FZ_DOWN);
+    }
+    fz_wait(ctr, FZ_DOWN, n_d);
+#if POST
+    fz_post_add(ctr, FZ_DP, x, tmp, post_ffn_norm, n_embd, eps);
+#endif
+  }
+  if (flags & FZ_F_QKV) {
+    const uint rows = q_rows + 2 * kv_rows;
+    const int n_q = fz_chunks(rows, FZ_CH);
+    const int pos = tok_pos[0], seq = tok_seq[0];
+    float s = 0.0f;
+    int first = 1;
+#if SPLIT
+    /* q, k, v of norm(x) to q, tk, tv (q_rows and kv_rows: multiples of FZ_CH), then each
+     * head finished */
+    while ((c = fz_claim(ctr, FZ_QKV, n_q)) >= 0) {
+      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      const uint r0 = (uint)c * FZ_CH;
+      __global float *dst;
+      if (r0 < q_rows) {
+        fz_rows(Wq, WT_Q, q_rows, n_embd, r0, FZ_CH, x, attn_norm, 1, out);
+        dst = q + r0;
+      } else if (r0 < q_rows + kv_rows) {
+        fz_rows(Wk, WT_K, kv_rows, n_embd, r0 - q_rows, FZ_CH, x, attn_norm, 1, out);
+        dst = tk + (r0 - q_rows);
+      } else {
+        fz_rows(Wv, WT_V, kv_rows, n_embd, r0 - q_rows - kv_rows, FZ_CH, x, attn_norm, 1, out);
+        dst = tv + (r0 - q_rows - kv_rows);
+      }
+      for (uint i = 0; i < FZ_CH; i++) dst[i] = out[i] * s;
+      fz_done(ctr, FZ_QKV);
+    }
+    fz_wait(ctr, FZ_QKV, n_q);
+    const int n_h = (int)(rows / HEAD_DIM);
+    while ((c = fz_claim(ctr, FZ_FIN, n_h)) >= 0) {
+      fz_finish_head((uint)c, q, tk, tv, q_rows, kv_rows, bias, q_norm, k_norm, eps, inv_freq,
+                     kc, vc, btab, seq, pos, layer_base, max_blocks);
+      fz_done(ctr, FZ_FIN);
+    }
+#else
+    /* q (RoPE) to q; k (RoPE) and v into the paged cache at the token's position */
+    while ((c = fz_claim(ctr, FZ_QKV, n_q)) >= 0) {
+      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, rows - r0);
+      fz_rows(Wq, WT_Q, rows, n_embd, r0, n, x, attn_norm, 1, out);
+      for (uint i = 0; i < n; i += 2) {
+        const uint R = r0 + i;
+        float2 y = (float2)(out[i], out[i + 1]) * s;
+        if (R < q_rows + kv_rows) y = clkv_rope_pair(y, pos, inv_freq[(R % HEAD_DIM) / 2]);
+        out[i] = y.x;
+        out[i + 1] = y.y;
+        if (R < q_rows) q[R] = y.x, q[R + 1] = y.y;
+      }
+      if (r0 + n > q_rows) {
+        const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
+        for (uint g = 0; g < n; g += KV_QG) { /* whole scale groups (q_rows, FZ_CH: multiples) */
+          if (r0 + g < q_rows) continue;
+          float lo = out[g], hi = out[g];
+          for (uint i = g + 1; i < g + KV_QG; i++) lo = fmin(lo, out[i]), hi = fmax(hi, out[i]);
+          for (uint i = g; i < g + KV_QG; i += 2) {
+            const uint R = r0 + i, is_v = R >= q_rows + kv_rows;
+            const uint kr = R - q_rows - (is_v ? kv_rows : 0);
+            clkv_kv_store2(is_v ? vc : kc, base, kr / HEAD_DIM, pos % KV_BS, kr % HEAD_DIM,
+                           out[i], out[i + 1], lo, hi);
+          }
+        }
+      }
+      fz_done(ctr, FZ_QKV);
+    }
+#endif
+    /* the attention launch after this one reads q and the cache: no wait needed */
+  }
+  if (flags & FZ_F_OUT) {
+    /* logits = Wout · norm(x) */
+    const uint per = FZ_CH * FZ_OUT_CH;
+    const int n_l = fz_chunks(n_vocab, per);
+    float s = 0.0f;
+    int first = 1;
+    while ((c = fz_claim(ctr, FZ_OUT, n_l)) >= 0) {
+      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      const uint end = min((uint)c * per + per, n_vocab);
+      for (uint r0 = (uint)c * per; r0 < end; r0 += FZ_CH) {
+        const uint n = min((uint)FZ_CH, end - r0);
+        fz_rows(Wout, WT_OUT, n_vocab, n_embd, r0, n, x, out_norm, 1, out);
+        for (uint i = 0; i < n; i++) logits[r0 + i] = out[i] * s;
+      }
+      fz_done(ctr, FZ_OUT);
+    }
+  }
+  /* The last work-group out resets the counters for the next launch. */
+  mem_fence(CLK_GLOBAL_MEM_FENCE);
+  if (atomic_inc(&ctr[FZ_C(FZ_EXIT)]) == (int)get_num_groups(0) - 1)
+    for (int i = 0; i < FZ_N_CTR; i++) atomic_xchg(&ctr[FZ_C(i)], 0);
+}
