@@ -8,10 +8,10 @@
 #include "clkv_internal.h"
 
 /* The event time may be at most this much above the wall clock around it (clock
- * granularity), and at most this factor below it (launch and clFinish overhead, and the
- * thread wake-ups of a loaded machine: the probe runs for at least CLKV__TIMER_PROBE_MS and
- * its fastest launch counts; PoCL agrees within 1% when idle, within 1.8x at load 12 on 2
- * cores, where rusticl on llvmpipe reports 1 ns for 6 ms). */
+ * granularity), and at most this factor below it (noise: the probe compares what 2x more
+ * work adds by each clock, so that launch latency and the thread wake-ups of a loaded
+ * machine cancel; PoCL agrees within 1% when idle, where rusticl on llvmpipe reports 1 ns
+ * for 6 ms). */
 #define CLKV__TIMER_MAX_OVER 1.10
 #define CLKV__TIMER_SLACK_MS 0.05
 #define CLKV__TIMER_MAX_UNDER 3.0
@@ -19,7 +19,7 @@
 
 typedef struct clkv__timer_verdict {
   int trusted;      /* 1: the events agree with the wall clock */
-  double event_ms;  /* the probe's time by its event (START→END), of its fastest launch */
+  double event_ms;  /* what 2x more probe work added by the events (START→END) */
   double wall_ms;   /* ... and by the wall clock around enqueue and clFinish */
   char note[200];   /* one line for people: what was measured and what is used */
 } clkv__timer_verdict;
@@ -29,7 +29,7 @@ typedef struct clkv__timer_verdict {
 int clkv__timer_judge(double event_ms, double wall_ms, char *why, size_t cap);
 
 /* Times the probe on rt's queue (created with CL_QUEUE_PROFILING_ENABLE) by both clocks and
- * judges (about 5 × CLKV__TIMER_PROBE_MS plus one small build). $CLKV_TIMERS=wall forces the
+ * judges (about 20 × CLKV__TIMER_PROBE_MS plus one small build). $CLKV_TIMERS=wall forces the
  * wall clock, =events trusts the events unchecked. An OpenCL failure returns its status (the
  * verdict then says the events are not trusted). */
 clkv_status clkv__timer_check(clkv_runtime *rt, clkv__timer_verdict *out, clkv_error *err);
