@@ -465,6 +465,7 @@ int bench_device_main(int argc, char **argv) {
     fprintf(stderr, "clkv_bench device: %s\n", err.message);
     return 1;
   }
+  fprintf(stderr, "clkv_bench: %s\n", rt->timer_note); /* events or the wall clock */
   const clkv_device_info *d = clkv_runtime_device(rt);
   dev_results r;
   memset(&r, 0, sizeof r);

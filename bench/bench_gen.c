@@ -417,6 +417,7 @@ int bench_gen_main(int argc, char **argv) {
     fprintf(stderr, "clkv_bench gen: %s\n", err.message);
     goto done;
   }
+  fprintf(stderr, "clkv_bench: %s\n", rt->timer_note); /* events or the wall clock */
   int total = 3 + n_pre + n_dec + n_bat, step = 0;
   progress(step, total, "device bandwidth, compute");
   if (bench_device_peaks(rt, o.quick ? 0.02 : 0.05, &pk, &err)) {

@@ -48,6 +48,7 @@ static void print_report(const clkv_tune_report *r) {
          r->wall_clock ? "wall clock" : "events", r->elapsed_s,
          r->budget_hit ? " (a stage used up its share of the budget; best so far kept)" : "",
          r->tuning_file);
+  if (r->wall_clock && r->timer_note[0]) printf("note: %s\n", r->timer_note);
 }
 
 static int cli_tune(const cli_cmd *c, int argc, char **argv) {

@@ -531,7 +531,9 @@ typedef struct clkv_tune_report {
   unsigned candidates_checked; /* every timed candidate passed the check first */
   double elapsed_s;
   int budget_hit;          /* a stage used up its share of the budget; best so far kept */
-  int wall_clock;          /* 1: timed by the wall clock (runtime without profiling) */
+  int wall_clock;          /* 1: timed by the wall clock (runtime without profiling, or the
+                              device's event timers disagree with the wall clock) */
+  char timer_note[200];    /* the runtime's check of the event timers, in words ("" unchecked) */
   int clblast_available;   /* 1: the CLBlast prefill path can run here; else clblast_why */
   char clblast_why[256];
   char tuning_file[1200];  /* the file written ("" when params.save is 0) */

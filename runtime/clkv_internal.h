@@ -70,7 +70,9 @@ struct clkv_runtime {
   char cache_dir[1024];     /* where binaries (and tuning results) live */
   char kernel_dir[1024];    /* "" → embedded sources */
   int use_binary_cache;
-  int profiling;
+  int profiling;            /* events on the queue time launches; 0 also where the timer check
+                               (runtime/timer_check.h) found them wrong */
+  char timer_note[200];     /* that check's verdict in words; "" when profiling was not asked */
   unsigned builds_compiled; /* programs compiled from source */
   unsigned builds_cached;   /* programs loaded from the on-disk binary cache */
   unsigned long long launches; /* kernel launches through clkv__launch */

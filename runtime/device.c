@@ -156,7 +156,10 @@ static const char *mali_arch(const char *name) {
 static void classify_arch(clkv_device_info *in, const char *exts, cl_device_id d) {
   const char *a = "unknown";
   if (in->type == CLKV_DEVICE_CPU) {
-    a = in->vendor == CLKV_VENDOR_POCL ? "pocl-cpu" : "cpu";
+    /* Mesa's rusticl reports vendor id 0 and no vendor extension: its platform and
+     * llvmpipe's device name are all there is to tell it by */
+    int llvmpipe = has_ci(in->platform_name, "rusticl") && !strncmp(in->name, "llvmpipe", 8);
+    a = in->vendor == CLKV_VENDOR_POCL ? "pocl-cpu" : llvmpipe ? "rusticl-llvmpipe" : "cpu";
   } else {
     switch (in->vendor) {
     case CLKV_VENDOR_NVIDIA: a = nvidia_arch(d, exts); break;

@@ -62,7 +62,7 @@ static const char *const known_archs[] = {
     "nvidia-ampere", "nvidia-ada",   "nvidia-hopper", "nvidia-blackwell", "nvidia",
     "intel-gen9",    "intel-gen11",  "intel-gen",    "intel-xe",     "mali-midgard",
     "mali-bifrost",  "mali-valhall", "mali",         "adreno",       "apple",        "gpu",
-    "unknown"};
+    "unknown",       "rusticl-llvmpipe"};
 
 const char *clkv__profile_key_name(int key) {
   return key >= 0 && key < CLKV__PK_COUNT ? keys[key].name : NULL;

@@ -1,6 +1,7 @@
 /* runtime.c — the runtime object: one device with its context, in-order queue and built
  * programs; where the binary cache lives; clearing that cache. */
 #include "clkv_internal.h"
+#include "timer_check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +62,12 @@ clkv_status clkv_runtime_create(const clkv_runtime_params *p, clkv_runtime **out
   /* clCreateCommandQueue (1.2 API) so that OpenCL 1.2 drivers work too. */
   CLKV_CL_CREATE(rt->queue, clCreateCommandQueue(rt->context, rt->device,
                                                  p->profiling ? CL_QUEUE_PROFILING_ENABLE : 0, &clkv__e));
+  if (p->profiling) { /* events are trusted only once they agree with the wall clock */
+    clkv__timer_verdict tv;
+    clkv_error ignored;
+    rt->profiling = clkv__timer_check(rt, &tv, &ignored) == CLKV_OK && tv.trusted;
+    snprintf(rt->timer_note, sizeof rt->timer_note, "%s", tv.note);
+  }
   free(devs);
   *out = rt;
   return CLKV_OK;

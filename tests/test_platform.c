@@ -138,9 +138,9 @@ Test(platform, tunable_keys_are_the_tuning_file_keys_and_default_sets_them_all) 
   cr_assert_eq(tunables, CLKV__TUN_COUNT, "every row of CLKV__TUNABLES (decode/prefill ksplit rg rows tt, "
                "att_wg tq tk, ...) is a profile key and a tuning-file key");
   /* CPUs must not inherit a vendor's GPU values: their arch sections set every tunable */
-  const char *cpu_arch[] = {"cpu", "pocl-cpu"};
-  for (int a = 0; a < 2; a++) {
-    clkv_device_info c = dev(CLKV_DEVICE_CPU, a ? CLKV_VENDOR_POCL : CLKV_VENDOR_INTEL, cpu_arch[a], "cpu");
+  const char *cpu_arch[] = {"cpu", "pocl-cpu", "rusticl-llvmpipe"};
+  for (int a = 0; a < 3; a++) {
+    clkv_device_info c = dev(CLKV_DEVICE_CPU, a == 1 ? CLKV_VENDOR_POCL : CLKV_VENDOR_INTEL, cpu_arch[a], "cpu");
     clkv__profile q = lookup_shipped(&c);
     for (int k = CLKV__PK_TUNABLE0; k < CLKV__PK_TUNABLE0 + CLKV__TUN_COUNT; k++)
       cr_assert_eq(q.from[k].level, CLKV__PL_ARCH, "%s: %s", cpu_arch[a], clkv__profile_key_name(k));
@@ -175,6 +175,8 @@ static const lookup_case cases[] = {
      32, CLKV__PL_ARCH, 32, CLKV__PL_ARCH, Q(WG_LIMIT_256), CLKV__PL_VENDOR},
     {CLKV_DEVICE_GPU, CLKV_VENDOR_AMD, "amd", "AMD Radeon (rusticl)", "vendor AMD > default",
      64, CLKV__PL_VENDOR, 64, CLKV__PL_VENDOR, Q(WG_LIMIT_256), CLKV__PL_VENDOR},
+    {CLKV_DEVICE_CPU, CLKV_VENDOR_UNKNOWN, "rusticl-llvmpipe", "llvmpipe (LLVM 15.0.6, 256 bits)",
+     "arch rusticl-llvmpipe > default", 0, CLKV__PL_ARCH, 16, CLKV__PL_ARCH, 0, CLKV__PL_ARCH},
     {CLKV_DEVICE_CPU, CLKV_VENDOR_AMD, "cpu", "AMD Ryzen (APP CPU)", "arch cpu > vendor AMD > default",
      0, CLKV__PL_ARCH, 1, CLKV__PL_ARCH, 0, CLKV__PL_ARCH},
     {CLKV_DEVICE_GPU, CLKV_VENDOR_NVIDIA, "nvidia-ampere", "NVIDIA GeForce RTX 3080",

@@ -100,6 +100,7 @@ clkv_status clkv_tune(clkv_runtime *rt, const clkv_file_info *fi, const clkv_tun
                               user, &r, err);
   if (st) return st;
   report_copy(&r, out);
+  snprintf(out->timer_note, sizeof out->timer_note, "%s", rt->timer_note);
   if (!p->save) return CLKV_OK;
   if ((st = clkv__tuning_save(rt, &r.tuned, err))) return st;
   clkv_tuning_path(rt, out->tuning_file, sizeof out->tuning_file);
