@@ -2,6 +2,52 @@
  * dequantization and dot products of 32-element pieces, the KV cache layout. OpenCL C 1.2;
  * needs no fp16 arithmetic (vload_half/vstore_half work everywhere). */
 
+/* ---- fp16 loads: vload_half, or integer bit operations where the driver emulates
+ * vload_half in software (PoCL 3.1 on CPUs: ~25 scalar instructions per value, no
+ * vcvtph2ps); the platform profile's quirk soft_half builds with -DCLKV_SOFT_HALF=1. ---- */
+#ifndef CLKV_SOFT_HALF
+#define CLKV_SOFT_HALF 0
+#endif
+
+/* The float value of the fp16 bits h, exact for every value: normal (exponent rebiased),
+ * subnormal (the 10-bit mantissa times 2^-24, exact in float and normal there, so a
+ * device that flushes float subnormals gets it right too), zero, inf and nan (payload kept). */
+inline float clkv_half_bits(uint h) {
+  const uint em = h & 0x7fffu, s = (h & 0x8000u) << 16;
+  const uint v = em >= 0x7c00u ? (em << 13) | 0x7f800000u
+               : em >= 0x0400u ? (em << 13) + 0x38000000u
+                               : as_uint((float)em * 0x1p-24f);
+  return as_float(v | s);
+}
+
+/* The same for eight values. */
+inline float8 clkv_half_bits8(ushort8 h) {
+  const uint8 u = convert_uint8(h), em = u & 0x7fffu;
+  uint8 v = select(as_uint8(convert_float8(em) * 0x1p-24f), (em << 13) + 0x38000000u,
+                   em >= 0x0400u);
+  v = select(v, (em << 13) | 0x7f800000u, em >= 0x7c00u);
+  return as_float8(v | ((u & 0x8000u) << 16));
+}
+
+/* Element i of the fp16 array at p (byte address; 2-byte aligned), as float: the block scales
+ * of every weight type. */
+inline float clkv_ld_half(const __global uchar *p, uint i) {
+#if CLKV_SOFT_HALF
+  return clkv_half_bits(((const __global ushort *)p)[i]);
+#else
+  return clkv_ld_half(p, i);
+#endif
+}
+
+/* Elements 8i .. 8i+7 of the fp16 array at p. */
+inline float8 clkv_ld_half8(const __global half *p, uint i) {
+#if CLKV_SOFT_HALF
+  return clkv_half_bits8(vload8(i, (const __global ushort *)p));
+#else
+  return vload_half8(i, p);
+#endif
+}
+
 /* Bytes of a row of cols elements of weight type t (cols a multiple of its block). */
 inline size_t clkv_row_bytes(int t, uint cols) {
   return (size_t)(cols / clkv__wt_block_elems(t)) * clkv__wt_block_bytes(t);
@@ -48,8 +94,8 @@ inline float8 clkv_iq4_8(uchar8 n) {
 /* Q5_0 (has_min 0) and Q5_1 (has_min 1). */
 inline void clkv_q32_q5(const __global uchar *p, int has_min, float8 *q0, float8 *q1, float8 *q2,
                         float8 *q3, float *d, float *m) {
-  *d = vload_half(0, (const __global half *)p);
-  *m = has_min ? vload_half(1, (const __global half *)p) : -16.0f * *d;
+  *d = clkv_ld_half(p, 0);
+  *m = has_min ? clkv_ld_half(p, 1) : -16.0f * *d;
   const __global uchar *h = p + (has_min ? 4 : 2);
   const uchar8 a = vload8(0, h + 4), c = vload8(1, h + 4);
   *q0 = convert_float8((a & (uchar)15) | (clkv_bits8(h[0]) << (uchar)4));
@@ -70,8 +116,8 @@ inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float8 *q0, 
     sc = (s[j + 4] & 15u) | ((uint)(s[j - 4] >> 6) << 4);
     mn = (uint)(s[j + 4] >> 4) | ((uint)(s[j] >> 6) << 4);
   }
-  *d = vload_half(0, (const __global half *)p) * (float)sc;
-  *m = -vload_half(1, (const __global half *)p) * (float)mn;
+  *d = clkv_ld_half(p, 0) * (float)sc;
+  *m = -clkv_ld_half(p, 1) * (float)mn;
   const __global uchar *qs = p + (five ? 48 : 16) + 32 * (j / 2);
   const uchar sh = (uchar)(4 * (j & 1));
   uchar8 a0 = (vload8(0, qs) >> sh) & (uchar)15, a1 = (vload8(1, qs) >> sh) & (uchar)15;
@@ -100,7 +146,7 @@ inline void clkv_q32_q6k(const __global uchar *p, uint j, float8 *q0, float8 *q1
                                    (((vload8(i, qh) >> hs) & (uchar)3) << (uchar)4)) - 32.0f)
   *q0 = CLKV_Q6(0) * s0; *q1 = CLKV_Q6(1) * s0; *q2 = CLKV_Q6(2) * s1; *q3 = CLKV_Q6(3) * s1;
 #undef CLKV_Q6
-  *d = vload_half(104, (const __global half *)p);
+  *d = clkv_ld_half(p, 104);
   *m = 0.0f;
 }
 
@@ -121,7 +167,7 @@ inline void clkv_q32_q3k(const __global uchar *p, uint j, float8 *q0, float8 *q1
                     4.0f + 4.0f * convert_float8((vload8(i, p) >> hj) & (uchar)1))
   *q0 = CLKV_Q3(0) * s0; *q1 = CLKV_Q3(1) * s0; *q2 = CLKV_Q3(2) * s1; *q3 = CLKV_Q3(3) * s1;
 #undef CLKV_Q3
-  *d = vload_half(54, (const __global half *)p);
+  *d = clkv_ld_half(p, 54);
   *m = 0.0f;
 }
 
@@ -131,7 +177,7 @@ inline void clkv_q32_q2k(const __global uchar *p, uint j, float8 *q0, float8 *q1
                          float8 *q3, float *d, float *m) {
   const __global uchar *qs = p + 16 + 32 * (j / 4);
   const uchar sh = (uchar)(2 * (j % 4)), s0 = p[2 * j], s1 = p[2 * j + 1];
-  const float D = vload_half(40, (const __global half *)p), M = vload_half(41, (const __global half *)p);
+  const float D = clkv_ld_half(p, 40), M = clkv_ld_half(p, 41);
   const float d0 = D * (float)(s0 & 15), m0 = M * (float)(s0 >> 4);
   const float d1 = D * (float)(s1 & 15), m1 = M * (float)(s1 >> 4);
   *q0 = convert_float8((vload8(0, qs) >> sh) & (uchar)3) * d0 - m0;
@@ -151,7 +197,7 @@ inline void clkv_q32_iq4(const __global uchar *qs, float8 *q0, float8 *q1, float
 inline float clkv_iq4xs_scale(const __global uchar *p, uint j) {
   const uint sh = (uint)p[2] | ((uint)p[3] << 8);
   const uint ls = (((uint)p[4 + j / 2] >> (4 * (j % 2))) & 15u) | (((sh >> (2 * j)) & 3u) << 4);
-  return vload_half(0, (const __global half *)p) * (float)((int)ls - 32);
+  return clkv_ld_half(p, 0) * (float)((int)ls - 32);
 }
 
 /* The quantized values of block b as four float8, and the scale d and offset m such that
@@ -164,7 +210,7 @@ inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float
     *d = 1.0f; *m = 0.0f;
   } else if (t == GGML_T_F16) {
     const __global half *p = (const __global half *)row + b * 32;
-    *q0 = vload_half8(0, p); *q1 = vload_half8(1, p); *q2 = vload_half8(2, p); *q3 = vload_half8(3, p);
+    *q0 = clkv_ld_half8(p, 0); *q1 = clkv_ld_half8(p, 1); *q2 = clkv_ld_half8(p, 2); *q3 = clkv_ld_half8(p, 3);
     *d = 1.0f; *m = 0.0f;
   } else if (t == GGML_T_BF16) {
     const __global ushort *p = (const __global ushort *)row + b * 32;
@@ -175,22 +221,22 @@ inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float
     *d = 1.0f; *m = 0.0f;
   } else if (t == GGML_T_Q8_0) {
     const __global uchar *p = row + b * 34;
-    *d = vload_half(0, (const __global half *)p);
+    *d = clkv_ld_half(p, 0);
     *m = 0.0f;
     const __global char *qp = (const __global char *)(p + 2);
     *q0 = convert_float8(vload8(0, qp)); *q1 = convert_float8(vload8(1, qp));
     *q2 = convert_float8(vload8(2, qp)); *q3 = convert_float8(vload8(3, qp));
   } else if (t == GGML_T_Q4_0) {
     const __global uchar *p = row + b * 18;
-    *d = vload_half(0, (const __global half *)p);
+    *d = clkv_ld_half(p, 0);
     *m = -8.0f * *d;
     const uchar8 a = vload8(0, p + 2), c = vload8(1, p + 2);
     *q0 = convert_float8(a & (uchar)15); *q1 = convert_float8(c & (uchar)15);
     *q2 = convert_float8(a >> (uchar)4); *q3 = convert_float8(c >> (uchar)4);
   } else if (t == GGML_T_Q4_1) {
     const __global uchar *p = row + b * 20;
-    *d = vload_half(0, (const __global half *)p);
-    *m = vload_half(1, (const __global half *)p);
+    *d = clkv_ld_half(p, 0);
+    *m = clkv_ld_half(p, 1);
     const uchar8 a = vload8(0, p + 4), c = vload8(1, p + 4);
     *q0 = convert_float8(a & (uchar)15); *q1 = convert_float8(c & (uchar)15);
     *q2 = convert_float8(a >> (uchar)4); *q3 = convert_float8(c >> (uchar)4);
@@ -198,7 +244,7 @@ inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float
     clkv_q32_q5(row + b * clkv__wt_block_bytes(t), t == GGML_T_Q5_1, q0, q1, q2, q3, d, m);
   } else if (t == GGML_T_IQ4_NL) {
     const __global uchar *p = row + b * 18;
-    *d = vload_half(0, (const __global half *)p);
+    *d = clkv_ld_half(p, 0);
     *m = 0.0f;
     clkv_q32_iq4(p + 2, q0, q1, q2, q3);
   } else { /* a K-quant or IQ4_XS: sub-block b % 8 of super-block b / 8 */
@@ -317,11 +363,11 @@ inline float4 clkv_kv_load4(const __global uchar *c, size_t base, uint kvh, uint
 #else
   const __global half *sp = (const __global half *)(c + base + KV_ROWS * KV_ROW_QBYTES);
 #if KV_TYPE == CLKV__KV_Q8
-  const float d = vload_half(row * KV_ROW_SCALES + d0 / KV_QG, sp);
+  const float d = clkv_ld_half((const __global uchar *)sp, row * KV_ROW_SCALES + d0 / KV_QG);
   return convert_float4(vload4(0, (const __global char *)(c + base) + row * HEAD_DIM + d0)) * d;
 #else
   const uint g = row * KV_ROW_SCALES + 2 * (d0 / KV_QG);
-  const float d = vload_half(g, sp), m = vload_half(g + 1, sp);
+  const float d = clkv_ld_half((const __global uchar *)sp, g), m = clkv_ld_half((const __global uchar *)sp, g + 1);
   const uchar2 b = vload2(0, c + base + row * KV_ROW_QBYTES + d0 / 2);
   return convert_float4((uchar4)(b.x & 15, b.x >> 4, b.y & 15, b.y >> 4)) * d + m;
 #endif
