@@ -293,6 +293,84 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
   *w0 = *w0 * d + m; *w1 = *w1 * d + m; *w2 = *w2 * d + m; *w3 = *w3 * d + m;
 }
 
+/* ---- int8 activations (the idea of llama.cpp's Q8_1): the mat-vec input quantized once per
+ * 32-value block to char q with scale dx = max|x| / 127 and sx = dx * sum(q); a weight block's
+ * dot product with it then runs in integers: d * dx * sum(qw * q) + m * sx, for weight =
+ * d * qw + m. -DINT8=1: portable (short products, int sums); 2: x86's pmaddubsw/pmaddwd
+ * through clang builtins where the compiler targets AVX2 (PoCL's CPU device), else as 1. ---- */
+
+/* Quantizes the 32 values x0..x3 to q (32 chars) and returns (dx, sx). */
+inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3, __local char *q) {
+  const float8 a = fmax(fmax(fabs(x0), fabs(x1)), fmax(fabs(x2), fabs(x3)));
+  const float4 a4 = fmax(a.lo, a.hi);
+  const float2 a2 = fmax(a4.lo, a4.hi);
+  const float amax = fmax(a2.x, a2.y), id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  const int8 q0 = convert_int8_rte(x0 * id), q1 = convert_int8_rte(x1 * id);
+  const int8 q2 = convert_int8_rte(x2 * id), q3 = convert_int8_rte(x3 * id);
+  vstore8(convert_char8(q0), 0, q); vstore8(convert_char8(q1), 1, q);
+  vstore8(convert_char8(q2), 2, q); vstore8(convert_char8(q3), 3, q);
+  const int8 s8 = q0 + q1 + q2 + q3;
+  const int4 s4 = s8.lo + s8.hi;
+  const int2 s2 = s4.lo + s4.hi;
+  return (float2)(amax / 127.0f, amax / 127.0f * (float)(s2.x + s2.y));
+}
+
+/* Weight block b (type t, CLKV_INT8_TYPE) as 32 integers (wl: elements 0-15, wh: 16-31; Q4
+ * nibbles unsigned) with its d and m (Q4_0: m = -8 d, as the float path). */
+inline void clkv_iw32(const __global uchar *row, uint b, int t, char16 *wl, char16 *wh, float *d,
+                      float *m) {
+  if (t == GGML_T_Q8_0) {
+    const __global uchar *p = row + b * 34;
+    *d = clkv_ld_half(p, 0);
+    *m = 0.0f;
+    *wl = vload16(0, (const __global char *)(p + 2));
+    *wh = vload16(1, (const __global char *)(p + 2));
+  } else {
+    const __global uchar *p = row + b * (t == GGML_T_Q4_1 ? 20 : 18);
+    const uchar16 raw = vload16(0, p + (t == GGML_T_Q4_1 ? 4 : 2));
+    *d = clkv_ld_half(p, 0);
+    *m = t == GGML_T_Q4_1 ? clkv_ld_half(p, 1) : -8.0f * *d;
+    *wl = as_char16(raw & (uchar)15);
+    *wh = as_char16(raw >> (uchar)4);
+  }
+}
+
+#if defined(INT8) && INT8 == 2 && defined(__AVX2__)
+#define CLKV_INT8_X86 1
+typedef char clkv_v32c __attribute__((vector_size(32)));
+typedef short clkv_v16s __attribute__((vector_size(32)));
+typedef int clkv_v8i __attribute__((vector_size(32)));
+typedef union { char16 h[2]; clkv_v32c v; } clkv_u32c;
+typedef union { clkv_v8i v; int8 o; } clkv_u8i;
+#endif
+
+/* The x block as the dot wants it: xl, xh (elements 0-15, 16-31) of the 32 chars at q. */
+inline void clkv_ix32(const __local char *q, char16 *xl, char16 *xh) {
+  *xl = vload16(0, q);
+  *xh = vload16(1, q);
+}
+
+/* sum(qw * qx) of a weight block (clkv_iw32) and an x block (clkv_ix32) in eight int lanes
+ * (their total is the block's dot product). t: whether qw is signed (Q8_0). */
+inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh) {
+#if defined(CLKV_INT8_X86)
+  clkv_u32c w, x;
+  w.h[0] = wl, w.h[1] = wh, x.h[0] = xl, x.h[1] = xh;
+  if (t == GGML_T_Q8_0) { /* pmaddubsw multiplies unsigned by signed: |w| by x with w's sign */
+    x.v = __builtin_ia32_psignb256(x.v, w.v);
+    w.h[0] = as_char16(abs(wl)), w.h[1] = as_char16(abs(wh));
+  }
+  const clkv_v16s p = __builtin_ia32_pmaddubsw256(w.v, x.v); /* |pairs| <= 2*128*127 */
+  const clkv_v16s one = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  clkv_u8i r;
+  r.v = __builtin_ia32_pmaddwd256(p, one);
+  return r.o;
+#else
+  const short16 p = convert_short16(wl) * convert_short16(xl) + convert_short16(wh) * convert_short16(xh);
+  return convert_int8(p.even) + convert_int8(p.odd);
+#endif
+}
+
 /* RoPE of the pair (y0, y1) = elements (2i, 2i+1) of a head, at angle pos · inv_freq[i]:
  * the one rotation of both the mat-vec (matvec.cl) and the CLBlast (gemm.cl) QKV epilogues. */
 inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {

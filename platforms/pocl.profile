@@ -23,10 +23,14 @@ decode.ksplit = 1
 decode.rg = 4
 decode.rows = 4
 decode.tt = 1
+# fact: the float dot; int8 activations (decode.dot 2, 3 with x86's pmaddubsw) were not
+# faster here in the form the kernel has today (docs/TUNING.md, 2026-11-30)
+decode.dot = 1
 prefill.ksplit = 1
 prefill.rg = 4
 prefill.rows = 4
 prefill.tt = 16
+prefill.dot = 1
 att_wg = 8
 tq = 16
 tk = 32

@@ -51,10 +51,11 @@ static void matvec(const target *t, const clkv__mv_shape *sh, int phase, const c
         const clkv__mv_shape f = clkv__matvec_fit(sh, epi, kv, HEAD_DIMS[0][0], t->max_wg);
         clkv__matvec_options(&f, w, epi, HEAD_DIMS[0][0], HEAD_DIMS[0][1], KV_BLOCK, kv, opts,
                              sizeof opts);
-        printf("%s\tmatvec.cl\tclkv_matvec\t%s\t%s %s%s%s ks%u rg%u rows%u tt%u (%s)\t%s\n", t->name,
+        printf("%s\tmatvec.cl\tclkv_matvec\t%s\t%s %s%s%s ks%u rg%u rows%u tt%u%s (%s)\t%s\n", t->name,
                phase == CLKV__PH_DECODE ? "decode" : "prefill", clkv__ggml_type_get(w)->name, EPI_NAMES[epi],
                epi == CLKV__EPI_QKV ? " kv " : "", epi == CLKV__EPI_QKV ? KV_NAMES[kv] : "",
-               f.ksplit, f.rg, clkv__matvec_rows(&f, epi), f.tt, origin, opts);
+               f.ksplit, f.rg, clkv__matvec_rows(&f, epi), f.tt, clkv__matvec_int8(&f) ? " int8" : "",
+               origin, opts);
       }
   }
 }
@@ -137,6 +138,14 @@ int main(int argc, char **argv) {
     clkv__tunables tun;
     clkv__default_tunables(&d, &tun); /* profile lookup, as the engine does without a tuning file */
     matvec(t, &tun.mv[CLKV__PH_DECODE], CLKV__PH_DECODE, "profile");
+    if (tun.mv[CLKV__PH_DECODE].dot < 2) { /* the int8 dot too, which the tuner may choose */
+      clkv__mv_shape s8 = tun.mv[CLKV__PH_DECODE];
+      s8.dot = 2;
+      const int keep = only_main;
+      only_main = 1;
+      matvec(t, &s8, CLKV__PH_DECODE, "profile, decode.dot 2");
+      only_main = keep;
+    }
     matvec(t, &tun.mv[CLKV__PH_PREFILL], CLKV__PH_PREFILL, "profile");
     attention(t, &tun, "profile");
     if (!only_main || i == 0) others(t);
