@@ -99,7 +99,7 @@ static void tuner_space(const target *t, const clkv__tunables *def) {
   for (unsigned a = 0; a < ks->n_search; a++)
     for (unsigned b = 0; b < rg->n_search; b++)
       for (unsigned c = 0; c < rows->n_search; c++) {
-        clkv__mv_shape s = {ks->search[a], rg->search[b], rows->search[c], 1};
+        clkv__mv_shape s = {ks->search[a], rg->search[b], rows->search[c], 1, 1};
         if ((size_t)s.ksplit * s.rg > t->max_wg) continue;
         matvec(t, &s, CLKV__PH_DECODE, "tuner");
         for (unsigned d = 0; d < tt->n_search; d++) {

@@ -289,7 +289,7 @@ static int cand_check(bench *b, const cand *c) {
                              NULL, NULL) == CL_SUCCESS &&
          close_enough(got, b->att_ref[ph], qn * n_tok, 2e-4f);
   }
-  /* F16 operands: about 3 decimal digits; int8 activations (decode.int8, kernels/common.cl):
+  /* F16 operands: about 3 decimal digits; int8 activations (decode.dot 2, 3; kernels/common.cl):
    * half a step of 1/127 of each 32-block's largest input, summed over a row */
   const int int8 = c->kind <= CLKV__TK_MV_PREFILL && clkv__matvec_int8(&c->t.mv[phase_of(c->kind)]) &&
                    CLKV_INT8_TYPE((int)b->wtype);
