@@ -2,6 +2,52 @@
  * dequantization and dot products of 32-element pieces, the KV cache layout. OpenCL C 1.2;
  * needs no fp16 arithmetic (vload_half/vstore_half work everywhere). */
 
+/* ---- fp16 loads: vload_half, or integer bit operations where the driver emulates
+ * vload_half in software (PoCL 3.1 on CPUs: ~25 scalar instructions per value, no
+ * vcvtph2ps); the platform profile's quirk soft_half builds with -DCLKV_SOFT_HALF=1. ---- */
+#ifndef CLKV_SOFT_HALF
+#define CLKV_SOFT_HALF 0
+#endif
+
+/* The float value of the fp16 bits h, exact for every value: normal (exponent rebiased),
+ * subnormal (the 10-bit mantissa times 2^-24, exact in float and normal there, so a
+ * device that flushes float subnormals gets it right too), zero, inf and nan (payload kept). */
+inline float clkv_half_bits(uint h) {
+  const uint em = h & 0x7fffu, s = (h & 0x8000u) << 16;
+  const uint v = em >= 0x7c00u ? (em << 13) | 0x7f800000u
+               : em >= 0x0400u ? (em << 13) + 0x38000000u
+                               : as_uint((float)em * 0x1p-24f);
+  return as_float(v | s);
+}
+
+/* The same for eight values. */
+inline float8 clkv_half_bits8(ushort8 h) {
+  const uint8 u = convert_uint8(h), em = u & 0x7fffu;
+  uint8 v = select(as_uint8(convert_float8(em) * 0x1p-24f), (em << 13) + 0x38000000u,
+                   em >= 0x0400u);
+  v = select(v, (em << 13) | 0x7f800000u, em >= 0x7c00u);
+  return as_float8(v | ((u & 0x8000u) << 16));
+}
+
+/* Element i of the fp16 array at p (byte address; 2-byte aligned), as float: the block scales
+ * of every weight type. */
+inline float clkv_ld_half(const __global uchar *p, uint i) {
+#if CLKV_SOFT_HALF
+  return clkv_half_bits(((const __global ushort *)p)[i]);
+#else
+  return clkv_ld_half(p, i);
+#endif
+}
+
+/* Elements 8i .. 8i+7 of the fp16 array at p. */
+inline float8 clkv_ld_half8(const __global half *p, uint i) {
+#if CLKV_SOFT_HALF
+  return clkv_half_bits8(vload8(i, (const __global ushort *)p));
+#else
+  return vload_half8(i, p);
+#endif
+}
+
 /* Bytes of a row of cols elements of weight type t (cols a multiple of its block). */
 inline size_t clkv_row_bytes(int t, uint cols) {
   return (size_t)(cols / clkv__wt_block_elems(t)) * clkv__wt_block_bytes(t);
@@ -48,8 +94,8 @@ inline float8 clkv_iq4_8(uchar8 n) {
 /* Q5_0 (has_min 0) and Q5_1 (has_min 1). */
 inline void clkv_q32_q5(const __global uchar *p, int has_min, float8 *q0, float8 *q1, float8 *q2,
                         float8 *q3, float *d, float *m) {
-  *d = vload_half(0, (const __global half *)p);
-  *m = has_min ? vload_half(1, (const __global half *)p) : -16.0f * *d;
+  *d = clkv_ld_half(p, 0);
+  *m = has_min ? clkv_ld_half(p, 1) : -16.0f * *d;
   const __global uchar *h = p + (has_min ? 4 : 2);
   const uchar8 a = vload8(0, h + 4), c = vload8(1, h + 4);
   *q0 = convert_float8((a & (uchar)15) | (clkv_bits8(h[0]) << (uchar)4));
@@ -70,8 +116,8 @@ inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float8 *q0, 
     sc = (s[j + 4] & 15u) | ((uint)(s[j - 4] >> 6) << 4);
     mn = (uint)(s[j + 4] >> 4) | ((uint)(s[j] >> 6) << 4);
   }
-  *d = vload_half(0, (const __global half *)p) * (float)sc;
-  *m = -vload_half(1, (const __global half *)p) * (float)mn;
+  *d = clkv_ld_half(p, 0) * (float)sc;
+  *m = -clkv_ld_half(p, 1) * (float)mn;
   const __global uchar *qs = p + (five ? 48 : 16) + 32 * (j / 2);
   const uchar sh = (uchar)(4 * (j & 1));
   uchar8 a0 = (vload8(0, qs) >> sh) & (uchar)15, a1 = (vload8(1, qs) >> sh) & (uchar)15;
@@ -100,7 +146,7 @@ inline void clkv_q32_q6k(const __global uchar *p, uint j, float8 *q0, float8 *q1
                                    (((vload8(i, qh) >> hs) & (uchar)3) << (uchar)4)) - 32.0f)
   *q0 = CLKV_Q6(0) * s0; *q1 = CLKV_Q6(1) * s0; *q2 = CLKV_Q6(2) * s1; *q3 = CLKV_Q6(3) * s1;
 #undef CLKV_Q6
-  *d = vload_half(104, (const __global half *)p);
+  *d = clkv_ld_half(p, 104);
   *m = 0.0f;
 }
 
@@ -121,7 +167,7 @@ inline void clkv_q32_q3k(const __global uchar *p, uint j, float8 *q0, float8 *q1
                     4.0f + 4.0f * convert_float8((vload8(i, p) >> hj) & (uchar)1))
   *q0 = CLKV_Q3(0) * s0; *q1 = CLKV_Q3(1) * s0; *q2 = CLKV_Q3(2) * s1; *q3 = CLKV_Q3(3) * s1;
 #undef CLKV_Q3
-  *d = vload_half(54, (const __global half *)p);
+  *d = clkv_ld_half(p, 54);
   *m = 0.0f;
 }
 
@@ -131,7 +177,7 @@ inline void clkv_q32_q2k(const __global uchar *p, uint j, float8 *q0, float8 *q1
                          float8 *q3, float *d, float *m) {
   const __global uchar *qs = p + 16 + 32 * (j / 4);
   const uchar sh = (uchar)(2 * (j % 4)), s0 = p[2 * j], s1 = p[2 * j + 1];
-  const float D = vload_half(40, (const __global half *)p), M = vload_half(41, (const __global half *)p);
+  const float D = clkv_ld_half(p, 40), M = clkv_ld_half(p, 41);
   const float d0 = D * (float)(s0 & 15), m0 = M * (float)(s0 >> 4);
   const float d1 = D * (float)(s1 & 15), m1 = M * (float)(s1 >> 4);
   *q0 = convert_float8((vload8(0, qs) >> sh) & (uchar)3) * d0 - m0;
@@ -151,7 +197,7 @@ inline void clkv_q32_iq4(const __global uchar *qs, float8 *q0, float8 *q1, float
 inline float clkv_iq4xs_scale(const __global uchar *p, uint j) {
   const uint sh = (uint)p[2] | ((uint)p[3] << 8);
   const uint ls = (((uint)p[4 + j / 2] >> (4 * (j % 2))) & 15u) | (((sh >> (2 * j)) & 3u) << 4);
-  return vload_half(0, (const __global half *)p) * (float)((int)ls - 32);
+  return clkv_ld_half(p, 0) * (float)((int)ls - 32);
 }
 
 /* The quantized values of block b as four float8, and the scale d and offset m such that
@@ -164,7 +210,7 @@ inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float
     *d = 1.0f; *m = 0.0f;
   } else if (t == GGML_T_F16) {
     const __global half *p = (const __global half *)row + b * 32;
-    *q0 = vload_half8(0, p); *q1 = vload_half8(1, p); *q2 = vload_half8(2, p); *q3 = vload_half8(3, p);
+    *q0 = clkv_ld_half8(p, 0); *q1 = clkv_ld_half8(p, 1); *q2 = clkv_ld_half8(p, 2); *q3 = clkv_ld_half8(p, 3);
     *d = 1.0f; *m = 0.0f;
   } else if (t == GGML_T_BF16) {
     const __global ushort *p = (const __global ushort *)row + b * 32;
@@ -175,22 +221,22 @@ inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float
     *d = 1.0f; *m = 0.0f;
   } else if (t == GGML_T_Q8_0) {
     const __global uchar *p = row + b * 34;
-    *d = vload_half(0, (const __global half *)p);
+    *d = clkv_ld_half(p, 0);
     *m = 0.0f;
     const __global char *qp = (const __global char *)(p + 2);
     *q0 = convert_float8(vload8(0, qp)); *q1 = convert_float8(vload8(1, qp));
     *q2 = convert_float8(vload8(2, qp)); *q3 = convert_float8(vload8(3, qp));
   } else if (t == GGML_T_Q4_0) {
     const __global uchar *p = row + b * 18;
-    *d = vload_half(0, (const __global half *)p);
+    *d = clkv_ld_half(p, 0);
     *m = -8.0f * *d;
     const uchar8 a = vload8(0, p + 2), c = vload8(1, p + 2);
     *q0 = convert_float8(a & (uchar)15); *q1 = convert_float8(c & (uchar)15);
     *q2 = convert_float8(a >> (uchar)4); *q3 = convert_float8(c >> (uchar)4);
   } else if (t == GGML_T_Q4_1) {
     const __global uchar *p = row + b * 20;
-    *d = vload_half(0, (const __global half *)p);
-    *m = vload_half(1, (const __global half *)p);
+    *d = clkv_ld_half(p, 0);
+    *m = clkv_ld_half(p, 1);
     const uchar8 a = vload8(0, p + 4), c = vload8(1, p + 4);
     *q0 = convert_float8(a & (uchar)15); *q1 = convert_float8(c & (uchar)15);
     *q2 = convert_float8(a >> (uchar)4); *q3 = convert_float8(c >> (uchar)4);
@@ -198,7 +244,7 @@ inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float
     clkv_q32_q5(row + b * clkv__wt_block_bytes(t), t == GGML_T_Q5_1, q0, q1, q2, q3, d, m);
   } else if (t == GGML_T_IQ4_NL) {
     const __global uchar *p = row + b * 18;
-    *d = vload_half(0, (const __global half *)p);
+    *d = clkv_ld_half(p, 0);
     *m = 0.0f;
     clkv_q32_iq4(p + 2, q0, q1, q2, q3);
   } else { /* a K-quant or IQ4_XS: sub-block b % 8 of super-block b / 8 */
@@ -245,6 +291,84 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
   float d, m;
   clkv_q32(row, b, t, w0, w1, w2, w3, &d, &m);
   *w0 = *w0 * d + m; *w1 = *w1 * d + m; *w2 = *w2 * d + m; *w3 = *w3 * d + m;
+}
+
+/* ---- int8 activations (the idea of llama.cpp's Q8_1): the mat-vec input quantized once per
+ * 32-value block to char q with scale dx = max|x| / 127 and sx = dx * sum(q); a weight block's
+ * dot product with it then runs in integers: d * dx * sum(qw * q) + m * sx, for weight =
+ * d * qw + m. -DINT8=1: portable (short products, int sums); 2: x86's pmaddubsw/pmaddwd
+ * through clang builtins where the compiler targets AVX2 (PoCL's CPU device), else as 1. ---- */
+
+/* Quantizes the 32 values x0..x3 to q (32 chars) and returns (dx, sx). */
+inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3, __local char *q) {
+  const float8 a = fmax(fmax(fabs(x0), fabs(x1)), fmax(fabs(x2), fabs(x3)));
+  const float4 a4 = fmax(a.lo, a.hi);
+  const float2 a2 = fmax(a4.lo, a4.hi);
+  const float amax = fmax(a2.x, a2.y), id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  const int8 q0 = convert_int8_rte(x0 * id), q1 = convert_int8_rte(x1 * id);
+  const int8 q2 = convert_int8_rte(x2 * id), q3 = convert_int8_rte(x3 * id);
+  vstore8(convert_char8(q0), 0, q); vstore8(convert_char8(q1), 1, q);
+  vstore8(convert_char8(q2), 2, q); vstore8(convert_char8(q3), 3, q);
+  const int8 s8 = q0 + q1 + q2 + q3;
+  const int4 s4 = s8.lo + s8.hi;
+  const int2 s2 = s4.lo + s4.hi;
+  return (float2)(amax / 127.0f, amax / 127.0f * (float)(s2.x + s2.y));
+}
+
+/* Weight block b (type t, CLKV_INT8_TYPE) as 32 integers (wl: elements 0-15, wh: 16-31; Q4
+ * nibbles unsigned) with its d and m (Q4_0: m = -8 d, as the float path). */
+inline void clkv_iw32(const __global uchar *row, uint b, int t, char16 *wl, char16 *wh, float *d,
+                      float *m) {
+  if (t == GGML_T_Q8_0) {
+    const __global uchar *p = row + b * 34;
+    *d = clkv_ld_half(p, 0);
+    *m = 0.0f;
+    *wl = vload16(0, (const __global char *)(p + 2));
+    *wh = vload16(1, (const __global char *)(p + 2));
+  } else {
+    const __global uchar *p = row + b * (t == GGML_T_Q4_1 ? 20 : 18);
+    const uchar16 raw = vload16(0, p + (t == GGML_T_Q4_1 ? 4 : 2));
+    *d = clkv_ld_half(p, 0);
+    *m = t == GGML_T_Q4_1 ? clkv_ld_half(p, 1) : -8.0f * *d;
+    *wl = as_char16(raw & (uchar)15);
+    *wh = as_char16(raw >> (uchar)4);
+  }
+}
+
+#if defined(INT8) && INT8 == 2 && defined(__AVX2__)
+#define CLKV_INT8_X86 1
+typedef char clkv_v32c __attribute__((vector_size(32)));
+typedef short clkv_v16s __attribute__((vector_size(32)));
+typedef int clkv_v8i __attribute__((vector_size(32)));
+typedef union { char16 h[2]; clkv_v32c v; } clkv_u32c;
+typedef union { clkv_v8i v; int8 o; } clkv_u8i;
+#endif
+
+/* The x block as the dot wants it: xl, xh (elements 0-15, 16-31) of the 32 chars at q. */
+inline void clkv_ix32(const __local char *q, char16 *xl, char16 *xh) {
+  *xl = vload16(0, q);
+  *xh = vload16(1, q);
+}
+
+/* sum(qw * qx) of a weight block (clkv_iw32) and an x block (clkv_ix32) in eight int lanes
+ * (their total is the block's dot product). t: whether qw is signed (Q8_0). */
+inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh) {
+#if defined(CLKV_INT8_X86)
+  clkv_u32c w, x;
+  w.h[0] = wl, w.h[1] = wh, x.h[0] = xl, x.h[1] = xh;
+  if (t == GGML_T_Q8_0) { /* pmaddubsw multiplies unsigned by signed: |w| by x with w's sign */
+    x.v = __builtin_ia32_psignb256(x.v, w.v);
+    w.h[0] = as_char16(abs(wl)), w.h[1] = as_char16(abs(wh));
+  }
+  const clkv_v16s p = __builtin_ia32_pmaddubsw256(w.v, x.v); /* |pairs| <= 2*128*127 */
+  const clkv_v16s one = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  clkv_u8i r;
+  r.v = __builtin_ia32_pmaddwd256(p, one);
+  return r.o;
+#else
+  const short16 p = convert_short16(wl) * convert_short16(xl) + convert_short16(wh) * convert_short16(xh);
+  return convert_int8(p.even) + convert_int8(p.odd);
+#endif
 }
 
 /* RoPE of the pair (y0, y1) = elements (2i, 2i+1) of a head, at angle pos · inv_freq[i]:
@@ -317,11 +441,11 @@ inline float4 clkv_kv_load4(const __global uchar *c, size_t base, uint kvh, uint
 #else
   const __global half *sp = (const __global half *)(c + base + KV_ROWS * KV_ROW_QBYTES);
 #if KV_TYPE == CLKV__KV_Q8
-  const float d = vload_half(row * KV_ROW_SCALES + d0 / KV_QG, sp);
+  const float d = clkv_ld_half((const __global uchar *)sp, row * KV_ROW_SCALES + d0 / KV_QG);
   return convert_float4(vload4(0, (const __global char *)(c + base) + row * HEAD_DIM + d0)) * d;
 #else
   const uint g = row * KV_ROW_SCALES + 2 * (d0 / KV_QG);
-  const float d = vload_half(g, sp), m = vload_half(g + 1, sp);
+  const float d = clkv_ld_half((const __global uchar *)sp, g), m = clkv_ld_half((const __global uchar *)sp, g + 1);
   const uchar2 b = vload2(0, c + base + row * KV_ROW_QBYTES + d0 / 2);
   return convert_float4((uchar4)(b.x & 15, b.x >> 4, b.y & 15, b.y >> 4)) * d + m;
 #endif

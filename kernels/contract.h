@@ -75,6 +75,11 @@ CLKV__CONTRACT_FN unsigned clkv__wt_block_bytes(int t) {
 #undef CLKV__WT_ELEMS
 #undef CLKV__WT_BYTES
 
+/* The weight types with an integer dot against int8 activations (clkv_idot32 in
+ * kernels/common.cl, -DINT8); the others keep the float dot. Numbers, not the enum, so that
+ * kernels can choose with #if: Q4_0, Q4_1, Q8_0 (host/ops/ops.c checks them). */
+#define CLKV_INT8_TYPE(t) ((t) == 2 || (t) == 3 || (t) == 8)
+
 /* The mat-vec epilogue (-DEPI=id, kernels/matvec.cl and kernels/gemm.cl): what the kernel does
  * with a row's dot products. Plain numbers, so that a kernel can choose with #if. */
 #define CLKV__EPI_STORE 0  /* Y = W·x (the logits, after the final norm) */

@@ -6,7 +6,9 @@
  * each scale group's range is found in local memory.
  * NORM 1 fuses RMSNorm of X (weight norm_w) into the product: one kernel per projection.
  * Work: dim0 = KSPLIT threads share a row (split over blocks), dim1 = row groups (ROWS rows
- * each, RG groups per workgroup), dim2 = token tiles of TT tokens. */
+ * each, RG groups per workgroup), dim2 = token tiles of TT tokens.
+ * INT8 (USE_INT8 below): x quantized to 8 bits per 32-block once per work-group into the local
+ * buffers xq (cols chars) and xf (2 floats per block, then one per work-item), integer dots. */
 #ifndef WTYPE
 #define WTYPE GGML_T_Q4_1
 #endif
@@ -28,6 +30,12 @@
 #ifndef TT
 #define TT 1
 #endif
+#ifndef INT8
+#define INT8 0
+#endif
+/* int8 activations (kernels/common.cl): for one token per work-group and the types with an
+ * integer dot; the work-group first quantizes its token's (normed) x into local memory. */
+#define USE_INT8 (INT8 != 0 && TT == 1 && CLKV_INT8_TYPE(WTYPE))
 
 #if (EPI == CLKV__EPI_QKV || CLKV__EPI_GATED(EPI)) && (ROWS % 2) != 0
 #error "QKV and SwiGLU epilogues need an even ROWS"
@@ -164,7 +172,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
                  __global uchar *kc, __global uchar *vc, __global const int *btab,
                  __global const int *tok_seq, __global const int *tok_pos,
                  __global const float *inv_freq, uint q_rows, uint kv_rows,
-                 uint layer_base, uint max_blocks) {
+                 uint layer_base, uint max_blocks, __local char *xq, __local float *xf) {
   const uint ks = get_local_id(0);
   const uint r0 = (get_group_id(1) * RG + get_local_id(1)) * ROWS;
   const uint t0 = get_group_id(2) * TT;
@@ -183,6 +191,44 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     CLKV_UNROLL for (int r = 0; r < ROWS; r++) sum[r][t] = 0.0f;
   }
 
+#if USE_INT8
+  { /* x (times the norm weight) to int8, each work-item a share of the blocks */
+    const uint li = get_local_id(1) * KSPLIT + ks;
+    float8 ssp = (float8)(0.0f);
+    for (uint b = li; b < nb; b += KSPLIT * RG) {
+      const __global float *xp = X + (size_t)(x_row0 + t0) * cols + b * 32;
+      float8 x0 = vload8(0, xp), x1 = vload8(1, xp), x2 = vload8(2, xp), x3 = vload8(3, xp);
+#if NORM
+      const __global float *np = norm_w + b * 32;
+      ssp += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+      x0 *= vload8(0, np); x1 *= vload8(1, np); x2 *= vload8(2, np); x3 *= vload8(3, np);
+#endif
+      vstore2(clkv_quant32_q8(x0, x1, x2, x3, xq + b * 32), b, xf);
+    }
+    xf[2 * nb + li] = clkv_hsum8(ssp);
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  /* (re)set after the barrier: nothing of this work-item's state then lives across it, which
+   * on PoCL would move the accumulators into memory) */
+  ss[0] = (float8)(0.0f);
+  CLKV_UNROLL for (int r = 0; r < ROWS; r++) acc[r] = (float8)(0.0f), off[r] = 0.0f;
+  if (ks == 0) /* the norm's sum of squares once per row group (the split lanes add up) */
+    for (uint i = 0; i < KSPLIT * RG; i++) ss[0].s0 += xf[2 * nb + i];
+  for (uint b = ks; b < nb; b += KSPLIT) {
+    char16 xl, xh;
+    clkv_ix32(xq + b * 32, &xl, &xh);
+    const float2 xds = vload2(b, xf);
+    CLKV_UNROLL for (int r = 0; r < ROWS; r++) {
+      if (r0 + r < rows) {
+        char16 wl, wh;
+        float d, m;
+        clkv_iw32(W + (size_t)(r0 + r) * row_bytes, b, WTYPE, &wl, &wh, &d, &m);
+        acc[r] += convert_float8(clkv_idot32(WTYPE, wl, wh, xl, xh)) * (d * xds.x);
+        off[r] += m * xds.y;
+      }
+    }
+  }
+#else
   for (uint b = ks; b < nb; b += KSPLIT) {
     float8 x[TT][4];
     float xs[TT];
@@ -218,6 +264,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       }
     }
   }
+#endif
   CLKV_UNROLL for (int t = 0; t < TT; t++) ssum[t] = clkv_hsum8(ss[t]);
 #if TT == 1
   CLKV_UNROLL for (int r = 0; r < ROWS; r++) sum[r][0] = clkv_hsum8(acc[r]) + off[r];

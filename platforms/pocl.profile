@@ -10,7 +10,10 @@ description = PoCL's CPU device (LLVM vectorizes the work-items of a work-group)
 simd_width = 0           # fact: PoCL's CPU driver has no fixed subgroup width
 # fact: PoCL's CPU device reports CL_DEVICE_LOCAL_MEM_TYPE = CL_GLOBAL (`clkv devices`
 # shows "emulated in global"): local memory is ordinary RAM, a reduction in it only costs.
-quirks = local_mem_in_global
+# fact: PoCL 3.1 emulates vload_half in software on CPUs (~25 scalar instructions per value,
+# no vcvtph2ps; /work/shared/docs/PERF-NOTES.md): reading the fp16 block scales with integer
+# bit operations made SmolLM2 Q4_1 decode faster (docs/TUNING.md has the figures).
+quirks = local_mem_in_global soft_half
 # fact: measured on PoCL 3.1 (docs/TUNING.md, docs/BENCH.md): one work-item per row group
 # and no local-memory reduction; 4 rows per work-item share the loads of x and the fused
 # norm (SmolLM2-135M Q4_1 decode 29.5 -> 35-37 tok/s against rows 2); 16 prefill tokens
@@ -20,10 +23,14 @@ decode.ksplit = 1
 decode.rg = 4
 decode.rows = 4
 decode.tt = 1
+# fact: the float dot; int8 activations (decode.dot 2, 3 with x86's pmaddubsw) were not
+# faster here in the form the kernel has today (docs/TUNING.md, 2026-11-30)
+decode.dot = 1
 prefill.ksplit = 1
 prefill.rg = 4
 prefill.rows = 4
 prefill.tt = 16
+prefill.dot = 1
 att_wg = 8
 tq = 16
 tk = 32

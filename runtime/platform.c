@@ -72,6 +72,14 @@ const char *clkv__quirk_name(int quirk) {
   return quirk >= 0 && quirk < CLKV__Q_COUNT ? quirk_names[quirk] : NULL;
 }
 
+int clkv__device_quirk(const clkv_device_info *d, int quirk) {
+  const char *name = clkv__quirk_name(quirk), *q = d->quirks;
+  const size_t n = name ? strlen(name) : 0;
+  for (; n && (q = strstr(q, name)); q += n) /* a whole word of the space-separated list */
+    if ((q == d->quirks || q[-1] == ' ') && (q[n] == ' ' || q[n] == '\0')) return 1;
+  return 0;
+}
+
 /* ---- parsing ---- */
 typedef struct psection {
   clkv__plevel kind;

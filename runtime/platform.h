@@ -27,7 +27,9 @@
     "the max work-group size is capped at 256")                                                \
   X(NO_FP16, "no_fp16", "cl_khr_fp16 is reported but not used (no -DCLKV_HAS_FP16)")           \
   X(NO_SUBGROUPS, "no_subgroups", "subgroup support is reported but not used "                 \
-    "(no -DCLKV_HAS_SUBGROUPS)")
+    "(no -DCLKV_HAS_SUBGROUPS)")                                                               \
+  X(SOFT_HALF, "soft_half", "vload_half is emulated in software: kernels read fp16 with "     \
+    "integer bit operations (-DCLKV_SOFT_HALF=1)")
 
 enum {
 #define CLKV__PK_ENUM(id, name, lo, hi, p2) CLKV__PK_##id,
@@ -93,5 +95,7 @@ char *clkv__profile_text(const clkv__profile *p, const clkv_device_info *d);
 
 const char *clkv__profile_key_name(int key); /* "decode.ksplit"; NULL when out of range */
 const char *clkv__quirk_name(int quirk);     /* "wg_limit_256"; NULL when out of range */
+/* 1 if the profile applied to d set quirk (a CLKV__Q_* id). */
+int clkv__device_quirk(const clkv_device_info *d, int quirk);
 
 #endif /* CLKV_PLATFORM_H */

@@ -2,6 +2,7 @@
  * in-memory and an on-disk binary cache, kernel creation, the argument cursor's final check
  * and kernel launches. */
 #include "clkv_internal.h"
+#include "platform.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -251,8 +252,9 @@ clkv_status clkv__program_get(clkv_runtime *rt, const char *file, const char *op
   /* Compiler warnings are for kernel developers (CLKV_KERNEL_WARNINGS=1); some drivers
    * (PoCL) print them on stderr during every build, which users should not see. */
   const char *warn = getenv("CLKV_KERNEL_WARNINGS");
-  snprintf(opts, olen, "%s%s%s%s", options, rt->info.has_fp16 ? " -DCLKV_HAS_FP16=1" : "",
+  snprintf(opts, olen, "%s%s%s%s%s", options, rt->info.has_fp16 ? " -DCLKV_HAS_FP16=1" : "",
            rt->info.has_subgroups ? " -DCLKV_HAS_SUBGROUPS=1" : "",
+           clkv__device_quirk(&rt->info, CLKV__Q_SOFT_HALF) ? " -DCLKV_SOFT_HALF=1" : "",
            warn && *warn == '1' ? "" : " -w");
   program_key(file, opts, key, sizeof key);
   for (int i = 0; i < rt->n_programs; i++)

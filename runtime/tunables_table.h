@@ -29,6 +29,10 @@
     "CLKV_MV_RG", MV_DECODE, NONE, (1, 2, 4, 8, 16))                                                  \
   X(DECODE_ROWS, "decode.rows", mv[CLKV__PH_DECODE].rows, 4, 2, 1, 4096, 0, 0,                        \
     "CLKV_MV_ROWS", MV_DECODE, NONE, (1, 2, 4))                                                       \
+  /* the dot of the types with an integer one (Q4_0, Q4_1, Q8_0): 1 float, 2 int8 activations      \
+   * (portable), 3 int8 with x86's pmaddubsw where the compiler targets AVX2 (else 2); TUNING.md */   \
+  X(DECODE_DOT, "decode.dot", mv[CLKV__PH_DECODE].dot, 1, 1, 1, 3, 0, 0,                              \
+    "CLKV_MV_DOT", MV_DECODE, NONE, (1, 2, 3))                                                        \
   /* the tuner times decode on one token, where tokens per work-item do not matter */                 \
   X(DECODE_TT, "decode.tt", mv[CLKV__PH_DECODE].tt, 1, 1, 1, 4096, 0, 0,                              \
     NULL, NONE, NONE, ())                                                                             \
@@ -41,6 +45,9 @@
     NULL, MV_PREFILL, DECODE_ROWS, ())                                                                \
   X(PREFILL_TT, "prefill.tt", mv[CLKV__PH_PREFILL].tt, 16, 4, 1, 4096, 0, 0,                          \
     "CLKV_MV_TT", MV_PREFILL, NONE, (1, 4, 8, 16))                                                    \
+  /* the same in prefill, where prefill.tt is 1 (one token per work-group); else the float dot */    \
+  X(PREFILL_DOT, "prefill.dot", mv[CLKV__PH_PREFILL].dot, 1, 1, 1, 3, 0, 0,                           \
+    "CLKV_MV_PREFILL_DOT", MV_PREFILL, DECODE_DOT, ())                                                \
   X(ATT_WG, "att_wg", att_wg, 8, 64, 1, 4096, 0, 1,                                                   \
     "CLKV_ATT_WG", ATT_DECODE, NONE, (1, 8, 16, 32, 64))                                              \
   X(TQ, "tq", tq, 16, 32, 1, 4096, 0, 1,                                                              \

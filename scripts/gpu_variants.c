@@ -52,10 +52,11 @@ static void matvec(const target *t, const clkv__mv_shape *sh, int phase, const c
         const clkv__mv_shape f = clkv__matvec_fit(sh, epi, kv, HEAD_DIMS[0][0], t->max_wg);
         clkv__matvec_options(&f, w, epi, HEAD_DIMS[0][0], HEAD_DIMS[0][1], KV_BLOCK, kv, opts,
                              sizeof opts);
-        printf("%s\tmatvec.cl\tclkv_matvec\t%s\t%s %s%s%s ks%u rg%u rows%u tt%u (%s)\t%s\n", t->name,
+        printf("%s\tmatvec.cl\tclkv_matvec\t%s\t%s %s%s%s ks%u rg%u rows%u tt%u%s (%s)\t%s\n", t->name,
                phase == CLKV__PH_DECODE ? "decode" : "prefill", clkv__ggml_type_get(w)->name, EPI_NAMES[epi],
                epi == CLKV__EPI_QKV ? " kv " : "", epi == CLKV__EPI_QKV ? KV_NAMES[kv] : "",
-               f.ksplit, f.rg, clkv__matvec_rows(&f, epi), f.tt, origin, opts);
+               f.ksplit, f.rg, clkv__matvec_rows(&f, epi), f.tt, clkv__matvec_int8(&f) ? " int8" : "",
+               origin, opts);
       }
   }
 }
@@ -123,7 +124,7 @@ static void tuner_space(const target *t, const clkv__tunables *def) {
   for (unsigned a = 0; a < ks->n_search; a++)
     for (unsigned b = 0; b < rg->n_search; b++)
       for (unsigned c = 0; c < rows->n_search; c++) {
-        clkv__mv_shape s = {ks->search[a], rg->search[b], rows->search[c], 1};
+        clkv__mv_shape s = {ks->search[a], rg->search[b], rows->search[c], 1, 1};
         if ((size_t)s.ksplit * s.rg > t->max_wg) continue;
         matvec(t, &s, CLKV__PH_DECODE, "tuner");
         for (unsigned d = 0; d < tt->n_search; d++) {
@@ -162,6 +163,14 @@ int main(int argc, char **argv) {
     clkv__tunables tun;
     clkv__default_tunables(&d, &tun); /* profile lookup, as the engine does without a tuning file */
     matvec(t, &tun.mv[CLKV__PH_DECODE], CLKV__PH_DECODE, "profile");
+    if (tun.mv[CLKV__PH_DECODE].dot < 2) { /* the int8 dot too, which the tuner may choose */
+      clkv__mv_shape s8 = tun.mv[CLKV__PH_DECODE];
+      s8.dot = 2;
+      const int keep = only_main;
+      only_main = 1;
+      matvec(t, &s8, CLKV__PH_DECODE, "profile, decode.dot 2");
+      only_main = keep;
+    }
     matvec(t, &tun.mv[CLKV__PH_PREFILL], CLKV__PH_PREFILL, "profile");
     attention(t, &tun, "profile");
     if (!only_main || i == 0) others(t);

@@ -14,14 +14,19 @@ const kc_matvec kc_matvecs[] = {
 const size_t kc_n_matvecs = N_OF(kc_matvecs);
 
 const clkv__mv_shape kc_test_shapes[] = {
-    {1, 4, 2, 1}, /* CPU decode default */
-    {1, 4, 2, 8}, /* CPU prefill default */
-    {4, 2, 2, 3}, /* GPU-like: 4 threads share a row, local reduction, odd token tile */
-    {8, 1, 1, 1},
+    {.ksplit = 1, .rg = 4, .rows = 2, .tt = 1}, /* CPU decode default */
+    {.ksplit = 1, .rg = 4, .rows = 2, .tt = 8}, /* CPU prefill default */
+    /* GPU-like: 4 threads share a row, local reduction, odd token tile */
+    {.ksplit = 4, .rg = 2, .rows = 2, .tt = 3},
+    {.ksplit = 8, .rg = 1, .rows = 1, .tt = 1},
+    /* int8 activations (decode only): portable, and x86's where the compiler targets AVX2 */
+    {.ksplit = 1, .rg = 4, .rows = 2, .tt = 1, .dot = 2},
+    {.ksplit = 4, .rg = 2, .rows = 2, .tt = 1, .dot = 3},
 };
 const size_t kc_n_test_shapes = N_OF(kc_test_shapes);
 
 int kc_test_shape_for(size_t s, uint32_t t) {
+  if (kc_test_shapes[s].dot > 1) return CLKV_INT8_TYPE(t);
   if (t == GGML_T_F32 || t == GGML_T_F16 || t == GGML_T_BF16 || t == GGML_T_Q8_0 ||
       t == GGML_T_Q4_0 || t == GGML_T_Q4_1 || t == GGML_T_Q4_K)
     return 1;

@@ -41,7 +41,7 @@ typedef struct kc_matvec {
 extern const kc_matvec kc_matvecs[];
 extern const size_t kc_n_matvecs;
 
-/* The launch shapes (ksplit, rg, rows, tt) the tests check each mat-vec case in; the
+/* The launch shapes (ksplit, rg, rows, tt, dot) the tests check each mat-vec case in; the
  * benchmark times the device's default tunables instead. */
 extern const clkv__mv_shape kc_test_shapes[];
 extern const size_t kc_n_test_shapes;

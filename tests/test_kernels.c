@@ -121,6 +121,46 @@ static void ref_case(const kc_matvec *c, const float *deq, const float *x, const
   free(y);
 }
 
+/* What int8 activations (kernels/common.cl) may add to each output of ref_case: x's
+ * quantization moves each value of a 32-block by at most half a step, max|block| / 254, of
+ * the normed input, so a row's product moves by at most sum over blocks of that half step
+ * times sum |w| over the block (the bound B); SwiGLU's silu(g) u then moves by at most
+ * 1.1 Bg (|u| + Bu) + (|silu(g)| + 1.1 Bg) Bu (|silu'| <= 1.1). */
+static void int8_bound(const kc_matvec *c, const float *deq, const float *x, const float *nw,
+                       float eps, int n, float *bound) {
+  const int rows = (int)c->test_rows, cols = (int)c->test_cols;
+  const int out_rows = c->epi == CLKV__EPI_SWIGLU ? rows / 2 : rows;
+  float *xn = malloc(sizeof(float) * (size_t)cols), *b = malloc(sizeof(float) * (size_t)rows);
+  float *y = malloc(sizeof(float) * (size_t)rows);
+  for (int k = 0; k < n; k++) {
+    if (c->epi == CLKV__EPI_ADD) memcpy(xn, x + k * cols, sizeof(float) * (size_t)cols);
+    else ref_rmsnorm(xn, x + k * cols, nw, cols, eps);
+    ref_matvec(deq, xn, y, rows, cols);
+    for (int r = 0; r < rows; r++) {
+      double s = 0;
+      for (int b0 = 0; b0 < cols; b0 += 32) {
+        double amax = 0, wsum = 0;
+        for (int i = b0; i < b0 + 32; i++) {
+          amax = fmax(amax, fabs(xn[i]));
+          wsum += fabs(deq[(size_t)r * cols + i]);
+        }
+        s += amax / 254.0 * wsum;
+      }
+      b[r] = (float)s;
+    }
+    for (int r = 0; r < out_rows; r++) {
+      float *dst = bound + k * out_rows + r;
+      if (c->epi != CLKV__EPI_SWIGLU) {
+        *dst = b[r];
+      } else {
+        const float g = y[2 * r], u = y[2 * r + 1], bg = b[2 * r], bu = b[2 * r + 1];
+        *dst = 1.1f * bg * (fabsf(u) + bu) + (fabsf(g / (1.0f + expf(-g))) + 1.1f * bg) * bu;
+      }
+    }
+  }
+  free(xn), free(b), free(y);
+}
+
 /* One matvec case in weight type t against ref, at the case's test size; through the matvec
  * kernel with shape s (mode own) or the prefill GEMM path. Inputs are uniform in
  * [-2, 2) * x_scale: at 1e-3 the norm's eps (1e-5) outweighs mean(x^2), and the test checks
@@ -170,9 +210,20 @@ static void check_matvec_at(uint32_t t, const clkv__mv_shape *s, const kc_matvec
   else gemm_path_run(&g, epi, &a);
   read_buf(Y, got, sizeof(float) * (size_t)(n * out_rows));
   char what[128];
-  snprintf(what, sizeof what, "%s %s (epi %d) %s shape %u/%u/%u/%u", clkv__ggml_type_get(t)->name,
-           c->name, epi, clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt);
-  expect_close(got, want, (size_t)(n * out_rows), tol, what);
+  snprintf(what, sizeof what, "%s %s (epi %d) %s shape %u/%u/%u/%u dot %u", clkv__ggml_type_get(t)->name,
+           c->name, epi, clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt, s->dot);
+  if (k && clkv__matvec_int8(s) && CLKV_INT8_TYPE((int)t)) {
+    float *bound = malloc(sizeof(float) * ny);
+    int8_bound(c, deq, x, nw, eps, n, bound);
+    const float lim = tol * (1.0f + max_abs(want, (size_t)(n * out_rows)));
+    for (int i = 0; i < n * out_rows; i++)
+      cr_assert(fabsf(got[i] - want[i]) <= lim + bound[i], "%s int8 [%d]: got %g want %g "
+                "(limit %g + int8 bound %g)", what, i, (double)got[i], (double)want[i],
+                (double)lim, (double)bound[i]);
+    free(bound);
+  } else {
+    expect_close(got, want, (size_t)(n * out_rows), tol, what);
+  }
   if (k) clReleaseKernel(k);
   else gemm_path_free(&g);
   cl_mem all[] = {W, X, N, Y, dummy};
@@ -192,7 +243,18 @@ Test(kernels, matvec_every_type_epilogue_and_shape) {
   for (int t = 0; t < CLKV__N_WTYPES; t++)
     for (size_t s = 0; s < kc_n_test_shapes; s++)
       for (size_t c = 0; c < kc_n_matvecs && kc_test_shape_for(s, kc_wtype(t)); c++)
-        check_matvec(kc_wtype(t), &kc_test_shapes[s], &kc_matvecs[c], CLKV__GEMM_OWN);
+        if (kc_test_shapes[s].dot < 2)
+          check_matvec(kc_wtype(t), &kc_test_shapes[s], &kc_matvecs[c], CLKV__GEMM_OWN);
+}
+
+/* The int8 activations' shapes (decode.dot 2 and 3) for the types with an integer dot:
+ * within the quantization bound of int8_bound plus the float tolerance. */
+Test(kernels, matvec_int8_activations_within_their_bound) {
+  for (int t = 0; t < CLKV__N_WTYPES; t++)
+    for (size_t s = 0; s < kc_n_test_shapes; s++)
+      for (size_t c = 0; c < kc_n_matvecs && kc_test_shape_for(s, kc_wtype(t)); c++)
+        if (kc_test_shapes[s].dot > 1)
+          check_matvec(kc_wtype(t), &kc_test_shapes[s], &kc_matvecs[c], CLKV__GEMM_OWN);
 }
 
 Test(kernels, prefill_gemm_clblast_every_type_and_epilogue) {
@@ -215,7 +277,8 @@ Test(kernels, matvec_norm_eps_with_small_inputs) {
     for (size_t c = 0; c < kc_n_matvecs; c++) {
       if (kc_matvecs[c].epi == CLKV__EPI_ADD) continue; /* no norm */
       for (size_t s = 0; s < kc_n_test_shapes; s++)
-        check_matvec_at(GGML_T_F32, &kc_test_shapes[s], &kc_matvecs[c], modes[m], 1e-3f, 2e-4f);
+        if (kc_test_shapes[s].dot < 2) /* the float dot: F32 has no integer one */
+          check_matvec_at(GGML_T_F32, &kc_test_shapes[s], &kc_matvecs[c], modes[m], 1e-3f, 2e-4f);
     }
   }
 }
@@ -261,7 +324,7 @@ Test(kernels, matvec_reads_from_row_offset) {
   for (int i = 0; i < cols; i++) nw[i] = 1.0f;
   ref_rmsnorm(xn, x + 2 * cols, nw, cols, 1e-5f);
   ref_matvec(deq, xn, want, rows, cols);
-  clkv__mv_shape s = {1, 4, 2, 1};
+  clkv__mv_shape s = {.ksplit = 1, .rg = 4, .rows = 2, .tt = 1};
   char opts[256];
   clkv__matvec_options(&s, GGML_T_Q8_0, CLKV__EPI_STORE, 64, 1, 16, CLKV_KV_F16, opts, sizeof opts);
   cl_kernel k;
@@ -324,7 +387,8 @@ Test(kernels, fused_qkv_rope_writes_paged_cache) {
   for (int i = 0; i < hd / 2; i++) freq[i] = (float)pow(base, -2.0 * i / hd);
   const size_t cache_elems = (size_t)2 * p.n_blocks * nkv * bs * hd;
   uint16_t *kc0 = calloc(cache_elems, 2), *kc = malloc(cache_elems * 2), *vc = malloc(cache_elems * 2);
-  clkv__mv_shape shapes2[] = {{1, 4, 2, 1}, {4, 2, 2, 4}};
+  clkv__mv_shape shapes2[] = {{.ksplit = 1, .rg = 4, .rows = 2, .tt = 1},
+                              {.ksplit = 4, .rg = 2, .rows = 2, .tt = 4}};
   for (int si = 0; si < 3; si++) { /* two matvec shapes, then the CLBlast prefill path */
     char opts[256];
     cl_kernel k = NULL;
@@ -538,6 +602,46 @@ Test(kernels, embedding_rows) {
   }
 }
 
+/* kernels/common.cl's fp16 loads against the C conversion (host/format/quant.c), bit for bit,
+ * for all 65536 values: clkv_half_bits (the integer conversion, whatever the device) and
+ * clkv_ld_half8 as this device builds it (bit operations under the soft_half quirk, else
+ * vload_half8). */
+Test(kernels, half_bits_exact_for_all_65536_values) {
+  enum { N = 65536 };
+  uint16_t *h = malloc(sizeof(uint16_t) * N);
+  float *got = malloc(sizeof(float) * N);
+  for (int i = 0; i < N; i++) h[i] = (uint16_t)i;
+  const char *names[2] = {"clkv_selftest_half", "clkv_selftest_half8"};
+  for (int v = 0; v < 2; v++) {
+    cl_kernel k;
+    cr_assert_eq(clkv__kernel_create(rt, "selftest.cl", "", names[v], &k, &err), CLKV_OK, "%s",
+                 err.message);
+    cl_mem H = buf_from(h, sizeof(uint16_t) * N), Y = buf_from(NULL, sizeof(float) * N);
+    clkv__args a = clkv__args_begin(k);
+    clkv__args_mem(&a, H);
+    clkv__args_mem(&a, Y);
+    clkv__args_u32(&a, N);
+    cr_assert_eq(clkv__args_end(&a, &err), CLKV_OK, "%s", err.message);
+    const size_t global = v ? N / 8 : N;
+    cr_assert_eq(clkv__launch(rt, k, 1, &global, NULL, &err), CLKV_OK, "%s", err.message);
+    read_buf(Y, got, sizeof(float) * N);
+    for (int i = 0; i < N; i++) {
+      const float want = clkv__fp16_to_fp32((uint16_t)i);
+      uint32_t gb, wb;
+      memcpy(&gb, &got[i], 4);
+      memcpy(&wb, &want, 4);
+      /* vload_half need not keep a nan's payload; the bit conversion does */
+      if (v && isnan(want) && isnan(got[i])) continue;
+      cr_assert_eq(gb, wb, "%s(0x%04x): got 0x%08x want 0x%08x", names[v], i, gb, wb);
+    }
+    clReleaseKernel(k);
+    clReleaseMemObject(H);
+    clReleaseMemObject(Y);
+  }
+  free(h);
+  free(got);
+}
+
 /* Value d of row (kvh, slot) of a Q8/Q4/F16 block as documented in kernels/common.cl. */
 static float kv_value(const uint8_t *blk, int type, int nkv, int bs, int hd, int kvh, int slot, int d) {
   const int row = kvh * bs + slot, qg = clkv__kv_qg(hd);
@@ -560,7 +664,7 @@ static float kv_value(const uint8_t *blk, int type, int nkv, int bs, int hd, int
  * across the workgroup), and the attention kernels read back exactly the stored values.
  * shape NULL: the CLBlast prefill path writes the cache instead. */
 static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv_shape *shape) {
-  static const clkv__mv_shape unused = {1, 1, 2, 1};
+  static const clkv__mv_shape unused = {.ksplit = 1, .rg = 1, .rows = 2, .tt = 1};
   const int dim = nh * hd, bs = 8, n = 6, layer = 1;
   paged p;
   paged_init(&p, nh, nkv, hd, bs);
@@ -689,7 +793,9 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
 }
 
 Test(kernels, quantized_kv_written_by_qkv_and_read_by_attention) {
-  const clkv__mv_shape shapes[] = {{1, 4, 2, 1}, {4, 2, 2, 4}, {2, 3, 4, 2}};
+  const clkv__mv_shape shapes[] = {{.ksplit = 1, .rg = 4, .rows = 2, .tt = 1},
+                                   {.ksplit = 4, .rg = 2, .rows = 2, .tt = 4},
+                                   {.ksplit = 2, .rg = 3, .rows = 4, .tt = 2}};
   for (int type = CLKV_KV_Q8; type <= CLKV_KV_Q4; type++)
     for (int s = 0; s < 3; s++) {
       check_quantized_kv(type, 4, 2, 16, &shapes[s]); /* one group per head row */

@@ -166,7 +166,7 @@ typedef struct lookup_case {
 #define Q(id) (1L << CLKV__Q_##id)
 static const lookup_case cases[] = {
     {CLKV_DEVICE_CPU, CLKV_VENDOR_POCL, "pocl-cpu", "pthread-haswell", "arch pocl-cpu > vendor PoCL > default",
-     0, CLKV__PL_ARCH, 1, CLKV__PL_ARCH, Q(LOCAL_MEM_IN_GLOBAL), CLKV__PL_ARCH},
+     0, CLKV__PL_ARCH, 1, CLKV__PL_ARCH, Q(LOCAL_MEM_IN_GLOBAL) | Q(SOFT_HALF), CLKV__PL_ARCH},
     {CLKV_DEVICE_GPU, CLKV_VENDOR_POCL, "pocl", "NVIDIA via pocl-cuda", "vendor PoCL > default",
      0, CLKV__PL_DEFAULT, 32, CLKV__PL_DEFAULT, 0, CLKV__PL_DEFAULT},
     {CLKV_DEVICE_GPU, CLKV_VENDOR_AMD, "amd-gcn", "gfx906", "arch amd-gcn > vendor AMD > default",
@@ -542,7 +542,7 @@ Test(platform, pocl_device_gets_pocl_cpu_profile_and_the_same_tokens_as_builtin)
   }
   cr_assert_str_eq(rt->info.arch, "pocl-cpu");
   cr_assert_str_eq(rt->info.profile, "arch pocl-cpu > vendor PoCL > default");
-  cr_assert_str_eq(rt->info.quirks, "local_mem_in_global");
+  cr_assert_str_eq(rt->info.quirks, "local_mem_in_global soft_half");
 
   ref_tiny_params tp = ref_tiny_default();
   snprintf(path, sizeof path, "%s/tiny.gguf", dir);

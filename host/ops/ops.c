@@ -9,6 +9,10 @@
 _Static_assert(CLKV__KV_F16 == CLKV_KV_F16 && CLKV__KV_Q8 == CLKV_KV_Q8 && CLKV__KV_Q4 == CLKV_KV_Q4,
                "kernels/contract.h and include/clkv.h number the KV types differently");
 
+_Static_assert(CLKV_INT8_TYPE(GGML_T_Q4_0) && CLKV_INT8_TYPE(GGML_T_Q4_1) &&
+               CLKV_INT8_TYPE(GGML_T_Q8_0) && !CLKV_INT8_TYPE(GGML_T_F32) &&
+               !CLKV_INT8_TYPE(GGML_T_Q4_K), "CLKV_INT8_TYPE's numbers are not Q4_0, Q4_1, Q8_0");
+
 unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi) {
   unsigned r = s->rows ? s->rows : 1;
   return (epi == CLKV__EPI_QKV || CLKV__EPI_GATED(epi)) && r % 2 ? r + 1 : r;
@@ -50,14 +54,24 @@ int clkv__epi_norm(int epi) {
   return epi == CLKV__EPI_QKV || CLKV__EPI_GATED(epi) || epi == CLKV__EPI_STORE;
 }
 
+unsigned clkv__matvec_int8(const clkv__mv_shape *s) { return s->tt == 1 && s->dot > 1 ? s->dot - 1 : 0; }
+
+/* Local bytes of the int8 input (kernels/matvec.cl xq, xf): cols chars; two floats per
+ * block and one per work-item. A float variant gets 16 bytes each (unused). */
+static size_t int8_local(const clkv__mv_shape *s, unsigned cols, size_t *xf) {
+  if (!clkv__matvec_int8(s)) return *xf = 16, 16;
+  *xf = sizeof(float) * (2 * (size_t)(cols / 32) + (size_t)s->ksplit * s->rg);
+  return cols;
+}
+
 void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
                           int n_kv, int kv_block, int kv_type, char *buf, size_t cap) {
   const int norm = clkv__epi_norm(epi);
   snprintf(buf, cap,
            "-DWTYPE=%u -DEPI=%d -DNORM=%d -DKSPLIT=%u -DRG=%u -DROWS=%u -DTT=%u "
-           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d",
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DINT8=%u",
            wtype, epi, norm, s->ksplit, s->rg, clkv__matvec_rows(s, epi), s->tt, head_dim, n_kv,
-           kv_block, kv_type, clkv__kv_qg(head_dim));
+           kv_block, kv_type, clkv__kv_qg(head_dim), clkv__matvec_int8(s));
 }
 
 clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
@@ -82,6 +96,9 @@ clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_s
   clkv__args_u32(&a, m->kv_rows);
   clkv__args_u32(&a, m->layer_base);
   clkv__args_u32(&a, m->max_blocks);
+  size_t xf;
+  clkv__args_local(&a, int8_local(s, m->cols, &xf));
+  clkv__args_local(&a, xf);
   clkv_status st = clkv__args_end(&a, err);
   if (st) return st;
   const size_t rows = clkv__matvec_rows(s, epi);

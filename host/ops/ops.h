@@ -33,6 +33,9 @@ int clkv__epi_norm(int epi);
 void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
                           int n_kv, int kv_block, int kv_type, char *buf, size_t cap);
 unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi);
+/* The variant's -DINT8 (kernels/common.cl): 0 float dot, 1 int8 activations, 2 int8 with x86
+ * builtins — the shape's dot (decode.dot) minus 1 for one token per work-item, else 0. */
+unsigned clkv__matvec_int8(const clkv__mv_shape *s);
 clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
                                  const clkv__mv_args *a, clkv_error *err);
 
