@@ -23,3 +23,6 @@ prefill.tt = 1
 att_wg = 8               # guess: 16 timed within the noise (2.52 against 2.60 ms)
 tq = 32                  # fact: tuned, 108 ms (tq=16: 140 ms)
 tk = 32
+decode.dot = 1           # guess: the float dot (int8 activations not timed on llvmpipe)
+prefill.dot = 1
+decode.path = 1          # guess: the fused decode step spins between phases; llvmpipe not measured

@@ -3,6 +3,13 @@
 #include "kv/kv_arena.h"
 
 #include <string.h>
+#include <unistd.h>
+
+/* The host's physical memory in bytes, or 0 when the system does not say. */
+static uint64_t host_memory_bytes(void) {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
 
 clkv_status clkv__kv_tier_alloc(clkv_runtime *rt, clkv__kv_tier *t, int n_layers, int n_blocks,
                                 size_t block_bytes, cl_mem_flags flags, const char *what,
@@ -22,6 +29,14 @@ clkv_status clkv__kv_tier_alloc(clkv_runtime *rt, clkv__kv_tier *t, int n_layers
                      "device allows in one buffer (%llu bytes); lower %s, or use --kv-type q8 "
                      "or q4", what, n_blocks, (unsigned long long)layer_bytes,
                      (unsigned long long)max_alloc, lower);
+  /* A host tier lives in host memory; drivers such as PoCL create buffers lazily, so one
+   * larger than the machine would be accepted here and fail only when touched. */
+  const uint64_t total = 2 * (uint64_t)L * layer_bytes, phys = host_memory_bytes();
+  if (!strncmp(what, "host", 4) && phys && total > phys / 2)
+    return clkv__err(err, CLKV_ERR_NO_MEMORY,
+                     "the %s KV cache (%d blocks, %.1f GiB) would take more than half of this "
+                     "machine's %.1f GiB of memory; lower %s", what, n_blocks,
+                     (double)total / (1 << 30), (double)phys / (1 << 30), lower);
   t->n_arenas = (L + t->layers - 1) / t->layers;
   if (t->n_arenas > CLKV__MAX_ARENAS)
     return clkv__err(err, CLKV_ERR_DEVICE_MEMORY,
