@@ -34,6 +34,8 @@
 #define CLKV_ATT_CPU 0
 #endif
 #endif
+
+#if CLKV_ATT_CPU
 #define HD16 (HEAD_DIM / 16)
 
 /* Values d0 .. d0+15 (d0 % 16 == 0) of KV row (kvh, slot). F16 is converted by integer ops:
@@ -51,6 +53,7 @@ inline float16 clkv_attn_kv16(const __global uchar *c, size_t base, uint kvh, ui
                    clkv_kv_load4(c, base, kvh, slot, d0 + 8), clkv_kv_load4(c, base, kvh, slot, d0 + 12));
 #endif
 }
+#endif /* CLKV_ATT_CPU */
 
 /* The first position that position p attends to. */
 inline int clkv_attn_first(int p) { return WINDOW > 0 && p >= WINDOW ? p - WINDOW + 1 : 0; }
