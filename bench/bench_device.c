@@ -404,11 +404,25 @@ clkv_status bench_device_peaks(clkv_runtime *rt, double target_s, bench_peaks *o
   dev_results r;
   memset(&r, 0, sizeof r);
   for (int w = 0; w < 5; ++w) r.bw[w] = r.sp[w] = r.hp[w] = NAN;
+  r.int8 = NAN;
   double t0 = bench_now_s();
   CLKV_TRY(run_bandwidth(rt, &o, &r, err));
   CLKV_TRY(run_compute(rt, &o, &r, err));
-  out->gbps = best_of(r.bw, 5);
-  out->gflops = best_of(r.sp, 5);
+  *out = (bench_peaks){.cl_gbps = best_of(r.bw, 5), .cl_gflops = best_of(r.sp, 5),
+                       .cl_gops = r.int8, .native_gbps = NAN, .native_gflops = NAN,
+                       .native_gops = NAN, .fp32_isa = "-", .int8_isa = "-"};
+  /* A CPU device runs on the host's cores: what native code reaches there bounds it too. */
+  if (rt->info.type == CLKV_DEVICE_CPU) {
+    out->cpu = 1;
+    out->native_threads = bench_native_threads();
+    out->native_gbps = bench_native_read_gbps(r.bw_bytes ? r.bw_bytes : 256u << 20, target_s);
+    out->native_gflops = bench_native_fp32_gflops(target_s, &out->fp32_isa);
+    out->native_gops = bench_native_int8_gops(target_s, &out->int8_isa);
+  }
+  out->gbps = fmax(out->cl_gbps, out->native_gbps); /* fmax ignores a NaN */
+  out->gflops = fmax(out->cl_gflops, out->native_gflops);
+  out->gops = fmax(out->cl_gops, out->native_gops);
+  out->compute = fmax(out->gflops, out->gops);
   out->seconds = bench_now_s() - t0;
 fail:
   return st;

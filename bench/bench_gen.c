@@ -13,7 +13,7 @@
 
 #define DEFAULT_MODEL "models/SmolLM2-135M-Instruct.Q4_1.gguf"
 #define DECODE_TOKENS 32
-#define MAX_ROWS 16
+#define MAX_ROWS 32
 
 typedef struct gen_row {
   const char *kind;    /* "prefill", "decode", or "batch" (decode of several sequences) */
@@ -23,7 +23,11 @@ typedef struct gen_row {
   double ctx;          /* mean context a token attends to */
   double tok_s, ttft_ms, itl_p50, itl_p90, itl_p99, launches_per_token;
   double bytes_tok, flops_tok, bw_bound, cp_bound, fraction;
+  double bw_fraction;  /* tok_s / bw_bound, whichever bound is tighter */
   const char *bound;   /* "bandwidth" or "compute": the tighter one */
+  char test[32];       /* llama-bench name ("pp512", "tg128@d512"), or "" */
+  double sd;           /* standard deviation of tok_s over the repetitions (llama-bench rows) */
+  int reps;
 } gen_row;
 
 /* What a token costs the device, from the model's shapes. */
@@ -40,6 +44,8 @@ typedef struct gen_opts {
   const char *model, *csv, *plot, *device;
   int json, quick;
   int gemm;            /* CLKV__GEMM_* forced on every projection's prefill, or -1 (tuned) */
+  /* llama-bench's vocabulary: -p, -n, -d lists and -r; any of them selects that mode */
+  int lb, lb_p[8], n_lb_p, lb_n[8], n_lb_n, lb_d[8], n_lb_d, lb_r;
   int prompts[8], n_prompts; /* --prefill-only: these prefill rows and no decode rows */
 } gen_opts;
 
@@ -98,10 +104,12 @@ static void roofline(const model_cost *c, const bench_peaks *pk, gen_row *r) {
     r->flops_tok = 2 * (c->layer_params + c->out_params) + c->attn_flops_pos * r->ctx;
   }
   r->bw_bound = pk->gbps * 1e9 / r->bytes_tok;
-  r->cp_bound = pk->gflops * 1e9 / r->flops_tok;
+  /* multiply-adds at the faster of the fp32 and int8 rates: quantized kernels may use either */
+  r->cp_bound = pk->compute * 1e9 / r->flops_tok;
   int bw = r->bw_bound <= r->cp_bound;
   r->bound = bw ? "bandwidth" : "compute";
   r->fraction = r->tok_s / (bw ? r->bw_bound : r->cp_bound);
+  r->bw_fraction = r->tok_s / r->bw_bound;
 }
 
 /* ---- runs ---- */
@@ -233,6 +241,115 @@ static clkv_status run_batch_decode(clkv_context *ctx, int n_vocab, int batch, i
   return st;
 }
 
+static const char *num(char *buf, size_t cap, const char *fmt, double v, const char *none);
+
+/* ---- llama-bench's tests: ppP (prefill of P tokens into an empty context) and tgN@dD (N
+ * single-token decode steps after D tokens of context), r repetitions, mean ± stddev of each
+ * repetition's tokens/s, as llama-bench computes them ---- */
+static void mean_sd(const double *v, int n, double *mean, double *sd) {
+  double m = 0, q = 0;
+  for (int i = 0; i < n; ++i) m += v[i] / n;
+  for (int i = 0; i < n; ++i) q += (v[i] - m) * (v[i] - m);
+  *mean = n ? m : NAN;
+  *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+typedef struct lb_clock {
+  double *t;
+  int n, cap;
+} lb_clock;
+
+static int on_lb_token(void *user, int32_t id, const char *text, size_t len) {
+  (void)text, (void)len;
+  lb_clock *c = user;
+  if (id >= 0 && c->n < c->cap) c->t[c->n++] = bench_now_s();
+  return 0;
+}
+
+static clkv_status run_lb_pp(clkv_context *ctx, int n_vocab, int prompt, int reps, gen_row *r) {
+  double rate[64];
+  gen_row one = {.kind = "prefill"};
+  clkv_status st = CLKV_OK;
+  reps = reps < 64 ? reps : 64;
+  for (int i = 0; i < reps && !st; ++i) {
+    st = run_prefill(ctx, n_vocab, prompt, 1, &one); /* a new prompt each repetition */
+    rate[i] = one.tok_s;
+  }
+  *r = one;
+  mean_sd(rate, reps, &r->tok_s, &r->sd);
+  r->reps = reps;
+  snprintf(r->test, sizeof r->test, "pp%d", prompt);
+  return st;
+}
+
+/* The prompt of D tokens (1 at depth 0: something to decode from), then N+1 tokens: the first
+ * comes from the prompt's logits, the N after it are the timed decode steps. A repetition cut
+ * short by an end-of-generation token counts the steps it made. */
+static clkv_status run_lb_tg(clkv_context *ctx, int n_vocab, int gen, int depth, int reps,
+                             gen_row *r) {
+  const int prompt = depth > 0 ? depth : 1;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)prompt);
+  double *t = malloc(sizeof(double) * (size_t)(gen + 2)), rate[64], launches = 0;
+  clkv_status st = ids && t ? CLKV_OK : CLKV_ERR_NO_MEMORY;
+  int done = 0;
+  reps = reps < 64 ? reps : 64;
+  for (int i = 0; i < reps && !st; ++i) {
+    clkv_gen_params gp = clkv_gen_default_params();
+    gp.temperature = 0;
+    gp.max_tokens = gen + 1;
+    gp.add_special = 0;
+    clkv_gen_stats s;
+    lb_clock c = {t, 0, gen + 2};
+    synth_ids(ids, prompt, n_vocab, (uint64_t)(prompt * 13 + i * 7 + 1));
+    st = clkv_generate_ids(ctx, ids, prompt, &gp, on_lb_token, &c, &s);
+    if (!st && c.n > 1) {
+      rate[done++] = (c.n - 1) / (t[c.n - 1] - t[0]);
+      launches += s.launches_per_token / reps;
+    }
+  }
+  free(ids);
+  free(t);
+  *r = (gen_row){.kind = "decode", .prompt = depth, .tokens = gen, .ctx = depth + gen / 2.0,
+                 .ttft_ms = NAN, .itl_p50 = NAN, .itl_p90 = NAN, .itl_p99 = NAN,
+                 .launches_per_token = launches, .reps = done};
+  mean_sd(rate, done, &r->tok_s, &r->sd);
+  if (depth > 0) snprintf(r->test, sizeof r->test, "tg%d@d%d", gen, depth);
+  else snprintf(r->test, sizeof r->test, "tg%d", gen);
+  return st;
+}
+
+static void print_lb_table(const gen_row *rows, int n) {
+  printf("| %-12s | %18s | %9s | %-9s | %6s | %6s | %6s |\n", "test", "t/s", "bound t/s",
+         "bound", "frac", "BW%", "launch");
+  printf("| %.12s | %.18s | %.9s | %.9s | %.6s | %.6s | %.6s |\n", "-------------",
+         "-------------------:", "---------:", "----------", "------:", "------:", "------:");
+  for (int i = 0; i < n; ++i) {
+    const gen_row *r = &rows[i];
+    char ts[32], l[16];
+    snprintf(ts, sizeof ts, "%.2f ± %.2f", r->tok_s, r->sd);
+    printf("| %-12s | %19s | %9.1f | %-9s | %5.1f%% | %5.1f%% | %6s |\n", r->test, ts,
+           fmin(r->bw_bound, r->cp_bound), r->bound, 100 * r->fraction, 100 * r->bw_fraction,
+           num(l, 16, "%.0f", r->launches_per_token, "-"));
+  }
+}
+
+/* llama-bench's test matrix: every ppP at depth 0 (pp at a depth is not measured), every tgN
+ * at every depth D. */
+static int run_lb(clkv_context *ctx, int n_vocab, const gen_opts *o, gen_row *rows, int *n,
+                  int *step, int total) {
+  for (int di = 0; di < o->n_lb_d; ++di) {
+    for (int i = 0; i < o->n_lb_p && o->lb_d[di] == 0 && *n < MAX_ROWS; ++i) {
+      progress(++*step, total, "pp");
+      if (run_lb_pp(ctx, n_vocab, o->lb_p[i], o->lb_r, &rows[(*n)++])) return -1;
+    }
+    for (int i = 0; i < o->n_lb_n && *n < MAX_ROWS; ++i) {
+      progress(++*step, total, "tg");
+      if (run_lb_tg(ctx, n_vocab, o->lb_n[i], o->lb_d[di], o->lb_r, &rows[(*n)++])) return -1;
+    }
+  }
+  return 0;
+}
+
 /* ---- output ---- */
 /* A number for the table or the CSV; `none` where it was not measured. */
 static const char *num(char *buf, size_t cap, const char *fmt, double v, const char *none) {
@@ -242,24 +359,26 @@ static const char *num(char *buf, size_t cap, const char *fmt, double v, const c
 }
 
 static void print_table(const gen_row *rows, int n) {
-  printf("%-8s %5s %6s %7s %9s %9s %8s %8s %8s %6s %9s %10s %9s %9s %-9s %6s\n", "phase", "batch", "prompt",
+  printf("%-8s %5s %6s %7s %9s %9s %8s %8s %8s %6s %9s %10s %9s %9s %-9s %6s %6s\n", "phase", "batch", "prompt",
          "ctx", "tok/s", "TTFT ms", "ITL p50", "p90", "p99", "launch", "MB/tok", "MFLOP/tok",
-         "BW bound", "FP bound", "bound", "frac");
+         "BW bound", "CP bound", "bound", "frac", "BW%");
   for (int i = 0; i < n; ++i) {
     const gen_row *r = &rows[i];
     char a[16], b[16], c[16], d[16];
     printf("%-8s %5d %6d %7.1f %9.2f %9.1f %8s %8s %8s %6s %9.2f %10.1f %9.1f %9.1f %-9s "
-           "%5.1f%%\n",
+           "%5.1f%% %5.1f%%\n",
            r->kind, r->batch > 1 ? r->batch : 1, r->prompt, r->ctx, r->tok_s, r->ttft_ms, num(a, 16, "%.2f", r->itl_p50, "-"),
            num(b, 16, "%.2f", r->itl_p90, "-"), num(c, 16, "%.2f", r->itl_p99, "-"),
            num(d, 16, "%.0f", r->launches_per_token, "-"), r->bytes_tok * 1e-6,
-           r->flops_tok * 1e-6, r->bw_bound, r->cp_bound, r->bound, 100 * r->fraction);
+           r->flops_tok * 1e-6, r->bw_bound, r->cp_bound, r->bound, 100 * r->fraction,
+           100 * r->bw_fraction);
   }
 }
 
 static void json_row(bench_json *j, const gen_row *r) {
   char key[48];
-  if (r->batch > 1) snprintf(key, sizeof key, "%s%d_%d", r->kind, r->batch, r->prompt);
+  if (r->test[0]) snprintf(key, sizeof key, "%s", r->test);
+  else if (r->batch > 1) snprintf(key, sizeof key, "%s%d_%d", r->kind, r->batch, r->prompt);
   else snprintf(key, sizeof key, "%s_%d", r->kind, r->prompt);
   bench_json_object(j, key);
   bench_json_str(j, "phase", r->kind);
@@ -279,6 +398,12 @@ static void json_row(bench_json *j, const gen_row *r) {
   bench_json_num(j, "compute_bound_tok_s", r->cp_bound);
   bench_json_str(j, "bound", r->bound);
   bench_json_num(j, "roofline_fraction", r->fraction);
+  bench_json_num(j, "bandwidth_fraction", r->bw_fraction);
+  if (r->test[0]) {
+    bench_json_str(j, "test", r->test);
+    bench_json_num(j, "tokens_per_s_stddev", r->sd);
+    bench_json_num(j, "repetitions", r->reps);
+  }
   bench_json_close(j);
 }
 
@@ -330,7 +455,7 @@ static int plot(const char *png, const gen_row *rows, int n, char *msg, size_t c
 static void usage(FILE *f) {
   fprintf(f,
           "usage: clkv_bench gen [-m MODEL] [--json] [--csv FILE] [--plot FILE.png] [--quick]\n"
-          "                      [--device D]\n"
+          "                      [--device D] [-p N] [-n N] [-d D] [-r R]\n"
           "  -m MODEL      GGUF model (default $CLKV_MODEL, else " DEFAULT_MODEL ")\n"
           "  --json        one JSON object on stdout instead of the table\n"
           "  --csv FILE    the rows as CSV\n"
@@ -340,7 +465,29 @@ static void usage(FILE *f) {
           "                every projection's prefill on our matvec or through CLBlast\n"
           "                (default: as tuned; see docs/TUNING.md)\n"
           "  --prefill-only N[,N...]\n"
-          "                only prefill rows, at these prompt lengths (up to 8, 1..4096)\n");
+          "                only prefill rows, at these prompt lengths (up to 8, 1..4096)\n"
+          "llama-bench's tests instead of the rows above (any of these selects them):\n"
+          "  -p N[,N...]   ppN: prefill of N tokens into an empty context (default 512)\n"
+          "  -n N[,N...]   tgN: N single-token decode steps (default 128)\n"
+          "  -d D[,D...]   tgN@dD: the decode steps after D tokens of context (default 0)\n"
+          "  -r R          repetitions of each test, mean ± stddev (default 5)\n");
+}
+
+/* "512" or "0,512": up to 8 token counts min..4096. 0, or 2 after a message. */
+static int parse_list(const char *arg, int min, int *v, int *n) {
+  const char *p = arg;
+  char *end;
+  for (*n = 0; *p && *n < 8; p = *end ? end + 1 : end) {
+    long x = strtol(p, &end, 10);
+    if (end == p || x < min || x > 4096 || (*end && *end != ',')) break;
+    v[(*n)++] = (int)x;
+  }
+  if (*p || !*n) {
+    fprintf(stderr, "clkv_bench gen: '%s': give up to 8 token counts %d..4096, comma-separated\n",
+            arg, min);
+    return 2;
+  }
+  return 0;
 }
 
 static int parse(int argc, char **argv, gen_opts *o) {
@@ -353,17 +500,23 @@ static int parse(int argc, char **argv, gen_opts *o) {
     else if (!strcmp(argv[i], "--plot") && more) o->plot = argv[++i];
     else if (!strcmp(argv[i], "--device") && more) o->device = argv[++i];
     else if (!strcmp(argv[i], "--prefill-only") && more) {
-      char *p = argv[++i], *end;
-      for (o->n_prompts = 0; *p && o->n_prompts < 8; p = *end ? end + 1 : end) {
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > 4096 || (*end && *end != ',')) break;
-        o->prompts[o->n_prompts++] = (int)v;
-      }
-      if (*p || !o->n_prompts) {
-        fprintf(stderr, "clkv_bench gen: --prefill-only %s: give up to 8 prompt lengths "
-                "1..4096, comma-separated\n", argv[i]);
+      if (parse_list(argv[++i], 1, o->prompts, &o->n_prompts)) return 2;
+    } else if (!strcmp(argv[i], "-p") && more) {
+      if (parse_list(argv[++i], 0, o->lb_p, &o->n_lb_p)) return 2;
+      o->lb = 1;
+    } else if (!strcmp(argv[i], "-n") && more) {
+      if (parse_list(argv[++i], 0, o->lb_n, &o->n_lb_n)) return 2;
+      o->lb = 1;
+    } else if (!strcmp(argv[i], "-d") && more) {
+      if (parse_list(argv[++i], 0, o->lb_d, &o->n_lb_d)) return 2;
+      o->lb = 1;
+    } else if (!strcmp(argv[i], "-r") && more) {
+      int r[8], nr = 0;
+      if (parse_list(argv[++i], 1, r, &nr) || nr != 1 || r[0] > 64) {
+        fprintf(stderr, "clkv_bench gen: -r %s: give one repetition count 1..64\n", argv[i]);
         return 2;
       }
+      o->lb_r = r[0], o->lb = 1;
     } else if (!strcmp(argv[i], "--prefill-gemm") && more) {
       if ((o->gemm = clkv__gemm_mode_parse(argv[++i])) < 0) {
         fprintf(stderr, "clkv_bench gen: --prefill-gemm %s: use own, clblast or clblast16\n",
@@ -379,6 +532,12 @@ static int parse(int argc, char **argv, gen_opts *o) {
       usage(stderr);
       return 2;
     }
+  }
+  if (o->lb) { /* llama-bench's defaults for what was not given */
+    if (!o->n_lb_p) o->lb_p[0] = 512, o->n_lb_p = 1;
+    if (!o->n_lb_n) o->lb_n[0] = 128, o->n_lb_n = 1;
+    if (!o->n_lb_d) o->lb_d[0] = 0, o->n_lb_d = 1;
+    if (!o->lb_r) o->lb_r = 5;
   }
   if (!o->model) o->model = getenv("CLKV_MODEL");
   if (!o->model || !*o->model) o->model = DEFAULT_MODEL;
@@ -396,6 +555,8 @@ int bench_gen_main(int argc, char **argv) {
   static const int batches[] = {2, 4};
   int n_pre = o.quick ? 2 : 5, n_dec = 3, reps = o.quick ? 1 : 3, n_bat = o.quick ? 1 : 2;
   if (o.n_prompts) pre = o.prompts, n_pre = o.n_prompts, n_dec = 0, n_bat = 0;
+  if (o.lb) n_pre = n_dec = n_bat = 0;
+  int n_lb = o.lb ? o.n_lb_d * o.n_lb_n + o.n_lb_p : 0;
   clkv_error err;
   clkv_runtime *rt = NULL;
   clkv_model *m = NULL;
@@ -418,7 +579,7 @@ int bench_gen_main(int argc, char **argv) {
     goto done;
   }
   fprintf(stderr, "clkv_bench: %s\n", rt->timer_note); /* events or the wall clock */
-  int total = 3 + n_pre + n_dec + n_bat, step = 0;
+  int total = 3 + n_pre + n_dec + n_bat + n_lb, step = 0;
   progress(step, total, "device bandwidth, compute");
   if (bench_device_peaks(rt, o.quick ? 0.02 : 0.05, &pk, &err)) {
     fprintf(stderr, "clkv_bench gen: measuring the device: %s\n", err.message);
@@ -427,6 +588,8 @@ int bench_gen_main(int argc, char **argv) {
   progress(++step, total, "warm-up");
   gen_row warm;
   if (run_prefill(ctx, m->info.n_vocab, 16, 1, &warm)) goto gen_fail; /* builds the kernels */
+  if (o.lb && run_lb(ctx, m->info.n_vocab, &o, rows, &n, &step, total)) goto gen_fail;
+  for (int i = 0; i < n; ++i) roofline(&cost, &pk, &rows[i]);
   for (int i = 0; i < n_pre; ++i) {
     char what[32];
     snprintf(what, sizeof what, "prefill %d tokens", pre[i]);
@@ -453,8 +616,7 @@ int bench_gen_main(int argc, char **argv) {
    * after the runs), since a shared machine only ever makes a measurement slower. */
   bench_peaks pk2;
   if (bench_device_peaks(rt, o.quick ? 0.02 : 0.05, &pk2, &err) == CLKV_OK) {
-    pk.gbps = fmax(pk.gbps, pk2.gbps);
-    pk.gflops = fmax(pk.gflops, pk2.gflops);
+    bench_peaks_merge(&pk, &pk2);
     for (int i = 0; i < n; ++i) roofline(&cost, &pk, &rows[i]);
   }
   progress(total, total, "done");
@@ -469,6 +631,7 @@ int bench_gen_main(int argc, char **argv) {
     bench_json_num(&j, "measured_gbps", pk.gbps);
     bench_json_num(&j, "measured_fp32_gflops", pk.gflops);
     bench_json_close(&j);
+    bench_peaks_json(&j, &pk);
     bench_json_object(&j, "model");
     bench_json_str(&j, "path", o.model);
     bench_json_str(&j, "name", m->info.name);
@@ -482,11 +645,14 @@ int bench_gen_main(int argc, char **argv) {
     bench_json_end(&j);
   } else {
     printf("clkv_bench gen: %s on %s (%s)\n", o.model, d->name, d->driver_version);
-    printf("device measured: %.2f GB/s read, %.2f GFLOP/s fp32; model: %.1f MB weights per "
-           "pass, %.1f M params; prefill chunk %d\nprefill GEMM: %s\n\n",
-           pk.gbps, pk.gflops, cost.weight_bytes * 1e-6,
-           (cost.layer_params + cost.out_params) * 1e-6, cost.chunk, clkv_model_prefill_gemm(m));
-    print_table(rows, n);
+    bench_peaks_print(stdout, &pk);
+    printf("model: %.1f MB weights per pass, %.1f M params; prefill chunk %d; prefill GEMM: %s\n"
+           "bounds: bandwidth (bytes per token at the read limit), compute (2 ops per multiply-add "
+           "at the faster of fp32 and int8); frac: of the tighter; BW%%: of the bandwidth bound\n\n",
+           cost.weight_bytes * 1e-6, (cost.layer_params + cost.out_params) * 1e-6, cost.chunk,
+           clkv_model_prefill_gemm(m));
+    if (o.lb) print_lb_table(rows, n);
+    else print_table(rows, n);
   }
   rc = 0;
   if (o.csv && write_csv(o.csv, rows, n, &pk)) {

@@ -54,6 +54,8 @@ clkv_status bench_measure(bench_op op, void *user, double target_s, int reps, be
   out->reps = reps;
   out->iters = (int)iters;
   out->median_s = bench_median(per_rep, reps);
+  for (int r = 0; r < reps; ++r) per_rep[r] = fabs(per_rep[r] - out->median_s);
+  out->spread_s = 1.4826 * bench_median(per_rep, reps);
   return CLKV_OK;
 fail:
   return st;

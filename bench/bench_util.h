@@ -23,6 +23,7 @@ typedef clkv_status (*bench_op)(void *user, double *seconds, clkv_error *err);
 typedef struct bench_time {
   double median_s; /* per operation: median over reps of each rep's mean */
   double min_s, max_s;
+  double spread_s; /* 1.4826 × the median absolute deviation of the reps' means (≈ stddev) */
   int reps, iters; /* reps × iters operations were timed after the warm-up */
 } bench_time;
 

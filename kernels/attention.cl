@@ -25,6 +25,36 @@
  * 256 VGPRs per lane in the paged kernel; by four it needs about 60. */
 #define CLKV_UNROLL_4 _Pragma("unroll 4")
 
+/* CLKV_ATT_CPU: the paged kernel's path for CPUs, chosen where the OpenCL compiler targets
+ * an x86 vector ISA (PoCL, Intel's CPU runtime): whole KV rows in 16-wide registers. */
+#ifndef CLKV_ATT_CPU
+#if (defined(__AVX512F__) || defined(__AVX2__)) && HEAD_DIM % 16 == 0
+#define CLKV_ATT_CPU 1
+#else
+#define CLKV_ATT_CPU 0
+#endif
+#endif
+
+#if CLKV_ATT_CPU
+#define HD16 (HEAD_DIM / 16)
+
+/* Values d0 .. d0+15 (d0 % 16 == 0) of KV row (kvh, slot). F16 is converted by integer ops:
+ * vload_half is a software routine of ~25 instructions a value on PoCL 3.1 (docs/PERF-NOTES):
+ * the magnitude's bits shifted into a float's place and scaled by 2^112 rebias the exponent
+ * exactly, subnormals included, then the sign goes back in (inf and NaN, which the cache
+ * never holds, are not kept). */
+inline float16 clkv_attn_kv16(const __global uchar *c, size_t base, uint kvh, uint slot, uint d0) {
+#if KV_TYPE == CLKV__KV_F16
+  const uint16 u = convert_uint16(vload16(
+      0, (const __global ushort *)(c + base) + (size_t)(kvh * KV_BS + slot) * HEAD_DIM + d0));
+  return as_float16(as_uint16(as_float16((u & 0x7fffu) << 13) * 0x1p112f) | ((u & 0x8000u) << 16));
+#else
+  return (float16)(clkv_kv_load4(c, base, kvh, slot, d0), clkv_kv_load4(c, base, kvh, slot, d0 + 4),
+                   clkv_kv_load4(c, base, kvh, slot, d0 + 8), clkv_kv_load4(c, base, kvh, slot, d0 + 12));
+#endif
+}
+#endif /* CLKV_ATT_CPU */
+
 /* The first position that position p attends to. */
 inline int clkv_attn_first(int p) { return WINDOW > 0 && p >= WINDOW ? p - WINDOW + 1 : 0; }
 
@@ -47,10 +77,55 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
   __local float4 lq[HD4];
   __local float4 la[HD4][ATT_WG];
   __local float lm[ATT_WG], ll[ATT_WG];
+  float m = -INFINITY, l = 0.0f;
+#if CLKV_ATT_CPU
+  /* CPU: a lane's loop over its positions is not vectorized across lanes (its trip count
+   * differs per lane), so each lane works on whole rows in 16-wide vectors held in registers
+   * (AVX-512 has 32), then leaves its sums in la for the combination below. m = -inf with l = 0
+   * (a lane without blocks) gives exp(m - M) = 0 there. */
+  float16 q16[HD16], a16[HD16];
+  CLKV_UNROLL for (int i = 0; i < HD16; i++) {
+    q16[i] = vload16(i, q) * scale;
+    a16[i] = (float16)(0.0f);
+  }
+  /* lanes take whole KV blocks in turn: one block-table read, contiguous rows, and the
+   * running sums rescaled once per block, not once per position */
+  const int first = clkv_attn_first(pos);
+  for (int b = first / KV_BS + (int)lid; b <= pos / KV_BS; b += ATT_WG) {
+    const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + b]);
+    const int p0 = b * KV_BS;
+    float sc[KV_BS], bm = -INFINITY;
+    for (int j = 0; j < KV_BS; j++) {
+      const int p = p0 + j;
+      float16 d = q16[0] * clkv_attn_kv16(kc, base, kvh, (uint)j, 0);
+      CLKV_UNROLL for (int i = 1; i < HD16; i++) d += q16[i] * clkv_attn_kv16(kc, base, kvh, (uint)j, 16 * i);
+      const float8 d8 = d.lo + d.hi;
+      const float4 d4 = d8.lo + d8.hi;
+      sc[j] = p >= first && p <= pos ? (d4.x + d4.y) + (d4.z + d4.w) : -INFINITY;
+      bm = fmax(bm, sc[j]);
+    }
+    const float mn = fmax(m, bm), corr = exp(m - mn);
+    l *= corr;
+    CLKV_UNROLL for (int i = 0; i < HD16; i++) a16[i] *= corr;
+    for (int j = 0; j < KV_BS; j++) {
+      if (p0 + j < first || p0 + j > pos) continue;
+      const float w = exp(sc[j] - mn);
+      l += w;
+      CLKV_UNROLL for (int i = 0; i < HD16; i++) a16[i] += w * clkv_attn_kv16(vc, base, kvh, (uint)j, 16 * i);
+    }
+    m = mn;
+  }
+  CLKV_UNROLL for (int i = 0; i < HD16; i++) {
+    la[4 * i][lid] = a16[i].s0123;
+    la[4 * i + 1][lid] = a16[i].s4567;
+    la[4 * i + 2][lid] = a16[i].s89ab;
+    la[4 * i + 3][lid] = a16[i].scdef;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+#else
   CLKV_UNROLL_4 for (uint i = lid; i < HD4; i += ATT_WG) lq[i] = vload4(i, q) * scale;
   CLKV_UNROLL_4 for (int i = 0; i < HD4; i++) la[i][lid] = (float4)(0.0f);
   barrier(CLK_LOCAL_MEM_FENCE);
-  float m = -INFINITY, l = 0.0f;
   CLKV_UNROLL_4 for (int p = clkv_attn_first(pos) + lid; p <= pos; p += ATT_WG) {
     const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + p / KV_BS]);
     const uint slot = p % KV_BS;
@@ -63,6 +138,7 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
       la[i][lid] = la[i][lid] * corr + w * clkv_kv_load4(vc, base, kvh, slot, 4 * i);
     m = mn;
   }
+#endif
 
   lm[lid] = m;
   ll[lid] = l;

@@ -57,6 +57,10 @@ Test(tuner, tunes_persists_loads_and_survives_damage, .timeout = 300) {
     cr_assert(r.k[k].tuned_ms <= r.k[k].default_ms, "%s: tuned %g > default %g", r.k[k].name,
               r.k[k].tuned_ms, r.k[k].default_ms);
     cr_assert(r.k[k].tried >= 1);
+    cr_assert(isfinite(r.k[k].default_spread_ms) && r.k[k].default_spread_ms >= 0);
+    /* an unchanged shape claims no gain (a gemm kind's "own" may carry a new prefill shape) */
+    if (k < CLKV__TK_GEMM_QKV && !strcmp(r.k[k].tuned_shape, r.k[k].default_shape))
+      cr_assert_eq(r.k[k].tuned_ms, r.k[k].default_ms, "%s", r.k[k].name);
   }
   unsigned tried = 0;
   for (int k = 0; k < CLKV__TK_COUNT; k++) tried += r.k[k].tried;
@@ -365,4 +369,42 @@ Test(tuner, tuning_file_has_one_line_per_tunable_and_reads_files_of_before_the_t
   cr_assert(strstr(text, "\nprefill.gemm.qkv=clblast16\n"), "%s", text);
   cr_assert_eq(clkv__tunables_parse(text, &t), 0, "%s", text);
   cr_assert(!memcmp(&t, &w, sizeof t), "read back differs");
+}
+
+/* The decision rule: a candidate wins only when faster beyond both spreads and by at least
+ * CLKV__TUNE_MIN_GAIN; the same shape timed twice (equal up to noise) never "gains". */
+Test(tuner, candidate_beats_best_only_beyond_the_spread) {
+  clkv__timing best = {.median_ms = 1.00, .spread_ms = 0.05, .runs = 5};
+  clkv__timing same = {.median_ms = 0.96, .spread_ms = 0.05, .runs = 5};   /* within the noise */
+  clkv__timing clear = {.median_ms = 0.80, .spread_ms = 0.05, .runs = 5};  /* beyond it */
+  clkv__timing noisy = {.median_ms = 0.80, .spread_ms = 0.20, .runs = 15}; /* too noisy */
+  clkv__timing tiny = {.median_ms = 0.99, .spread_ms = 0, .runs = 5};      /* below the floor */
+  clkv__timing exact = {.median_ms = 1.00, .spread_ms = 0, .runs = 5};
+  clkv__timing failed = {.median_ms = INFINITY, .spread_ms = INFINITY, .runs = 0};
+  cr_assert(!clkv__tune_beats(&same, &best));
+  cr_assert(clkv__tune_beats(&clear, &best));
+  cr_assert(!clkv__tune_beats(&noisy, &best));
+  cr_assert(!clkv__tune_beats(&tiny, &exact), "a 1%% gain is below CLKV__TUNE_MIN_GAIN");
+  cr_assert(!clkv__tune_beats(&exact, &exact), "a shape never beats itself");
+  cr_assert(clkv__tune_beats(&exact, &failed), "anything timed beats a failed default");
+  cr_assert(!clkv__tune_beats(&failed, &exact));
+  cr_assert(!clkv__tune_beats(&failed, &failed));
+  /* the rule is not symmetric in a way that lets two shapes beat each other */
+  cr_assert(!(clkv__tune_beats(&clear, &best) && clkv__tune_beats(&best, &clear)));
+}
+
+/* Median and spread (1.4826 × MAD): one wild run moves neither much. */
+Test(tuner, timing_is_median_and_mad) {
+  double t[5] = {1.02, 0.98, 1.00, 9.00, 1.01};
+  clkv__timing r = clkv__timing_of(t, 5);
+  cr_assert_float_eq(r.median_ms, 1.01, 1e-12);
+  /* deviations from 1.01: 0.01 0.03 0.01 7.99 0.00 → sorted 0 .01 .01 .03 7.99 → MAD 0.01 */
+  cr_assert_float_eq(r.spread_ms, 1.4826 * 0.01, 1e-9);
+  cr_assert_eq(r.runs, 5);
+  double u[4] = {2, 4, 1, 3};
+  r = clkv__timing_of(u, 4);
+  cr_assert_float_eq(r.median_ms, 2.5, 1e-12);
+  cr_assert_float_eq(r.spread_ms, 1.4826 * 1.0, 1e-9);
+  r = clkv__timing_of(u, 0);
+  cr_assert(isinf(r.median_ms));
 }

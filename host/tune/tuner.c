@@ -1,8 +1,9 @@
 /* tuner.c — the autotuner: for one model's shapes, each projection's prefill path (our
  * matvec or CLBlast), then a greedy search, kernel by kernel, over the search values of
  * CLKV__TUNABLES. Every candidate is checked against plain C before it is timed; the defaults
- * are timed first and a candidate replaces the best only if faster, so the tuned shapes are
- * never slower than the defaults. */
+ * are timed first and a candidate replaces the best only if faster beyond the spread of the
+ * repeated timings of both (clkv__tune_beats), so the tuned shapes are never slower than the
+ * defaults and noise is not reported as a gain. */
 #include "tune/tuner.h"
 
 #include <math.h>
@@ -14,7 +15,9 @@
 #define N_PREFILL 64  /* tokens of the timed prefill matvecs and attention */
 #define ATT_CTX 512   /* cached positions the attention reads */
 #define KV_BS 16
-#define N_RUNS 5      /* timed runs per candidate (median), after one warm-up */
+#define N_RUNS 5      /* timed runs per candidate (median), after one warm-up ... */
+#define N_RUNS_MAX 15 /* ... and up to this many while the spread is above SPREAD_OK */
+#define SPREAD_OK 0.03 /* spread / median */
 
 typedef struct mv_problem {
   unsigned rows, cols;
@@ -314,14 +317,43 @@ static int cmp_d(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Median time of N_RUNS runs after a warm-up: marker events on a profiling queue, else the
- * wall clock around clFinish. */
-static clkv_status cand_time(bench *b, const cand *c, double *ms, clkv_error *err) {
+clkv__timing clkv__timing_of(double *t, int n) {
+  clkv__timing r = {.median_ms = INFINITY, .spread_ms = INFINITY, .runs = n};
+  if (n <= 0) return r;
+  qsort(t, (size_t)n, sizeof t[0], cmp_d);
+  r.median_ms = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+  double dev[N_RUNS_MAX * 2];
+  int m = n < N_RUNS_MAX * 2 ? n : N_RUNS_MAX * 2;
+  for (int i = 0; i < m; i++) dev[i] = fabs(t[i] - r.median_ms);
+  qsort(dev, (size_t)m, sizeof dev[0], cmp_d);
+  r.spread_ms = 1.4826 * (m % 2 ? dev[m / 2] : 0.5 * (dev[m / 2 - 1] + dev[m / 2]));
+  return r;
+}
+
+int clkv__tune_beats(const clkv__timing *cand, const clkv__timing *best) {
+  if (!isfinite(cand->median_ms)) return 0;
+  if (!isfinite(best->median_ms)) return 1;
+  double cs = isfinite(cand->spread_ms) ? cand->spread_ms : 0,
+         bs = isfinite(best->spread_ms) ? best->spread_ms : 0;
+  return cand->median_ms + cs < best->median_ms - bs &&
+         cand->median_ms < best->median_ms * (1 - CLKV__TUNE_MIN_GAIN);
+}
+
+/* Times N_RUNS runs after a warm-up, and N_RUNS more while the spread is above SPREAD_OK of
+ * the median (up to N_RUNS_MAX): marker events on a profiling queue, else the wall clock
+ * around clFinish. */
+static clkv_status cand_time(bench *b, const cand *c, clkv__timing *out, clkv_error *err) {
   clkv_status st = CLKV_OK;
-  double s[N_RUNS];
+  double s[N_RUNS_MAX], sorted[N_RUNS_MAX];
+  int n = 0;
   CLKV_TRY(cand_enqueue(b, c, -1, err));
   CLKV_CL_TRY(clFinish(b->rt->queue));
-  for (int r = 0; r < N_RUNS; r++) {
+  for (int r = 0; r < N_RUNS_MAX; r++) {
+    if (r >= N_RUNS && r % N_RUNS == 0) { /* enough when the spread is small */
+      memcpy(sorted, s, sizeof s[0] * (size_t)n);
+      clkv__timing t = clkv__timing_of(sorted, n);
+      if (t.spread_ms <= SPREAD_OK * t.median_ms) break;
+    }
     cl_event e0 = NULL, e1 = NULL;
     int evented = b->rt->profiling && !b->wall &&
                   clEnqueueMarkerWithWaitList(b->rt->queue, 0, NULL, &e0) == CL_SUCCESS;
@@ -331,6 +363,7 @@ static clkv_status cand_time(bench *b, const cand *c, double *ms, clkv_error *er
       evented = 0;
     CLKV_CL_TRY(clFinish(b->rt->queue));
     s[r] = clkv__now_ms() - t;
+    n = r + 1;
     cl_ulong a = 0, z = 0;
     if (evented &&
         clGetEventProfilingInfo(e0, CL_PROFILING_COMMAND_END, sizeof a, &a, NULL) == CL_SUCCESS &&
@@ -342,8 +375,7 @@ static clkv_status cand_time(bench *b, const cand *c, double *ms, clkv_error *er
     if (e0) clReleaseEvent(e0);
     if (e1) clReleaseEvent(e1);
   }
-  qsort(s, N_RUNS, sizeof s[0], cmp_d);
-  *ms = s[N_RUNS / 2];
+  *out = clkv__timing_of(s, n);
 fail:
   return st;
 }
@@ -366,7 +398,7 @@ static int cand_spills(const bench *b, const cand *c) {
 
 /* Builds, checks and times one candidate. 0: timed; 1: rejected (build failure, stack or
  * scratch on a GPU, launch or check failure). */
-static int evaluate(bench *b, int kind, const clkv__tunables *t, double *ms) {
+static int evaluate(bench *b, int kind, const clkv__tunables *t, clkv__timing *ms) {
   cand c = {.kind = kind, .t = *t};
   clkv_error e;
   int rc = 1;
@@ -404,7 +436,7 @@ static void shape_str(int kind, const clkv__tunables *t, char *buf, size_t cap) 
   }
 }
 
-/* Tries t for kind; keeps it in *best when it passes and is faster. */
+/* Tries t for kind; keeps it in *best when it passes and is faster beyond the noise. */
 static void try_cand(bench *b, clkv__tune_report *r, int kind, const clkv__tunables *t,
                      clkv__tunables *best) {
   clkv__tune_kernel *k = &r->k[kind];
@@ -416,23 +448,24 @@ static void try_cand(bench *b, clkv__tune_report *r, int kind, const clkv__tunab
     return;
   }
   if (b->progress) b->progress(b->user, b->done, b->total, what);
-  double ms;
+  clkv__timing ms, cur = {k->tuned_ms, k->tuned_spread_ms, N_RUNS};
   if (evaluate(b, kind, t, &ms)) {
     k->failed++;
     return;
   }
   k->tried++;
-  if (ms < k->tuned_ms) { /* the best so far (if it ran) becomes the runner-up */
+  if (clkv__tune_beats(&ms, &cur)) { /* the best so far (if it ran) becomes the runner-up */
     if (isfinite(k->tuned_ms)) {
       memcpy(k->runner_up, k->tuned_shape, sizeof k->runner_up);
       k->runner_up_ms = k->tuned_ms;
     }
-    k->tuned_ms = ms;
+    k->tuned_ms = ms.median_ms;
+    k->tuned_spread_ms = ms.spread_ms;
     *best = *t;
     snprintf(k->tuned_shape, sizeof k->tuned_shape, "%s", what);
-  } else if (!k->runner_up[0] || ms < k->runner_up_ms) {
+  } else if (!k->runner_up[0] || ms.median_ms < k->runner_up_ms) {
     snprintf(k->runner_up, sizeof k->runner_up, "%s", what);
-    k->runner_up_ms = ms;
+    k->runner_up_ms = ms.median_ms;
   }
 }
 
@@ -548,13 +581,15 @@ clkv_status clkv__tune(clkv_runtime *rt, const clkv_model_info *m, uint32_t wtyp
     shape_str(k, &out->defaults, tk->default_shape, sizeof tk->default_shape);
     memcpy(tk->tuned_shape, tk->default_shape, sizeof tk->tuned_shape); /* same size */
     if (progress) progress(user, b.done, b.total, tk->default_shape);
-    if (evaluate(&b, k, &out->defaults, &tk->default_ms)) {
+    clkv__timing dt;
+    if (evaluate(&b, k, &out->defaults, &dt)) {
       tk->failed++;
-      tk->default_ms = INFINITY; /* any passing candidate wins */
+      dt.median_ms = dt.spread_ms = INFINITY; /* any passing candidate wins */
     } else {
       tk->tried++;
     }
-    tk->tuned_ms = tk->default_ms;
+    tk->default_ms = tk->tuned_ms = dt.median_ms;
+    tk->default_spread_ms = tk->tuned_spread_ms = dt.spread_ms;
   }
   search(&b, out);
   if (progress) progress(user, b.total, b.total, "done");
