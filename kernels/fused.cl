@@ -177,6 +177,31 @@ inline void fz_post_add(volatile __global int *ctr, int p, __global float *x,
   fz_wait(ctr, p, nch);
 }
 
+/* A projection back into the residual stream, as one phase: x += W · in, or with post-norms
+ * tmp = W · in (fz_post_add then adds its norm to x). */
+__attribute__((always_inline)) inline void fz_residual(volatile __global int *ctr, int p,
+                                                       const __global uchar *W, int t,
+                                                       uint n_embd, uint cols,
+                                                       const __global float *in,
+                                                       __global float *x, __global float *tmp) {
+  float out[FZ_CH];
+  int c;
+  const int nc = fz_chunks(n_embd, FZ_CH);
+  while ((c = fz_claim(ctr, p, nc)) >= 0) {
+    const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, n_embd - r0);
+    fz_rows(W, t, n_embd, cols, r0, n, in, in, 0, out);
+    for (uint i = 0; i < n; i++) {
+#if POST
+      tmp[r0 + i] = out[i];
+#else
+      x[r0 + i] += out[i];
+#endif
+    }
+    fz_done(ctr, p);
+  }
+  fz_wait(ctr, p, nc);
+}
+
 /* The split QKV's finish of head h (q heads, then k, then v; as kernels/norm.cl
  * clkv_qkv_finish for one token): bias, per-head RMSNorm of q and k, RoPE of q and k, k and
  * v into the cache. */
@@ -242,21 +267,7 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
   float out[FZ_CH];
   int c;
   if (flags & FZ_F_FFN) {
-    /* x += Wo · att */
-    const int n_o = fz_chunks(n_embd, FZ_CH);
-    while ((c = fz_claim(ctr, FZ_O, n_o)) >= 0) {
-      const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, n_embd - r0);
-      fz_rows(Wo, WT_O, n_embd, q_rows, r0, n, att, att, 0, out);
-      for (uint i = 0; i < n; i++) {
-#if POST
-        tmp[r0 + i] = out[i];
-#else
-        x[r0 + i] += out[i];
-#endif
-      }
-      fz_done(ctr, FZ_O);
-    }
-    fz_wait(ctr, FZ_O, n_o);
+    fz_residual(ctr, FZ_O, Wo, WT_O, n_embd, q_rows, att, x, tmp); /* x += Wo · att */
 #if POST
     fz_post_add(ctr, FZ_OP, x, tmp, post_attn_norm, n_embd, eps);
 #endif
@@ -272,21 +283,7 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
       fz_done(ctr, FZ_GU);
     }
     fz_wait(ctr, FZ_GU, n_gu);
-    /* x += Wdown · ff */
-    const int n_d = fz_chunks(n_embd, FZ_CH);
-    while ((c = fz_claim(ctr, FZ_DOWN, n_d)) >= 0) {
-      const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, n_embd - r0);
-      fz_rows(Wdown, WT_DOWN, n_embd, n_ff, r0, n, ff, ff, 0, out);
-      for (uint i = 0; i < n; i++) {
-#if POST
-        tmp[r0 + i] = out[i];
-#else
-        x[r0 + i] += out[i];
-#endif
-      }
-      fz_done(ctr, FZ_DOWN);
-    }
-    fz_wait(ctr, FZ_DOWN, n_d);
+    fz_residual(ctr, FZ_DOWN, Wdown, WT_DOWN, n_embd, n_ff, ff, x, tmp); /* x += Wdown · ff */
 #if POST
     fz_post_add(ctr, FZ_DP, x, tmp, post_ffn_norm, n_embd, eps);
 #endif
