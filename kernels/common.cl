@@ -35,7 +35,7 @@ inline float clkv_ld_half(const __global uchar *p, uint i) {
 #if CLKV_SOFT_HALF
   return clkv_half_bits(((const __global ushort *)p)[i]);
 #else
-  return clkv_ld_half(p, i);
+  return vload_half(i, (const __global half *)p);
 #endif
 }
 

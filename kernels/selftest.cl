@@ -16,3 +16,9 @@ __kernel void clkv_selftest_half8(__global const half *h, __global float *y, uin
   uint i = get_global_id(0);
   if (8 * i < n) vstore8(clkv_ld_half8(h, i), i, y);
 }
+
+/* The same through clkv_ld_half (the block scales' load), one value per work-item. */
+__kernel void clkv_selftest_ld_half(__global const half *h, __global float *y, uint n) {
+  uint i = get_global_id(0);
+  if (i < n) y[i] = clkv_ld_half((const __global uchar *)h, i);
+}

@@ -254,7 +254,9 @@ clkv_status clkv__program_get(clkv_runtime *rt, const char *file, const char *op
   const char *warn = getenv("CLKV_KERNEL_WARNINGS");
   snprintf(opts, olen, "%s%s%s%s%s", options, rt->info.has_fp16 ? " -DCLKV_HAS_FP16=1" : "",
            rt->info.has_subgroups ? " -DCLKV_HAS_SUBGROUPS=1" : "",
-           clkv__device_quirk(&rt->info, CLKV__Q_SOFT_HALF) ? " -DCLKV_SOFT_HALF=1" : "",
+           /* the quirk's value unless the caller chose (the kernel tests build both) */
+           clkv__device_quirk(&rt->info, CLKV__Q_SOFT_HALF) && !strstr(options, "CLKV_SOFT_HALF")
+               ? " -DCLKV_SOFT_HALF=1" : "",
            warn && *warn == '1' ? "" : " -w");
   program_key(file, opts, key, sizeof key);
   for (int i = 0; i < rt->n_programs; i++)
