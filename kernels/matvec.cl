@@ -41,8 +41,16 @@
  * then keeps per piece (gfx1030: 155-187 VGPRs whole, 174-254 in pieces). -DCLKV_PIECES=0/1
  * overrides. */
 #define CLKV_KQUANT(t) ((t) >= 10 && (t) <= 14) /* numeric: used in #if (contract.h ids) */
+/* F32, IQ4_NL, IQ4_XS in pieces: Intel's compiler (ocloc, tgllp/dg2) then uses 128-1024 bytes
+ * of scratch (none whole), so only on AMD (gfx1030: 105-127 VGPRs against 177-247 whole). */
+#define CLKV_PIECES_AMD_ONLY(t) ((t) == 0 || (t) == 20 || (t) == 23)
 #ifndef CLKV_PIECES
-#define CLKV_PIECES (KSPLIT > 1 && TT == 1 && !USE_INT8 && !CLKV_KQUANT(WTYPE))
+#if KSPLIT > 1 && TT == 1 && !USE_INT8 && !CLKV_KQUANT(WTYPE) && \
+    (!CLKV_PIECES_AMD_ONLY(WTYPE) || defined(__AMDGCN__))
+#define CLKV_PIECES 1
+#else
+#define CLKV_PIECES 0
+#endif
 #endif
 
 #if (EPI == CLKV__EPI_QKV || CLKV__EPI_GATED(EPI)) && (ROWS % 2) != 0
