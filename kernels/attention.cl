@@ -159,6 +159,21 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
   }
 }
 
+/* The prefill kernel keeps its accumulator (HD4 float4) and PF_QR float4 of q in registers,
+ * the rest of q in local memory (a column per lane). At head size 128, q and the accumulator
+ * (256 floats) do not fit in a GPU's 255 registers (clang/LLVM 15: sm_90 136 bytes of stack
+ * and spills, gfx1030 620 bytes of scratch): half of q moves to local memory (8 KiB at TQ 32;
+ * sm_90: no stack), on AMD all of it (16 KiB; the AMD compiler hoists the tile's loads and
+ * still spills with half: 328 bytes of scratch, 72 with none). Smaller heads keep q whole. */
+#ifndef PF_QR
+#if HEAD_DIM <= 64
+#define PF_QR HD4
+#elif defined(__AMDGCN__)
+#define PF_QR 0
+#else
+#define PF_QR (HD4 / 2)
+#endif
+#endif
 __kernel __attribute__((reqd_work_group_size(TQ, 1, 1)))
 void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
                        __global const uchar *vc, __global const int *btab, uint seq,
@@ -173,12 +188,15 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
   const uint mypos = pos0 + qi;
   const uint last = pos0 + min(n_tok, (tile + 1) * TQ) - 1;
 
-  float4 qv[HD4], acc[HD4];
+  float4 qv[PF_QR > 0 ? PF_QR : 1], acc[HD4];
   const __global float *q = Q + ((size_t)(valid ? qi : 0) * n_heads + h) * HEAD_DIM;
-  CLKV_UNROLL for (int i = 0; i < HD4; i++) {
-    qv[i] = vload4(i, q) * scale;
-    acc[i] = (float4)(0.0f);
-  }
+  CLKV_UNROLL for (int i = 0; i < PF_QR; i++) qv[i] = vload4(i, q) * scale;
+  CLKV_UNROLL for (int i = 0; i < HD4; i++) acc[i] = (float4)(0.0f);
+#if PF_QR < HD4
+  /* the rest of q in local memory, a column per lane (neighbouring lanes, neighbouring words) */
+  __local float4 Qs[HD4 - PF_QR][TQ];
+  for (int i = PF_QR; i < HD4; i++) Qs[i - PF_QR][lid] = vload4(i, q) * scale;
+#endif
   float m = -INFINITY, l = 0.0f;
 
   __local float4 Kt[TK][HD4], Vt[TK][HD4];
@@ -199,7 +217,10 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
       for (uint j = 0; j < TK && kb + j <= mypos; j++) {
         if (kb + j < mylo) continue;
         float s = 0.0f;
-        CLKV_UNROLL for (int i = 0; i < HD4; i++) s += dot(qv[i], Kt[j][i]);
+        CLKV_UNROLL for (int i = 0; i < PF_QR; i++) s += dot(qv[i], Kt[j][i]);
+#if PF_QR < HD4
+        CLKV_UNROLL_4 for (int i = PF_QR; i < HD4; i++) s += dot(Qs[i - PF_QR][lid], Kt[j][i]);
+#endif
         const float mn = fmax(m, s);
         const float corr = exp(m - mn), w = exp(s - mn);
         l = l * corr + w;

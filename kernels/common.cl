@@ -285,6 +285,17 @@ inline void clkv_dot32_acc(const __global uchar *row, uint b, int t, float8 x0, 
   *off += m * xs;
 }
 
+/* Piece k (values 8k .. 8k+7; k a compile-time constant once inlined) of block b's quantized
+ * values, with the block's d and m: what clkv_q32 gives, of which the compiler keeps the one
+ * piece (and the loads it needs). A GPU decode mat-vec that dequantizes and multiplies 8 values
+ * at a time instead of 32 holds a quarter of the block in registers (gfx1030: 138 -> <= 128
+ * VGPRs, 7 -> 8 of 16 waves). */
+inline float8 clkv_q8p(const __global uchar *row, uint b, int t, int k, float *d, float *m) {
+  float8 q0, q1, q2, q3;
+  clkv_q32(row, b, t, &q0, &q1, &q2, &q3, d, m);
+  return k == 0 ? q0 : k == 1 ? q1 : k == 2 ? q2 : q3;
+}
+
 /* Block b dequantized: four float8 of weights. */
 inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, float8 *w1, float8 *w2,
                        float8 *w3) {

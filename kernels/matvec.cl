@@ -36,6 +36,22 @@
 /* int8 activations (kernels/common.cl): for one token per work-group and the types with an
  * integer dot; the work-group first quantizes its token's (normed) x into local memory. */
 #define USE_INT8 (INT8 != 0 && TT == 1 && CLKV_INT8_TYPE(WTYPE))
+/* The decode block loop in 8-value pieces (below): at GPU shapes; PoCL's (KSPLIT 1) keeps the
+ * whole-block form. Not for the K-quants (Q2_K .. Q6_K), whose sub-block scales the compiler
+ * then keeps per piece (gfx1030: 155-187 VGPRs whole, 174-254 in pieces). -DCLKV_PIECES=0/1
+ * overrides. */
+#define CLKV_KQUANT(t) ((t) >= 10 && (t) <= 14) /* numeric: used in #if (contract.h ids) */
+/* F32, IQ4_NL, IQ4_XS in pieces: Intel's compiler (ocloc, tgllp/dg2) then uses 128-1024 bytes
+ * of scratch (none whole), so only on AMD (gfx1030: 105-127 VGPRs against 177-247 whole). */
+#define CLKV_PIECES_AMD_ONLY(t) ((t) == 0 || (t) == 20 || (t) == 23)
+#ifndef CLKV_PIECES
+#if KSPLIT > 1 && TT == 1 && !USE_INT8 && !CLKV_KQUANT(WTYPE) && \
+    (!CLKV_PIECES_AMD_ONLY(WTYPE) || defined(__AMDGCN__))
+#define CLKV_PIECES 1
+#else
+#define CLKV_PIECES 0
+#endif
+#endif
 
 #if (EPI == CLKV__EPI_QKV || CLKV__EPI_GATED(EPI)) && (ROWS % 2) != 0
 #error "QKV and SwiGLU epilogues need an even ROWS"
@@ -164,7 +180,24 @@ inline void clkv_qkv_store_groups(const clkv_qkv_dst *d, __local const float *kv
 
 /* The block loop stays in the kernel's body: moved into an inline function, PoCL's CPU code
  * for the decode shape (ROWS 4) ran up to 1.5x slower, with the same results. */
-__kernel __attribute__((reqd_work_group_size(KSPLIT, RG, 1)))
+/* AMD (clang's amdgcn target): the decode mat-vec asks for at least half the waves per SIMD,
+ * 8 of 16 on RDNA's wave32 (<= 128 VGPRs), 4 of 8 on GCN/CDNA's wave64 (<= 128 of 512); the
+ * 8-value pieces make it fit without scratch (scripts/gpu-report, docs/GPU.md) for the weight
+ * types below; the others (Q5_0/Q5_1 and the K-quants) would spill to fit. */
+/* F32 F16 BF16 Q4_0 Q4_1 Q8_0 IQ4_NL IQ4_XS (contract.h ids: used in #if) */
+#define CLKV_WAVES_FIT(t) ((t) <= 3 || (t) == 8 || (t) == 20 || (t) == 23 || (t) == 30)
+#if defined(__AMDGCN__) && CLKV_PIECES && CLKV_WAVES_FIT(WTYPE) && !defined(CLKV_NO_WAVES_HINT)
+#if defined(__AMDGCN_WAVEFRONT_SIZE) && __AMDGCN_WAVEFRONT_SIZE == 32
+#define CLKV_MATVEC_HINT __attribute__((amdgpu_waves_per_eu(8)))
+#elif WTYPE != 8 && WTYPE != 23 /* Q8_0 and IQ4_XS spill at 128 on gfx90a */
+#define CLKV_MATVEC_HINT __attribute__((amdgpu_waves_per_eu(4)))
+#else
+#define CLKV_MATVEC_HINT
+#endif
+#else
+#define CLKV_MATVEC_HINT
+#endif
+__kernel __attribute__((reqd_work_group_size(KSPLIT, RG, 1))) CLKV_MATVEC_HINT
 void clkv_matvec(__global const uchar *W, uint rows, uint cols,
                  __global const float *X, uint x_row0, uint n_tok,
                  __global const float *norm_w, float eps,
@@ -227,6 +260,34 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
         off[r] += m * xds.y;
       }
     }
+  }
+#elif CLKV_PIECES
+  /* GPU decode: the block in four pieces of 8 values (x, its norm weight, each row's
+   * dequantized piece), so a quarter of the block is live at a time (docs/GPU.md). */
+  /* No branch in the block: a row (token) past the matrix's reads the last one, and the
+   * epilogue skips it; branches around each piece serialize its loads. */
+  const __global float *xrow = X + (size_t)(x_row0 + min(t0, n_tok - 1)) * cols;
+  for (uint b = ks; b < nb; b += KSPLIT) {
+    const __global float *xp = xrow + b * 32;
+#if NORM
+    const __global float *np = norm_w + b * 32;
+#endif
+    float8 xsv = (float8)(0.0f), part[ROWS];
+    float d[ROWS], m[ROWS];
+    CLKV_UNROLL for (int r = 0; r < ROWS; r++) part[r] = (float8)(0.0f);
+    CLKV_UNROLL for (int k = 0; k < 4; k++) {
+      float8 xk = vload8(k, xp);
+#if NORM
+      ss[0] += xk * xk;
+      xk *= vload8(k, np);
+#endif
+      xsv += xk;
+      CLKV_UNROLL for (int r = 0; r < ROWS; r++)
+        part[r] += clkv_q8p(W + (size_t)min(r0 + r, rows - 1) * row_bytes, b, WTYPE, k, &d[r],
+                            &m[r]) * xk;
+    }
+    const float xs = clkv_hsum8(xsv);
+    CLKV_UNROLL for (int r = 0; r < ROWS; r++) acc[r] += d[r] * part[r], off[r] += m[r] * xs;
   }
 #else
   for (uint b = ks; b < nb; b += KSPLIT) {
