@@ -130,7 +130,7 @@ __attribute__((always_inline)) inline void fz_rows(const __global uchar *W, int 
 }
 
 /* 1 / RMS of the n values at x (with eps): the fused norm's scale. */
-inline float fz_norm_scale(const __global float *x, uint n, float eps) {
+static inline float fz_norm_scale(const __global float *x, uint n, float eps) {
   float8 s = (float8)(0.0f);
   for (uint i = 0; i < n; i += 8) {
     const float8 v = vload8(0, x + i);
@@ -140,29 +140,29 @@ inline float fz_norm_scale(const __global float *x, uint n, float eps) {
 }
 
 /* The next chunk of phase p for this work-group, or -1 when all nch are claimed. */
-inline int fz_claim(volatile __global int *ctr, int p, int nch) {
+static inline int fz_claim(volatile __global int *ctr, int p, int nch) {
   const int c = atomic_inc(&ctr[FZ_C(2 * p)]);
   return c < nch ? c : -1;
 }
 
 /* A claimed chunk of phase p is finished: its writes first, then the count. */
-inline void fz_done(volatile __global int *ctr, int p) {
+static inline void fz_done(volatile __global int *ctr, int p) {
   mem_fence(CLK_GLOBAL_MEM_FENCE);
   atomic_inc(&ctr[FZ_C(2 * p + 1)]);
 }
 
 /* Waits until all nch chunks of phase p are finished (all claimed: see the top). */
-inline void fz_wait(volatile __global int *ctr, int p, int nch) {
+static inline void fz_wait(volatile __global int *ctr, int p, int nch) {
   /* a plain (volatile) read while spinning, so the line stays shared; then an atomic one */
   while (ctr[FZ_C(2 * p + 1)] < nch || atomic_add(&ctr[FZ_C(2 * p + 1)], 0) < nch) {
   }
   mem_fence(CLK_GLOBAL_MEM_FENCE);
 }
 
-inline int fz_chunks(uint rows, uint per) { return (int)((rows + per - 1) / per); }
+static inline int fz_chunks(uint rows, uint per) { return (int)((rows + per - 1) / per); }
 
 /* Phase p of a post-norm: x += RMSNorm(tmp) · w, by chunks of rows; then the wait. */
-inline void fz_post_add(volatile __global int *ctr, int p, __global float *x,
+static inline void fz_post_add(volatile __global int *ctr, int p, __global float *x,
                         __global const float *tmp, __global const float *w, uint n_embd,
                         float eps) {
   const int nch = fz_chunks(n_embd, FZ_CH);
@@ -205,7 +205,7 @@ __attribute__((always_inline)) inline void fz_residual(volatile __global int *ct
 /* The split QKV's finish of head h (q heads, then k, then v; as kernels/norm.cl
  * clkv_qkv_finish for one token): bias, per-head RMSNorm of q and k, RoPE of q and k, k and
  * v into the cache. */
-inline void fz_finish_head(uint h, __global float *q, __global float *tk, __global float *tv,
+static inline void fz_finish_head(uint h, __global float *q, __global float *tk, __global float *tv,
                            uint q_rows, uint kv_rows, __global const float *bias,
                            __global const float *qn, __global const float *kn, float eps,
                            __global const float *inv_freq, __global uchar *kc,
