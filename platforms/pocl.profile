@@ -34,6 +34,8 @@ prefill.dot = 1
 att_wg = 8
 tq = 16
 tk = 32
-# fact: measured on PoCL 3.1 (docs/TUNING.md): one persistent launch of one work-group per
-# core between attentions instead of five launches a layer keeps the worker threads awake
-decode.path = 2
+# fact: measured on PoCL 3.1 (docs/TUNING.md, 2026-11-30 16:51Z, quiet 2-core VM): the fused
+# step (2) decodes as fast as five launches a layer (72-75 against 73-75 tok/s, SmolLM2 Q4_1)
+# and slower whenever the cores are shared (0.55-0.94x: a descheduled work-group makes the
+# other spin), so the five launches stay the default; CLKV_DECODE_PATH=2 selects it
+decode.path = 1
