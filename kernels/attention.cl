@@ -43,7 +43,7 @@
  * the magnitude's bits shifted into a float's place and scaled by 2^112 rebias the exponent
  * exactly, subnormals included, then the sign goes back in (inf and NaN, which the cache
  * never holds, are not kept). */
-inline float16 clkv_attn_kv16(const __global uchar *c, size_t base, uint kvh, uint slot, uint d0) {
+static inline float16 clkv_attn_kv16(const __global uchar *c, size_t base, uint kvh, uint slot, uint d0) {
 #if KV_TYPE == CLKV__KV_F16
   const uint16 u = convert_uint16(vload16(
       0, (const __global ushort *)(c + base) + (size_t)(kvh * KV_BS + slot) * HEAD_DIM + d0));
@@ -56,7 +56,7 @@ inline float16 clkv_attn_kv16(const __global uchar *c, size_t base, uint kvh, ui
 #endif /* CLKV_ATT_CPU */
 
 /* The first position that position p attends to. */
-inline int clkv_attn_first(int p) { return WINDOW > 0 && p >= WINDOW ? p - WINDOW + 1 : 0; }
+static inline int clkv_attn_first(int p) { return WINDOW > 0 && p >= WINDOW ? p - WINDOW + 1 : 0; }
 
 __kernel __attribute__((reqd_work_group_size(ATT_WG, 1, 1)))
 void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global const uchar *vc,

@@ -12,7 +12,7 @@
 /* The float value of the fp16 bits h, exact for every value: normal (exponent rebiased),
  * subnormal (the 10-bit mantissa times 2^-24, exact in float and normal there, so a
  * device that flushes float subnormals gets it right too), zero, inf and nan (payload kept). */
-inline float clkv_half_bits(uint h) {
+static inline float clkv_half_bits(uint h) {
   const uint em = h & 0x7fffu, s = (h & 0x8000u) << 16;
   const uint v = em >= 0x7c00u ? (em << 13) | 0x7f800000u
                : em >= 0x0400u ? (em << 13) + 0x38000000u
@@ -21,7 +21,7 @@ inline float clkv_half_bits(uint h) {
 }
 
 /* The same for eight values. */
-inline float8 clkv_half_bits8(ushort8 h) {
+static inline float8 clkv_half_bits8(ushort8 h) {
   const uint8 u = convert_uint8(h), em = u & 0x7fffu;
   uint8 v = select(as_uint8(convert_float8(em) * 0x1p-24f), (em << 13) + 0x38000000u,
                    em >= 0x0400u);
@@ -31,7 +31,7 @@ inline float8 clkv_half_bits8(ushort8 h) {
 
 /* Element i of the fp16 array at p (byte address; 2-byte aligned), as float: the block scales
  * of every weight type. */
-inline float clkv_ld_half(const __global uchar *p, uint i) {
+static inline float clkv_ld_half(const __global uchar *p, uint i) {
 #if CLKV_SOFT_HALF
   return clkv_half_bits(((const __global ushort *)p)[i]);
 #else
@@ -40,7 +40,7 @@ inline float clkv_ld_half(const __global uchar *p, uint i) {
 }
 
 /* Elements 8i .. 8i+7 of the fp16 array at p. */
-inline float8 clkv_ld_half8(const __global half *p, uint i) {
+static inline float8 clkv_ld_half8(const __global half *p, uint i) {
 #if CLKV_SOFT_HALF
   return clkv_half_bits8(vload8(i, (const __global ushort *)p));
 #else
@@ -49,7 +49,7 @@ inline float8 clkv_ld_half8(const __global half *p, uint i) {
 }
 
 /* Bytes of a row of cols elements of weight type t (cols a multiple of its block). */
-inline size_t clkv_row_bytes(int t, uint cols) {
+static inline size_t clkv_row_bytes(int t, uint cols) {
   return (size_t)(cols / clkv__wt_block_elems(t)) * clkv__wt_block_bytes(t);
 }
 
@@ -82,17 +82,17 @@ __constant float clkv_iq4nl[16] = {-127.0f, -104.0f, -83.0f, -65.0f, -49.0f, -35
                                    1.0f,    13.0f,   25.0f,  38.0f,  53.0f,  69.0f,  89.0f,  113.0f};
 
 /* Bits 0..7 of h as eight 0/1 lanes. */
-inline uchar8 clkv_bits8(uchar h) {
+static inline uchar8 clkv_bits8(uchar h) {
   return ((uchar8)(h) >> (uchar8)(0, 1, 2, 3, 4, 5, 6, 7)) & (uchar)1;
 }
 
-inline float8 clkv_iq4_8(uchar8 n) {
+static inline float8 clkv_iq4_8(uchar8 n) {
   return (float8)(clkv_iq4nl[n.s0], clkv_iq4nl[n.s1], clkv_iq4nl[n.s2], clkv_iq4nl[n.s3],
                   clkv_iq4nl[n.s4], clkv_iq4nl[n.s5], clkv_iq4nl[n.s6], clkv_iq4nl[n.s7]);
 }
 
 /* Q5_0 (has_min 0) and Q5_1 (has_min 1). */
-inline void clkv_q32_q5(const __global uchar *p, int has_min, float8 *q0, float8 *q1, float8 *q2,
+static inline void clkv_q32_q5(const __global uchar *p, int has_min, float8 *q0, float8 *q1, float8 *q2,
                         float8 *q3, float *d, float *m) {
   *d = clkv_ld_half(p, 0);
   *m = has_min ? clkv_ld_half(p, 1) : -16.0f * *d;
@@ -105,7 +105,7 @@ inline void clkv_q32_q5(const __global uchar *p, int has_min, float8 *q0, float8
 }
 
 /* Q4_K (five 0) and Q5_K (five 1): sub-block j of the super-block at p. */
-inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float8 *q0, float8 *q1,
+static inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float8 *q0, float8 *q1,
                          float8 *q2, float8 *q3, float *d, float *m) {
   const __global uchar *s = p + 4;
   uint sc, mn;
@@ -135,7 +135,7 @@ inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float8 *q0, 
 }
 
 /* Q6_K: sub-block j of the super-block at p; the two scales of 16 folded into q. */
-inline void clkv_q32_q6k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
+static inline void clkv_q32_q6k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
                          float8 *q3, float *d, float *m) {
   const uint n = j / 4, k = j % 4;
   const __global uchar *ql = p + 64 * n + 32 * (k & 1), *qh = p + 128 + 32 * n;
@@ -151,14 +151,14 @@ inline void clkv_q32_q6k(const __global uchar *p, uint j, float8 *q0, float8 *q1
 }
 
 /* Q3_K scale i (0..15) of the 12 packed bytes s, minus 32. */
-inline float clkv_q3k_scale(const __global uchar *s, uint i) {
+static inline float clkv_q3k_scale(const __global uchar *s, uint i) {
   const uint lo = i < 8 ? (s[i] & 15u) : (uint)(s[i - 8] >> 4);
   const uint hi = ((uint)s[8 + i % 4] >> (2 * (i / 4))) & 3u;
   return (float)((int)(lo | (hi << 4)) - 32);
 }
 
 /* Q3_K: sub-block j of the super-block at p; scales folded into q. */
-inline void clkv_q32_q3k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
+static inline void clkv_q32_q3k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
                          float8 *q3, float *d, float *m) {
   const __global uchar *qs = p + 32 + 32 * (j / 4);
   const uchar sh = (uchar)(2 * (j % 4)), hj = (uchar)j;
@@ -173,7 +173,7 @@ inline void clkv_q32_q3k(const __global uchar *p, uint j, float8 *q0, float8 *q1
 
 /* Q2_K: sub-block j of the super-block at p; two (scale, min) pairs, so the weights
  * themselves come back (d 1, m 0). */
-inline void clkv_q32_q2k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
+static inline void clkv_q32_q2k(const __global uchar *p, uint j, float8 *q0, float8 *q1, float8 *q2,
                          float8 *q3, float *d, float *m) {
   const __global uchar *qs = p + 16 + 32 * (j / 4);
   const uchar sh = (uchar)(2 * (j % 4)), s0 = p[2 * j], s1 = p[2 * j + 1];
@@ -189,12 +189,12 @@ inline void clkv_q32_q2k(const __global uchar *p, uint j, float8 *q0, float8 *q1
 }
 
 /* IQ4_NL (a 32-block at p, scale d) and IQ4_XS (sub-block j of the super-block at p). */
-inline void clkv_q32_iq4(const __global uchar *qs, float8 *q0, float8 *q1, float8 *q2, float8 *q3) {
+static inline void clkv_q32_iq4(const __global uchar *qs, float8 *q0, float8 *q1, float8 *q2, float8 *q3) {
   const uchar8 a = vload8(0, qs), c = vload8(1, qs);
   *q0 = clkv_iq4_8(a & (uchar)15); *q1 = clkv_iq4_8(c & (uchar)15);
   *q2 = clkv_iq4_8(a >> (uchar)4); *q3 = clkv_iq4_8(c >> (uchar)4);
 }
-inline float clkv_iq4xs_scale(const __global uchar *p, uint j) {
+static inline float clkv_iq4xs_scale(const __global uchar *p, uint j) {
   const uint sh = (uint)p[2] | ((uint)p[3] << 8);
   const uint ls = (((uint)p[4 + j / 2] >> (4 * (j % 2))) & 15u) | (((sh >> (2 * j)) & 3u) << 4);
   return clkv_ld_half(p, 0) * (float)((int)ls - 32);
@@ -202,7 +202,7 @@ inline float clkv_iq4xs_scale(const __global uchar *p, uint j) {
 
 /* The quantized values of block b as four float8, and the scale d and offset m such that
  * weight = d * q + m. */
-inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float8 *q1, float8 *q2,
+static inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float8 *q1, float8 *q2,
                      float8 *q3, float *d, float *m) {
   if (t == GGML_T_F32) {
     const __global float *p = (const __global float *)row + b * 32;
@@ -266,7 +266,7 @@ inline void clkv_q32(const __global uchar *row, uint b, int t, float8 *q0, float
   }
 }
 
-inline float clkv_hsum8(float8 v) {
+static inline float clkv_hsum8(float8 v) {
   float4 a = v.lo + v.hi;
   float2 b = a.lo + a.hi;
   return b.x + b.y;
@@ -276,7 +276,7 @@ inline float clkv_hsum8(float8 v) {
  * a horizontal sum: acc += d * (q * x) lane-wise and off += m * xs; the row's dot product
  * is hsum8(acc) + off once all blocks are in (a decode mat-vec spends much of a block's
  * work in the horizontal sum otherwise). */
-inline void clkv_dot32_acc(const __global uchar *row, uint b, int t, float8 x0, float8 x1,
+static inline void clkv_dot32_acc(const __global uchar *row, uint b, int t, float8 x0, float8 x1,
                            float8 x2, float8 x3, float xs, float8 *acc, float *off) {
   float8 q0, q1, q2, q3;
   float d, m;
@@ -290,14 +290,14 @@ inline void clkv_dot32_acc(const __global uchar *row, uint b, int t, float8 x0, 
  * piece (and the loads it needs). A GPU decode mat-vec that dequantizes and multiplies 8 values
  * at a time instead of 32 holds a quarter of the block in registers (gfx1030: 138 -> <= 128
  * VGPRs, 7 -> 8 of 16 waves). */
-inline float8 clkv_q8p(const __global uchar *row, uint b, int t, int k, float *d, float *m) {
+static inline float8 clkv_q8p(const __global uchar *row, uint b, int t, int k, float *d, float *m) {
   float8 q0, q1, q2, q3;
   clkv_q32(row, b, t, &q0, &q1, &q2, &q3, d, m);
   return k == 0 ? q0 : k == 1 ? q1 : k == 2 ? q2 : q3;
 }
 
 /* Block b dequantized: four float8 of weights. */
-inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, float8 *w1, float8 *w2,
+static inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, float8 *w1, float8 *w2,
                        float8 *w3) {
   float d, m;
   clkv_q32(row, b, t, w0, w1, w2, w3, &d, &m);
@@ -311,7 +311,7 @@ inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *w0, flo
  * through clang builtins where the compiler targets AVX2 (PoCL's CPU device), else as 1. ---- */
 
 /* Quantizes the 32 values x0..x3 to q (32 chars) and returns (dx, sx). */
-inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3, __local char *q) {
+static inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3, __local char *q) {
   const float8 a = fmax(fmax(fabs(x0), fabs(x1)), fmax(fabs(x2), fabs(x3)));
   const float4 a4 = fmax(a.lo, a.hi);
   const float2 a2 = fmax(a4.lo, a4.hi);
@@ -328,7 +328,7 @@ inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3, __loca
 
 /* Weight block b (type t, CLKV_INT8_TYPE) as 32 integers (wl: elements 0-15, wh: 16-31; Q4
  * nibbles unsigned) with its d and m (Q4_0: m = -8 d, as the float path). */
-inline void clkv_iw32(const __global uchar *row, uint b, int t, char16 *wl, char16 *wh, float *d,
+static inline void clkv_iw32(const __global uchar *row, uint b, int t, char16 *wl, char16 *wh, float *d,
                       float *m) {
   if (t == GGML_T_Q8_0) {
     const __global uchar *p = row + b * 34;
@@ -356,14 +356,14 @@ typedef union { clkv_v8i v; int8 o; } clkv_u8i;
 #endif
 
 /* The x block as the dot wants it: xl, xh (elements 0-15, 16-31) of the 32 chars at q. */
-inline void clkv_ix32(const __local char *q, char16 *xl, char16 *xh) {
+static inline void clkv_ix32(const __local char *q, char16 *xl, char16 *xh) {
   *xl = vload16(0, q);
   *xh = vload16(1, q);
 }
 
 /* sum(qw * qx) of a weight block (clkv_iw32) and an x block (clkv_ix32) in eight int lanes
  * (their total is the block's dot product). t: whether qw is signed (Q8_0). */
-inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh) {
+static inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh) {
 #if defined(CLKV_INT8_X86)
   clkv_u32c w, x;
   w.h[0] = wl, w.h[1] = wh, x.h[0] = xl, x.h[1] = xh;
@@ -384,16 +384,16 @@ inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh) {
 
 /* RoPE of the pair (y0, y1) = elements (2i, 2i+1) of a head, at angle pos · inv_freq[i]:
  * the one rotation of both the mat-vec (matvec.cl) and the CLBlast (gemm.cl) QKV epilogues. */
-inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {
+static inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {
   const float ang = (float)pos * inv_f, c = cos(ang), s = sin(ang);
   return (float2)(y.x * c - y.y * s, y.x * s + y.y * c);
 }
 
 /* silu(g) · u: one SwiGLU output from its gate and up values, for both SwiGLU epilogues. */
-inline float clkv_silu_mul(float g, float u) { return g / (1.0f + exp(-g)) * u; }
+static inline float clkv_silu_mul(float g, float u) { return g / (1.0f + exp(-g)) * u; }
 
 /* gelu_tanh(g) · u = 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) · u, the GeGLU output. */
-inline float clkv_gelu_mul(float g, float u) {
+static inline float clkv_gelu_mul(float g, float u) {
   return 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u;
 }
 
@@ -440,12 +440,12 @@ inline float clkv_gelu_mul(float g, float u) {
 #define KV_BLOCK_BYTES (KV_ROWS * (KV_ROW_QBYTES + 2 * KV_ROW_SCALES))
 
 /* Byte offset of physical block blk of the layer whose first block is layer_base. */
-inline size_t clkv_kv_block(uint layer_base, int blk) {
+static inline size_t clkv_kv_block(uint layer_base, int blk) {
   return ((size_t)layer_base + (size_t)blk) * KV_BLOCK_BYTES;
 }
 
 /* Values d0 .. d0+3 (d0 % 4 == 0) of row (kvh, slot) of the block at byte offset base. */
-inline float4 clkv_kv_load4(const __global uchar *c, size_t base, uint kvh, uint slot, uint d0) {
+static inline float4 clkv_kv_load4(const __global uchar *c, size_t base, uint kvh, uint slot, uint d0) {
   const uint row = kvh * KV_BS + slot;
 #if KV_TYPE == CLKV__KV_F16
   return vload_half4(0, (const __global half *)(c + base) + (size_t)row * HEAD_DIM + d0);
@@ -465,14 +465,14 @@ inline float4 clkv_kv_load4(const __global uchar *c, size_t base, uint kvh, uint
 
 /* x rounded to the nearest value half holds (ties away from zero; normal range), so that
  * writer and reader use the same scale and offset. */
-inline float clkv_round_half(float x) {
+static inline float clkv_round_half(float x) {
   return as_float((as_uint(clamp(x, -65504.0f, 65504.0f)) + 0x1000u) & 0xffffe000u);
 }
 
 /* Stores values d, d+1 (d even) of row (kvh, slot) of the block at byte offset base. For
  * Q8/Q4, lo and hi are the smallest and largest value of their group (KV_QG values); the
  * pair that starts a group also stores the group's scale (and Q4's offset). */
-inline void clkv_kv_store2(__global uchar *c, size_t base, uint kvh, uint slot, uint d, float y0,
+static inline void clkv_kv_store2(__global uchar *c, size_t base, uint kvh, uint slot, uint d, float y0,
                            float y1, float lo, float hi) {
   const uint row = kvh * KV_BS + slot;
 #if KV_TYPE == CLKV__KV_F16
@@ -497,4 +497,48 @@ inline void clkv_kv_store2(__global uchar *c, size_t base, uint kvh, uint slot, 
   c[base + row * KV_ROW_QBYTES + d / 2] = (uchar)(q0 | (q1 << 4));
 #endif
 #endif
+}
+
+/* ---- the finish of one head of an unfused q/k/v projection (kernels/norm.cl for every token
+ * of a batch, kernels/fused.cl for the decode step): + bias (b: the head's rows of q, k, v
+ * concatenated), RMSNorm of a q or k head (weights w: qn or kn), RoPE of q and k in adjacent
+ * pairs, then k and v into the paged cache (a Q8/Q4 group's range from the head). v: the
+ * head's HEAD_DIM values; kr: its row within q, k or v; bt: the sequence's block table. ---- */
+#ifndef HAS_BIAS
+#define HAS_BIAS 0
+#endif
+#ifndef HAS_QK_NORM
+#define HAS_QK_NORM 0
+#endif
+
+static inline void clkv_head_finish(__global float *v, int is_q, int is_k, uint kr,
+                             __global const float *b, __global const float *w, float eps,
+                             __global const float *inv_freq, __global uchar *kc,
+                             __global uchar *vc, __global const int *bt, int pos,
+                             uint layer_base) {
+#if HAS_BIAS
+  for (uint i = 0; i < HEAD_DIM; i++) v[i] += b[i];
+#endif
+#if HAS_QK_NORM
+  if (is_q || is_k) {
+    float ss = 0.0f;
+    for (uint i = 0; i < HEAD_DIM; i++) ss += v[i] * v[i];
+    const float s = rsqrt(ss / (float)HEAD_DIM + eps);
+    for (uint i = 0; i < HEAD_DIM; i++) v[i] = v[i] * s * w[i];
+  }
+#endif
+  if (is_q || is_k)
+    for (uint i = 0; i < HEAD_DIM; i += 2) {
+      const float2 y = clkv_rope_pair((float2)(v[i], v[i + 1]), pos, inv_freq[i / 2]);
+      v[i] = y.x;
+      v[i + 1] = y.y;
+    }
+  if (is_q) return;
+  const size_t base = clkv_kv_block(layer_base, bt[pos / KV_BS]);
+  for (uint g = 0; g < HEAD_DIM; g += KV_QG) {
+    float lo = v[g], hi = v[g];
+    for (uint i = g + 1; i < g + KV_QG; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
+    for (uint i = g; i < g + KV_QG; i += 2)
+      clkv_kv_store2(is_k ? kc : vc, base, kr / HEAD_DIM, pos % KV_BS, i, v[i], v[i + 1], lo, hi);
+  }
 }

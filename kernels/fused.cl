@@ -47,12 +47,7 @@
 #ifndef SPLIT /* 1: q, k, v apart, finished per head (bias, per-head norms, RoPE, K/V write) */
 #define SPLIT 0
 #endif
-#ifndef HAS_BIAS
-#define HAS_BIAS 0
-#endif
-#ifndef HAS_QK_NORM
-#define HAS_QK_NORM 0
-#endif
+/* HAS_BIAS, HAS_QK_NORM: see clkv_head_finish in common.cl */
 #ifndef POST /* 1: post-norms: x += RMSNorm(branch) · w, the branch staged in tmp */
 #define POST 0
 #endif
@@ -202,9 +197,8 @@ __attribute__((always_inline)) inline void fz_residual(volatile __global int *ct
   fz_wait(ctr, p, nc);
 }
 
-/* The split QKV's finish of head h (q heads, then k, then v; as kernels/norm.cl
- * clkv_qkv_finish for one token): bias, per-head RMSNorm of q and k, RoPE of q and k, k and
- * v into the cache. */
+/* The split QKV's finish of head h (q heads, then k, then v): clkv_head_finish (common.cl),
+ * as kernels/norm.cl's clkv_qkv_finish does for each token of a batch. */
 static inline void fz_finish_head(uint h, __global float *q, __global float *tk, __global float *tv,
                            uint q_rows, uint kv_rows, __global const float *bias,
                            __global const float *qn, __global const float *kn, float eps,
@@ -215,32 +209,8 @@ static inline void fz_finish_head(uint h, __global float *q, __global float *tk,
   const int is_q = r0 < q_rows, is_k = !is_q && r0 < q_rows + kv_rows;
   const uint kr = is_q ? r0 : r0 - q_rows - (is_k ? 0 : kv_rows);
   __global float *v = is_q ? q + kr : (is_k ? tk : tv) + kr;
-#if HAS_BIAS
-  for (uint i = 0; i < HEAD_DIM; i++) v[i] += bias[r0 + i];
-#endif
-#if HAS_QK_NORM
-  if (is_q || is_k) {
-    __global const float *w = is_q ? qn : kn;
-    float ss = 0.0f;
-    for (uint i = 0; i < HEAD_DIM; i++) ss += v[i] * v[i];
-    const float s = rsqrt(ss / (float)HEAD_DIM + eps);
-    for (uint i = 0; i < HEAD_DIM; i++) v[i] = v[i] * s * w[i];
-  }
-#endif
-  if (is_q || is_k)
-    for (uint i = 0; i < HEAD_DIM; i += 2) {
-      const float2 y = clkv_rope_pair((float2)(v[i], v[i + 1]), pos, inv_freq[i / 2]);
-      v[i] = y.x;
-      v[i + 1] = y.y;
-    }
-  if (is_q) return;
-  const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + pos / KV_BS]);
-  for (uint g = 0; g < HEAD_DIM; g += KV_QG) {
-    float lo = v[g], hi = v[g];
-    for (uint i = g + 1; i < g + KV_QG; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
-    for (uint i = g; i < g + KV_QG; i += 2)
-      clkv_kv_store2(is_k ? kc : vc, base, kr / HEAD_DIM, pos % KV_BS, i, v[i], v[i + 1], lo, hi);
-  }
+  clkv_head_finish(v, is_q, is_k, kr, bias + r0, is_q ? qn : kn, eps, inv_freq, kc, vc,
+                   btab + seq * max_blocks, pos, layer_base);
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))

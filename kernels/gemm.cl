@@ -77,7 +77,7 @@ __kernel void clkv_gemm_dequant(__global const uchar *W, uint cols, uint row0,
  * (and offset) are those of the pair's group of KV_QG values, whose smallest and largest
  * value this work-item finds in T itself (tk: the token's row of T from the group's K or V
  * part; the values of k rotated as they are stored). */
-inline void kv_store(__global uchar *cache, size_t base, uint kr, uint slot, float2 y,
+static inline void kv_store(__global uchar *cache, size_t base, uint kr, uint slot, float2 y,
                      __global const GTYPE *tk, int rope, int pos,
                      __global const float *inv_freq) {
   float lo = 0.0f, hi = 0.0f;

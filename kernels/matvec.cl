@@ -74,7 +74,7 @@
  * is s[r][t] * scale; rows past `rows` (the matrix's) are skipped ---- */
 
 /* STORE: Y[tt][row] = product. */
-inline void clkv_epi_store(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
+static inline void clkv_epi_store(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
                            uint rows, __global float *Y) {
   CLKV_UNROLL for (int r = 0; r < ROWS; r++) {
     if (r0 + r >= rows) break;
@@ -83,7 +83,7 @@ inline void clkv_epi_store(float s[ROWS][TT], int t, float scale, uint tt, uint 
 }
 
 /* ADD: Y[tt][row] += product (the residual stream). */
-inline void clkv_epi_add(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
+static inline void clkv_epi_add(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
                          uint rows, __global float *Y) {
   CLKV_UNROLL for (int r = 0; r < ROWS; r++) {
     if (r0 + r >= rows) break;
@@ -92,7 +92,7 @@ inline void clkv_epi_add(float s[ROWS][TT], int t, float scale, uint tt, uint r0
 }
 
 /* SWIGLU, GEGLU: rows come in (gate, up) pairs; Y[tt][pair] = act(gate) · up. */
-inline void clkv_epi_swiglu(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
+static inline void clkv_epi_swiglu(float s[ROWS][TT], int t, float scale, uint tt, uint r0,
                             uint rows, __global float *Y) {
   CLKV_UNROLL for (int r = 0; r < ROWS; r += 2) {
     if (r0 + r >= rows) break;
@@ -112,7 +112,7 @@ typedef struct clkv_qkv_dst {
 
 /* The pair (y0, y1) of K or V row R of the token at (seq, pos) into the cache; lo and hi are
  * its scale group's range (used by a quantized cache only). */
-inline void clkv_qkv_store_pair(const clkv_qkv_dst *d, uint R, int seq, int pos, float y0,
+static inline void clkv_qkv_store_pair(const clkv_qkv_dst *d, uint R, int seq, int pos, float y0,
                                 float y1, float lo, float hi) {
   const uint is_v = R >= d->q_rows + d->kv_rows;
   const uint kr = R - d->q_rows - (is_v ? d->kv_rows : 0);
@@ -124,7 +124,7 @@ inline void clkv_qkv_store_pair(const clkv_qkv_dst *d, uint R, int seq, int pos,
 /* QKV: row pairs rotated (q and k), q stored, k and v written to the cache — or, for a
  * quantized cache, staged in stage[r] (this work-item's rows of the workgroup's local copy)
  * until clkv_qkv_store_groups knows each scale group's range. */
-inline void clkv_epi_qkv(const clkv_qkv_dst *d, float s[ROWS][TT], int t, float scale,
+static inline void clkv_epi_qkv(const clkv_qkv_dst *d, float s[ROWS][TT], int t, float scale,
                          uint tt, uint r0, __local float *stage) {
   const int pos = d->tok_pos[tt];
   const int seq = d->tok_seq[tt];
@@ -154,7 +154,7 @@ inline void clkv_epi_qkv(const clkv_qkv_dst *d, float s[ROWS][TT], int t, float 
 /* QKV into a quantized cache, after the workgroup's barrier: each staged K/V pair of token tt
  * quantized with its scale group's range (kvl: the workgroup's staged rows of the token;
  * lrow: this work-item's first row in it). */
-inline void clkv_qkv_store_groups(const clkv_qkv_dst *d, __local const float *kvl, uint lrow,
+static inline void clkv_qkv_store_groups(const clkv_qkv_dst *d, __local const float *kvl, uint lrow,
                                   uint tt, uint r0) {
   const int pos = d->tok_pos[tt];
   const int seq = d->tok_seq[tt];

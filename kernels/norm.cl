@@ -1,12 +1,7 @@
 /* norm.cl — the steps some architectures add around the fused projections
  * (host/model/arch.c): the QKV finish (bias, per-head RMSNorm of q and k, RoPE, k and v into
  * the paged cache) after an unfused q/k/v projection, and the post-norm residual add. */
-#ifndef HAS_BIAS
-#define HAS_BIAS 0
-#endif
-#ifndef HAS_QK_NORM
-#define HAS_QK_NORM 0
-#endif
+/* HAS_BIAS, HAS_QK_NORM: see clkv_head_finish in common.cl */
 
 /* Tq (n_tok, q_rows), Tk and Tv (n_tok, kv_rows): a token's q, k, v rows as the STORE
  * mat-vecs wrote them. One work-item per (head of q, k or v, token): + bias (q, k, v
@@ -28,33 +23,8 @@ __kernel void clkv_qkv_finish(__global float *Tq, __global float *Tk, __global f
   const uint kr = is_q ? r0 : r0 - q_rows - (is_k ? 0 : kv_rows); /* row in its part */
   __global float *v = is_q ? Tq + (size_t)t * q_rows + kr
                            : (is_k ? Tk : Tv) + (size_t)t * kv_rows + kr;
-#if HAS_BIAS
-  for (uint i = 0; i < HEAD_DIM; i++) v[i] += bias[r0 + i];
-#endif
-#if HAS_QK_NORM
-  if (is_q || is_k) {
-    __global const float *w = is_q ? qn : kn;
-    float ss = 0.0f;
-    for (uint i = 0; i < HEAD_DIM; i++) ss += v[i] * v[i];
-    const float s = rsqrt(ss / (float)HEAD_DIM + eps);
-    for (uint i = 0; i < HEAD_DIM; i++) v[i] = v[i] * s * w[i];
-  }
-#endif
-  const int pos = tok_pos[t];
-  if (is_q || is_k)
-    for (uint i = 0; i < HEAD_DIM; i += 2) {
-      const float2 y = clkv_rope_pair((float2)(v[i], v[i + 1]), pos, inv_freq[i / 2]);
-      v[i] = y.x;
-      v[i + 1] = y.y;
-    }
-  if (is_q) return;
-  const size_t base = clkv_kv_block(layer_base, btab[tok_seq[t] * max_blocks + pos / KV_BS]);
-  for (uint g = 0; g < HEAD_DIM; g += KV_QG) {
-    float lo = v[g], hi = v[g];
-    for (uint i = g + 1; i < g + KV_QG; i++) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
-    for (uint i = g; i < g + KV_QG; i += 2)
-      clkv_kv_store2(is_k ? kc : vc, base, kr / HEAD_DIM, pos % KV_BS, i, v[i], v[i + 1], lo, hi);
-  }
+  clkv_head_finish(v, is_q, is_k, kr, bias + r0, is_q ? qn : kn, eps, inv_freq, kc, vc,
+                   btab + tok_seq[t] * max_blocks, tok_pos[t], layer_base);
 }
 
 /* X[t] += RMSNorm(T[t]) · w for each token (cols values a row); one work-item per token. */
