@@ -9,14 +9,16 @@
 #define CLKV_SOFT_HALF 0
 #endif
 
-/* The float value of the fp16 bits h, exact for every value: normal (exponent rebiased),
- * subnormal (the 10-bit mantissa times 2^-24, exact in float and normal there, so a
- * device that flushes float subnormals gets it right too), zero, inf and nan (payload kept). */
+/* The float value of the fp16 bits h, exact for every value: the 15 bits of exponent and
+ * mantissa shifted into a float and scaled by 2^112 (rebiasing the exponent: exact for normal
+ * and subnormal halves, which become float subnormals first), inf and nan (payload kept) by a
+ * select. No branch: the form with one branch per case cost ~10 jumps per weight block in the
+ * decode mat-vec. Needs float subnormals, which the devices with the soft_half quirk (PoCL's
+ * CPU device) keep; the fp16 test checks every value on the test device. */
 static inline float clkv_half_bits(uint h) {
   const uint em = h & 0x7fffu, s = (h & 0x8000u) << 16;
-  const uint v = em >= 0x7c00u ? (em << 13) | 0x7f800000u
-               : em >= 0x0400u ? (em << 13) + 0x38000000u
-                               : as_uint((float)em * 0x1p-24f);
+  const uint v = select(as_uint(as_float(em << 13) * 0x1p112f), (em << 13) | 0x7f800000u,
+                        (uint)(em >= 0x7c00u));
   return as_float(v | s);
 }
 
@@ -310,16 +312,23 @@ static inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *
  * d * qw + m. -DINT8=1: portable (short products, int sums); 2: x86's pmaddubsw/pmaddwd
  * through clang builtins where the compiler targets AVX2 (PoCL's CPU device), else as 1. ---- */
 
-/* Quantizes the 32 values x0..x3 to q (32 chars) and returns (dx, sx). */
+/* v rounded to the nearest integer (ties to even) for |v| < 2^22: adding 1.5 * 2^23 leaves
+ * the integer in the float's low mantissa bits. Float adds only: PoCL's convert_int8_rte and
+ * rint are long branch-free library sequences (~25 instructions for eight values). */
+static inline int8 clkv_round8(float8 v) { return as_int8(v + 12582912.0f) - 0x4B400000; }
+
+/* Quantizes the 32 values x0..x3 to q (32 chars, 8-byte aligned) and returns (dx, sx). The
+ * stores are char8 writes through a pointer: PoCL's vstore8 writes byte by byte. */
 static inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3, __local char *q) {
   const float8 a = fmax(fmax(fabs(x0), fabs(x1)), fmax(fabs(x2), fabs(x3)));
   const float4 a4 = fmax(a.lo, a.hi);
   const float2 a2 = fmax(a4.lo, a4.hi);
   const float amax = fmax(a2.x, a2.y), id = amax > 0.0f ? 127.0f / amax : 0.0f;
-  const int8 q0 = convert_int8_rte(x0 * id), q1 = convert_int8_rte(x1 * id);
-  const int8 q2 = convert_int8_rte(x2 * id), q3 = convert_int8_rte(x3 * id);
-  vstore8(convert_char8(q0), 0, q); vstore8(convert_char8(q1), 1, q);
-  vstore8(convert_char8(q2), 2, q); vstore8(convert_char8(q3), 3, q);
+  const int8 q0 = clkv_round8(x0 * id), q1 = clkv_round8(x1 * id);
+  const int8 q2 = clkv_round8(x2 * id), q3 = clkv_round8(x3 * id);
+  __local char8 *q8 = (__local char8 *)q;
+  q8[0] = convert_char8(q0); q8[1] = convert_char8(q1);
+  q8[2] = convert_char8(q2); q8[3] = convert_char8(q3);
   const int8 s8 = q0 + q1 + q2 + q3;
   const int4 s4 = s8.lo + s8.hi;
   const int2 s2 = s4.lo + s4.hi;
@@ -348,34 +357,31 @@ static inline void clkv_iw32(const __global uchar *row, uint b, int t, char16 *w
 
 #if defined(INT8) && INT8 == 2 && defined(__AVX2__)
 #define CLKV_INT8_X86 1
-typedef char clkv_v32c __attribute__((vector_size(32)));
-typedef short clkv_v16s __attribute__((vector_size(32)));
-typedef int clkv_v8i __attribute__((vector_size(32)));
-typedef union { char16 h[2]; clkv_v32c v; } clkv_u32c;
-typedef union { clkv_v8i v; int8 o; } clkv_u8i;
+typedef char clkv_v32c __attribute__((ext_vector_type(32)));
+typedef short clkv_v16s __attribute__((ext_vector_type(16)));
+typedef int clkv_v8i __attribute__((ext_vector_type(8)));
+/* two char16 as one 32-byte vector: a shuffle, not a union (a union went through memory) */
+#define CLKV_CAT32(a, b) __builtin_shufflevector((a), (b), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, \
+    12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31)
 #endif
 
 /* The x block as the dot wants it: xl, xh (elements 0-15, 16-31) of the 32 chars at q. */
 static inline void clkv_ix32(const __local char *q, char16 *xl, char16 *xh) {
-  *xl = vload16(0, q);
-  *xh = vload16(1, q);
+  *xl = ((const __local char16 *)q)[0]; /* 16-byte aligned: q is a block of the local xq */
+  *xh = ((const __local char16 *)q)[1];
 }
 
 /* sum(qw * qx) of a weight block (clkv_iw32) and an x block (clkv_ix32) in eight int lanes
  * (their total is the block's dot product). t: whether qw is signed (Q8_0). */
 static inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh) {
 #if defined(CLKV_INT8_X86)
-  clkv_u32c w, x;
-  w.h[0] = wl, w.h[1] = wh, x.h[0] = xl, x.h[1] = xh;
+  clkv_v32c w = CLKV_CAT32(wl, wh), x = CLKV_CAT32(xl, xh);
   if (t == GGML_T_Q8_0) { /* pmaddubsw multiplies unsigned by signed: |w| by x with w's sign */
-    x.v = __builtin_ia32_psignb256(x.v, w.v);
-    w.h[0] = as_char16(abs(wl)), w.h[1] = as_char16(abs(wh));
+    x = __builtin_ia32_psignb256(x, w);
+    w = __builtin_ia32_psignb256(w, w); /* |w|; -128 stays 0x80, which is 128 unsigned */
   }
-  const clkv_v16s p = __builtin_ia32_pmaddubsw256(w.v, x.v); /* |pairs| <= 2*128*127 */
-  const clkv_v16s one = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-  clkv_u8i r;
-  r.v = __builtin_ia32_pmaddwd256(p, one);
-  return r.o;
+  const clkv_v16s p = __builtin_ia32_pmaddubsw256(w, x); /* |pairs| <= 2*128*127 */
+  return as_int8(__builtin_ia32_pmaddwd256(p, (clkv_v16s)(1)));
 #else
   const short16 p = convert_short16(wl) * convert_short16(xl) + convert_short16(wh) * convert_short16(xh);
   return convert_int8(p.even) + convert_int8(p.odd);

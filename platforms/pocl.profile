@@ -15,17 +15,21 @@ simd_width = 0           # fact: PoCL's CPU driver has no fixed subgroup width
 # bit operations made SmolLM2 Q4_1 decode faster (docs/TUNING.md has the figures).
 quirks = local_mem_in_global soft_half
 # fact: measured on PoCL 3.1 (docs/TUNING.md, docs/BENCH.md): one work-item per row group
-# and no local-memory reduction; 4 rows per work-item share the loads of x and the fused
+# and no local-memory reduction; (with the float dot) 4 rows per work-item share the loads of x and the fused
 # norm (SmolLM2-135M Q4_1 decode 29.5 -> 35-37 tok/s against rows 2); 16 prefill tokens
 # per work-item reuse each dequantized block (prefill of 128: 76 -> 97 tok/s against rows 2,
 # tt 8). Both agree with what `clkv tune` chose on this machine.
 decode.ksplit = 1
+# fact: measured on PoCL 3.1 (2026-11-30, one worker thread pinned to a core, SmolLM2-135M
+# Q4_1, docs/TUNING.md "int8 activations"): x quantized to 8 bits once per work-group and
+# x86's pmaddubsw (decode.dot 3), each work-item reading its rows one after another (one
+# stream of weights for the prefetchers): decode 50.5 -> 68.7 tok/s against the float dot,
+# the Q8_0 output head 6.0 -> 1.6 ms; 8 rows x 4 work-items share one quantized x (rows 4,
+# rg 4: 57 us for a 1536x576 Q4_1 mat-vec against 48 at rows 8). Perplexity +0.17%.
 decode.rg = 4
-decode.rows = 4
+decode.rows = 8
 decode.tt = 1
-# fact: the float dot; int8 activations (decode.dot 2, 3 with x86's pmaddubsw) were not
-# faster here in the form the kernel has today (docs/TUNING.md, 2026-11-30)
-decode.dot = 1
+decode.dot = 3
 prefill.ksplit = 1
 prefill.rg = 4
 prefill.rows = 4

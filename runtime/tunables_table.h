@@ -27,11 +27,11 @@
     "CLKV_MV_KSPLIT", MV_DECODE, NONE, (1, 4, 8, 16, 32, 64))                                         \
   X(DECODE_RG, "decode.rg", mv[CLKV__PH_DECODE].rg, 4, 2, 1, 4096, 0, 1,                              \
     "CLKV_MV_RG", MV_DECODE, NONE, (1, 2, 4, 8, 16))                                                  \
-  X(DECODE_ROWS, "decode.rows", mv[CLKV__PH_DECODE].rows, 4, 2, 1, 4096, 0, 0,                        \
-    "CLKV_MV_ROWS", MV_DECODE, NONE, (1, 2, 4))                                                       \
+  X(DECODE_ROWS, "decode.rows", mv[CLKV__PH_DECODE].rows, 8, 2, 1, 4096, 0, 0,                        \
+    "CLKV_MV_ROWS", MV_DECODE, NONE, (1, 2, 4, 8))                                                    \
   /* the dot of the types with an integer one (Q4_0, Q4_1, Q8_0): 1 float, 2 int8 activations      \
    * (portable), 3 int8 with x86's pmaddubsw where the compiler targets AVX2 (else 2); TUNING.md */   \
-  X(DECODE_DOT, "decode.dot", mv[CLKV__PH_DECODE].dot, 1, 1, 1, 3, 0, 0,                              \
+  X(DECODE_DOT, "decode.dot", mv[CLKV__PH_DECODE].dot, 3, 1, 1, 3, 0, 0,                              \
     "CLKV_MV_DOT", MV_DECODE, NONE, (1, 2, 3))                                                        \
   /* the tuner times decode on one token, where tokens per work-item do not matter */                 \
   X(DECODE_TT, "decode.tt", mv[CLKV__PH_DECODE].tt, 1, 1, 1, 4096, 0, 0,                              \
