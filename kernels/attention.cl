@@ -174,6 +174,23 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
 #define PF_QR (HD4 / 2)
 #endif
 #endif
+/* CLKV_PF_TILE: the tile at once, for AMD at head size > 64. The key-at-a-time loop rescales
+ * the accumulator for every key (acc * corr + w * v: the AMD compiler puts each new value in
+ * another register than the old one), inside branches on the causal mask: gfx1030 needed 256
+ * VGPRs and 72 bytes of scratch at head 128 even with q wholly in local memory. Here a lane first scores the tile's
+ * keys (into Ps, its column), rescales the accumulator once by the tile's maximum, then adds
+ * w * v in place (a fused multiply-add per value): 179 VGPRs, no scratch; no branch on the
+ * causal mask (masked keys score -inf, weigh 0) and none on `valid` (a lane past the chunk
+ * computes for nothing, it stores nothing). Elsewhere it is worse (sm_90 and gfx1030 at head
+ * 64 more registers, Intel twice the scratch), and PoCL keeps the loop it was measured with;
+ * the kernel tests force it on (-DCLKV_PF_TILE=1). */
+#ifndef CLKV_PF_TILE
+#if HEAD_DIM > 64 && defined(__AMDGCN__)
+#define CLKV_PF_TILE 1
+#else
+#define CLKV_PF_TILE 0
+#endif
+#endif
 __kernel __attribute__((reqd_work_group_size(TQ, 1, 1)))
 void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
                        __global const uchar *vc, __global const int *btab, uint seq,
@@ -195,11 +212,17 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
 #if PF_QR < HD4
   /* the rest of q in local memory, a column per lane (neighbouring lanes, neighbouring words) */
   __local float4 Qs[HD4 - PF_QR][TQ];
+#if CLKV_PF_TILE /* fully unrolled, the AMD compiler issued all 32 loads at once: scratch */
+  CLKV_UNROLL_4
+#endif
   for (int i = PF_QR; i < HD4; i++) Qs[i - PF_QR][lid] = vload4(i, q) * scale;
 #endif
   float m = -INFINITY, l = 0.0f;
 
   __local float4 Kt[TK][HD4], Vt[TK][HD4];
+#if CLKV_PF_TILE
+  __local float Ps[TK][TQ]; /* the tile's scores, then weights: a column per lane */
+#endif
   /* the tile's first query sees the furthest back; positions before it may be released */
   const uint lo = (uint)clkv_attn_first((int)(pos0 + tile * TQ));
   const uint mylo = (uint)clkv_attn_first((int)mypos);
@@ -213,6 +236,33 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
       }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
+#if CLKV_PF_TILE
+    {
+      /* the tile's loaded keys (the same for every lane): from lo, up to the chunk's last */
+      const uint j0 = max(lo, kb) - kb, jt = min((uint)TK, last + 1 - kb);
+      float mt = m;
+      for (uint j = j0; j < jt; j++) {
+        float s = 0.0f;
+        CLKV_UNROLL for (int i = 0; i < PF_QR; i++) s += dot(qv[i], Kt[j][i]);
+#if PF_QR < HD4
+        CLKV_UNROLL_4 for (int i = PF_QR; i < HD4; i++) s += dot(Qs[i - PF_QR][lid], Kt[j][i]);
+#endif
+        s = kb + j <= mypos && kb + j >= mylo ? s : -INFINITY;
+        Ps[j][lid] = s;
+        mt = fmax(mt, s);
+      }
+      /* no key seen yet (mt -inf): every weight exp(-inf) = 0, nothing rescaled */
+      const float mref = mt == -INFINITY ? 0.0f : mt, corr = exp(m - mref);
+      l *= corr;
+      CLKV_UNROLL for (int i = 0; i < HD4; i++) acc[i] *= corr;
+      for (uint j = j0; j < jt; j++) {
+        const float w = exp(Ps[j][lid] - mref);
+        l += w;
+        CLKV_UNROLL for (int i = 0; i < HD4; i++) acc[i] = mad(w, Vt[j][i], acc[i]);
+      }
+      m = mt;
+    }
+#else
     if (valid) {
       for (uint j = 0; j < TK && kb + j <= mypos; j++) {
         if (kb + j < mylo) continue;
@@ -228,6 +278,7 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
         m = mn;
       }
     }
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   if (valid) {

@@ -33,7 +33,7 @@ int kc_test_shape_for(size_t s, uint32_t t) {
   return s == 0 || s == 2; /* the decode dot (TT 1), the dequantizing one with a split row */
 }
 
-const kc_attn kc_attns[] = {{"clkv_attn_paged", 0}, {"clkv_attn_prefill", 1}};
+const kc_attn kc_attns[] = {{"clkv_attn_paged", 0, NULL}, {"clkv_attn_prefill", 1, NULL}};
 const size_t kc_n_attns = N_OF(kc_attns);
 const unsigned kc_bench_ctx[] = {128, 512, 2048};
 const size_t kc_n_bench_ctx = N_OF(kc_bench_ctx);

@@ -59,6 +59,7 @@ int kc_test_shape_for(size_t s, uint32_t t);
 typedef struct kc_attn {
   const char *kernel;
   int prefill;
+  const char *extra; /* build options after the engine's (the tests' forced GPU forms), or NULL */
 } kc_attn;
 extern const kc_attn kc_attns[];
 extern const size_t kc_n_attns;

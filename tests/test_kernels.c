@@ -525,6 +525,7 @@ static void check_attention(const kc_heads *heads, const kc_attn *attn, const cl
     }
   char opts[256];
   clkv__attn_options(tun, hd, nkv, bs, CLKV_KV_F16, 0, opts, sizeof opts);
+  if (attn->extra) snprintf(opts + strlen(opts), sizeof opts - strlen(opts), " %s", attn->extra);
   cl_kernel k;
   cr_assert_eq(clkv__kernel_create(rt, "attention.cl", opts, attn->kernel, &k, &err), CLKV_OK, "%s",
                err.message);
@@ -537,9 +538,10 @@ static void check_attention(const kc_heads *heads, const kc_attn *attn, const cl
                        .layer_base = 0, .max_blocks = (unsigned)p.max_blocks, .scale = scale, .O = O};
   cr_assert_eq(clkv__attn_enqueue(rt, k, tun, prefill, &a, &err), CLKV_OK, "%s", err.message);
   read_buf(O, got, sizeof(float) * n * nh * hd);
-  char what[96];
-  snprintf(what, sizeof what, "%s %s nh %d nkv %d wg %u tq %u keys x%g", attn->kernel, heads->name,
-           nh, nkv, tun->att_wg, tun->tq, (double)kscale);
+  char what[160];
+  snprintf(what, sizeof what, "%s%s%s %s nh %d nkv %d wg %u tq %u keys x%g", attn->kernel,
+           attn->extra ? " " : "", attn->extra ? attn->extra : "", heads->name, nh, nkv,
+           tun->att_wg, tun->tq, (double)kscale);
   expect_close(got, want, (size_t)(n * nh * hd), tol, what);
   clReleaseKernel(k);
   cl_mem all[] = {Q, K, V, B, S, P, O};
@@ -553,13 +555,20 @@ static void check_attention(const kc_heads *heads, const kc_attn *attn, const cl
   free(got);
 }
 
+/* The prefill kernel's AMD form at head size > 64 (kernels/attention.cl: the tile at once, q
+ * in local memory or in registers), which PoCL does not build by default. */
+static const kc_attn pf_gpu_forms[] = {{"clkv_attn_prefill", 1, "-DCLKV_PF_TILE=1 -DPF_QR=0"},
+                                       {"clkv_attn_prefill", 1, "-DCLKV_PF_TILE=1"}};
+#define N_PF_GPU_FORMS (sizeof pf_gpu_forms / sizeof pf_gpu_forms[0])
+
 Test(kernels, attention_paged_and_prefill_gqa_and_not) {
   clkv__tunables tuns[] = {{.att_wg = 8, .tq = 16, .tk = 32}, {.att_wg = 64, .tq = 8, .tk = 8},
                            {.att_wg = 1, .tq = 32, .tk = 16}};
   for (size_t i = 0; i < 3; i++)
-    for (size_t a = 0; a < kc_n_attns; a++)
+    for (size_t a = 0; a < kc_n_attns + N_PF_GPU_FORMS; a++)
       for (size_t h = 0; h < kc_n_test_heads; h++)
-        check_attention(&kc_test_heads[h], &kc_attns[a], &tuns[i], 1.0f, 1e-4f);
+        check_attention(&kc_test_heads[h], a < kc_n_attns ? &kc_attns[a] : &pf_gpu_forms[a - kc_n_attns],
+                        &tuns[i], 1.0f, 1e-4f);
 }
 
 /* Keys scaled to +-800 so scores reach hundreds: exp(score) overflows a float unless the
@@ -567,9 +576,10 @@ Test(kernels, attention_paged_and_prefill_gqa_and_not) {
  * combination of its threads' partial sums). */
 Test(kernels, attention_large_scores_paged_and_prefill) {
   const clkv__tunables tun = {.att_wg = 8, .tq = 16, .tk = 8};
-  for (size_t a = 0; a < kc_n_attns; a++)
+  for (size_t a = 0; a < kc_n_attns + N_PF_GPU_FORMS; a++)
     for (size_t h = 0; h < kc_n_test_heads; h++)
-      check_attention(&kc_test_heads[h], &kc_attns[a], &tun, 400.0f, 5e-4f);
+      check_attention(&kc_test_heads[h], a < kc_n_attns ? &kc_attns[a] : &pf_gpu_forms[a - kc_n_attns],
+                      &tun, 400.0f, 5e-4f);
 }
 
 /* Every runnable type: the kernels' row size and block decoding (kernels/contract.h and

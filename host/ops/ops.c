@@ -218,9 +218,16 @@ clkv_status clkv__shapes_check(const clkv_runtime *rt, const clkv__tunables *t, 
   const shape_need need[] = {
       matvec_need(&dec, CLKV__TK_MV_DECODE, kv_type),
       matvec_need(&pre, CLKV__TK_MV_PREFILL, kv_type),
-      /* attention.cl: lm, ll[ATT_WG] and la[ATT_WG][HD4] (float4); Kt, Vt[TK][HD4] */
+      /* attention.cl: lm, ll[ATT_WG] and la[ATT_WG][HD4] (float4); Kt, Vt[TK][HD4] and,
+       * above head size 64, q's part in local memory Qs[][TQ] (half of q; on AMD all of it,
+       * and the tile's scores Ps[TK][TQ]: an AMD device whose compiler is not clang's
+       * amdgcn builds the smaller form, so this bounds it) */
       {.kernel = CLKV__TK_ATT_DECODE, .wg = t->att_wg, .local = t->att_wg * (2 * f + hd * f)},
-      {.kernel = CLKV__TK_ATT_PREFILL, .wg = t->tq, .local = 2 * (size_t)t->tk * hd * f},
+      {.kernel = CLKV__TK_ATT_PREFILL, .wg = t->tq,
+       .local = 2 * (size_t)t->tk * hd * f +
+                (hd <= 64 ? 0
+                 : d->vendor == CLKV_VENDOR_AMD ? (size_t)t->tq * hd * f + (size_t)t->tk * t->tq * f
+                                                : (size_t)t->tq * hd / 2 * f)},
   };
   clkv_status st = CLKV_OK;
   for (size_t i = 0; !st && i < sizeof need / sizeof need[0]; i++) {
