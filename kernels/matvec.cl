@@ -255,6 +255,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   CLKV_UNROLL for (int r = 0; r < ROWS; r++) acc[r] = (float8)(0.0f), off[r] = 0.0f;
   if (ks == 0) /* the norm's sum of squares once per row group (the split lanes add up) */
     for (uint i = 0; i < KSPLIT * RG; i++) ss[0].s0 += xf[2 * nb + i];
+#if KSPLIT == 1
   /* One row at a time, its blocks in order: the work-item reads one stream of weights, which
    * the CPU's prefetchers follow (the output head, 29 MB of Q8_0 from DRAM: 4.8 ms with the
    * ROWS rows read side by side, 1.2 ms one after another, one PoCL thread). x comes from
@@ -291,6 +292,24 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     acc[r] = a0 + a1;
     off[r] = o0 + o1;
   }
+#else
+  /* GPU shapes (KSPLIT > 1; the tuner may choose int8 there): the blocks outer, the ROWS rows
+   * side by side (the row-by-row loop above gave Intel's tgllp 1024 bytes of scratch). */
+  for (uint b = ks; b < nb; b += KSPLIT) {
+    char16 xl, xh;
+    clkv_ix32(xq + b * 32, &xl, &xh);
+    const float2 xds = vload2(b, xf);
+    CLKV_UNROLL for (int r = 0; r < ROWS; r++) {
+      if (r0 + r < rows) {
+        char16 wl, wh;
+        float d, m;
+        clkv_iw32(W + (size_t)(r0 + r) * row_bytes, b, WTYPE, &wl, &wh, &d, &m);
+        acc[r] += convert_float8(clkv_idot32(WTYPE, wl, wh, xl, xh)) * (d * xds.x);
+        off[r] += m * xds.y;
+      }
+    }
+  }
+#endif
 #elif CLKV_PIECES
   /* GPU decode: the block in four pieces of 8 values (x, its norm weight, each row's
    * dequantized piece), so a quarter of the block is live at a time (docs/GPU.md). */
