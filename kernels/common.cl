@@ -317,22 +317,30 @@ static inline void clkv_deq32(const __global uchar *row, uint b, int t, float8 *
  * rint are long branch-free library sequences (~25 instructions for eight values). */
 static inline int8 clkv_round8(float8 v) { return as_int8(v + 12582912.0f) - 0x4B400000; }
 
-/* Quantizes the 32 values x0..x3 to q (32 chars, 8-byte aligned) and returns (dx, sx). The
- * stores are char8 writes through a pointer: PoCL's vstore8 writes byte by byte. */
-static inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3, __local char *q) {
+/* The 32 values x0..x3 quantized: the integers in q0..q3, returns (dx, sx). */
+static inline float2 clkv_quant32_i(float8 x0, float8 x1, float8 x2, float8 x3, int8 *q0,
+                                    int8 *q1, int8 *q2, int8 *q3) {
   const float8 a = fmax(fmax(fabs(x0), fabs(x1)), fmax(fabs(x2), fabs(x3)));
   const float4 a4 = fmax(a.lo, a.hi);
   const float2 a2 = fmax(a4.lo, a4.hi);
   const float amax = fmax(a2.x, a2.y), id = amax > 0.0f ? 127.0f / amax : 0.0f;
-  const int8 q0 = clkv_round8(x0 * id), q1 = clkv_round8(x1 * id);
-  const int8 q2 = clkv_round8(x2 * id), q3 = clkv_round8(x3 * id);
-  __local char8 *q8 = (__local char8 *)q;
-  q8[0] = convert_char8(q0); q8[1] = convert_char8(q1);
-  q8[2] = convert_char8(q2); q8[3] = convert_char8(q3);
-  const int8 s8 = q0 + q1 + q2 + q3;
+  *q0 = clkv_round8(x0 * id); *q1 = clkv_round8(x1 * id);
+  *q2 = clkv_round8(x2 * id); *q3 = clkv_round8(x3 * id);
+  const int8 s8 = *q0 + *q1 + *q2 + *q3;
   const int4 s4 = s8.lo + s8.hi;
   const int2 s2 = s4.lo + s4.hi;
   return (float2)(amax / 127.0f, amax / 127.0f * (float)(s2.x + s2.y));
+}
+
+/* Quantizes the 32 values x0..x3 to q (32 chars, 8-byte aligned) and returns (dx, sx). The
+ * stores are char8 writes through a pointer: PoCL's vstore8 writes byte by byte. */
+static inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3, __local char *q) {
+  int8 q0, q1, q2, q3;
+  const float2 r = clkv_quant32_i(x0, x1, x2, x3, &q0, &q1, &q2, &q3);
+  __local char8 *q8 = (__local char8 *)q;
+  q8[0] = convert_char8(q0); q8[1] = convert_char8(q1);
+  q8[2] = convert_char8(q2); q8[3] = convert_char8(q3);
+  return r;
 }
 
 /* Weight block b (type t, CLKV_INT8_TYPE) as 32 integers (wl: elements 0-15, wh: 16-31; Q4

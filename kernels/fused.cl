@@ -57,6 +57,17 @@
 #ifndef GLU
 #define GLU CLKV__EPI_SWIGLU
 #endif
+/* int8 activations (decode.dot 2 and 3, as the mat-vec's INT8 1 and 2: kernels/common.cl) for
+ * the projections whose type has an integer dot: each work-group quantizes a phase's input
+ * once, when it claims its first chunk, into its own part of xq8 (FZ_XMAX chars, then
+ * FZ_XMAX / 32 float2), and takes its rows one after another with integer dots. */
+#ifndef INT8
+#define INT8 0
+#endif
+#ifndef FZ_XMAX
+#define FZ_XMAX 4096
+#endif
+#define FZ_I8(t) (INT8 != 0 && CLKV_INT8_TYPE(t))
 
 /* Rows per chunk: even (gate/up pairs, RoPE pairs), a multiple of 4 (rows computed together)
  * and of KV_QG (a quantized KV cache's scale group lies inside one chunk). */
@@ -124,6 +135,72 @@ __attribute__((always_inline)) inline void fz_rows(const __global uchar *W, int 
   }
 }
 
+/* This work-group's quantized copy of v (times nw elementwise when norm), cols values. */
+static inline void fz_quant(const __global float *v, const __global float *nw, int norm,
+                            uint cols, __global char *xq8) {
+  __global float2 *qd = (__global float2 *)(xq8 + FZ_XMAX);
+  for (uint b = 0; b < cols / 32; b++) {
+    const __global float *xp = v + b * 32;
+    float8 x0 = vload8(0, xp), x1 = vload8(1, xp), x2 = vload8(2, xp), x3 = vload8(3, xp);
+    if (norm) {
+      const __global float *np = nw + b * 32;
+      x0 *= vload8(0, np); x1 *= vload8(1, np); x2 *= vload8(2, np); x3 *= vload8(3, np);
+    }
+    int8 q0, q1, q2, q3;
+    qd[b] = clkv_quant32_i(x0, x1, x2, x3, &q0, &q1, &q2, &q3);
+    __global char8 *q = (__global char8 *)(xq8 + b * 32);
+    q[0] = convert_char8(q0); q[1] = convert_char8(q1);
+    q[2] = convert_char8(q2); q[3] = convert_char8(q3);
+  }
+}
+
+/* fz_rows with int8 activations: the input quantized by fz_quant into xq8; one row at a time
+ * (one stream of weights), even and odd blocks in two accumulators. */
+__attribute__((always_inline)) inline void fz_rows_i8(const __global uchar *W, int t, uint rows,
+                                                      uint cols, uint r0, uint n,
+                                                      const __global char *xq8, float *out) {
+  const uint nb = cols / 32;
+  const size_t rb = clkv_row_bytes(t, cols);
+  const __global float2 *qd = (const __global float2 *)(xq8 + FZ_XMAX);
+  for (uint i = 0; i < n; i++) {
+    const __global uchar *w = W + (size_t)min(r0 + i, rows - 1) * rb;
+    float8 a0 = (float8)(0.0f), a1 = a0;
+    float o0 = 0.0f, o1 = 0.0f;
+    uint b = 0;
+    for (; b + 1 < nb; b += 2) {
+      char16 wl, wh;
+      float d, m;
+      const __global char16 *x = (const __global char16 *)(xq8 + b * 32);
+      float2 xd = qd[b];
+      clkv_iw32(w, b, t, &wl, &wh, &d, &m);
+      a0 += convert_float8(clkv_idot32(t, wl, wh, x[0], x[1])) * (d * xd.x);
+      o0 += m * xd.y;
+      xd = qd[b + 1];
+      clkv_iw32(w, b + 1, t, &wl, &wh, &d, &m);
+      a1 += convert_float8(clkv_idot32(t, wl, wh, x[2], x[3])) * (d * xd.x);
+      o1 += m * xd.y;
+    }
+    if (b < nb) {
+      char16 wl, wh;
+      float d, m;
+      const __global char16 *x = (const __global char16 *)(xq8 + b * 32);
+      const float2 xd = qd[b];
+      clkv_iw32(w, b, t, &wl, &wh, &d, &m);
+      a0 += convert_float8(clkv_idot32(t, wl, wh, x[0], x[1])) * (d * xd.x);
+      o0 += m * xd.y;
+    }
+    out[i] = clkv_hsum8(a0 + a1) + o0 + o1;
+  }
+}
+
+/* Rows r0 .. r0+n of W · (v ∘ nw when norm) into out: fz_rows_i8 for a type with an integer
+ * dot under INT8 (the input already quantized into xq8), else fz_rows. */
+#define FZ_MV(W, t, rows, cols, r0, n, v, nw, norm, xq8, out)                                    \
+  do {                                                                                          \
+    if (FZ_I8(t)) fz_rows_i8(W, t, rows, cols, r0, n, xq8, out);                                 \
+    else fz_rows(W, t, rows, cols, r0, n, v, nw, norm, out);                                     \
+  } while (0)
+
 /* 1 / RMS of the n values at x (with eps): the fused norm's scale. */
 static inline float fz_norm_scale(const __global float *x, uint n, float eps) {
   float8 s = (float8)(0.0f);
@@ -178,13 +255,16 @@ __attribute__((always_inline)) inline void fz_residual(volatile __global int *ct
                                                        const __global uchar *W, int t,
                                                        uint n_embd, uint cols,
                                                        const __global float *in,
-                                                       __global float *x, __global float *tmp) {
+                                                       __global float *x, __global float *tmp,
+                                                       __global char *xq8) {
   float out[FZ_CH];
-  int c;
+  int c, first = 1;
   const int nc = fz_chunks(n_embd, FZ_CH);
   while ((c = fz_claim(ctr, p, nc)) >= 0) {
+    if (first && FZ_I8(t)) fz_quant(in, in, 0, cols, xq8);
+    first = 0;
     const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, n_embd - r0);
-    fz_rows(W, t, n_embd, cols, r0, n, in, in, 0, out);
+    FZ_MV(W, t, n_embd, cols, r0, n, in, in, 0, xq8, out);
     for (uint i = 0; i < n; i++) {
 #if POST
       tmp[r0 + i] = out[i];
@@ -233,11 +313,14 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
                        __global const float *inv_freq, uint layer_base, uint max_blocks,
                        /* the logits */
                        __global const float *out_norm, __global const uchar *Wout,
-                       __global float *logits, uint n_vocab) {
+                       __global float *logits, uint n_vocab,
+                       /* int8 activations: FZ_XMAX + FZ_XMAX / 32 * 8 bytes per work-group */
+                       __global char *xq8_all) {
   float out[FZ_CH];
+  __global char *xq8 = xq8_all + get_group_id(0) * (FZ_XMAX + FZ_XMAX / 32 * 8);
   int c;
   if (flags & FZ_F_FFN) {
-    fz_residual(ctr, FZ_O, Wo, WT_O, n_embd, q_rows, att, x, tmp); /* x += Wo · att */
+    fz_residual(ctr, FZ_O, Wo, WT_O, n_embd, q_rows, att, x, tmp, xq8); /* x += Wo · att */
 #if POST
     fz_post_add(ctr, FZ_OP, x, tmp, post_attn_norm, n_embd, eps);
 #endif
@@ -246,14 +329,17 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
     float s = 0.0f;
     int first = 1;
     while ((c = fz_claim(ctr, FZ_GU, n_gu)) >= 0) {
-      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      if (first) {
+        s = fz_norm_scale(x, n_embd, eps), first = 0;
+        if (FZ_I8(WT_GU)) fz_quant(x, ffn_norm, 1, n_embd, xq8);
+      }
       const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, 2 * n_ff - r0);
-      fz_rows(Wgu, WT_GU, 2 * n_ff, n_embd, r0, n, x, ffn_norm, 1, out);
+      FZ_MV(Wgu, WT_GU, 2 * n_ff, n_embd, r0, n, x, ffn_norm, 1, xq8, out);
       for (uint i = 0; i < n; i += 2) ff[(r0 + i) / 2] = CLKV_GLU(GLU, out[i] * s, out[i + 1] * s);
       fz_done(ctr, FZ_GU);
     }
     fz_wait(ctr, FZ_GU, n_gu);
-    fz_residual(ctr, FZ_DOWN, Wdown, WT_DOWN, n_embd, n_ff, ff, x, tmp); /* x += Wdown · ff */
+    fz_residual(ctr, FZ_DOWN, Wdown, WT_DOWN, n_embd, n_ff, ff, x, tmp, xq8); /* x += Wdown · ff */
 #if POST
     fz_post_add(ctr, FZ_DP, x, tmp, post_ffn_norm, n_embd, eps);
 #endif
@@ -268,17 +354,20 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
     /* q, k, v of norm(x) to q, tk, tv (q_rows and kv_rows: multiples of FZ_CH), then each
      * head finished */
     while ((c = fz_claim(ctr, FZ_QKV, n_q)) >= 0) {
-      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      if (first) {
+        s = fz_norm_scale(x, n_embd, eps), first = 0;
+        if (FZ_I8(WT_Q) || FZ_I8(WT_K) || FZ_I8(WT_V)) fz_quant(x, attn_norm, 1, n_embd, xq8);
+      }
       const uint r0 = (uint)c * FZ_CH;
       __global float *dst;
       if (r0 < q_rows) {
-        fz_rows(Wq, WT_Q, q_rows, n_embd, r0, FZ_CH, x, attn_norm, 1, out);
+        FZ_MV(Wq, WT_Q, q_rows, n_embd, r0, FZ_CH, x, attn_norm, 1, xq8, out);
         dst = q + r0;
       } else if (r0 < q_rows + kv_rows) {
-        fz_rows(Wk, WT_K, kv_rows, n_embd, r0 - q_rows, FZ_CH, x, attn_norm, 1, out);
+        FZ_MV(Wk, WT_K, kv_rows, n_embd, r0 - q_rows, FZ_CH, x, attn_norm, 1, xq8, out);
         dst = tk + (r0 - q_rows);
       } else {
-        fz_rows(Wv, WT_V, kv_rows, n_embd, r0 - q_rows - kv_rows, FZ_CH, x, attn_norm, 1, out);
+        FZ_MV(Wv, WT_V, kv_rows, n_embd, r0 - q_rows - kv_rows, FZ_CH, x, attn_norm, 1, xq8, out);
         dst = tv + (r0 - q_rows - kv_rows);
       }
       for (uint i = 0; i < FZ_CH; i++) dst[i] = out[i] * s;
@@ -294,9 +383,12 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
 #else
     /* q (RoPE) to q; k (RoPE) and v into the paged cache at the token's position */
     while ((c = fz_claim(ctr, FZ_QKV, n_q)) >= 0) {
-      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      if (first) {
+        s = fz_norm_scale(x, n_embd, eps), first = 0;
+        if (FZ_I8(WT_Q)) fz_quant(x, attn_norm, 1, n_embd, xq8);
+      }
       const uint r0 = (uint)c * FZ_CH, n = min((uint)FZ_CH, rows - r0);
-      fz_rows(Wq, WT_Q, rows, n_embd, r0, n, x, attn_norm, 1, out);
+      FZ_MV(Wq, WT_Q, rows, n_embd, r0, n, x, attn_norm, 1, xq8, out);
       for (uint i = 0; i < n; i += 2) {
         const uint R = r0 + i;
         float2 y = (float2)(out[i], out[i + 1]) * s;
@@ -331,11 +423,14 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
     float s = 0.0f;
     int first = 1;
     while ((c = fz_claim(ctr, FZ_OUT, n_l)) >= 0) {
-      if (first) s = fz_norm_scale(x, n_embd, eps), first = 0;
+      if (first) {
+        s = fz_norm_scale(x, n_embd, eps), first = 0;
+        if (FZ_I8(WT_OUT)) fz_quant(x, out_norm, 1, n_embd, xq8);
+      }
       const uint end = min((uint)c * per + per, n_vocab);
       for (uint r0 = (uint)c * per; r0 < end; r0 += FZ_CH) {
         const uint n = min((uint)FZ_CH, end - r0);
-        fz_rows(Wout, WT_OUT, n_vocab, n_embd, r0, n, x, out_norm, 1, out);
+        FZ_MV(Wout, WT_OUT, n_vocab, n_embd, r0, n, x, out_norm, 1, xq8, out);
         for (uint i = 0; i < n; i++) logits[r0 + i] = out[i] * s;
       }
       fz_done(ctr, FZ_OUT);

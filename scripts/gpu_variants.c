@@ -101,13 +101,15 @@ static void fused(const target *t) {
     const uint32_t types[CLKV__FZ_TYPES] = {w, w, w, w, w, w, GGML_T_Q8_0};
     const clkv__arch *llama = clkv__arch_find("llama"), *gemma = clkv__arch_find("gemma3");
     for (int kv = 0; kv < 3; kv++) {
-      clkv__fused_options(types, 0, llama, HEAD_DIMS[0][0], HEAD_DIMS[0][1], KV_BLOCK, kv, opts,
+      clkv__fused_options(types, 0, llama, HEAD_DIMS[0][0], HEAD_DIMS[0][1], KV_BLOCK, kv, 0, 1536,
+                          opts,
                           sizeof opts);
       printf("%s\tfused.cl\tclkv_fused_decode\tother\t%s kv %s (PoCL CPU path)\t%s\n", t->name,
              clkv__ggml_type_get(w)->name, KV_NAMES[kv], opts);
     }
     if (gemma) { /* split q/k/v with per-head norms, post-norms, GeGLU */
-      clkv__fused_options(types, 1, gemma, 256, 1, KV_BLOCK, CLKV__KV_F16, opts, sizeof opts);
+      clkv__fused_options(types, 1, gemma, 256, 1, KV_BLOCK, CLKV__KV_F16, 0, 2048, opts,
+                          sizeof opts);
       printf("%s\tfused.cl\tclkv_fused_decode\tother\t%s gemma3 (PoCL CPU path)\t%s\n", t->name,
              clkv__ggml_type_get(w)->name, opts);
     }

@@ -26,6 +26,7 @@ typedef struct variant {
 struct clkv__fused {
   int state;                    /* 0 undecided, 1 in use, -1 not for this context */
   cl_mem ctr;                   /* (FZ_N_CTR) int32, zero between launches */
+  cl_mem xq8;                   /* each work-group's int8 copy of a phase's input */
   unsigned n_wg;                /* work-groups per launch (one work-item each) */
   variant var[MAX_VARIANTS];
   int n_var;
@@ -35,6 +36,7 @@ void clkv__fused_free(clkv__fused *f) {
   if (!f) return;
   for (int i = 0; i < f->n_var; i++) clReleaseKernel(f->var[i].k);
   if (f->ctr) clReleaseMemObject(f->ctr);
+  if (f->xq8) clReleaseMemObject(f->xq8);
   free(f);
 }
 
@@ -56,16 +58,25 @@ static void launch_variant(const clkv_model *m, int layer, variant *v) {
 }
 
 void clkv__fused_options(const uint32_t t[CLKV__FZ_TYPES], int split, const clkv__arch *a,
-                         int head_dim, int n_kv, int kv_block, int kv_type, char *buf,
-                         size_t cap) {
+                         int head_dim, int n_kv, int kv_block, int kv_type, unsigned int8,
+                         unsigned xmax, char *buf, size_t cap) {
   snprintf(buf, cap,
            "-DWT_O=%u -DWT_GU=%u -DWT_DOWN=%u -DWT_Q=%u -DWT_K=%u -DWT_V=%u -DWT_OUT=%u -DGLU=%d "
            "-DSPLIT=%d -DHAS_BIAS=%d -DHAS_QK_NORM=%d -DPOST=%d -DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d "
-           "-DKV_TYPE=%d -DKV_QG=%d",
+           "-DKV_TYPE=%d -DKV_QG=%d -DINT8=%u -DFZ_XMAX=%u",
            t[0], t[1], t[2], t[3], t[4], t[5], t[6],
            a->act == CLKV__ACT_GELU_TANH ? CLKV__EPI_GEGLU : CLKV__EPI_SWIGLU, split,
            a->qkv_bias, a->qk_norm, a->post_norms, head_dim, n_kv, kv_block, kv_type,
-           clkv__kv_qg(head_dim));
+           clkv__kv_qg(head_dim), int8, xmax);
+}
+
+/* The longest mat-vec input of the step (x, the attention output, the FFN activation): the
+ * size of each work-group's int8 copy (kernels/fused.cl FZ_XMAX). */
+static unsigned fused_xmax(const clkv_model *m) {
+  unsigned x = (unsigned)m->info.n_embd;
+  if ((unsigned)m->info.n_ff > x) x = (unsigned)m->info.n_ff;
+  if ((unsigned)m->q_rows > x) x = (unsigned)m->q_rows;
+  return x;
 }
 
 /* The kernel of variant want, built on first use. */
@@ -83,7 +94,9 @@ static clkv_status variant_for(clkv_context *c, const variant *want, cl_kernel *
                      "weight types", MAX_VARIANTS);
   char opts[400];
   clkv__fused_options(want->t, want->split, m->arch, m->info.head_dim, m->info.n_kv_heads,
-                      m->params.kv_block, m->params.kv_type, opts, sizeof opts);
+                      m->params.kv_block, m->params.kv_type,
+                      clkv__matvec_int8(&m->tun.mv[CLKV__PH_DECODE]), fused_xmax(m), opts,
+                      sizeof opts);
   variant *v = &f->var[f->n_var];
   clkv_status st = clkv__kernel_create(m->rt, "fused.cl", opts, "clkv_fused_decode", &v->k, err);
   if (st) return st;
@@ -125,6 +138,8 @@ static int decide(clkv_context *c) {
   /* test hook: more work-groups than workers must finish too (tests/test_fused.c) */
   const char *g = getenv("CLKV_FUSED_GROUPS");
   if (g && atoi(g) >= 1 && atoi(g) <= 256) f->n_wg = (unsigned)atoi(g);
+  const size_t xq8 = (size_t)f->n_wg * (fused_xmax(m) + fused_xmax(m) / 32 * 8);
+  CLKV_CL_CREATE(f->xq8, clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE, xq8, NULL, &clkv__e));
   for (int l = -1; l < m->info.n_layers; l++) {
     variant v;
     cl_kernel k;
@@ -202,6 +217,7 @@ clkv_status clkv__fused_step(clkv_context *c, int layer, cl_mem inv_freq, cl_mem
   clkv__args_mem(&a, m->output.buf);
   clkv__args_mem(&a, logits);
   clkv__args_u32(&a, (unsigned)I->n_vocab);
+  clkv__args_mem(&a, f->xq8);
   if ((st = clkv__args_end(&a, err))) return st;
   const size_t global[1] = {f->n_wg}, local[1] = {1};
   return clkv__launch(m->rt, k, 1, global, local, err);

@@ -27,11 +27,12 @@ clkv_status clkv__fused_step(clkv_context *ctx, int layer, cl_mem inv_freq, cl_m
  * (wqkv's type three times when not split), the output. */
 #define CLKV__FZ_TYPES 7
 
-/* The build options of the variant for weight types t, the next layer split or not, and the
- * architecture's steps (activation, bias, per-head norms, post-norms) and KV geometry. */
+/* The build options of the variant for weight types t, the next layer split or not, the
+ * architecture's steps (activation, bias, per-head norms, post-norms), KV geometry, the int8
+ * dot (clkv__matvec_int8 of the decode shape: 0 float) and the longest mat-vec input xmax. */
 void clkv__fused_options(const uint32_t t[CLKV__FZ_TYPES], int split, const clkv__arch *a,
-                         int head_dim, int n_kv, int kv_block, int kv_type, char *buf,
-                         size_t cap);
+                         int head_dim, int n_kv, int kv_block, int kv_type, unsigned int8,
+                         unsigned xmax, char *buf, size_t cap);
 
 /* Releases the fused state (NULL: nothing). */
 void clkv__fused_free(clkv__fused *f);
