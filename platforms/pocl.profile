@@ -27,10 +27,11 @@ decode.tt = 1
 # faster here in the form the kernel has today (docs/TUNING.md, 2026-11-30)
 decode.dot = 1
 prefill.ksplit = 1
-prefill.rg = 4
-prefill.rows = 4
+prefill.rg = 8
+prefill.rows = 8
 prefill.tt = 16
 prefill.dot = 1
+prefill.form = 2
 att_wg = 8
 tq = 16
 tk = 32
