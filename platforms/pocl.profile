@@ -27,10 +27,13 @@ decode.tt = 1
 # faster here in the form the kernel has today (docs/TUNING.md, 2026-11-30)
 decode.dot = 1
 prefill.ksplit = 1
-prefill.rg = 8
+prefill.rg = 8           # fact: with prefill.form 2, below
 prefill.rows = 8
 prefill.tt = 16
 prefill.dot = 1
+# fact: the outer-product prefill (prefill.form 2, docs/TUNING.md, 2026-11-30): SmolLM2
+# Q4_1 pp512 on one PoCL thread 118 -> 185 tok/s at rg/rows/tt 8/8/16 (4/4/16 160, 4/8/16
+# 175, 8/8/24 181, 4/4/32 84); 8 x 8 rows share the work-group's transposed x tile.
 prefill.form = 2
 att_wg = 8
 tq = 16
