@@ -137,7 +137,7 @@ static inline void clkv_epi_qkv(const clkv_qkv_dst *d, float s[ROWS][TT], int t,
     const uint R = r0 + r;
     if (R >= d->rows) break;
     float y0 = s[r][t] * scale, y1 = s[r + 1][t] * scale;
-    if (R < d->q_rows + d->kv_rows) { /* RoPE on q and k */
+    if (!USE_OUTER && R < d->q_rows + d->kv_rows) { /* RoPE on q and k (the outer product's: done) */
       const float2 y = clkv_rope_pair((float2)(y0, y1), pos, d->inv_freq[(R % HEAD_DIM) / 2]);
       y0 = y.x;
       y1 = y.y;
@@ -384,6 +384,30 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
         }
       }
     }
+#if EPI == CLKV__EPI_QKV
+    /* RoPE here, eight tokens at a time (vector cos and sin), not per token in the epilogue:
+     * scalar, it was about half of the QKV kernel's time */
+    {
+      float8 pos8[TT / 8];
+      for (int j = 0; j < TT / 8; j++) {
+        float p[8];
+        for (int i = 0; i < 8; i++) p[i] = (float)tok_pos[min(t0 + 8 * j + i, n_tok - 1)];
+        pos8[j] = vload8(0, p);
+      }
+      _Pragma("unroll") for (int r = 0; r < ROWS; r += 2) {
+        const uint R = r0 + r;
+        if (R < rows && R < q_rows + kv_rows) {
+          const float f = inv_freq[(R % HEAD_DIM) / 2];
+          _Pragma("unroll") for (int j = 0; j < TT / 8; j++) {
+            const float8 ang = pos8[j] * f, c = cos(ang), sn = sin(ang);
+            const float8 y0 = acc[r][j], y1 = acc[r + 1][j];
+            acc[r][j] = y0 * c - y1 * sn;
+            acc[r + 1][j] = y0 * sn + y1 * c;
+          }
+        }
+      }
+    }
+#endif
     _Pragma("unroll") for (int r = 0; r < ROWS; r++)
       _Pragma("unroll") for (int j = 0; j < TT / 8; j++) vstore8(acc[r][j], j, sum[r]);
     for (int t = 0; t < TT; t++) {
