@@ -38,6 +38,23 @@
 #define PFORM 1
 #endif
 #define USE_OUTER (PFORM == 2 && TT > 1 && TT % 8 == 0 && KSPLIT == 1)
+/* the outer product's vector of tokens: float8, or float16 where TT allows (-DPVW=16) */
+#ifndef PVW
+#define PVW 16
+#endif
+#if TT % PVW != 0
+#undef PVW
+#define PVW 8
+#endif
+#if PVW == 16
+#define pvec float16
+#define PV_LOAD vload16
+#define PV_STORE vstore16
+#else
+#define pvec float8
+#define PV_LOAD vload8
+#define PV_STORE vstore8
+#endif
 /* int8 activations (kernels/common.cl): for one token per work-group and the types with an
  * integer dot; the work-group first quantizes its token's (normed) x into local memory. */
 #define USE_INT8 (INT8 != 0 && TT == 1 && CLKV_INT8_TYPE(WTYPE))
@@ -365,9 +382,9 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   {
     __local const float *xt = (__local const float *)xq;
     __local float (*wd)[32] = wl[get_local_id(1)];
-    float8 acc[ROWS][TT / 8];
+    pvec acc[ROWS][TT / PVW];
     _Pragma("unroll") for (int r = 0; r < ROWS; r++)
-      _Pragma("unroll") for (int j = 0; j < TT / 8; j++) acc[r][j] = (float8)(0.0f);
+      _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) acc[r][j] = (pvec)(0.0f);
     for (uint b = 0; b < nb; b++) {
       _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
         float8 w0, w1, w2, w3;
@@ -376,31 +393,31 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       }
       __local const float *xb = xt + (size_t)b * 32 * TT;
       for (int k = 0; k < 32; k++) {
-        float8 xv[TT / 8];
-        _Pragma("unroll") for (int j = 0; j < TT / 8; j++) xv[j] = vload8(j, xb + k * TT);
+        pvec xv[TT / PVW];
+        _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) xv[j] = PV_LOAD(j, xb + k * TT);
         _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
-          const float8 w = (float8)(wd[r][k]);
-          _Pragma("unroll") for (int j = 0; j < TT / 8; j++) acc[r][j] = fma(w, xv[j], acc[r][j]);
+          const pvec w = (pvec)(wd[r][k]);
+          _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) acc[r][j] = fma(w, xv[j], acc[r][j]);
         }
       }
     }
 #if EPI == CLKV__EPI_QKV
-    /* RoPE here, eight tokens at a time (vector cos and sin), not per token in the epilogue:
+    /* RoPE here, PVW tokens at a time (vector cos and sin), not per token in the epilogue:
      * scalar, it was about half of the QKV kernel's time */
     {
-      float8 pos8[TT / 8];
-      for (int j = 0; j < TT / 8; j++) {
-        float p[8];
-        for (int i = 0; i < 8; i++) p[i] = (float)tok_pos[min(t0 + 8 * j + i, n_tok - 1)];
-        pos8[j] = vload8(0, p);
+      pvec posv[TT / PVW];
+      for (int j = 0; j < TT / PVW; j++) {
+        float p[PVW];
+        for (int i = 0; i < PVW; i++) p[i] = (float)tok_pos[min(t0 + PVW * j + i, n_tok - 1)];
+        posv[j] = PV_LOAD(0, p);
       }
       _Pragma("unroll") for (int r = 0; r < ROWS; r += 2) {
         const uint R = r0 + r;
         if (R < rows && R < q_rows + kv_rows) {
           const float f = inv_freq[(R % HEAD_DIM) / 2];
-          _Pragma("unroll") for (int j = 0; j < TT / 8; j++) {
-            const float8 ang = pos8[j] * f, c = cos(ang), sn = sin(ang);
-            const float8 y0 = acc[r][j], y1 = acc[r + 1][j];
+          _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
+            const pvec ang = posv[j] * f, c = cos(ang), sn = sin(ang);
+            const pvec y0 = acc[r][j], y1 = acc[r + 1][j];
             acc[r][j] = y0 * c - y1 * sn;
             acc[r + 1][j] = y0 * sn + y1 * c;
           }
@@ -409,7 +426,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     }
 #endif
     _Pragma("unroll") for (int r = 0; r < ROWS; r++)
-      _Pragma("unroll") for (int j = 0; j < TT / 8; j++) vstore8(acc[r][j], j, sum[r]);
+      _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) PV_STORE(acc[r][j], j, sum[r]);
     for (int t = 0; t < TT; t++) {
       float s2 = 0.0f;
       for (int i = 0; i < RG; i++) s2 += xf[i * TT + t];
