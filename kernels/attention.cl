@@ -208,7 +208,7 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
   const uint lo = (uint)clkv_attn_first((int)(pos0 + tile * TQ));
   const uint mylo = (uint)clkv_attn_first((int)mypos);
   float8 acc[HD8];
-  for (int i = 0; i < HD8; i++) acc[i] = (float8)(0.0f);
+  _Pragma("unroll") for (int i = 0; i < HD8; i++) acc[i] = (float8)(0.0f);
   float m = -INFINITY, l = 0.0f;
   for (uint kb = lo / TK * TK; kb <= last; kb += TK) {
     for (uint e = lid; e < TK * HD4; e += TQ) {
@@ -247,14 +247,14 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
         ws += s[g];
       }
       l = l * corr + clkv_hsum8(ws);
-      for (int i = 0; i < HD8; i++) acc[i] *= corr;
+      _Pragma("unroll") for (int i = 0; i < HD8; i++) acc[i] *= corr;
       _Pragma("unroll") for (int g = 0; g < TK / 8; g++) {
         float w[8];
         vstore8(s[g], 0, w);
         for (int jj = 0; jj < 8; jj++) {
           const float8 wj = (float8)(w[jj]);
           const __local float *vr = Vc[8 * g + jj];
-          for (int i = 0; i < HD8; i++) acc[i] = fma(wj, vload8(i, vr), acc[i]);
+          _Pragma("unroll") for (int i = 0; i < HD8; i++) acc[i] = fma(wj, vload8(i, vr), acc[i]);
         }
       }
       m = mt;
@@ -263,7 +263,7 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
   }
   if (valid) {
     __global float *o = O + ((size_t)qi * n_heads + h) * HEAD_DIM;
-    for (int i = 0; i < HD8; i++) vstore8(acc[i] / l, i, o);
+    _Pragma("unroll") for (int i = 0; i < HD8; i++) vstore8(acc[i] / l, i, o);
   }
 #else
   const uint lid = get_local_id(0);
