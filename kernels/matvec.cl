@@ -425,6 +425,43 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       }
     }
 #endif
+#if CLKV__EPI_GATED(EPI)
+    /* the gated activation here, PVW tokens at a time (vector exp or tanh), written to Y; the
+     * epilogue below then has nothing to do (scalar there, it was ~30% of the gate/up kernel) */
+    {
+      pvec sc[TT / PVW];
+      for (int j = 0; j < TT / PVW; j++) {
+        float p[PVW];
+        for (int i = 0; i < PVW; i++) {
+          float s2 = 0.0f;
+          for (int g = 0; g < RG; g++) s2 += xf[g * TT + PVW * j + i];
+#if NORM
+          p[i] = rsqrt(s2 / (float)cols + eps);
+#else
+          p[i] = 1.0f;
+#endif
+        }
+        sc[j] = PV_LOAD(0, p);
+      }
+      _Pragma("unroll") for (int r = 0; r < ROWS; r += 2) {
+        if (r0 + r < rows) {
+          _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
+            const pvec g = acc[r][j] * sc[j], u = acc[r + 1][j] * sc[j];
+#if EPI == CLKV__EPI_GEGLU
+            const pvec y = 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u;
+#else
+            const pvec y = g / (1.0f + exp(-g)) * u;
+#endif
+            float o[PVW];
+            PV_STORE(y, 0, o);
+            for (int i = 0; i < PVW; i++)
+              if (t0 + PVW * j + i < n_tok)
+                Y[(size_t)(t0 + PVW * j + i) * (rows / 2) + (r0 + r) / 2] = o[i];
+          }
+        }
+      }
+    }
+#endif
     _Pragma("unroll") for (int r = 0; r < ROWS; r++)
       _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) PV_STORE(acc[r][j], j, sum[r]);
     for (int t = 0; t < TT; t++) {
@@ -500,7 +537,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     CLKV_UNROLL for (int r = 0; r < ROWS; r++) sum[r][t] = red[lg][r * TT + t][0];
   }
 #else
-  const int live = 1;
+  const int live = !(USE_OUTER && CLKV__EPI_GATED(EPI)); /* the outer product's GLU: done */
 #endif
 #if KV_GROUPED
   __local float kvl[TT][RG * ROWS]; /* this workgroup's K/V values, for the group scales */
