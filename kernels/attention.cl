@@ -191,11 +191,98 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
 #define CLKV_PF_TILE 0
 #endif
 #endif
+/* CLKV_ATT_PF_CPU: the prefill kernel's path for CPUs (where CLKV_ATT_CPU is chosen, TK a
+ * multiple of 8); the other devices keep the form below it. */
+#ifndef CLKV_ATT_PF_CPU
+#if CLKV_ATT_CPU && TK % 8 == 0 && HEAD_DIM % 8 == 0
+#define CLKV_ATT_PF_CPU 1
+#else
+#define CLKV_ATT_PF_CPU 0
+#endif
+#endif
+#define HD8 (HEAD_DIM / 8)
 __kernel __attribute__((reqd_work_group_size(TQ, 1, 1)))
 void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
                        __global const uchar *vc, __global const int *btab, uint seq,
                        uint pos0, uint n_tok, __global float *O, uint n_heads,
                        uint layer_base, uint max_blocks, float scale) {
+#if CLKV_ATT_PF_CPU
+  __local float Qc[TQ][HEAD_DIM], Kc[HEAD_DIM][TK], Vc[TK][HEAD_DIM];
+  /* CPUs: a work-item per query, the key tile at a time. Keys transposed in local memory
+   * (Kc[d][j]) so eight keys' scores are one float8, a broadcast q[d] times a row of Kt;
+   * one exp per query-key pair and one rescale of the accumulator per tile (flash
+   * attention's form); acc += w_j V_j with w_j broadcast against float8 rows of V. */
+  const uint lid = get_local_id(0);
+  const uint tile = get_group_id(0);
+  const uint h = get_group_id(1);
+  const uint kvh = h / (n_heads / N_KV);
+  const uint qi = tile * TQ + lid;
+  const int valid = qi < n_tok;
+  const uint mypos = pos0 + qi;
+  const uint last = pos0 + min(n_tok, (tile + 1) * TQ) - 1;
+  const __global float *q = Q + ((size_t)(valid ? qi : 0) * n_heads + h) * HEAD_DIM;
+  for (int i = 0; i < HD4; i++) vstore4(vload4(i, q) * scale, i, Qc[lid]);
+  const uint lo = (uint)clkv_attn_first((int)(pos0 + tile * TQ));
+  const uint mylo = (uint)clkv_attn_first((int)mypos);
+  float8 acc[HD8];
+  _Pragma("unroll") for (int i = 0; i < HD8; i++) acc[i] = (float8)(0.0f);
+  float m = -INFINITY, l = 0.0f;
+  for (uint kb = lo / TK * TK; kb <= last; kb += TK) {
+    for (uint e = lid; e < TK * HD4; e += TQ) {
+      const uint j = e / HD4, c = e % HD4, kp = kb + j;
+      float4 k4 = (float4)(0.0f), v4 = (float4)(0.0f);
+      if (kp <= last && kp >= lo) {
+        const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + kp / KV_BS]);
+        k4 = clkv_kv_load4(kc, base, kvh, kp % KV_BS, 4 * c);
+        v4 = clkv_kv_load4(vc, base, kvh, kp % KV_BS, 4 * c);
+      }
+      Kc[4 * c][j] = k4.x; Kc[4 * c + 1][j] = k4.y; Kc[4 * c + 2][j] = k4.z; Kc[4 * c + 3][j] = k4.w;
+      vstore4(v4, c, Vc[j]);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (valid && kb <= mypos && kb + TK > mylo) {
+      float8 s[TK / 8];
+      _Pragma("unroll") for (int g = 0; g < TK / 8; g++) s[g] = (float8)(0.0f);
+      for (int d = 0; d < HEAD_DIM; d++) {
+        const float8 qd = (float8)(Qc[lid][d]);
+        _Pragma("unroll") for (int g = 0; g < TK / 8; g++) s[g] = fma(qd, vload8(g, Kc[d]), s[g]);
+      }
+      float mt = m;
+      const int8 j8 = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+      _Pragma("unroll") for (int g = 0; g < TK / 8; g++) {
+        const int8 p = (int)(kb + 8 * g) + j8;
+        s[g] = select((float8)(-INFINITY), s[g], p <= (int)mypos && p >= (int)mylo);
+        const float8 a = s[g];
+        const float4 a4 = fmax(a.lo, a.hi);
+        const float2 a2 = fmax(a4.lo, a4.hi);
+        mt = fmax(mt, fmax(a2.x, a2.y));
+      }
+      const float corr = exp(m - mt);
+      float8 ws = (float8)(0.0f);
+      _Pragma("unroll") for (int g = 0; g < TK / 8; g++) {
+        s[g] = exp(s[g] - mt);
+        ws += s[g];
+      }
+      l = l * corr + clkv_hsum8(ws);
+      _Pragma("unroll") for (int i = 0; i < HD8; i++) acc[i] *= corr;
+      _Pragma("unroll") for (int g = 0; g < TK / 8; g++) {
+        float w[8];
+        vstore8(s[g], 0, w);
+        for (int jj = 0; jj < 8; jj++) {
+          const float8 wj = (float8)(w[jj]);
+          const __local float *vr = Vc[8 * g + jj];
+          _Pragma("unroll") for (int i = 0; i < HD8; i++) acc[i] = fma(wj, vload8(i, vr), acc[i]);
+        }
+      }
+      m = mt;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (valid) {
+    __global float *o = O + ((size_t)qi * n_heads + h) * HEAD_DIM;
+    _Pragma("unroll") for (int i = 0; i < HD8; i++) vstore8(acc[i] / l, i, o);
+  }
+#else
   const uint lid = get_local_id(0);
   const uint tile = get_group_id(0);
   const uint h = get_group_id(1);
@@ -285,4 +372,5 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
     __global float *o = O + ((size_t)qi * n_heads + h) * HEAD_DIM;
     CLKV_UNROLL for (int i = 0; i < HD4; i++) vstore4(acc[i] / l, i, o);
   }
+#endif
 }

@@ -33,6 +33,28 @@
 #ifndef INT8
 #define INT8 0
 #endif
+/* PFORM 2 (prefill.form, docs/TUNING.md): prefill on CPUs as an outer product (below). */
+#ifndef PFORM
+#define PFORM 1
+#endif
+#define USE_OUTER (PFORM == 2 && TT > 1 && TT % 8 == 0 && KSPLIT == 1)
+/* the outer product's vector of tokens: float8, or float16 where TT allows (-DPVW=16) */
+#ifndef PVW
+#define PVW 16
+#endif
+#if TT % PVW != 0
+#undef PVW
+#define PVW 8
+#endif
+#if PVW == 16
+#define pvec float16
+#define PV_LOAD vload16
+#define PV_STORE vstore16
+#else
+#define pvec float8
+#define PV_LOAD vload8
+#define PV_STORE vstore8
+#endif
 /* int8 activations (kernels/common.cl): for one token per work-group and the types with an
  * integer dot; the work-group first quantizes its token's (normed) x into local memory. */
 #define USE_INT8 (INT8 != 0 && TT == 1 && CLKV_INT8_TYPE(WTYPE))
@@ -140,7 +162,7 @@ static inline void clkv_epi_qkv(const clkv_qkv_dst *d, float s[ROWS][TT], int t,
     const uint R = r0 + r;
     if (R >= d->rows) break;
     float y0 = s[r][t] * scale, y1 = s[r + 1][t] * scale;
-    if (R < d->q_rows + d->kv_rows) { /* RoPE on q and k */
+    if (!USE_OUTER && R < d->q_rows + d->kv_rows) { /* RoPE on q and k (the outer product's: done) */
       const float2 y = clkv_rope_pair((float2)(y0, y1), pos, d->inv_freq[(R % HEAD_DIM) / 2]);
       y0 = y.x;
       y1 = y.y;
@@ -179,6 +201,30 @@ static inline void clkv_qkv_store_groups(const clkv_qkv_dst *d, __local const fl
     clkv_qkv_store_pair(d, R, seq, pos, kvl[lrow + r], kvl[lrow + r + 1], lo, hi);
   }
 }
+
+#if USE_OUTER
+/* r[0..7] (8 rows of 8) transposed in place: r[j] then holds element j of each row. */
+static inline void clkv_tr8(float8 r[8]) {
+  const uint8 lo = (uint8)(0, 8, 1, 9, 4, 12, 5, 13), hi = (uint8)(2, 10, 3, 11, 6, 14, 7, 15);
+  const uint8 a = (uint8)(0, 1, 8, 9, 4, 5, 12, 13), c = (uint8)(2, 3, 10, 11, 6, 7, 14, 15);
+  const uint8 l = (uint8)(0, 1, 2, 3, 8, 9, 10, 11), h = (uint8)(4, 5, 6, 7, 12, 13, 14, 15);
+  float8 t[8], s[8];
+  _Pragma("unroll") for (int k = 0; k < 8; k += 2) {
+    t[k] = shuffle2(r[k], r[k + 1], lo);
+    t[k + 1] = shuffle2(r[k], r[k + 1], hi);
+  }
+  _Pragma("unroll") for (int k = 0; k < 8; k += 4) {
+    s[k] = shuffle2(t[k], t[k + 2], a);
+    s[k + 1] = shuffle2(t[k], t[k + 2], c);
+    s[k + 2] = shuffle2(t[k + 1], t[k + 3], a);
+    s[k + 3] = shuffle2(t[k + 1], t[k + 3], c);
+  }
+  _Pragma("unroll") for (int k = 0; k < 4; k++) {
+    r[k] = shuffle2(s[k], s[k + 4], l);
+    r[k + 4] = shuffle2(s[k], s[k + 4], h);
+  }
+}
+#endif
 
 #if KV_GROUPED
 #define KV_STAGE(t) (&kvl[t][lrow])
@@ -219,6 +265,9 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   const uint t0 = get_group_id(2) * TT;
   const uint nb = cols / 32;
   const size_t row_bytes = clkv_row_bytes(WTYPE, cols);
+#if USE_OUTER
+  __local float wl[RG][ROWS][32]; /* each work-item's dequantized block (the outer product) */
+#endif
 
   float sum[ROWS][TT], ssum[TT];
   float8 ss[TT];
@@ -338,6 +387,138 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     const float xs = clkv_hsum8(xsv);
     CLKV_UNROLL for (int r = 0; r < ROWS; r++) acc[r] += d[r] * part[r], off[r] += m[r] * xs;
   }
+#elif USE_OUTER
+  /* Prefill on CPUs (prefill.form 2): the work-group's token tile of x (times the norm
+   * weight), transposed into local memory once (xt[cols][TT]; xq holds cols * TT floats),
+   * and each token's sum of squares (xf[TT]); then each work-item takes its ROWS rows x TT
+   * tokens as an outer product: per column, ROWS dequantized weights (from the local copy
+   * wl) broadcast against the column's TT tokens in float8s, ROWS * TT / 8 accumulators in
+   * registers and no horizontal sum in the block loop. */
+  { /* work-item li: for each group of 8 tokens, the blocks li, li + RG, ... as 8 x 8 tiles */
+    __local float *xt = (__local float *)xq;
+    const uint li = get_local_id(1);
+    for (uint g = 0; g < TT / 8; g++) {
+      const __global float *xp[8];
+      int live[8];
+      float8 ssv[8];
+      _Pragma("unroll") for (int i = 0; i < 8; i++) {
+        live[i] = t0 + g * 8 + i < n_tok;
+        xp[i] = X + (size_t)(x_row0 + min(t0 + g * 8 + i, n_tok - 1)) * cols;
+        ssv[i] = (float8)(0.0f);
+      }
+      for (uint b = li; b < nb; b += RG) {
+        _Pragma("unroll") for (int q = 0; q < 4; q++) {
+          const uint k = b * 32 + q * 8;
+          float8 v[8];
+#if NORM
+          const float8 nw = vload8(0, norm_w + k);
+#endif
+          _Pragma("unroll") for (int i = 0; i < 8; i++) {
+            v[i] = live[i] ? vload8(0, xp[i] + k) : (float8)(0.0f);
+            ssv[i] = fma(v[i], v[i], ssv[i]);
+#if NORM
+            v[i] *= nw;
+#endif
+          }
+          clkv_tr8(v);
+          _Pragma("unroll") for (int j = 0; j < 8; j++) vstore8(v[j], 0, xt + (k + j) * TT + g * 8);
+        }
+      }
+      _Pragma("unroll") for (int i = 0; i < 8; i++) xf[li * TT + g * 8 + i] = clkv_hsum8(ssv[i]);
+    }
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  {
+    __local const float *xt = (__local const float *)xq;
+    __local float (*wd)[32] = wl[get_local_id(1)];
+    pvec acc[ROWS][TT / PVW];
+    _Pragma("unroll") for (int r = 0; r < ROWS; r++)
+      _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) acc[r][j] = (pvec)(0.0f);
+    for (uint b = 0; b < nb; b++) {
+      _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
+        float8 w0, w1, w2, w3;
+        clkv_deq32(W + (size_t)min(r0 + r, rows - 1) * row_bytes, b, WTYPE, &w0, &w1, &w2, &w3);
+        vstore8(w0, 0, wd[r]); vstore8(w1, 1, wd[r]); vstore8(w2, 2, wd[r]); vstore8(w3, 3, wd[r]);
+      }
+      __local const float *xb = xt + (size_t)b * 32 * TT;
+      for (int k = 0; k < 32; k++) {
+        pvec xv[TT / PVW];
+        _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) xv[j] = PV_LOAD(j, xb + k * TT);
+        _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
+          const pvec w = (pvec)(wd[r][k]);
+          _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) acc[r][j] = fma(w, xv[j], acc[r][j]);
+        }
+      }
+    }
+#if EPI == CLKV__EPI_QKV
+    /* RoPE here, PVW tokens at a time (vector cos and sin), not per token in the epilogue:
+     * scalar, it was about half of the QKV kernel's time */
+    {
+      pvec posv[TT / PVW];
+      for (int j = 0; j < TT / PVW; j++) {
+        float p[PVW];
+        for (int i = 0; i < PVW; i++) p[i] = (float)tok_pos[min(t0 + PVW * j + i, n_tok - 1)];
+        posv[j] = PV_LOAD(0, p);
+      }
+      _Pragma("unroll") for (int r = 0; r < ROWS; r += 2) {
+        const uint R = r0 + r;
+        if (R < rows && R < q_rows + kv_rows) {
+          const float f = inv_freq[(R % HEAD_DIM) / 2];
+          _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
+            const pvec ang = posv[j] * f, c = cos(ang), sn = sin(ang);
+            const pvec y0 = acc[r][j], y1 = acc[r + 1][j];
+            acc[r][j] = y0 * c - y1 * sn;
+            acc[r + 1][j] = y0 * sn + y1 * c;
+          }
+        }
+      }
+    }
+#endif
+#if CLKV__EPI_GATED(EPI)
+    /* the gated activation here, PVW tokens at a time (vector exp or tanh), written to Y; the
+     * epilogue below then has nothing to do (scalar there, it was ~30% of the gate/up kernel) */
+    {
+      pvec sc[TT / PVW];
+      for (int j = 0; j < TT / PVW; j++) {
+        float p[PVW];
+        for (int i = 0; i < PVW; i++) {
+          float s2 = 0.0f;
+          for (int g = 0; g < RG; g++) s2 += xf[g * TT + PVW * j + i];
+#if NORM
+          p[i] = rsqrt(s2 / (float)cols + eps);
+#else
+          p[i] = 1.0f;
+#endif
+        }
+        sc[j] = PV_LOAD(0, p);
+      }
+      _Pragma("unroll") for (int r = 0; r < ROWS; r += 2) {
+        if (r0 + r < rows) {
+          _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
+            const pvec g = acc[r][j] * sc[j], u = acc[r + 1][j] * sc[j];
+#if EPI == CLKV__EPI_GEGLU
+            const pvec y = 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u;
+#else
+            const pvec y = g / (1.0f + exp(-g)) * u;
+#endif
+            float o[PVW];
+            PV_STORE(y, 0, o);
+            for (int i = 0; i < PVW; i++)
+              if (t0 + PVW * j + i < n_tok)
+                Y[(size_t)(t0 + PVW * j + i) * (rows / 2) + (r0 + r) / 2] = o[i];
+          }
+        }
+      }
+    }
+#endif
+    _Pragma("unroll") for (int r = 0; r < ROWS; r++)
+      _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) PV_STORE(acc[r][j], j, sum[r]);
+    for (int t = 0; t < TT; t++) {
+      float s2 = 0.0f;
+      for (int i = 0; i < RG; i++) s2 += xf[i * TT + t];
+      ss[t] = (float8)(s2, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f);
+    }
+  }
 #else
   for (uint b = ks; b < nb; b += KSPLIT) {
     float8 x[TT][4];
@@ -408,7 +589,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     CLKV_UNROLL for (int r = 0; r < ROWS; r++) sum[r][t] = red[lg][r * TT + t][0];
   }
 #else
-  const int live = 1;
+  const int live = !(USE_OUTER && CLKV__EPI_GATED(EPI)); /* the outer product's GLU: done */
 #endif
 #if KV_GROUPED
   __local float kvl[TT][RG * ROWS]; /* this workgroup's K/V values, for the group scales */

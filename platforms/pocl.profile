@@ -31,10 +31,16 @@ decode.rows = 8
 decode.tt = 1
 decode.dot = 3
 prefill.ksplit = 1
-prefill.rg = 4
-prefill.rows = 4
-prefill.tt = 16
+prefill.rg = 8           # fact: with prefill.form 2, below
+prefill.rows = 8
+prefill.tt = 32
 prefill.dot = 1
+# fact: the outer-product prefill (prefill.form 2, docs/TUNING.md, 2026-11-30): SmolLM2
+# Q4_1 pp512 on one PoCL thread 118 -> 185 tok/s at rg/rows/tt 8/8/16 with float8 token
+# vectors (4/4/16 160, 4/8/16 175, 8/8/24 181); with float16 ones (TT % 16 == 0) the
+# 518-token prompt took 1.40-1.49 CPU s at 8/8/32 against 1.95-1.98 (float8, 8/8/16),
+# 8/8/16 1.55, 16/8/32 1.46, 8/12/32 1.48, 8/8/48 1.64; 8 x 8 rows share the x tile.
+prefill.form = 2
 att_wg = 8
 tq = 16
 tk = 32

@@ -25,4 +25,5 @@ tq = 32                  # fact: tuned, 108 ms (tq=16: 140 ms)
 tk = 32
 decode.dot = 1           # guess: the float dot (int8 activations not timed on llvmpipe)
 prefill.dot = 1
+prefill.form = 1         # guess: the dot per token (the outer product is for PoCL's CPU device; not timed)
 decode.path = 1          # guess: the fused decode step spins between phases; llvmpipe not measured

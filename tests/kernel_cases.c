@@ -22,6 +22,9 @@ const clkv__mv_shape kc_test_shapes[] = {
     /* int8 activations (decode only): portable, and x86's where the compiler targets AVX2 */
     {.ksplit = 1, .rg = 4, .rows = 2, .tt = 1, .dot = 2},
     {.ksplit = 4, .rg = 2, .rows = 2, .tt = 1, .dot = 3},
+    /* prefill's outer product (prefill.form 2): the PoCL default, and a small one */
+    {.ksplit = 1, .rg = 8, .rows = 8, .tt = 16, .form = 2},
+    {.ksplit = 1, .rg = 2, .rows = 2, .tt = 8, .form = 2},
 };
 const size_t kc_n_test_shapes = N_OF(kc_test_shapes);
 
@@ -30,7 +33,8 @@ int kc_test_shape_for(size_t s, uint32_t t) {
   if (t == GGML_T_F32 || t == GGML_T_F16 || t == GGML_T_BF16 || t == GGML_T_Q8_0 ||
       t == GGML_T_Q4_0 || t == GGML_T_Q4_1 || t == GGML_T_Q4_K)
     return 1;
-  return s == 0 || s == 2; /* the decode dot (TT 1), the dequantizing one with a split row */
+  /* the decode dot (TT 1), the dequantizing one with a split row, the outer product */
+  return s == 0 || s == 2 || kc_test_shapes[s].form == 2;
 }
 
 const kc_attn kc_attns[] = {{"clkv_attn_paged", 0, NULL}, {"clkv_attn_prefill", 1, NULL}};

@@ -210,8 +210,8 @@ static void check_matvec_at(uint32_t t, const clkv__mv_shape *s, const kc_matvec
   else gemm_path_run(&g, epi, &a);
   read_buf(Y, got, sizeof(float) * (size_t)(n * out_rows));
   char what[128];
-  snprintf(what, sizeof what, "%s %s (epi %d) %s shape %u/%u/%u/%u dot %u", clkv__ggml_type_get(t)->name,
-           c->name, epi, clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt, s->dot);
+  snprintf(what, sizeof what, "%s %s (epi %d) %s shape %u/%u/%u/%u dot %u form %u", clkv__ggml_type_get(t)->name,
+           c->name, epi, clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt, s->dot, s->form);
   if (k && clkv__matvec_int8(s) && CLKV_INT8_TYPE((int)t)) {
     float *bound = malloc(sizeof(float) * ny);
     int8_bound(c, deq, x, nw, eps, n, bound);
@@ -243,9 +243,24 @@ Test(kernels, matvec_every_type_epilogue_and_shape) {
   for (int t = 0; t < CLKV__N_WTYPES; t++)
     for (size_t s = 0; s < kc_n_test_shapes; s++)
       for (size_t c = 0; c < kc_n_matvecs && kc_test_shape_for(s, kc_wtype(t)); c++)
-        if (kc_test_shapes[s].dot < 2)
+        if (kc_test_shapes[s].dot < 2 && kc_test_shapes[s].form != 2)
           check_matvec(kc_wtype(t), &kc_test_shapes[s], &kc_matvecs[c], CLKV__GEMM_OWN);
 }
+
+/* Prefill's outer product (prefill.form 2), tests of their own for the time their builds
+ * take (~50 s of CPU each on PoCL with a cold kernel cache): every type and mat-vec case at
+ * its test shapes with float16 token vectors (TT % 16 == 0), then with float8 ones. */
+static void check_outer(int vec16) {
+  for (int t = 0; t < CLKV__N_WTYPES; t++)
+    for (size_t s = 0; s < kc_n_test_shapes; s++)
+      for (size_t c = 0; c < kc_n_matvecs && kc_test_shape_for(s, kc_wtype(t)); c++)
+        if (kc_test_shapes[s].form == 2 && (kc_test_shapes[s].tt % 16 == 0) == vec16)
+          check_matvec(kc_wtype(t), &kc_test_shapes[s], &kc_matvecs[c], CLKV__GEMM_OWN);
+}
+
+Test(kernels, matvec_prefill_outer_product_every_type) { check_outer(1); }
+
+Test(kernels, matvec_prefill_outer_product_float8_every_type) { check_outer(0); }
 
 /* The int8 activations' shapes (decode.dot 2 and 3) for the types with an integer dot:
  * within the quantization bound of int8_bound plus the float tolerance. */
@@ -811,9 +826,10 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
 Test(kernels, quantized_kv_written_by_qkv_and_read_by_attention) {
   const clkv__mv_shape shapes[] = {{.ksplit = 1, .rg = 4, .rows = 2, .tt = 1},
                                    {.ksplit = 4, .rg = 2, .rows = 2, .tt = 4},
-                                   {.ksplit = 2, .rg = 3, .rows = 4, .tt = 2}};
+                                   {.ksplit = 2, .rg = 3, .rows = 4, .tt = 2},
+                                   {.ksplit = 1, .rg = 2, .rows = 2, .tt = 8, .form = 2}};
   for (int type = CLKV_KV_Q8; type <= CLKV_KV_Q4; type++)
-    for (int s = 0; s < 3; s++) {
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
       check_quantized_kv(type, 4, 2, 16, &shapes[s]); /* one group per head row */
       check_quantized_kv(type, 2, 1, 64, &shapes[s]); /* two groups of 32 per row */
     }

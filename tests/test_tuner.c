@@ -267,23 +267,23 @@ Test(tuner, builtin_defaults_come_from_the_table_and_fit_the_device) {
   clkv__tunables t;
   clkv_device_info d = device(CLKV_DEVICE_CPU, CLKV_VENDOR_POCL, "pocl-cpu", 0, 4096);
   clkv__default_tunables(&d, &t);
-  expect(&t, (clkv__mv_shape){1, 4, 8, 1, 3}, (clkv__mv_shape){1, 4, 4, 16, 1}, 8, 16, 32, "CPU");
+  expect(&t, (clkv__mv_shape){1, 4, 8, 1, 3, 0}, (clkv__mv_shape){1, 8, 8, 32, 1, 2}, 8, 16, 32, "CPU");
   for (int id = 0; id < CLKV__TUN_COUNT; id++)
     cr_assert_eq(clkv__tunable_get(&t, id), clkv__tunable_table[id].cpu, "%s", clkv__tunable_table[id].key);
   d = device(CLKV_DEVICE_GPU, CLKV_VENDOR_UNKNOWN, "gpu", 16, 1024);
   clkv__default_tunables(&d, &t);
-  expect(&t, (clkv__mv_shape){16, 2, 2, 1, 1}, (clkv__mv_shape){16, 2, 2, 4, 1}, 64, 32, 32, "GPU, subgroup 16");
+  expect(&t, (clkv__mv_shape){16, 2, 2, 1, 1, 0}, (clkv__mv_shape){16, 2, 2, 4, 1, 1}, 64, 32, 32, "GPU, subgroup 16");
   for (int id = 0; id < CLKV__TUN_COUNT; id++) {
     const clkv__tunable *r = &clkv__tunable_table[id];
     cr_assert_eq(clkv__tunable_get(&t, id), r->gpu == CLKV__TUN_SUBGROUP ? 16 : r->gpu, "%s", r->key);
   }
   d.subgroup_size = 0;
   clkv__default_tunables(&d, &t);
-  expect(&t, (clkv__mv_shape){32, 2, 2, 1, 1}, (clkv__mv_shape){32, 2, 2, 4, 1}, 64, 32, 32, "GPU, no subgroup");
+  expect(&t, (clkv__mv_shape){32, 2, 2, 1, 1, 0}, (clkv__mv_shape){32, 2, 2, 4, 1, 1}, 64, 32, 32, "GPU, no subgroup");
   /* a small work-group: rg halved first, then ksplit; att_wg and tq halved; tk is no factor */
   d.max_workgroup_size = 16;
   clkv__default_tunables(&d, &t);
-  expect(&t, (clkv__mv_shape){16, 1, 2, 1, 1}, (clkv__mv_shape){16, 1, 2, 4, 1}, 16, 16, 32, "GPU, 16 work-items");
+  expect(&t, (clkv__mv_shape){16, 1, 2, 1, 1, 0}, (clkv__mv_shape){16, 1, 2, 4, 1, 1}, 16, 16, 32, "GPU, 16 work-items");
   cr_assert(clkv__tunables_fit(&t, 16));
   unsetenv("CLKV_PLATFORMS_DIR");
   char cmd[128];
@@ -292,7 +292,7 @@ Test(tuner, builtin_defaults_come_from_the_table_and_fit_the_device) {
 }
 
 Test(tuner, work_group_limits_come_from_the_wg_tunables) {
-  clkv__tunables t = shapes((clkv__mv_shape){32, 2, 2, 1, 1}, (clkv__mv_shape){32, 2, 2, 4, 1}, 64, 32, 32);
+  clkv__tunables t = shapes((clkv__mv_shape){32, 2, 2, 1, 1, 0}, (clkv__mv_shape){32, 2, 2, 4, 1, 1}, 64, 32, 32);
   cr_assert(clkv__tunables_fit(&t, 64));
   cr_assert(!clkv__tunables_fit(&t, 63), "decode ksplit × rg = 64");
   t.mv[0].rows = t.mv[1].tt = t.tk = 4096; /* not work-group factors */
@@ -343,13 +343,13 @@ Test(tuner, tuning_file_has_one_line_per_tunable_and_reads_files_of_before_the_t
       "decode.ksplit=1\ndecode.rg=4\ndecode.rows=4\ndecode.tt=1\nprefill.ksplit=1\nprefill.rg=4\n"
       "prefill.rows=4\nprefill.tt=16\natt_wg=1\ntq=16\ntk=32\nprefill.gemm.qkv=own\n"
       "prefill.gemm.o=own\nprefill.gemm.gu=clblast\nprefill.gemm.down=own\n";
-  clkv__tunables t = shapes((clkv__mv_shape){32, 2, 2, 1, 1}, (clkv__mv_shape){32, 2, 2, 4, 1}, 64, 32, 32);
+  clkv__tunables t = shapes((clkv__mv_shape){32, 2, 2, 1, 1, 0}, (clkv__mv_shape){32, 2, 2, 4, 1, 1}, 64, 32, 32);
   cr_assert_eq(clkv__tunables_parse(old, &t), 0);
-  clkv__tunables want = shapes((clkv__mv_shape){1, 4, 4, 1, 1}, (clkv__mv_shape){1, 4, 4, 16, 1}, 1, 16, 32);
+  clkv__tunables want = shapes((clkv__mv_shape){1, 4, 4, 1, 1, 0}, (clkv__mv_shape){1, 4, 4, 16, 1, 1}, 1, 16, 32);
   want.gemm[CLKV__PROJ_GU] = CLKV__GEMM_CLBLAST;
   cr_assert(!memcmp(&t, &want, sizeof t));
   /* what clkv writes: a line per row of the table and per projection, read back the same */
-  clkv__tunables w = shapes((clkv__mv_shape){64, 1, 2, 3, 3}, (clkv__mv_shape){8, 2, 4, 8, 2}, 16, 8, 64);
+  clkv__tunables w = shapes((clkv__mv_shape){64, 1, 2, 3, 3, 0}, (clkv__mv_shape){8, 2, 4, 8, 2, 2}, 16, 8, 64);
   w.gemm[CLKV__PROJ_QKV] = CLKV__GEMM_CLBLAST16, w.gemm[CLKV__PROJ_DOWN] = CLKV__GEMM_CLBLAST;
   FILE *f = tmpfile();
   cr_assert(f);

@@ -56,9 +56,15 @@ int clkv__epi_norm(int epi) {
 
 unsigned clkv__matvec_int8(const clkv__mv_shape *s) { return s->tt == 1 && s->dot > 1 ? s->dot - 1 : 0; }
 
+int clkv__matvec_outer(const clkv__mv_shape *s) {
+  return s->form == 2 && s->tt > 1 && s->tt % 8 == 0 && s->ksplit == 1;
+}
+
 /* Local bytes of the int8 input (kernels/matvec.cl xq, xf): cols chars; two floats per
  * block and one per work-item. A float variant gets 16 bytes each (unused). */
 static size_t int8_local(const clkv__mv_shape *s, unsigned cols, size_t *xf) {
+  if (clkv__matvec_outer(s)) /* the outer product: x transposed (cols * TT floats), TT sums */
+    return *xf = sizeof(float) * s->tt * s->rg, sizeof(float) * (size_t)cols * s->tt;
   if (!clkv__matvec_int8(s)) return *xf = 16, 16;
   *xf = sizeof(float) * (2 * (size_t)(cols / 32) + (size_t)s->ksplit * s->rg);
   return cols;
@@ -67,11 +73,13 @@ static size_t int8_local(const clkv__mv_shape *s, unsigned cols, size_t *xf) {
 void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int head_dim,
                           int n_kv, int kv_block, int kv_type, char *buf, size_t cap) {
   const int norm = clkv__epi_norm(epi);
+  /* -DPFORM only where it is set: the other shapes' options (and programs) stay as they were */
   snprintf(buf, cap,
            "-DWTYPE=%u -DEPI=%d -DNORM=%d -DKSPLIT=%u -DRG=%u -DROWS=%u -DTT=%u "
-           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DINT8=%u",
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DINT8=%u%s",
            wtype, epi, norm, s->ksplit, s->rg, clkv__matvec_rows(s, epi), s->tt, head_dim, n_kv,
-           kv_block, kv_type, clkv__kv_qg(head_dim), clkv__matvec_int8(s));
+           kv_block, kv_type, clkv__kv_qg(head_dim), clkv__matvec_int8(s),
+           clkv__matvec_outer(s) ? " -DPFORM=2" : "");
 }
 
 clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
@@ -185,6 +193,9 @@ static shape_need matvec_need(const clkv__mv_shape *s, int kernel, int kv_type) 
   size_t priv = (rows * tt + tt + 8 * tt + 32 * tt + tt) * f;
   if (tt == 1) priv += rows * 9 * f;
   size_t local = s->ksplit > 1 ? (size_t)s->rg * (rows * tt + tt) * s->ksplit * f : 0;
+  /* the outer product's xt (the widest input: the down projection's 4 x 576 columns, a bound
+   * that suits the models here) and wl[RG][ROWS][32] */
+  if (clkv__matvec_outer(s)) local += (4 * 576 + s->rg) * tt * f + (size_t)s->rg * rows * 32 * f;
   if (kv_type != CLKV_KV_F16) local += tt * s->rg * rows * f;
   return (shape_need){.kernel = kernel, .wg = (size_t)s->ksplit * s->rg, .local = local,
                       .priv = priv};

@@ -36,6 +36,9 @@ unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi);
 /* The variant's -DINT8 (kernels/common.cl): 0 float dot, 1 int8 activations, 2 int8 with x86
  * builtins — the shape's dot (decode.dot) minus 1 for one token per work-item, else 0. */
 unsigned clkv__matvec_int8(const clkv__mv_shape *s);
+/* 1 where the variant takes prefill's outer-product form (-DPFORM=2, kernels/matvec.cl):
+ * prefill.form 2, TT a multiple of 8 and KSPLIT 1. */
+int clkv__matvec_outer(const clkv__mv_shape *s);
 clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,
                                  const clkv__mv_args *a, clkv_error *err);
 

@@ -22,6 +22,7 @@ enum { CLKV__PROJ_QKV = 0, CLKV__PROJ_O, CLKV__PROJ_GU, CLKV__PROJ_DOWN, CLKV__N
 typedef struct clkv__mv_shape {
   unsigned ksplit, rg, rows, tt;
   unsigned dot; /* Q4_0/Q4_1/Q8_0 dot: 1 (or 0) float, 2 int8 activations, 3 int8 with x86 builtins */
+  unsigned form; /* prefill (tt > 1): 1 (or 0) the dot per row, 2 the CPU outer product */
 } clkv__mv_shape;
 
 typedef struct clkv__tunables {
