@@ -330,8 +330,8 @@ static inline float8 clkv_kq_dot(const __global uchar *p, int j, int t, float8 a
                                 (uchar)32);
     const float8 s = j < 4 ? a : b;
     const float s0 = clkv_lane8(s, 2 * (j % 4)), s1 = clkv_lane8(s, 2 * (j % 4) + 1);
-    return s0 * (convert_float8(c0.lo) * x0 + convert_float8(c0.hi) * x1) +
-           s1 * (convert_float8(c1.lo) * x2 + convert_float8(c1.hi) * x3);
+    const float16 v0 = convert_float16(c0) * (float16)(x0, x1), v1 = convert_float16(c1) * (float16)(x2, x3);
+    return s0 * (v0.lo + v0.hi) + s1 * (v1.lo + v1.hi);
   } else {
     const int five = t == GGML_T_Q5_K;
     const __global uchar *qs = p + (five ? 48 : 16) + 32 * (j / 2);
@@ -342,8 +342,8 @@ static inline float8 clkv_kq_dot(const __global uchar *p, int j, int t, float8 a
       q0 |= ((vload16(0, p + 16) >> hj) & (uchar)1) << (uchar)4;
       q1 |= ((vload16(1, p + 16) >> hj) & (uchar)1) << (uchar)4;
     }
-    return clkv_lane8(a, j) * (convert_float8(q0.lo) * x0 + convert_float8(q0.hi) * x1 +
-                               convert_float8(q1.lo) * x2 + convert_float8(q1.hi) * x3);
+    const float16 v = convert_float16(q0) * (float16)(x0, x1) + convert_float16(q1) * (float16)(x2, x3);
+    return clkv_lane8(a, j) * (v.lo + v.hi);
   }
 }
 
