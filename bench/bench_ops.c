@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* host/tunables.c */
 void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t);
@@ -22,6 +23,8 @@ typedef struct ops_opts {
   double target_s;
   int reps;
   const char *only; /* "matvec" or "attention": that family alone, or NULL */
+  const char *types; /* comma-separated weight type names: the mat-vecs of these alone, or NULL */
+  int decode;        /* the decode cases alone (no prefill, no CLBlast) */
 } ops_opts;
 
 typedef struct op_result {
@@ -193,7 +196,7 @@ static clkv_status bench_matvec_case(clkv_runtime *rt, const clkv__tunables *tun
   clkv_status st = CLKV_OK;
   cl_kernel k = NULL;
   for (int ph = 0; ph < 2; ++ph) {
-    if (ph == CLKV__PH_PREFILL && kc->decode_only) continue;
+    if (ph == CLKV__PH_PREFILL && (kc->decode_only || o->decode)) continue;
     unsigned n_tok = ph == CLKV__PH_PREFILL ? KC_CHUNK : 1;
     char opts[256];
     clkv__matvec_options(&tun->mv[ph], wtype, kc->epi, KC_HEAD_DIM, KC_N_KV, KC_KV_BS, CLKV_KV_F16,
@@ -226,6 +229,19 @@ fail:
   return st;
 }
 
+/* Whether name is one of the comma-separated names of list (case-insensitive). */
+static int type_listed(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncasecmp(p, name, n)) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
 /* Every mat-vec case of kernel_cases.c in every runnable type (--quick: the decode-only
  * logits case in Q4_1 only). */
 static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, const ops_opts *o,
@@ -252,6 +268,7 @@ static clkv_status bench_matvec(clkv_runtime *rt, const clkv__tunables *tun, con
       kc_t.cols = kc_cols(kc_t.cols, kc_wtype(t));
       const kc_matvec *kc = &kc_t;
       if (o->quick && kc->decode_only && kc_wtype(t) != GGML_T_Q4_1) continue;
+      if (o->types && !type_listed(o->types, clkv__ggml_type_get(kc_wtype(t))->name)) continue;
       size_t wbytes = 0;
       CLKV_TRY((W = make_weights(rt, kc_wtype(t), kc->rows, kc->cols, &wbytes, err)) ? CLKV_OK
                                                                                    : err->status);
@@ -394,10 +411,13 @@ static void json_gemm(bench_json *j, const op_result *res, int n, const char *wh
 
 static void usage(FILE *f) {
   fprintf(f, "usage: clkv_bench ops [--json] [--quick] [--device D] [--only matvec|attention]\n"
+             "                      [--types T[,T...]] [--decode]\n"
              "  --json    one JSON object on stdout instead of the table\n"
              "  --quick   fewer cases (the output projection in Q4_1 only, contexts up to 512),\n"
              "            shorter timings: a smoke test\n"
-             "  --only F  the mat-vec or the attention cases alone\n");
+             "  --only F  the mat-vec or the attention cases alone\n"
+             "  --types T the mat-vecs in these weight types alone (e.g. Q4_K,Q6_K)\n"
+             "  --decode  the decode cases alone (no prefill, no CLBlast)\n");
 }
 
 /* The results: a table (or one JSON object) of every case, then the prefill GEMM comparison. */
@@ -462,7 +482,7 @@ static void report(const op_result *res, int n, const bench_peaks *pk, const clk
 }
 
 int bench_ops_main(int argc, char **argv) {
-  ops_opts o = {NULL, 0, 0, 0.1, 5, NULL};
+  ops_opts o = {NULL, 0, 0, 0.1, 5, NULL, NULL, 0};
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--json")) o.json = 1;
     else if (!strcmp(argv[i], "--quick")) o.quick = 1;
@@ -470,6 +490,8 @@ int bench_ops_main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--only") && i + 1 < argc &&
              (!strcmp(argv[i + 1], "matvec") || !strcmp(argv[i + 1], "attention")))
       o.only = argv[++i];
+    else if (!strcmp(argv[i], "--types") && i + 1 < argc) o.types = argv[++i];
+    else if (!strcmp(argv[i], "--decode")) o.decode = 1;
     else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout);
       return 0;

@@ -287,6 +287,68 @@ static inline void clkv_dot32_acc(const __global uchar *row, uint b, int t, floa
   *off += m * xs;
 }
 
+/* ---- CPU decode of Q4_K, Q5_K, Q6_K a super-block at a time (matvec.cl, KSPLIT 1): the
+ * super-block's fp16 scales and its 8 (Q6_K: 16) sub-block scales decoded once per row and
+ * 256 values, not per 32-value sub-block (PoCL: two soft fp16 conversions with branches and
+ * the 6-bit unpacking, scalar, per sub-block cost more than the sub-block's dot product). */
+
+/* The scales of the super-block at p as float8 lanes (sub-block j in lane j): Q4_K/Q5_K:
+ * a = d * scale, b = dmin * min; Q6_K: a = d * scale of 16-values 0..7, b = 8..15. */
+static inline void clkv_kq_scales(const __global uchar *p, int t, float8 *a, float8 *b) {
+  if (t == GGML_T_Q6_K) {
+    const float d = clkv_ld_half(p, 104);
+    const __global char *sc = (const __global char *)(p + 192);
+    *a = convert_float8(vload8(0, sc)) * d;
+    *b = convert_float8(vload8(1, sc)) * d;
+  } else {
+    const uchar4 s0 = vload4(1, p), s1 = vload4(2, p), s2 = vload4(3, p); /* bytes 4..15 */
+    const uchar8 sc = (uchar8)(s0 & (uchar)63, (s2 & (uchar)15) | ((s0 >> (uchar)6) << (uchar)4));
+    const uchar8 mn = (uchar8)(s1 & (uchar)63, (s2 >> (uchar)4) | ((s1 >> (uchar)6) << (uchar)4));
+    *a = convert_float8(sc) * clkv_ld_half(p, 0);
+    *b = convert_float8(mn) * clkv_ld_half(p, 1);
+  }
+}
+
+/* Lane i (a compile-time constant once inlined and unrolled) of v. */
+static inline float clkv_lane8(float8 v, int i) {
+  return i == 0 ? v.s0 : i == 1 ? v.s1 : i == 2 ? v.s2 : i == 3 ? v.s3
+       : i == 4 ? v.s4 : i == 5 ? v.s5 : i == 6 ? v.s6 : v.s7;
+}
+
+/* Sub-block j (a compile-time constant once unrolled) of the super-block at p times x0..x3,
+ * lane-wise and scaled (a, b: clkv_kq_scales); Q4_K/Q5_K leave out the min (the caller
+ * subtracts b times the sub-block sums of x once per super-block). */
+static inline float8 clkv_kq_dot(const __global uchar *p, int j, int t, float8 a, float8 b,
+                                 float8 x0, float8 x1, float8 x2, float8 x3) {
+  if (t == GGML_T_Q6_K) {
+    const uint n = j / 4, k = j % 4;
+    const __global uchar *ql = p + 64 * n + 32 * (k & 1), *qh = p + 128 + 32 * n;
+    const uchar ls = (uchar)(4 * (k >> 1)), hs = (uchar)(2 * k);
+    const uchar16 l0 = vload16(0, ql), l1 = vload16(1, ql), h0 = vload16(0, qh), h1 = vload16(1, qh);
+    /* q - 32 in bytes (-32..31), then to float */
+    const char16 c0 = as_char16((((l0 >> ls) & (uchar)15) | (((h0 >> hs) & (uchar)3) << (uchar)4)) -
+                                (uchar)32);
+    const char16 c1 = as_char16((((l1 >> ls) & (uchar)15) | (((h1 >> hs) & (uchar)3) << (uchar)4)) -
+                                (uchar)32);
+    const float8 s = j < 4 ? a : b;
+    const float s0 = clkv_lane8(s, 2 * (j % 4)), s1 = clkv_lane8(s, 2 * (j % 4) + 1);
+    const float16 v0 = convert_float16(c0) * (float16)(x0, x1), v1 = convert_float16(c1) * (float16)(x2, x3);
+    return s0 * (v0.lo + v0.hi) + s1 * (v1.lo + v1.hi);
+  } else {
+    const int five = t == GGML_T_Q5_K;
+    const __global uchar *qs = p + (five ? 48 : 16) + 32 * (j / 2);
+    const uchar sh = (uchar)(4 * (j & 1));
+    uchar16 q0 = (vload16(0, qs) >> sh) & (uchar)15, q1 = (vload16(1, qs) >> sh) & (uchar)15;
+    if (five) {
+      const uchar hj = (uchar)j;
+      q0 |= ((vload16(0, p + 16) >> hj) & (uchar)1) << (uchar)4;
+      q1 |= ((vload16(1, p + 16) >> hj) & (uchar)1) << (uchar)4;
+    }
+    const float16 v = convert_float16(q0) * (float16)(x0, x1) + convert_float16(q1) * (float16)(x2, x3);
+    return clkv_lane8(a, j) * (v.lo + v.hi);
+  }
+}
+
 /* Piece k (values 8k .. 8k+7; k a compile-time constant once inlined) of block b's quantized
  * values, with the block's d and m: what clkv_q32 gives, of which the compiler keeps the one
  * piece (and the loads it needs). A GPU decode mat-vec that dequantizes and multiplies 8 values

@@ -75,6 +75,18 @@
 #endif
 #endif
 
+/* The CPU decode of Q4_K, Q5_K, Q6_K (12..14, contract.h ids): a super-block of 256 values at
+ * a time, its scales decoded once per row (common.cl, clkv_kq_scales); the loops over its 8
+ * sub-blocks and the rows unrolled, so the accumulators stay in registers. -DCLKV_KQ_SB=0/1
+ * overrides. */
+#ifndef CLKV_KQ_SB
+#if KSPLIT == 1 && TT == 1 && !USE_INT8 && WTYPE >= 12 && WTYPE <= 14
+#define CLKV_KQ_SB 1
+#else
+#define CLKV_KQ_SB 0
+#endif
+#endif
+
 #if (EPI == CLKV__EPI_QKV || CLKV__EPI_GATED(EPI)) && (ROWS % 2) != 0
 #error "QKV and SwiGLU epilogues need an even ROWS"
 #endif
@@ -359,6 +371,37 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     }
   }
 #endif
+#elif CLKV_KQ_SB
+  {
+    const __global float *xrow = X + (size_t)(x_row0 + min(t0, n_tok - 1)) * cols;
+    const uint nsb = cols / 256, sbytes = clkv__wt_block_bytes(WTYPE);
+    for (uint sb = 0; sb < nsb; sb++) {
+      /* no branch: a row past the matrix's reads the last one, and the epilogue skips it */
+      const __global uchar *p[ROWS];
+      float8 a[ROWS], b[ROWS];
+      _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
+        p[r] = W + (size_t)min(r0 + r, rows - 1) * row_bytes + (size_t)sb * sbytes;
+        clkv_kq_scales(p[r], WTYPE, &a[r], &b[r]);
+      }
+      float xs[8];
+      _Pragma("unroll") for (int j = 0; j < 8; j++) {
+        const __global float *xp = xrow + sb * 256 + j * 32;
+        float8 x0 = vload8(0, xp), x1 = vload8(1, xp), x2 = vload8(2, xp), x3 = vload8(3, xp);
+#if NORM
+        const __global float *np = norm_w + sb * 256 + j * 32;
+        ss[0] += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+        x0 *= vload8(0, np); x1 *= vload8(1, np); x2 *= vload8(2, np); x3 *= vload8(3, np);
+#endif
+        xs[j] = clkv_hsum8(x0 + x1 + x2 + x3);
+        _Pragma("unroll") for (int r = 0; r < ROWS; r++)
+          acc[r] += clkv_kq_dot(p[r], j, WTYPE, a[r], b[r], x0, x1, x2, x3);
+      }
+#if WTYPE != 14 /* the mins of Q4_K/Q5_K: dmin * min_j times sub-block j's sum of x */
+      const float8 xs8 = (float8)(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], xs[6], xs[7]);
+      _Pragma("unroll") for (int r = 0; r < ROWS; r++) acc[r] -= b[r] * xs8;
+#endif
+    }
+  }
 #elif CLKV_PIECES
   /* GPU decode: the block in four pieces of 8 values (x, its norm weight, each row's
    * dequantized piece), so a quarter of the block is live at a time (docs/GPU.md). */
