@@ -44,8 +44,9 @@ prefill.form = 2
 att_wg = 8
 tq = 16
 tk = 32
-# fact: measured on PoCL 3.1 (docs/TUNING.md, 2026-11-30 16:51Z, quiet 2-core VM): the fused
-# step (2) decodes as fast as five launches a layer (72-75 against 73-75 tok/s, SmolLM2 Q4_1)
-# and slower whenever the cores are shared (0.55-0.94x: a descheduled work-group makes the
-# other spin), so the five launches stay the default; CLKV_DECODE_PATH=2 selects it
-decode.path = 1
+# fact: measured on PoCL 3.1 (docs/TUNING.md "Fused decode", 2026-11-30 19:50Z, quiet 2-core
+# VM, SmolLM2 Q4_1 with the int8 dot): the fused step (2) with one work-group decodes 112-117
+# tok/s against 104 for five launches a layer (one PoCL thread: 121 against 70). With the
+# float dot it was no faster (72-75 against 73-75, 16:51Z), with one group per core slower
+# when the cores are shared; the CPU now runs it as one work-group (host/engine/fused.c).
+decode.path = 2

@@ -61,7 +61,7 @@
   /* a single sequence's decode step: 1 a launch per projection (five a layer); 2 fused, one  \
    * persistent launch between attentions (kernels/fused.cl). Not 0: a 0 default means        \
    * the subgroup size */                                                                     \
-  X(DECODE_PATH, "decode.path", decode_path, 1, 1, 1, 2, 0, 0,                                        \
+  X(DECODE_PATH, "decode.path", decode_path, 2, 1, 1, 2, 0, 0,                                        \
     "CLKV_DECODE_PATH", NONE, NONE, ())
 
 /* A gpu default that is the device's subgroup size rather than a number. */

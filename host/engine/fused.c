@@ -134,7 +134,15 @@ static int decide(clkv_context *c) {
   const cl_int zero[FZ_N_CTR] = {0};
   CLKV_CL_CREATE(f->ctr, clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
                                         sizeof zero, (void *)zero, &clkv__e));
-  f->n_wg = m->rt->info.compute_units ? m->rt->info.compute_units : 1; /* one per core */
+  /* GPUs: one work-group per compute unit. CPUs: one work-group, which claims every chunk
+   * itself and never waits for another: on PoCL (2 cores, SmolLM2 Q4_1, int8 dot) one group
+   * decoded 112-117 tok/s, one per core 102-103 (both threads busy, the second one's chunks
+   * and spin-waits cost more than they add) and the five launches a layer 104; a core
+   * descheduled by another process no longer stalls a spinning peer either. The attention
+   * launches between still use every core. docs/TUNING.md "Fused decode". */
+  f->n_wg = m->rt->info.type == CLKV_DEVICE_CPU ? 1
+            : m->rt->info.compute_units          ? m->rt->info.compute_units
+                                                 : 1;
   /* test hook: more work-groups than workers must finish too (tests/test_fused.c) */
   const char *g = getenv("CLKV_FUSED_GROUPS");
   if (g && atoi(g) >= 1 && atoi(g) <= 256) f->n_wg = (unsigned)atoi(g);
