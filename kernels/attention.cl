@@ -206,12 +206,6 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
                        __global const uchar *vc, __global const int *btab, uint seq,
                        uint pos0, uint n_tok, __global float *O, uint n_heads,
                        uint layer_base, uint max_blocks, float scale) {
-#if CLKV_ATT_PF_CPU
-  __local float Qc[TQ][HEAD_DIM], Kc[HEAD_DIM][TK], Vc[TK][HEAD_DIM];
-  /* CPUs: a work-item per query, the key tile at a time. Keys transposed in local memory
-   * (Kc[d][j]) so eight keys' scores are one float8, a broadcast q[d] times a row of Kt;
-   * one exp per query-key pair and one rescale of the accumulator per tile (flash
-   * attention's form); acc += w_j V_j with w_j broadcast against float8 rows of V. */
   const uint lid = get_local_id(0);
   const uint tile = get_group_id(0);
   const uint h = get_group_id(1);
@@ -220,6 +214,12 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
   const int valid = qi < n_tok;
   const uint mypos = pos0 + qi;
   const uint last = pos0 + min(n_tok, (tile + 1) * TQ) - 1;
+#if CLKV_ATT_PF_CPU
+  __local float Qc[TQ][HEAD_DIM], Kc[HEAD_DIM][TK], Vc[TK][HEAD_DIM];
+  /* CPUs: a work-item per query, the key tile at a time. Keys transposed in local memory
+   * (Kc[d][j]) so eight keys' scores are one float8, a broadcast q[d] times a row of Kt;
+   * one exp per query-key pair and one rescale of the accumulator per tile (flash
+   * attention's form); acc += w_j V_j with w_j broadcast against float8 rows of V. */
   const __global float *q = Q + ((size_t)(valid ? qi : 0) * n_heads + h) * HEAD_DIM;
   for (int i = 0; i < HD4; i++) vstore4(vload4(i, q) * scale, i, Qc[lid]);
   const uint lo = (uint)clkv_attn_first((int)(pos0 + tile * TQ));
@@ -283,15 +283,6 @@ void clkv_attn_prefill(__global const float *Q, __global const uchar *kc,
     _Pragma("unroll") for (int i = 0; i < HD8; i++) vstore8(acc[i] / l, i, o);
   }
 #else
-  const uint lid = get_local_id(0);
-  const uint tile = get_group_id(0);
-  const uint h = get_group_id(1);
-  const uint kvh = h / (n_heads / N_KV);
-  const uint qi = tile * TQ + lid;
-  const int valid = qi < n_tok;
-  const uint mypos = pos0 + qi;
-  const uint last = pos0 + min(n_tok, (tile + 1) * TQ) - 1;
-
   float4 qv[PF_QR > 0 ? PF_QR : 1], acc[HD4];
   const __global float *q = Q + ((size_t)(valid ? qi : 0) * n_heads + h) * HEAD_DIM;
   CLKV_UNROLL for (int i = 0; i < PF_QR; i++) qv[i] = vload4(i, q) * scale;
