@@ -55,6 +55,47 @@
 #define PV_LOAD vload8
 #define PV_STORE vstore8
 #endif
+/* The outer product with int8 activations (prefill.dot 2 and 3 under prefill.form 2, the types
+ * with an integer dot; docs/TUNING.md): x quantized per 32-block as in decode, stored as
+ * unsigned bytes (q + 128) in 4-byte words transposed by token (xw[block][word][TT]), so that
+ * one u8 x s8 dot of four bytes per lane (x86 VNNI's vpdpbusd) takes PVW tokens' words against
+ * one broadcast word of a weight row: sum((q + 128) * w) = sum(q * w) + 128 * sum(w), the
+ * second term taken off by starting the lanes at -128 * sum(w). */
+#define USE_OUTER_I8 (USE_OUTER && INT8 != 0 && CLKV_INT8_TYPE(WTYPE))
+#if USE_OUTER_I8
+#if PVW == 16
+#define pveci int16
+#define PVI_LOAD vload16
+#define convert_pvec convert_float16
+#else
+#define pveci int8
+#define PVI_LOAD vload8
+#define convert_pvec convert_float8
+#endif
+/* a + the dot of each lane's four u8 of x with the four s8 of w (w in memory, broadcast):
+ * vpdpbusd where the host has AVX512-VNNI (-DCLKV_X86_VNNI, host/ops/ops.c), else in plain
+ * integer arithmetic. Inline assembly: PoCL compiles for a CPU model without VNNI
+ * (skylake-avx512 on this EPYC), and its work-group functions drop a kernel's target
+ * attribute (the builtin then fails instruction selection). */
+#if INT8 == 2 && defined(CLKV_X86_VNNI) && defined(__AVX512F__)
+/* w: word i of the array at p, addressed as a constant offset from one register (an "m"
+ * operand per word made the compiler keep, and spill, a pointer per word) */
+#if PVW == 16
+#define PVI_DP(a, x, p, i) \
+  __asm__("vpdpbusd %c3(%2)%{1to16%}, %1, %0" : "+v"(a) : "v"(x), "r"(p), "i"(4 * (i)), "m"(*(const int(*)[ROWS * 8])(p)))
+#else
+#define PVI_DP(a, x, p, i) \
+  __asm__("vpdpbusd %c3(%2)%{1to8%}, %1, %0" : "+v"(a) : "v"(x), "r"(p), "i"(4 * (i)), "m"(*(const int(*)[ROWS * 8])(p)))
+#endif
+#else
+static inline pveci pvi_dp(pveci a, pveci x, int w) {
+  const char4 c = as_char4(w);
+  return a + (x & 255) * (int)c.x + ((x >> 8) & 255) * (int)c.y + ((x >> 16) & 255) * (int)c.z +
+         ((x >> 24) & 255) * (int)c.w;
+}
+#define PVI_DP(a, x, p, i) ((a) = pvi_dp((a), (x), (p)[i]))
+#endif
+#endif
 /* int8 activations (kernels/common.cl): for one token per work-group and the types with an
  * integer dot; the work-group first quantizes its token's (normed) x into local memory. */
 #define USE_INT8 (INT8 != 0 && TT == 1 && CLKV_INT8_TYPE(WTYPE))
@@ -277,7 +318,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   const uint t0 = get_group_id(2) * TT;
   const uint nb = cols / 32;
   const size_t row_bytes = clkv_row_bytes(WTYPE, cols);
-#if USE_OUTER
+#if USE_OUTER && !USE_OUTER_I8
   __local float wl[RG][ROWS][32]; /* each work-item's dequantized block (the outer product) */
 #endif
 
@@ -436,9 +477,12 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
    * and each token's sum of squares (xf[TT]); then each work-item takes its ROWS rows x TT
    * tokens as an outer product: per column, ROWS dequantized weights (from the local copy
    * wl) broadcast against the column's TT tokens in float8s, ROWS * TT / 8 accumulators in
-   * registers and no horizontal sum in the block loop. */
-  { /* work-item li: for each group of 8 tokens, the blocks li, li + RG, ... as 8 x 8 tiles */
-    __local float *xt = (__local float *)xq;
+   * registers and no horizontal sum in the block loop. The int8 tiles (USE_OUTER_I8) take the
+   * same shape with x quantized instead of transposed as floats (below). */
+  pvec acc[ROWS][TT / PVW];
+  { /* work-item li: for each group of 8 tokens, the blocks li, li + RG, ...: the float form
+     * stores them as 8 x 8 tiles of x transposed (xt[cols][TT]); the int8 tiles quantize each
+     * token's block (8 words of q + 128; its dx and sx beside) and transpose the 8 x 8 words */
     const uint li = get_local_id(1);
     for (uint g = 0; g < TT / 8; g++) {
       const __global float *xp[8];
@@ -450,6 +494,30 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
         ssv[i] = (float8)(0.0f);
       }
       for (uint b = li; b < nb; b += RG) {
+#if USE_OUTER_I8
+        __local float *xw = (__local float *)xq, *xd = xw + nb * 8 * TT, *xs = xd + nb * TT;
+        float8 v[8];
+        _Pragma("unroll") for (int i = 0; i < 8; i++) {
+          const __global float *p = xp[i] + b * 32;
+          float8 x0 = vload8(0, p), x1 = vload8(1, p), x2 = vload8(2, p), x3 = vload8(3, p);
+          if (!live[i]) x0 = x1 = x2 = x3 = (float8)(0.0f);
+          ssv[i] += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3;
+#if NORM
+          const __global float *np = norm_w + b * 32;
+          x0 *= vload8(0, np); x1 *= vload8(1, np); x2 *= vload8(2, np); x3 *= vload8(3, np);
+#endif
+          int8 q0, q1, q2, q3;
+          const float2 ds = clkv_quant32_i(x0, x1, x2, x3, &q0, &q1, &q2, &q3);
+          v[i] = as_float8((int8)(as_int2(convert_char8(q0)), as_int2(convert_char8(q1)),
+                                  as_int2(convert_char8(q2)), as_int2(convert_char8(q3))) ^
+                           (int)0x80808080);
+          xd[b * TT + g * 8 + i] = ds.x;
+          xs[b * TT + g * 8 + i] = ds.y;
+        }
+        clkv_tr8(v);
+        _Pragma("unroll") for (int j = 0; j < 8; j++) vstore8(v[j], 0, xw + (b * 8 + j) * TT + g * 8);
+#else
+        __local float *xt = (__local float *)xq;
         _Pragma("unroll") for (int q = 0; q < 4; q++) {
           const uint k = b * 32 + q * 8;
           float8 v[8];
@@ -466,15 +534,51 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
           clkv_tr8(v);
           _Pragma("unroll") for (int j = 0; j < 8; j++) vstore8(v[j], 0, xt + (k + j) * TT + g * 8);
         }
+#endif
       }
       _Pragma("unroll") for (int i = 0; i < 8; i++) xf[li * TT + g * 8 + i] = clkv_hsum8(ssv[i]);
     }
   }
   barrier(CLK_LOCAL_MEM_FENCE);
+#if USE_OUTER_I8
+  { /* per block: each row's 32 integers as 8 words (wq) and -128 * their sum; per PVW tokens,
+     * the block's 8 words of x in registers, each row's 8 dots from that start, converted to
+     * float once and scaled by d * dx, plus the weight offset m * sx */
+    __local const int *xw = (__local const int *)xq;
+    __local const float *xd = (__local const float *)xw + nb * 8 * TT, *xs = xd + nb * TT;
+    _Pragma("unroll") for (int r = 0; r < ROWS; r++)
+      _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) acc[r][j] = (pvec)(0.0f);
+    for (uint b = 0; b < nb; b++) {
+      int wq[ROWS * 8];
+      int w0[ROWS];
+      float wd[ROWS], wm[ROWS];
+      _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
+        char16 wl, wh;
+        clkv_iw32(W + (size_t)min(r0 + r, rows - 1) * row_bytes, b, WTYPE, &wl, &wh, &wd[r], &wm[r]);
+        vstore8((int8)(as_int4(wl), as_int4(wh)), r, wq);
+        const short16 s16 = convert_short16(wl) + convert_short16(wh);
+        const short8 s8 = s16.lo + s16.hi;
+        const short4 s4 = s8.lo + s8.hi;
+        w0[r] = -128 * ((int)s4.x + (int)s4.y + (int)s4.z + (int)s4.w);
+      }
+      _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
+        __local const int *xb = xw + b * 8 * TT + j * PVW;
+        pveci xv[8];
+        _Pragma("unroll") for (int k = 0; k < 8; k++) xv[k] = PVI_LOAD(0, xb + k * TT);
+        const pvec dx = PV_LOAD(0, xd + b * TT + j * PVW), sx = PV_LOAD(0, xs + b * TT + j * PVW);
+        _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
+          pveci a = (pveci)(w0[r]);
+          _Pragma("unroll") for (int k = 0; k < 8; k++) PVI_DP(a, xv[k], wq, r * 8 + k);
+          acc[r][j] = fma(convert_pvec(a), dx * wd[r], acc[r][j]);
+          acc[r][j] = fma((pvec)(wm[r]), sx, acc[r][j]);
+        }
+      }
+    }
+  }
+#else
   {
     __local const float *xt = (__local const float *)xq;
     __local float (*wd)[32] = wl[get_local_id(1)];
-    pvec acc[ROWS][TT / PVW];
     _Pragma("unroll") for (int r = 0; r < ROWS; r++)
       _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) acc[r][j] = (pvec)(0.0f);
     for (uint b = 0; b < nb; b++) {
@@ -493,6 +597,9 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
         }
       }
     }
+  }
+#endif
+  {
 #if EPI == CLKV__EPI_QKV
     /* RoPE here, PVW tokens at a time (vector cos and sin), not per token in the epilogue:
      * scalar, it was about half of the QKV kernel's time */

@@ -19,12 +19,16 @@ const clkv__mv_shape kc_test_shapes[] = {
     /* GPU-like: 4 threads share a row, local reduction, odd token tile */
     {.ksplit = 4, .rg = 2, .rows = 2, .tt = 3},
     {.ksplit = 8, .rg = 1, .rows = 1, .tt = 1},
-    /* int8 activations (decode only): portable, and x86's where the compiler targets AVX2 */
+    /* int8 activations (decode): portable, and x86's where the compiler targets AVX2 */
     {.ksplit = 1, .rg = 4, .rows = 2, .tt = 1, .dot = 2},
     {.ksplit = 4, .rg = 2, .rows = 2, .tt = 1, .dot = 3},
     /* prefill's outer product (prefill.form 2): the PoCL default, and a small one */
     {.ksplit = 1, .rg = 8, .rows = 8, .tt = 16, .form = 2},
     {.ksplit = 1, .rg = 2, .rows = 2, .tt = 8, .form = 2},
+    /* the outer product's int8 tiles (prefill.dot 3 under form 2): VNNI where the host has it
+     * (else the float outer product), then the portable dot with 8-token vectors */
+    {.ksplit = 1, .rg = 8, .rows = 8, .tt = 32, .dot = 3, .form = 2},
+    {.ksplit = 1, .rg = 2, .rows = 2, .tt = 8, .dot = 2, .form = 2},
 };
 const size_t kc_n_test_shapes = N_OF(kc_test_shapes);
 

@@ -54,10 +54,27 @@ int clkv__epi_norm(int epi) {
   return epi == CLKV__EPI_QKV || CLKV__EPI_GATED(epi) || epi == CLKV__EPI_STORE;
 }
 
-unsigned clkv__matvec_int8(const clkv__mv_shape *s) { return s->tt == 1 && s->dot > 1 ? s->dot - 1 : 0; }
-
 int clkv__matvec_outer(const clkv__mv_shape *s) {
   return s->form == 2 && s->tt > 1 && s->tt % 8 == 0 && s->ksplit == 1;
+}
+
+/* Whether the host CPU has AVX512-VNNI (and AVX512-VL): an OpenCL CPU device runs on it. */
+static int host_vnni(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+#else
+  return 0;
+#endif
+}
+
+unsigned clkv__matvec_int8(const clkv__mv_shape *s) {
+  if (s->dot <= 1) return 0;
+  if (s->tt == 1) return s->dot - 1;
+  /* the outer product's int8 tiles: dot 2 portable; dot 3 with VNNI where the host has it,
+   * else the float outer product (without vpdpbusd the tiles are no faster) */
+  if (!clkv__matvec_outer(s)) return 0;
+  return s->dot == 2 ? 1 : host_vnni() ? 2 : 0;
 }
 
 /* Local bytes of the int8 input (kernels/matvec.cl xq, xf): cols chars; two floats per
@@ -76,10 +93,11 @@ void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int 
   /* -DPFORM only where it is set: the other shapes' options (and programs) stay as they were */
   snprintf(buf, cap,
            "-DWTYPE=%u -DEPI=%d -DNORM=%d -DKSPLIT=%u -DRG=%u -DROWS=%u -DTT=%u "
-           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DINT8=%u%s",
+           "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DINT8=%u%s%s",
            wtype, epi, norm, s->ksplit, s->rg, clkv__matvec_rows(s, epi), s->tt, head_dim, n_kv,
            kv_block, kv_type, clkv__kv_qg(head_dim), clkv__matvec_int8(s),
-           clkv__matvec_outer(s) ? " -DPFORM=2" : "");
+           clkv__matvec_outer(s) ? " -DPFORM=2" : "",
+           clkv__matvec_outer(s) && clkv__matvec_int8(s) == 2 ? " -DCLKV_X86_VNNI=1" : "");
 }
 
 clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_shape *s, int epi,

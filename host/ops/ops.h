@@ -34,7 +34,9 @@ void clkv__matvec_options(const clkv__mv_shape *s, uint32_t wtype, int epi, int 
                           int n_kv, int kv_block, int kv_type, char *buf, size_t cap);
 unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi);
 /* The variant's -DINT8 (kernels/common.cl): 0 float dot, 1 int8 activations, 2 int8 with x86
- * builtins — the shape's dot (decode.dot) minus 1 for one token per work-item, else 0. */
+ * builtins — the shape's dot (decode.dot) minus 1 for one token per work-item; for the outer
+ * product (prefill.form 2) 1 at dot 2, and at dot 3 2 where the host CPU has AVX512-VNNI
+ * (-DCLKV_X86_VNNI: vpdpbusd), else 0 (the float outer product); else 0. */
 unsigned clkv__matvec_int8(const clkv__mv_shape *s);
 /* 1 where the variant takes prefill's outer-product form (-DPFORM=2, kernels/matvec.cl):
  * prefill.form 2, TT a multiple of 8 and KSPLIT 1. */
