@@ -31,10 +31,16 @@ decode.rows = 8
 decode.tt = 1
 decode.dot = 3
 prefill.ksplit = 1
-prefill.rg = 8           # fact: with prefill.form 2, below
+# fact: measured on PoCL 3.1 (docs/TUNING.md "int8 tiles", 2026-11-30, one PoCL thread pinned
+# to a core, SmolLM2-135M Q4_1 pp512): the outer product in int8 tiles with VNNI's vpdpbusd
+# (prefill.dot 3 under form 2, where the host CPU has AVX512-VNNI) 640 tok/s at rg/rows/tt
+# 16/8/32 against 177 for the float outer product at 8/8/32 (its best; 162 at 16/8/32). The
+# work-group quantizes its token tile once, so 16 x 8 rows share it (8/8/32 563, 32/8/32 633,
+# 16/6/32 617, 16/10/32 641, 16/8/48 571, 8/8/16 486, 4/8/32 434). Perplexity +0.45%.
+prefill.rg = 16
 prefill.rows = 8
 prefill.tt = 32
-prefill.dot = 1
+prefill.dot = 3
 # fact: the outer-product prefill (prefill.form 2, docs/TUNING.md, 2026-11-30): SmolLM2
 # Q4_1 pp512 on one PoCL thread 118 -> 185 tok/s at rg/rows/tt 8/8/16 with float8 token
 # vectors (4/4/16 160, 4/8/16 175, 8/8/24 181); with float16 ones (TT % 16 == 0) the

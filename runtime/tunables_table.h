@@ -39,14 +39,16 @@
   /* prefill: the decode winner's ksplit, rg and rows, with each token tile */                        \
   X(PREFILL_KSPLIT, "prefill.ksplit", mv[CLKV__PH_PREFILL].ksplit, 1, CLKV__TUN_SUBGROUP, 1, 4096, 1, \
     1, NULL, MV_PREFILL, DECODE_KSPLIT, ())                                                           \
-  X(PREFILL_RG, "prefill.rg", mv[CLKV__PH_PREFILL].rg, 8, 2, 1, 4096, 0, 1,                           \
+  X(PREFILL_RG, "prefill.rg", mv[CLKV__PH_PREFILL].rg, 16, 2, 1, 4096, 0, 1,                           \
     NULL, MV_PREFILL, DECODE_RG, ())                                                                  \
   X(PREFILL_ROWS, "prefill.rows", mv[CLKV__PH_PREFILL].rows, 8, 2, 1, 4096, 0, 0,                     \
     NULL, MV_PREFILL, DECODE_ROWS, ())                                                                \
   X(PREFILL_TT, "prefill.tt", mv[CLKV__PH_PREFILL].tt, 32, 4, 1, 4096, 0, 0,                          \
     "CLKV_MV_TT", MV_PREFILL, NONE, (1, 4, 8, 16))                                                    \
-  /* the same in prefill, where prefill.tt is 1 (one token per work-group); else the float dot */    \
-  X(PREFILL_DOT, "prefill.dot", mv[CLKV__PH_PREFILL].dot, 1, 1, 1, 3, 0, 0,                           \
+  /* the same in prefill: at prefill.tt 1 as decode; under prefill.form 2 the outer product in     \
+   * int8 tiles (3: with VNNI where the host CPU has it, else the float outer product); else the  \
+   * float dot. Only where decode.dot is 2 or 3 too (host/tune/tunables.c) */                      \
+  X(PREFILL_DOT, "prefill.dot", mv[CLKV__PH_PREFILL].dot, 3, 1, 1, 3, 0, 0,                           \
     "CLKV_MV_PREFILL_DOT", MV_PREFILL, DECODE_DOT, ())                                                \
   /* prefill's block loop: 1 a dot per row and token; 2 for CPUs, the token tile transposed into  \
    * local memory once and an outer product per work-item (kernels/matvec.cl, TT a multiple of 8) */ \

@@ -285,7 +285,8 @@ Test(arch, smollm2_perplexity_matches_the_reference, .timeout = 900) {
 /* int8 activations (decode.dot 3, the shipped default on PoCL) against the float dot on the
  * same build and the whole text (-c 64): perplexity within 0.5% (issue 13's bound for the int8 path). One token
  * per work-group in the prompt too (CLKV_MV_TT=1, prefill.dot 3), so every mat-vec of the
- * text takes the dot under test, not only the decode steps. */
+ * text takes the dot under test, not only the decode steps; then the prompt's mat-vecs in
+ * the outer product's int8 tiles (the profile's prefill.tt, prefill.form 2). */
 Test(arch, smollm2_int8_perplexity_within_half_a_percent_of_float, .timeout = 900) {
   const char *path = getenv("CLKV_MODEL");
   if (!path || !*path) cr_skip_test("CLKV_MODEL is not set (scripts/test sets it)");
@@ -296,10 +297,16 @@ Test(arch, smollm2_int8_perplexity_within_half_a_percent_of_float, .timeout = 90
   setenv("CLKV_MV_DOT", "3", 1);
   setenv("CLKV_MV_PREFILL_DOT", "3", 1);
   const double i8 = cli_perplexity(path, "f16", 64, 0);
-  cr_log_info("perplexity (-c 64, all chunks): float dot %.4f, int8 %.4f (%+.3f%%)", fl, i8,
-              100 * (i8 / fl - 1));
+  unsetenv("CLKV_MV_TT");
+  const double tiles = cli_perplexity(path, "f16", 64, 0);
+  cr_log_info("perplexity (-c 64, all chunks): float dot %.4f, int8 %.4f (%+.3f%%), int8 tiles "
+              "%.4f (%+.3f%%)", fl, i8, 100 * (i8 / fl - 1), tiles, 100 * (tiles / fl - 1));
   cr_assert(fabs(i8 / fl - 1) <= 0.005, "int8 perplexity %.4f vs the float dot's %.4f", i8, fl);
   cr_assert(i8 != fl, "int8 and float perplexity are identical (%.6f): is the int8 path built?", i8);
+  cr_assert(fabs(tiles / fl - 1) <= 0.005, "int8 tiles' perplexity %.4f vs the float dot's %.4f",
+            tiles, fl);
+  cr_assert(tiles != i8, "the int8 tiles' perplexity is the one-token int8 path's (%.6f): are "
+            "the tiles built?", tiles);
 }
 
 /* ---- the independent oracle (tests/peer/oracle.py, float64 numpy from the math) ---- */

@@ -145,9 +145,16 @@ static void env_overrides(clkv__tunables *t) {
   }
 }
 
+/* Prefill's int8 activations only where decode has them too: decode.dot 1 (CLKV_MV_DOT=1, as
+ * the test suites set) gives the float dot everywhere, whatever prefill.dot says. */
+static void settle_dots(clkv__tunables *t) {
+  if (t->mv[CLKV__PH_DECODE].dot <= 1) t->mv[CLKV__PH_PREFILL].dot = 1;
+}
+
 void clkv__default_tunables(const clkv_device_info *d, clkv__tunables *t) {
   device_defaults(d, t);
   env_overrides(t);
+  settle_dots(t);
 }
 
 void clkv__tuning_path(const clkv_runtime *rt, char *buf, size_t cap) {
@@ -255,6 +262,7 @@ int clkv__tunables_load(const clkv_runtime *rt, clkv__tunables *t, char *source,
     }
   }
   env_overrides(t);
+  settle_dots(t);
   if (source && cap) snprintf(source, cap, "%s", loaded ? path : "defaults");
   return loaded;
 }
