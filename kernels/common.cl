@@ -405,23 +405,44 @@ static inline float2 clkv_quant32_q8(float8 x0, float8 x1, float8 x2, float8 x3,
   return r;
 }
 
-/* Weight block b (type t, CLKV_INT8_TYPE) as 32 integers (wl: elements 0-15, wh: 16-31; Q4
- * nibbles unsigned) with its d and m (Q4_0: m = -8 d, as the float path). */
-static inline void clkv_iw32(const __global uchar *row, uint b, int t, char16 *wl, char16 *wh, float *d,
-                      float *m) {
+/* The 32 lanes (elements 0-15 in the first char16, 16-31 in the second) that are 16 where bit
+ * i of the 32-bit little-endian h is set, else 0: Q5's fifth bits, without variable shifts. */
+static inline void clkv_hbits32(const __global uchar *h, uchar16 *lo, uchar16 *hi) {
+  const uchar16 m = (uchar16)(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+  const uchar16 a = (uchar16)((uchar8)(h[0]), (uchar8)(h[1]));
+  const uchar16 c = (uchar16)((uchar8)(h[2]), (uchar8)(h[3]));
+  *lo = as_uchar16((a & m) != (uchar)0) & (uchar)16;
+  *hi = as_uchar16((c & m) != (uchar)0) & (uchar)16;
+}
+
+/* Weight block b (type t, CLKV_INT8_TYPE) as 32 integers (wl: elements 0-15, wh: 16-31;
+ * unsigned but for CLKV_INT8_SIGNED types) with its d and m: weight = d * q + m (Q4_0, Q5_0:
+ * m = -8 d, -16 d, as the float path). */
+static inline void clkv_iw32(const __global uchar *row, uint b, int t, char16 *wl, char16 *wh,
+                             float *d, float *m) {
   if (t == GGML_T_Q8_0) {
     const __global uchar *p = row + b * 34;
     *d = clkv_ld_half(p, 0);
     *m = 0.0f;
     *wl = vload16(0, (const __global char *)(p + 2));
     *wh = vload16(1, (const __global char *)(p + 2));
-  } else {
+  } else if (t == GGML_T_Q4_0 || t == GGML_T_Q4_1) {
     const __global uchar *p = row + b * (t == GGML_T_Q4_1 ? 20 : 18);
     const uchar16 raw = vload16(0, p + (t == GGML_T_Q4_1 ? 4 : 2));
     *d = clkv_ld_half(p, 0);
     *m = t == GGML_T_Q4_1 ? clkv_ld_half(p, 1) : -8.0f * *d;
     *wl = as_char16(raw & (uchar)15);
     *wh = as_char16(raw >> (uchar)4);
+  } else { /* Q5_0, Q5_1 */
+    const __global uchar *p = row + b * (t == GGML_T_Q5_1 ? 24 : 22);
+    const __global uchar *h = p + (t == GGML_T_Q5_1 ? 4 : 2);
+    const uchar16 raw = vload16(0, h + 4);
+    uchar16 hl, hh;
+    clkv_hbits32(h, &hl, &hh);
+    *d = clkv_ld_half(p, 0);
+    *m = t == GGML_T_Q5_1 ? clkv_ld_half(p, 1) : -16.0f * *d;
+    *wl = as_char16((raw & (uchar)15) | hl);
+    *wh = as_char16((raw >> (uchar)4) | hh);
   }
 }
 
@@ -442,11 +463,11 @@ static inline void clkv_ix32(const __local char *q, char16 *xl, char16 *xh) {
 }
 
 /* sum(qw * qx) of a weight block (clkv_iw32) and an x block (clkv_ix32) in eight int lanes
- * (their total is the block's dot product). t: whether qw is signed (Q8_0). */
+ * (their total is the block's dot product). t: whether qw is signed (CLKV_INT8_SIGNED). */
 static inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh) {
 #if defined(CLKV_INT8_X86)
   clkv_v32c w = CLKV_CAT32(wl, wh), x = CLKV_CAT32(xl, xh);
-  if (t == GGML_T_Q8_0) { /* pmaddubsw multiplies unsigned by signed: |w| by x with w's sign */
+  if (CLKV_INT8_SIGNED(t)) { /* u8 x s8 products: |w| by x with w's sign */
     x = __builtin_ia32_psignb256(x, w);
     w = __builtin_ia32_psignb256(w, w); /* |w|; -128 stays 0x80, which is 128 unsigned */
   }
@@ -457,6 +478,19 @@ static inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh
   return convert_int8(p.even) + convert_int8(p.odd);
 #endif
 }
+
+/* acc (float8) += block b of row wr (type t) times the x block (xl, xh) with scale and sum
+ * xd = (dx, sx); off += the weight offset's share: the integer dot's one step, for the decode
+ * mat-vec (x in local memory) and the fused step (x in global memory). */
+#define CLKV_I8_STEP(wr, b, t, xl, xh, xd, acc, off)                                            \
+  do {                                                                                        \
+    char16 wl_, wh_;                                                                          \
+    float d_;                                                                                 \
+    float m_;                                                                                 \
+    clkv_iw32((wr), (b), (t), &wl_, &wh_, &d_, &m_);                                          \
+    (acc) += convert_float8(clkv_idot32((t), wl_, wh_, (xl), (xh))) * (d_ * (xd).x);          \
+    (off) += m_ * (xd).y;                                                                     \
+  } while (0)
 
 /* RoPE of the pair (y0, y1) = elements (2i, 2i+1) of a head, at angle pos · inv_freq[i]:
  * the one rotation of both the mat-vec (matvec.cl) and the CLBlast (gemm.cl) QKV epilogues. */
