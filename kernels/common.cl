@@ -16,6 +16,13 @@
  * decode mat-vec. Needs float subnormals, which the devices with the soft_half quirk (PoCL's
  * CPU device) keep; the fp16 test checks every value on the test device. */
 static inline float clkv_half_bits(uint h) {
+#if defined(__F16C__) && defined(__x86_64__)
+  /* x86 with F16C (PoCL's CPU device): vcvtph2ps, one instruction instead of ~10 for a
+   * block's scale (Gemma 3 270M decode +7%, its Q8_0 head); exact, but a signalling nan comes
+   * back quiet */
+  typedef short clkv_v8s __attribute__((ext_vector_type(8)));
+  return __builtin_ia32_vcvtph2ps((clkv_v8s)((short)h, 0, 0, 0, 0, 0, 0, 0))[0];
+#endif
   const uint em = h & 0x7fffu, s = (h & 0x8000u) << 16;
   const uint v = select(as_uint(as_float(em << 13) * 0x1p112f), (em << 13) | 0x7f800000u,
                         (uint)(em >= 0x7c00u));
