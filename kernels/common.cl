@@ -521,7 +521,8 @@ static inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh
     float m_;                                                                                 \
     clkv_iw32((wr), (b), (t), &wl_, &wh_, &d_, &m_);                                          \
     (acc) += convert_float8(clkv_idot32((t), wl_, wh_, (xl), (xh))) * (d_ * (xd).x);          \
-    (off) += m_ * (xd).y;                                                                     \
+    if (!CLKV_INT8_SIGNED(t)) /* Q8_0's m is 0: no offset (the product stays otherwise) */    \
+      (off) += m_ * (xd).y;                                                                   \
   } while (0)
 
 /* RoPE of the pair (y0, y1) = elements (2i, 2i+1) of a head, at angle pos · inv_freq[i]:
