@@ -77,8 +77,12 @@ CLKV__CONTRACT_FN unsigned clkv__wt_block_bytes(int t) {
 
 /* The weight types with an integer dot against int8 activations (clkv_idot32 in
  * kernels/common.cl, -DINT8); the others keep the float dot. Numbers, not the enum, so that
- * kernels can choose with #if: Q4_0, Q4_1, Q8_0 (host/ops/ops.c checks them). */
-#define CLKV_INT8_TYPE(t) ((t) == 2 || (t) == 3 || (t) == 8)
+ * kernels can choose with #if: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (host/ops/ops.c checks them);
+ * CLKV_INT8_SIGNED: those whose integers are signed (Q8_0). Not the K-quants: their float
+ * dot a super-block at a time (CLKV_KQ_SB) was faster on PoCL than an integer dot a block at
+ * a time (Q4_K 40 against 11 GFLOP/s, Q6_K 29 against 17; docs/TUNING.md). */
+#define CLKV_INT8_TYPE(t) (((t) >= 2 && (t) <= 3) || ((t) >= 6 && (t) <= 8))
+#define CLKV_INT8_SIGNED(t) ((t) == 8)
 
 /* The mat-vec epilogue (-DEPI=id, kernels/matvec.cl and kernels/gemm.cl): what the kernel does
  * with a row's dot products. Plain numbers, so that a kernel can choose with #if. */

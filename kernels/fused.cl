@@ -135,6 +135,52 @@ __attribute__((always_inline)) inline void fz_rows(const __global uchar *W, int 
   }
 }
 
+/* fz_rows for the K-quants (Q4_K, Q5_K, Q6_K: CLKV_KQUANT_SB) a super-block at a time, as the
+ * mat-vec's CLKV_KQ_SB: each row's scales decoded once per 256 values (common.cl
+ * clkv_kq_scales, clkv_kq_dot), four rows side by side. */
+#define CLKV_KQUANT_SB(t) ((t) >= 12 && (t) <= 14)
+__attribute__((always_inline)) inline void fz_rows_kq(const __global uchar *W, int t, uint rows,
+                                                      uint cols, uint r0, uint n,
+                                                      const __global float *v,
+                                                      const __global float *nw, int norm,
+                                                      float *out) {
+  const size_t rb = clkv_row_bytes(t, cols);
+  const uint sbytes = clkv__wt_block_bytes(t);
+  for (uint i = 0; i < n; i += 4) {
+    const __global uchar *w[4];
+    float8 acc[4];
+    _Pragma("unroll") for (int r = 0; r < 4; r++) {
+      w[r] = W + (size_t)min(r0 + i + r, rows - 1) * rb;
+      acc[r] = (float8)(0.0f);
+    }
+    for (uint sb = 0; sb < cols / 256; sb++) {
+      const __global uchar *p[4];
+      float8 a[4], b[4];
+      _Pragma("unroll") for (int r = 0; r < 4; r++) {
+        p[r] = w[r] + (size_t)sb * sbytes;
+        clkv_kq_scales(p[r], t, &a[r], &b[r]);
+      }
+      float xs[8];
+      _Pragma("unroll") for (int j = 0; j < 8; j++) {
+        const __global float *xp = v + sb * 256 + j * 32;
+        float8 x0 = vload8(0, xp), x1 = vload8(1, xp), x2 = vload8(2, xp), x3 = vload8(3, xp);
+        if (norm) {
+          const __global float *np = nw + sb * 256 + j * 32;
+          x0 *= vload8(0, np); x1 *= vload8(1, np); x2 *= vload8(2, np); x3 *= vload8(3, np);
+        }
+        xs[j] = clkv_hsum8(x0 + x1 + x2 + x3);
+        _Pragma("unroll") for (int r = 0; r < 4; r++)
+          acc[r] += clkv_kq_dot(p[r], j, t, a[r], b[r], x0, x1, x2, x3);
+      }
+      if (t != GGML_T_Q6_K) { /* the mins: dmin * min_j times sub-block j's sum of x */
+        const float8 xs8 = (float8)(xs[0], xs[1], xs[2], xs[3], xs[4], xs[5], xs[6], xs[7]);
+        _Pragma("unroll") for (int r = 0; r < 4; r++) acc[r] -= b[r] * xs8;
+      }
+    }
+    _Pragma("unroll") for (int r = 0; r < 4; r++) out[i + r] = clkv_hsum8(acc[r]);
+  }
+}
+
 /* This work-group's quantized copy of v (times nw elementwise when norm), cols values. */
 static inline void fz_quant(const __global float *v, const __global float *nw, int norm,
                             uint cols, __global char *xq8) {
@@ -168,36 +214,24 @@ __attribute__((always_inline)) inline void fz_rows_i8(const __global uchar *W, i
     float o0 = 0.0f, o1 = 0.0f;
     uint b = 0;
     for (; b + 1 < nb; b += 2) {
-      char16 wl, wh;
-      float d, m;
       const __global char16 *x = (const __global char16 *)(xq8 + b * 32);
-      float2 xd = qd[b];
-      clkv_iw32(w, b, t, &wl, &wh, &d, &m);
-      a0 += convert_float8(clkv_idot32(t, wl, wh, x[0], x[1])) * (d * xd.x);
-      o0 += m * xd.y;
-      xd = qd[b + 1];
-      clkv_iw32(w, b + 1, t, &wl, &wh, &d, &m);
-      a1 += convert_float8(clkv_idot32(t, wl, wh, x[2], x[3])) * (d * xd.x);
-      o1 += m * xd.y;
+      CLKV_I8_STEP(w, b, t, x[0], x[1], qd[b], a0, o0);
+      CLKV_I8_STEP(w, b + 1, t, x[2], x[3], qd[b + 1], a1, o1);
     }
     if (b < nb) {
-      char16 wl, wh;
-      float d, m;
       const __global char16 *x = (const __global char16 *)(xq8 + b * 32);
-      const float2 xd = qd[b];
-      clkv_iw32(w, b, t, &wl, &wh, &d, &m);
-      a0 += convert_float8(clkv_idot32(t, wl, wh, x[0], x[1])) * (d * xd.x);
-      o0 += m * xd.y;
+      CLKV_I8_STEP(w, b, t, x[0], x[1], qd[b], a0, o0);
     }
     out[i] = clkv_hsum8(a0 + a1) + o0 + o1;
   }
 }
 
 /* Rows r0 .. r0+n of W · (v ∘ nw when norm) into out: fz_rows_i8 for a type with an integer
- * dot under INT8 (the input already quantized into xq8), else fz_rows. */
+ * dot under INT8 (the input already quantized into xq8), fz_rows_kq for a K-quant, else fz_rows. */
 #define FZ_MV(W, t, rows, cols, r0, n, v, nw, norm, xq8, out)                                    \
   do {                                                                                          \
     if (FZ_I8(t)) fz_rows_i8(W, t, rows, cols, r0, n, xq8, out);                                 \
+    else if (CLKV_KQUANT_SB(t)) fz_rows_kq(W, t, rows, cols, r0, n, v, nw, norm, out);           \
     else fz_rows(W, t, rows, cols, r0, n, v, nw, norm, out);                                     \
   } while (0)
 

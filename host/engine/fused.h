@@ -17,11 +17,16 @@ int clkv__fused_usable(clkv_context *ctx, int n, int phase, int n_logits);
 
 /* One fused launch. layer -1: the QKV of layer 0 (after the embedding); layer l: the o
  * projection, FFN and residuals (post-norms too) of layer l, then the QKV of layer l + 1 — or for the last
- * layer the final norm and the logits into logits (one row). inv_freq: the next layer's RoPE
+ * layer the final norm and the logits into logits (one row; clkv__fused_logits). inv_freq: the next layer's RoPE
  * frequencies (unused after the last). Every variant was built by clkv__fused_usable (one
  * that failed to build sent the context to the five-launch path, with a warning). */
 clkv_status clkv__fused_step(clkv_context *ctx, int layer, cl_mem inv_freq, cl_mem logits,
                              clkv_error *err);
+
+/* 1 if the last fused launch computes the logits; 0 if the caller runs the output mat-vec
+ * after it (CLKV_FUSED_LOGITS=0: on a CPU the fused launch is one work-group, one core; the
+ * head's mat-vec uses them all). */
+int clkv__fused_logits(const clkv_context *ctx);
 
 /* The weight types a variant is built for: o, gate/up, down, the next layer's q, k, v
  * (wqkv's type three times when not split), the output. */

@@ -213,7 +213,8 @@ fail:
 
 
 /* One token's decode step the fused way (engine/fused.h): the embedding, then per layer the
- * attention and one launch for the rest; the logits come with the last. */
+ * attention and one launch for the rest; the logits come with the last where
+ * clkv__fused_logits says so. */
 static clkv_status run_fused(clkv_context *c, cl_mem logits, clkv_error *err) {
   clkv_model *m = c->m;
   clkv_status st = CLKV_OK;
@@ -243,7 +244,7 @@ clkv_status clkv__run_layers(clkv_context *c, int n, int phase, int prefill_seq,
   if (n_logits > 0) {
     /* several rows of one sequence (every position's logits) share each weight block */
     const int ph = n_logits > 1 && prefill_seq >= 0 ? CLKV__PH_PREFILL : CLKV__PH_DECODE;
-    if (!clkv__fused_usable(c, n, phase, n_logits))
+    if (!clkv__fused_usable(c, n, phase, n_logits) || !clkv__fused_logits(c))
       CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, ph, -1, c->x, (unsigned)logits_row0,
                           (unsigned)n_logits, m->out_norm, out.dev, 0, err));
     CLKV_CL_TRY(clEnqueueReadBuffer(m->rt->queue, out.dev, CL_TRUE, 0,

@@ -10,8 +10,12 @@ _Static_assert(CLKV__KV_F16 == CLKV_KV_F16 && CLKV__KV_Q8 == CLKV_KV_Q8 && CLKV_
                "kernels/contract.h and include/clkv.h number the KV types differently");
 
 _Static_assert(CLKV_INT8_TYPE(GGML_T_Q4_0) && CLKV_INT8_TYPE(GGML_T_Q4_1) &&
-               CLKV_INT8_TYPE(GGML_T_Q8_0) && !CLKV_INT8_TYPE(GGML_T_F32) &&
-               !CLKV_INT8_TYPE(GGML_T_Q4_K), "CLKV_INT8_TYPE's numbers are not Q4_0, Q4_1, Q8_0");
+                   CLKV_INT8_TYPE(GGML_T_Q5_0) && CLKV_INT8_TYPE(GGML_T_Q5_1) &&
+                   CLKV_INT8_TYPE(GGML_T_Q8_0) && !CLKV_INT8_TYPE(GGML_T_Q4_K) &&
+                   !CLKV_INT8_TYPE(GGML_T_Q6_K) && !CLKV_INT8_TYPE(GGML_T_F32) &&
+                   !CLKV_INT8_TYPE(GGML_T_Q8_1) && CLKV_INT8_SIGNED(GGML_T_Q8_0) &&
+                   !CLKV_INT8_SIGNED(GGML_T_Q5_0),
+               "CLKV_INT8_TYPE/CLKV_INT8_SIGNED's numbers are not the types kernels/contract.h names");
 
 unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi) {
   unsigned r = s->rows ? s->rows : 1;
