@@ -554,7 +554,8 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
           pveci a = (pveci)(w0[r]);
           _Pragma("unroll") for (int k = 0; k < 8; k++) PVI_DP(a, xv[k], wq, r * 8 + k);
           acc[r][j] = fma(convert_pvec(a), dx * wd[r], acc[r][j]);
-          acc[r][j] = fma((pvec)(wm[r]), sx, acc[r][j]);
+          if (!CLKV_INT8_SIGNED(WTYPE)) /* Q8_0's m is 0 */
+            acc[r][j] = fma((pvec)(wm[r]), sx, acc[r][j]);
         }
       }
     }
