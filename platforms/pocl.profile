@@ -36,7 +36,7 @@ prefill.ksplit = 1
 # (prefill.dot 3 under form 2, where the host CPU has AVX512-VNNI) 640 tok/s at rg/rows/tt
 # 16/8/32 against 177 for the float outer product at 8/8/32 (its best; 162 at 16/8/32). The
 # work-group quantizes its token tile once, so 16 x 8 rows share it (8/8/32 563, 32/8/32 633,
-# 16/6/32 617, 16/10/32 641, 16/8/48 571, 8/8/16 486, 4/8/32 434). Perplexity +0.45%.
+# 16/6/32 617, 16/10/32 641, 16/8/48 571, 8/8/16 486, 4/8/32 434). Perplexity +0.35%.
 prefill.rg = 16
 prefill.rows = 8
 prefill.tt = 32
