@@ -38,6 +38,8 @@
 #define PFORM 1
 #endif
 #define USE_OUTER (PFORM == 2 && TT > 1 && TT % 8 == 0 && KSPLIT == 1)
+/* the outer product writes its outputs itself but for QKV's (RoPE first, then the cache) */
+#define OUTER_EPI (USE_OUTER && EPI != CLKV__EPI_QKV)
 /* the outer product's vector of tokens: float8, or float16 where TT allows (-DPVW=16) */
 #ifndef PVW
 #define PVW 16
@@ -585,6 +587,13 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
   }
 #endif
   {
+    /* the tile's sums of squares (RG shares per token), PVW tokens at a time: scalar, the
+     * adds grew with RG in every work-item */
+    pvec ssq[TT / PVW];
+    for (int j = 0; j < TT / PVW; j++) {
+      ssq[j] = (pvec)(0.0f);
+      for (int g = 0; g < RG; g++) ssq[j] += PV_LOAD(0, xf + g * TT + PVW * j);
+    }
 #if EPI == CLKV__EPI_QKV
     /* RoPE here, PVW tokens at a time (vector cos and sin), not per token in the epilogue:
      * scalar, it was about half of the QKV kernel's time */
@@ -609,50 +618,62 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       }
     }
 #endif
-#if CLKV__EPI_GATED(EPI)
-    /* the gated activation here, PVW tokens at a time (vector exp or tanh), written to Y; the
-     * epilogue below then has nothing to do (scalar there, it was ~30% of the gate/up kernel) */
+#if OUTER_EPI
+    /* The gated activation (vector exp or tanh), the store or the add here, PVW tokens at a
+     * time, written to Y; the epilogue below then has nothing to do (scalar there, the gated
+     * one was ~30% of the gate/up kernel; PVW tokens of one row, a row of Y apart each,
+     * became a 64-bit-indexed scatter). */
     {
       pvec sc[TT / PVW];
       for (int j = 0; j < TT / PVW; j++) {
-        float p[PVW];
-        for (int i = 0; i < PVW; i++) {
-          float s2 = 0.0f;
-          for (int g = 0; g < RG; g++) s2 += xf[g * TT + PVW * j + i];
 #if NORM
-          p[i] = rsqrt(s2 / (float)cols + eps);
+        sc[j] = rsqrt(ssq[j] / (float)cols + eps);
 #else
-          p[i] = 1.0f;
+        sc[j] = (pvec)(1.0f);
 #endif
-        }
-        sc[j] = PV_LOAD(0, p);
       }
+#if CLKV__EPI_GATED(EPI)
+#define OUT_N (ROWS / 2) /* outputs per token: one per (gate, up) pair */
+      float o[OUT_N][TT];
       _Pragma("unroll") for (int r = 0; r < ROWS; r += 2) {
-        if (r0 + r < rows) {
-          _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
-            const pvec g = acc[r][j] * sc[j], u = acc[r + 1][j] * sc[j];
+        _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
+          const pvec g = acc[r][j] * sc[j], u = acc[r + 1][j] * sc[j];
 #if EPI == CLKV__EPI_GEGLU
-            const pvec y = 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u;
+          const pvec y = 0.5f * g * (1.0f + tanh(0.7978845608028654f * (g + 0.044715f * g * g * g))) * u;
 #else
-            const pvec y = g / (1.0f + exp(-g)) * u;
+          const pvec y = g / (1.0f + exp(-g)) * u;
 #endif
-            float o[PVW];
-            PV_STORE(y, 0, o);
-            for (int i = 0; i < PVW; i++)
-              if (t0 + PVW * j + i < n_tok)
-                Y[(size_t)(t0 + PVW * j + i) * (rows / 2) + (r0 + r) / 2] = o[i];
+          PV_STORE(y, j, o[r / 2]);
+        }
+      }
+#else
+#define OUT_N ROWS
+      float o[OUT_N][TT];
+      _Pragma("unroll") for (int r = 0; r < ROWS; r++)
+        _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) PV_STORE(acc[r][j] * sc[j], j, o[r]);
+#endif
+      /* per token its OUT_N outputs side by side (not vectorized across the tokens: a scatter) */
+      const uint ycols = rows / (ROWS / OUT_N), y0 = r0 / (ROWS / OUT_N);
+      _Pragma("clang loop vectorize(disable)") for (int t = 0; t < TT && t0 + t < n_tok; t++) {
+        __global float *yp = Y + (size_t)(t0 + t) * ycols + y0;
+        _Pragma("unroll") for (int p = 0; p < OUT_N; p++) {
+          if (y0 + p < ycols) {
+#if EPI == CLKV__EPI_ADD
+            yp[p] += o[p][t];
+#else
+            yp[p] = o[p][t];
+#endif
           }
         }
       }
+#undef OUT_N
     }
 #endif
     _Pragma("unroll") for (int r = 0; r < ROWS; r++)
       _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) PV_STORE(acc[r][j], j, sum[r]);
-    for (int t = 0; t < TT; t++) {
-      float s2 = 0.0f;
-      for (int i = 0; i < RG; i++) s2 += xf[i * TT + t];
-      ss[t] = (float8)(s2, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f);
-    }
+    float s2[TT];
+    for (int j = 0; j < TT / PVW; j++) PV_STORE(ssq[j], j, s2);
+    for (int t = 0; t < TT; t++) ss[t] = (float8)(s2[t], 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f);
   }
 #else
   for (uint b = ks; b < nb; b += KSPLIT) {
@@ -724,7 +745,7 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
     CLKV_UNROLL for (int r = 0; r < ROWS; r++) sum[r][t] = red[lg][r * TT + t][0];
   }
 #else
-  const int live = !(USE_OUTER && CLKV__EPI_GATED(EPI)); /* the outer product's GLU: done */
+  const int live = !OUTER_EPI; /* the outer product's own epilogue: done */
 #endif
 #if KV_GROUPED
   __local float kvl[TT][RG * ROWS]; /* this workgroup's K/V values, for the group scales */
