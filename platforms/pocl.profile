@@ -34,9 +34,11 @@ prefill.ksplit = 1
 # fact: measured on PoCL 3.1 (docs/TUNING.md "int8 tiles", 2026-11-30, one PoCL thread pinned
 # to a core, SmolLM2-135M Q4_1 pp512): the outer product in int8 tiles with VNNI's vpdpbusd
 # (prefill.dot 3 under form 2, where the host CPU has AVX512-VNNI) 640 tok/s at rg/rows/tt
-# 16/8/32 against 177 for the float outer product at 8/8/32 (its best; 162 at 16/8/32). The
+# 16/8/32 against 177 for the float outer product at 8/8/32 (162 at 16/8/32). The
 # work-group quantizes its token tile once, so 16 x 8 rows share it (8/8/32 563, 32/8/32 633,
-# 16/6/32 617, 16/10/32 641, 16/8/48 571, 8/8/16 486, 4/8/32 434). Perplexity +0.35%.
+# 16/6/32 617, 16/10/32 641, 16/8/48 571, 8/8/16 486, 4/8/32 434). Perplexity +0.35%. With
+# the outer product's own epilogue: 16/8/32 672, 32/8/32 705, but the float form (the other
+# types, decode.dot 1) collapses at rg 32 (Gemma 3 Q4_K_M 254 -> 86), so rg 16.
 prefill.rg = 16
 prefill.rows = 8
 prefill.tt = 32
