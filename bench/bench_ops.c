@@ -349,7 +349,8 @@ static clkv_status bench_attention(clkv_runtime *rt, const clkv__tunables *tun,
   CLKV_CL_TRY(clEnqueueWriteBuffer(rt->queue, b.B, CL_TRUE, 0, sizeof(int32_t) * b.max_blocks, btab,
                                    0, NULL, NULL));
   char opts[256];
-  clkv__attn_options(tun, KC_HEAD_DIM, KC_N_KV, KC_KV_BS, CLKV_KV_F16, 0, opts, sizeof opts);
+  clkv__attn_options(tun, KC_HEAD_DIM, KC_N_KV, KC_N_HEADS, KC_KV_BS, CLKV_KV_F16, 0, opts,
+                     sizeof opts);
   for (size_t a = 0; a < kc_n_attns; ++a) {
     CLKV_TRY(clkv__kernel_create(rt, "attention.cl", opts, kc_attns[a].kernel, &k, err));
     for (size_t i = 0; i < kc_n_bench_ctx; ++i)

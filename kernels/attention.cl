@@ -37,6 +37,24 @@
 
 #if CLKV_ATT_CPU
 #define HD16 (HEAD_DIM / 16)
+#endif
+
+/* QPK: query heads per KV head (the host passes n_heads / N_KV; 1: not known). The CPU form
+ * takes a KV head's QPK query heads in one work-group (ATT_G > 1), so each K and V row is
+ * loaded and converted from fp16 once, not once per query head (the conversion is most of the
+ * work per position); the other work-groups of the group return at once. Only where the
+ * heads' q and sums fit the 32 AVX-512 registers (QPK * HD16 <= 16: SmolLM2's 3 x 4, not
+ * Gemma 3's 4 x 16). */
+#ifndef QPK
+#define QPK 1
+#endif
+#if CLKV_ATT_CPU && QPK > 1 && QPK * (HEAD_DIM / 16) <= 16
+#define ATT_G QPK
+#else
+#define ATT_G 1
+#endif
+
+#if CLKV_ATT_CPU
 
 /* Values d0 .. d0+15 (d0 % 16 == 0) of KV row (kvh, slot). F16 is converted by integer ops:
  * vload_half is a software routine of ~25 instructions a value on PoCL 3.1 (docs/PERF-NOTES):
@@ -69,24 +87,30 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
   const uint kvh = h / (n_heads / N_KV);
   const int pos = tok_pos[t];
   const int seq = tok_seq[t];
-  const __global float *q = Q + ((size_t)t * n_heads + h) * HEAD_DIM;
+#if ATT_G > 1
+  if (h % ATT_G != 0) return; /* the group's first work-group does its ATT_G heads */
+#endif
 
   /* q is the same for every lane: one copy in local memory. Each lane's output accumulator is
    * a column of la (transposed: lanes read neighbouring float4), not HD4 float4 registers:
    * with q, K and V values in flight those took 170-210 registers per lane on GPUs. */
   __local float4 lq[HD4];
-  __local float4 la[HD4][ATT_WG];
+  __local float4 la[ATT_G][HD4][ATT_WG];
   __local float lm[ATT_WG], ll[ATT_WG];
-  float m = -INFINITY, l = 0.0f;
+  float m[ATT_G], l[ATT_G];
+  for (int g = 0; g < ATT_G; g++) m[g] = -INFINITY, l[g] = 0.0f;
 #if CLKV_ATT_CPU
   /* CPU: a lane's loop over its positions is not vectorized across lanes (its trip count
    * differs per lane), so each lane works on whole rows in 16-wide vectors held in registers
    * (AVX-512 has 32), then leaves its sums in la for the combination below. m = -inf with l = 0
    * (a lane without blocks) gives exp(m - M) = 0 there. */
-  float16 q16[HD16], a16[HD16];
-  CLKV_UNROLL for (int i = 0; i < HD16; i++) {
-    q16[i] = vload16(i, q) * scale;
-    a16[i] = (float16)(0.0f);
+  float16 q16[ATT_G][HD16], a16[ATT_G][HD16];
+  CLKV_UNROLL for (int g = 0; g < ATT_G; g++) {
+    const __global float *q = Q + ((size_t)t * n_heads + h + g) * HEAD_DIM;
+    CLKV_UNROLL for (int i = 0; i < HD16; i++) {
+      q16[g][i] = vload16(i, q) * scale;
+      a16[g][i] = (float16)(0.0f);
+    }
   }
   /* lanes take whole KV blocks in turn: one block-table read, contiguous rows, and the
    * running sums rescaled once per block, not once per position */
@@ -94,68 +118,92 @@ void clkv_attn_paged(__global const float *Q, __global const uchar *kc, __global
   for (int b = first / KV_BS + (int)lid; b <= pos / KV_BS; b += ATT_WG) {
     const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + b]);
     const int p0 = b * KV_BS;
-    float sc[KV_BS], bm = -INFINITY;
+    float sc[ATT_G][KV_BS], bm[ATT_G];
+    CLKV_UNROLL for (int g = 0; g < ATT_G; g++) bm[g] = -INFINITY;
     for (int j = 0; j < KV_BS; j++) {
       const int p = p0 + j;
-      float16 d = q16[0] * clkv_attn_kv16(kc, base, kvh, (uint)j, 0);
-      CLKV_UNROLL for (int i = 1; i < HD16; i++) d += q16[i] * clkv_attn_kv16(kc, base, kvh, (uint)j, 16 * i);
-      const float8 d8 = d.lo + d.hi;
-      const float4 d4 = d8.lo + d8.hi;
-      sc[j] = p >= first && p <= pos ? (d4.x + d4.y) + (d4.z + d4.w) : -INFINITY;
-      bm = fmax(bm, sc[j]);
+      float16 d[ATT_G];
+      float16 k = clkv_attn_kv16(kc, base, kvh, (uint)j, 0);
+      CLKV_UNROLL for (int g = 0; g < ATT_G; g++) d[g] = q16[g][0] * k;
+      CLKV_UNROLL for (int i = 1; i < HD16; i++) {
+        k = clkv_attn_kv16(kc, base, kvh, (uint)j, 16 * i);
+        CLKV_UNROLL for (int g = 0; g < ATT_G; g++) d[g] += q16[g][i] * k;
+      }
+      CLKV_UNROLL for (int g = 0; g < ATT_G; g++) {
+        const float8 d8 = d[g].lo + d[g].hi;
+        const float4 d4 = d8.lo + d8.hi;
+        sc[g][j] = p >= first && p <= pos ? (d4.x + d4.y) + (d4.z + d4.w) : -INFINITY;
+        bm[g] = fmax(bm[g], sc[g][j]);
+      }
     }
-    const float mn = fmax(m, bm), corr = exp(m - mn);
-    l *= corr;
-    CLKV_UNROLL for (int i = 0; i < HD16; i++) a16[i] *= corr;
+    float mn[ATT_G];
+    CLKV_UNROLL for (int g = 0; g < ATT_G; g++) {
+      mn[g] = fmax(m[g], bm[g]);
+      const float corr = exp(m[g] - mn[g]);
+      l[g] *= corr;
+      CLKV_UNROLL for (int i = 0; i < HD16; i++) a16[g][i] *= corr;
+    }
     for (int j = 0; j < KV_BS; j++) {
       if (p0 + j < first || p0 + j > pos) continue;
-      const float w = exp(sc[j] - mn);
-      l += w;
-      CLKV_UNROLL for (int i = 0; i < HD16; i++) a16[i] += w * clkv_attn_kv16(vc, base, kvh, (uint)j, 16 * i);
+      float w[ATT_G];
+      CLKV_UNROLL for (int g = 0; g < ATT_G; g++) {
+        w[g] = exp(sc[g][j] - mn[g]);
+        l[g] += w[g];
+      }
+      CLKV_UNROLL for (int i = 0; i < HD16; i++) {
+        const float16 v = clkv_attn_kv16(vc, base, kvh, (uint)j, 16 * i);
+        CLKV_UNROLL for (int g = 0; g < ATT_G; g++) a16[g][i] += w[g] * v;
+      }
     }
-    m = mn;
+    CLKV_UNROLL for (int g = 0; g < ATT_G; g++) m[g] = mn[g];
   }
-  CLKV_UNROLL for (int i = 0; i < HD16; i++) {
-    la[4 * i][lid] = a16[i].s0123;
-    la[4 * i + 1][lid] = a16[i].s4567;
-    la[4 * i + 2][lid] = a16[i].s89ab;
-    la[4 * i + 3][lid] = a16[i].scdef;
-  }
+  CLKV_UNROLL for (int g = 0; g < ATT_G; g++)
+    CLKV_UNROLL for (int i = 0; i < HD16; i++) {
+      la[g][4 * i][lid] = a16[g][i].s0123;
+      la[g][4 * i + 1][lid] = a16[g][i].s4567;
+      la[g][4 * i + 2][lid] = a16[g][i].s89ab;
+      la[g][4 * i + 3][lid] = a16[g][i].scdef;
+    }
   barrier(CLK_LOCAL_MEM_FENCE);
 #else
+  const __global float *q = Q + ((size_t)t * n_heads + h) * HEAD_DIM;
   CLKV_UNROLL_4 for (uint i = lid; i < HD4; i += ATT_WG) lq[i] = vload4(i, q) * scale;
-  CLKV_UNROLL_4 for (int i = 0; i < HD4; i++) la[i][lid] = (float4)(0.0f);
+  CLKV_UNROLL_4 for (int i = 0; i < HD4; i++) la[0][i][lid] = (float4)(0.0f);
   barrier(CLK_LOCAL_MEM_FENCE);
   CLKV_UNROLL_4 for (int p = clkv_attn_first(pos) + lid; p <= pos; p += ATT_WG) {
     const size_t base = clkv_kv_block(layer_base, btab[seq * max_blocks + p / KV_BS]);
     const uint slot = p % KV_BS;
     float s = 0.0f;
     CLKV_UNROLL_4 for (int i = 0; i < HD4; i++) s += dot(lq[i], clkv_kv_load4(kc, base, kvh, slot, 4 * i));
-    const float mn = fmax(m, s);
-    const float corr = exp(m - mn), w = exp(s - mn);
-    l = l * corr + w;
+    const float mn = fmax(m[0], s);
+    const float corr = exp(m[0] - mn), w = exp(s - mn);
+    l[0] = l[0] * corr + w;
     CLKV_UNROLL_4 for (int i = 0; i < HD4; i++)
-      la[i][lid] = la[i][lid] * corr + w * clkv_kv_load4(vc, base, kvh, slot, 4 * i);
-    m = mn;
+      la[0][i][lid] = la[0][i][lid] * corr + w * clkv_kv_load4(vc, base, kvh, slot, 4 * i);
+    m[0] = mn;
   }
 #endif
 
-  lm[lid] = m;
-  ll[lid] = l;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  float M = -INFINITY;
-  CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) M = fmax(M, lm[j]);
-  barrier(CLK_LOCAL_MEM_FENCE);
-  /* each lane's rescale factor once, not ATT_WG exp() per lane and output column */
-  lm[lid] = exp(m - M);
-  barrier(CLK_LOCAL_MEM_FENCE);
-  float L = 0.0f;
-  CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) L += ll[j] * lm[j];
-  __global float *o = O + ((size_t)t * n_heads + h) * HEAD_DIM;
-  CLKV_UNROLL_4 for (uint c = lid; c < HD4; c += ATT_WG) {
-    float4 s = (float4)(0.0f);
-    CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) s += la[c][j] * lm[j];
-    vstore4(s / L, c, o);
+  /* the lanes' partial sums combined, head by head */
+  for (int g = 0; g < ATT_G; g++) {
+    lm[lid] = m[g];
+    ll[lid] = l[g];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float M = -INFINITY;
+    CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) M = fmax(M, lm[j]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    /* each lane's rescale factor once, not ATT_WG exp() per lane and output column */
+    lm[lid] = exp(m[g] - M);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float L = 0.0f;
+    CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) L += ll[j] * lm[j];
+    __global float *o = O + ((size_t)t * n_heads + h + g) * HEAD_DIM;
+    CLKV_UNROLL_4 for (uint c = lid; c < HD4; c += ATT_WG) {
+      float4 s = (float4)(0.0f);
+      CLKV_UNROLL_4 for (int j = 0; j < ATT_WG; j++) s += la[g][c][j] * lm[j];
+      vstore4(s / L, c, o);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE); /* lm and ll are the next head's */
   }
 }
 

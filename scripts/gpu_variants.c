@@ -65,7 +65,9 @@ static void attention(const target *t, const clkv__tunables *tun, const char *or
   char opts[512];
   for (int h = 0; h < 2; h++)
     for (int kv = 0; kv < 3; kv++) {
-      clkv__attn_options(tun, HEAD_DIMS[h][0], HEAD_DIMS[h][1], KV_BLOCK, kv, 0, opts, sizeof opts);
+      /* query heads 3 per KV head (SmolLM2's, Llama's 4): GPUs build the one-head form */
+      clkv__attn_options(tun, HEAD_DIMS[h][0], HEAD_DIMS[h][1], 3 * HEAD_DIMS[h][1], KV_BLOCK, kv,
+                         0, opts, sizeof opts);
       printf("%s\tattention.cl\tclkv_attn_paged\tdecode\thd%d kv %s wg%u (%s)\t%s\n", t->name,
              HEAD_DIMS[h][0], KV_NAMES[kv], tun->att_wg, origin, opts);
       printf("%s\tattention.cl\tclkv_attn_prefill\tprefill\thd%d kv %s tq%u tk%u (%s)\t%s\n",

@@ -540,7 +540,7 @@ static void check_attention(const kc_heads *heads, const kc_attn *attn, const cl
       ref_attention_head(want + (t * nh + h) * hd, qs, kb, vb, poss[t] + 1, hd, nkv * hd, nkv * hd);
     }
   char opts[256];
-  clkv__attn_options(tun, hd, nkv, bs, CLKV_KV_F16, 0, opts, sizeof opts);
+  clkv__attn_options(tun, hd, nkv, nh, bs, CLKV_KV_F16, 0, opts, sizeof opts);
   if (attn->extra) snprintf(opts + strlen(opts), sizeof opts - strlen(opts), " %s", attn->extra);
   cl_kernel k;
   cr_assert_eq(clkv__kernel_create(rt, "attention.cl", opts, attn->kernel, &k, &err), CLKV_OK, "%s",
@@ -781,7 +781,7 @@ static void check_quantized_kv(int type, int nh, int nkv, int hd, const clkv__mv
 
   /* attention (decode) of the 3rd and 6th token over the stored values */
   clkv__tunables tun = {.att_wg = 4, .tq = 8, .tk = 8};
-  clkv__attn_options(&tun, hd, nkv, bs, type, 0, opts, sizeof opts);
+  clkv__attn_options(&tun, hd, nkv, nh, bs, type, 0, opts, sizeof opts);
   cl_kernel ka;
   cr_assert_eq(clkv__kernel_create(rt, "attention.cl", opts, "clkv_attn_paged", &ka, &err), CLKV_OK, "%s", err.message);
   float *q = malloc(sizeof(float) * n * q_rows), *got = malloc(sizeof(float) * n * q_rows),

@@ -67,7 +67,8 @@ static clkv_status attn_kernels(clkv_model *m, int windowed, clkv_error *err) {
   clkv_status st = CLKV_OK;
   if (m->k_attn[windowed][0]) return CLKV_OK;
   char opts[256];
-  clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->params.kv_block,
+  clkv__attn_options(&m->tun, m->info.head_dim, m->info.n_kv_heads, m->info.n_heads,
+                     m->params.kv_block,
                      m->params.kv_type, windowed ? m->info.sliding_window : 0, opts, sizeof opts);
   CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_paged", &m->k_attn[windowed][0], err));
   CLKV_TRY(clkv__kernel_create(m->rt, "attention.cl", opts, "clkv_attn_prefill", &m->k_attn[windowed][1], err));

@@ -139,13 +139,13 @@ clkv_status clkv__matvec_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__mv_s
   return clkv__launch(rt, k, 3, global, local, err);
 }
 
-void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, int kv_type,
-                        int window, char *buf, size_t cap) {
+void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int n_heads,
+                        int kv_block, int kv_type, int window, char *buf, size_t cap) {
   snprintf(buf, cap,
            "-DHEAD_DIM=%d -DN_KV=%d -DKV_BS=%d -DKV_TYPE=%d -DKV_QG=%d -DATT_WG=%u -DTQ=%u -DTK=%u "
-           "-DWINDOW=%d",
+           "-DWINDOW=%d -DQPK=%d",
            head_dim, n_kv, kv_block, kv_type, clkv__kv_qg(head_dim), t->att_wg, t->tq, t->tk,
-           window);
+           window, n_kv > 0 && n_heads >= n_kv ? n_heads / n_kv : 1);
 }
 
 clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,

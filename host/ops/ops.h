@@ -54,9 +54,10 @@ typedef struct clkv__attn_args {
   cl_mem O;                 /* (n_tok, n_heads*head_dim) */
 } clkv__attn_args;
 
-/* window: the model's sliding window (0 = none). */
-void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int kv_block, int kv_type,
-                        int window, char *buf, size_t cap);
+/* window: the model's sliding window (0 = none); n_heads: query heads (their number per KV
+ * head lets the CPU form take a KV head's query heads together, attention.cl QPK). */
+void clkv__attn_options(const clkv__tunables *t, int head_dim, int n_kv, int n_heads,
+                        int kv_block, int kv_type, int window, char *buf, size_t cap);
 clkv_status clkv__attn_enqueue(clkv_runtime *rt, cl_kernel k, const clkv__tunables *t, int prefill,
                                const clkv__attn_args *a, clkv_error *err);
 clkv_status clkv__embed_enqueue(clkv_runtime *rt, cl_kernel k, cl_mem E, unsigned cols,

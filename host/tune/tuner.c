@@ -217,7 +217,7 @@ static clkv_status cand_build(bench *b, cand *c, clkv_error *err) {
       CLKV_TRY(clkv__kernel_create(b->rt, "matvec.cl", opts, "clkv_matvec", &c->k[c->n], err));
     }
   } else {
-    clkv__attn_options(&c->t, b->hd, b->nkv, KV_BS, CLKV_KV_F16, 0, opts, sizeof opts);
+    clkv__attn_options(&c->t, b->hd, b->nkv, b->nh, KV_BS, CLKV_KV_F16, 0, opts, sizeof opts);
     CLKV_TRY(clkv__kernel_create(b->rt, "attention.cl", opts,
                                  phase_of(c->kind) ? "clkv_attn_prefill" : "clkv_attn_paged",
                                  &c->k[0], err));
