@@ -267,7 +267,7 @@ Test(tuner, builtin_defaults_come_from_the_table_and_fit_the_device) {
   clkv__tunables t;
   clkv_device_info d = device(CLKV_DEVICE_CPU, CLKV_VENDOR_POCL, "pocl-cpu", 0, 4096);
   clkv__default_tunables(&d, &t);
-  expect(&t, (clkv__mv_shape){1, 4, 8, 1, 3, 0}, (clkv__mv_shape){1, 8, 8, 32, 1, 2}, 8, 16, 32, "CPU");
+  expect(&t, (clkv__mv_shape){1, 4, 8, 1, 3, 0}, (clkv__mv_shape){1, 16, 8, 32, 3, 2}, 8, 16, 32, "CPU");
   for (int id = 0; id < CLKV__TUN_COUNT; id++)
     cr_assert_eq(clkv__tunable_get(&t, id), clkv__tunable_table[id].cpu, "%s", clkv__tunable_table[id].key);
   d = device(CLKV_DEVICE_GPU, CLKV_VENDOR_UNKNOWN, "gpu", 16, 1024);
