@@ -35,10 +35,6 @@
 #endif
 #endif
 
-#if CLKV_ATT_CPU
-#define HD16 (HEAD_DIM / 16)
-#endif
-
 /* QPK: query heads per KV head (the host passes n_heads / N_KV; 1: not known). The CPU form
  * takes a KV head's QPK query heads in one work-group (ATT_G > 1), so each K and V row is
  * loaded and converted from fp16 once, not once per query head (the conversion is most of the
@@ -48,13 +44,14 @@
 #ifndef QPK
 #define QPK 1
 #endif
-#if CLKV_ATT_CPU && QPK > 1 && QPK * (HEAD_DIM / 16) <= 16
+#if CLKV_ATT_CPU && QPK > 1 && QPK * HEAD_DIM / 16 <= 16
 #define ATT_G QPK
 #else
 #define ATT_G 1
 #endif
 
 #if CLKV_ATT_CPU
+#define HD16 (HEAD_DIM / 16)
 
 /* Values d0 .. d0+15 (d0 % 16 == 0) of KV row (kvh, slot). F16 is converted by integer ops:
  * vload_half is a software routine of ~25 instructions a value on PoCL 3.1 (docs/PERF-NOTES):

@@ -9,28 +9,29 @@
 #define CLKV_SOFT_HALF 0
 #endif
 
+/* x86 with F16C (PoCL's CPU device): the conversions below are vcvtph2ps, one instruction
+ * instead of ~10 for a block's scale (Gemma 3 270M decode +7%, its Q8_0 head) or ~12 for
+ * eight F16 weights; exact, but a signalling nan comes back quiet. */
+#if defined(__F16C__) && defined(__x86_64__)
+#define CLKV_F16C 1
+typedef short clkv_v8s __attribute__((ext_vector_type(8)));
+#endif
+
 /* The float value of the fp16 bits h, exact for every value: the 15 bits of exponent and
  * mantissa shifted into a float and scaled by 2^112 (rebiasing the exponent: exact for normal
  * and subnormal halves, which become float subnormals first), inf and nan (payload kept) by a
  * select. No branch: the form with one branch per case cost ~10 jumps per weight block in the
  * decode mat-vec. Needs float subnormals, which the devices with the soft_half quirk (PoCL's
  * CPU device) keep; the fp16 test checks every value on the test device. */
-/* x86 with F16C (PoCL's CPU device): vcvtph2ps, one instruction instead of ~10 for a block's
- * scale (Gemma 3 270M decode +7%, its Q8_0 head) and of ~12 per eight values of an F16 KV
- * cache; exact, but a signalling nan comes back quiet. */
-#if defined(__F16C__) && defined(__x86_64__)
-#define CLKV_F16C 1
-typedef short clkv_v8s __attribute__((ext_vector_type(8)));
-#endif
-
 static inline float clkv_half_bits(uint h) {
 #if defined(CLKV_F16C)
   return __builtin_ia32_vcvtph2ps((clkv_v8s)((short)h, 0, 0, 0, 0, 0, 0, 0))[0];
-#endif
+#else
   const uint em = h & 0x7fffu, s = (h & 0x8000u) << 16;
   const uint v = select(as_uint(as_float(em << 13) * 0x1p112f), (em << 13) | 0x7f800000u,
                         (uint)(em >= 0x7c00u));
   return as_float(v | s);
+#endif
 }
 
 /* The same for eight values. */
@@ -38,12 +39,13 @@ static inline float8 clkv_half_bits8(ushort8 h) {
 #if defined(CLKV_F16C)
   const float __attribute__((vector_size(32))) f = __builtin_ia32_vcvtph2ps256(as_short8(h));
   return (float8)(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]);
-#endif
+#else
   const uint8 u = convert_uint8(h), em = u & 0x7fffu;
   uint8 v = select(as_uint8(convert_float8(em) * 0x1p-24f), (em << 13) + 0x38000000u,
                    em >= 0x0400u);
   v = select(v, (em << 13) | 0x7f800000u, em >= 0x7c00u);
   return as_float8(v | ((u & 0x8000u) << 16));
+#endif
 }
 
 /* Element i of the fp16 array at p (byte address; 2-byte aligned), as float: the block scales

@@ -152,7 +152,7 @@ static int decide(clkv_context *c) {
   f->logits = 1;
   const char *h = getenv("CLKV_FUSED_LOGITS");
   if (h && (!strcmp(h, "0") || !strcmp(h, "1"))) f->logits = atoi(h);
-  const size_t xq8 = (size_t)f->n_wg * (fused_xmax(m) + fused_xmax(m) / 32 * 8);
+  const size_t xmax = fused_xmax(m), xq8 = (size_t)f->n_wg * (xmax + xmax / 32 * 8);
   CLKV_CL_CREATE(f->xq8, clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE, xq8, NULL, &clkv__e));
   for (int l = -1; l < m->info.n_layers; l++) {
     variant v;

@@ -21,7 +21,7 @@ enum { CLKV__PROJ_QKV = 0, CLKV__PROJ_O, CLKV__PROJ_GU, CLKV__PROJ_DOWN, CLKV__N
 /* Launch shape of the matvec family for one phase (tunables, from platforms/ defaults). */
 typedef struct clkv__mv_shape {
   unsigned ksplit, rg, rows, tt;
-  unsigned dot; /* Q4_0/Q4_1/Q8_0 dot: 1 (or 0) float, 2 int8 activations, 3 int8 with x86 builtins */
+  unsigned dot; /* CLKV_INT8_TYPE's dot: 1 (or 0) float, 2 int8 activations, 3 int8 with x86 builtins */
   unsigned form; /* prefill (tt > 1): 1 (or 0) the dot per row, 2 the CPU outer product */
 } clkv__mv_shape;
 
