@@ -8,9 +8,10 @@
  * work-groups (one work-item each, about one per core) walk all the mat-vecs of the step.
  *
  * How the phases synchronize, and why it cannot deadlock: each phase's rows are cut into
- * chunks; a work-group *claims* the next chunk from the phase's claim counter (atomic_inc)
- * until the counter runs past the last chunk, computes each chunk it claimed, and counts it
- * in the phase's done counter. It then waits until done reaches the number of chunks before
+ * chunks, and the chunks into one contiguous range per work-group, each range with its own
+ * claim counter; a work-group *claims* chunks (atomic_inc) from its own range in order, then
+ * from the others' ranges, until every range runs past its end, computes each chunk it
+ * claimed, and counts it in the phase's done counter. It then waits until done reaches the number of chunks before
  * it starts the next phase. Every chunk it waits for was claimed by a work-group that is
  * running (claiming is something a running work-group does) and that finishes its chunks
  * without waiting for anyone: nobody ever waits for a work-group that has not started. One
@@ -78,8 +79,9 @@
 #error "a chunk (FZ_CH rows) must hold whole KV scale groups"
 #endif
 
-/* Phases, and the counters: claim and done per phase, then the exit counter (the host's
- * copy of FZ_N_CTR is in host/engine/fused.c). OP, DP: the post-norm adds; FIN: the split
+/* Phases, and the counters: done per phase (FZ_C(p)), the exit counter, then a claim
+ * counter per phase and work-group (FZ_C(FZ_RANGE + p * groups + g)); the host sizes the
+ * buffer (host/engine/fused.c, fz_counters). OP, DP: the post-norm adds; FIN: the split
  * QKV's per-head finish. */
 #define FZ_O 0
 #define FZ_OP 1
@@ -89,8 +91,9 @@
 #define FZ_QKV 5
 #define FZ_FIN 6
 #define FZ_OUT 7
-#define FZ_EXIT 16
-#define FZ_N_CTR 17
+#define FZ_EXIT 8
+#define FZ_RANGE 9
+#define FZ_N_PHASE 8
 /* Each counter on its own 64-byte line: a work-group spinning on one does not take the line
  * of the counters the others are claiming from. */
 #define FZ_C(i) ((i) * 16)
@@ -245,22 +248,36 @@ static inline float fz_norm_scale(const __global float *x, uint n, float eps) {
   return rsqrt(clkv_hsum8(s) / (float)n + eps);
 }
 
-/* The next chunk of phase p for this work-group, or -1 when all nch are claimed. */
+/* The next chunk of phase p for this work-group, or -1 when all nch are claimed. Work-group
+ * g owns chunks [g·nch/G, (g+1)·nch/G) and takes them in order before it helps the others
+ * with theirs, so each core streams its own rows front to back, which the hardware prefetchers
+ * follow. (Taking turns chunk by chunk from one counter made both cores miss the cache: with
+ * two work-groups SmolLM2 decoded 152-161 tok/s that way against 178 for one; with ranges
+ * 230. docs/TUNING.md "Fused decode".) The plain read skips an exhausted range without
+ * taking its line for writing; a stale value is only ever too low (counters rise until the
+ * launch ends), and the atomic decides. */
 static inline int fz_claim(volatile __global int *ctr, int p, int nch) {
-  const int c = atomic_inc(&ctr[FZ_C(2 * p)]);
-  return c < nch ? c : -1;
+  const int G = (int)get_num_groups(0), g = (int)get_group_id(0);
+  for (int k = 0; k < G; k++) {
+    const int h = g + k < G ? g + k : g + k - G, lo = h * nch / G, hi = (h + 1) * nch / G;
+    volatile __global int *r = &ctr[FZ_C(FZ_RANGE + p * G + h)];
+    if (*r >= hi - lo) continue;
+    const int c = lo + atomic_inc(r);
+    if (c < hi) return c;
+  }
+  return -1;
 }
 
 /* A claimed chunk of phase p is finished: its writes first, then the count. */
 static inline void fz_done(volatile __global int *ctr, int p) {
   mem_fence(CLK_GLOBAL_MEM_FENCE);
-  atomic_inc(&ctr[FZ_C(2 * p + 1)]);
+  atomic_inc(&ctr[FZ_C(p)]);
 }
 
 /* Waits until all nch chunks of phase p are finished (all claimed: see the top). */
 static inline void fz_wait(volatile __global int *ctr, int p, int nch) {
   /* a plain (volatile) read while spinning, so the line stays shared; then an atomic one */
-  while (ctr[FZ_C(2 * p + 1)] < nch || atomic_add(&ctr[FZ_C(2 * p + 1)], 0) < nch) {
+  while (ctr[FZ_C(p)] < nch || atomic_add(&ctr[FZ_C(p)], 0) < nch) {
   }
   mem_fence(CLK_GLOBAL_MEM_FENCE);
 }
@@ -473,5 +490,6 @@ void clkv_fused_decode(volatile __global int *ctr, uint flags, float eps,
   /* The last work-group out resets the counters for the next launch. */
   mem_fence(CLK_GLOBAL_MEM_FENCE);
   if (atomic_inc(&ctr[FZ_C(FZ_EXIT)]) == (int)get_num_groups(0) - 1)
-    for (int i = 0; i < FZ_N_CTR; i++) atomic_xchg(&ctr[FZ_C(i)], 0);
+    for (int i = 0; i < FZ_RANGE + FZ_N_PHASE * (int)get_num_groups(0); i++)
+      atomic_xchg(&ctr[FZ_C(i)], 0);
 }

@@ -25,6 +25,7 @@ tq = 32
 tk = 32
 # guess: off; a GPU's launches are cheap, and spinning work-groups are unmeasured there
 decode.path = 1
+decode.groups = 4096     # where decode.path 2 is chosen: one work-group per compute unit
 
 [arch cpu]
 # A CPU device of a driver other than PoCL (Intel's or AMD's CPU runtime). Complete on
@@ -49,3 +50,4 @@ tq = 16
 tk = 32
 # guess: off until measured on a CPU runtime other than PoCL
 decode.path = 1
+decode.groups = 64       # guess: one work-group per core, as on PoCL (pocl.profile)

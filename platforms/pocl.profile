@@ -55,6 +55,9 @@ tk = 32
 # fact: measured on PoCL 3.1 (docs/TUNING.md "Fused decode", 2026-11-30 19:50Z, quiet 2-core
 # VM, SmolLM2 Q4_1 with the int8 dot): the fused step (2) with one work-group decodes 112-117
 # tok/s against 104 for five launches a layer (one PoCL thread: 121 against 70). With the
-# float dot it was no faster (72-75 against 73-75, 16:51Z), with one group per core slower
-# when the cores are shared; the CPU now runs it as one work-group (host/engine/fused.c).
+# float dot it was no faster (72-75 against 73-75, 16:51Z).
 decode.path = 2
+# fact: one work-group per core, each taking its own contiguous range of rows first
+# (docs/TUNING.md "Fused decode", 2026-12-01, quiet 2-core VM): SmolLM2 Q4_1 tg128 230 tok/s
+# against 178 for one work-group, Gemma 3 270M 99 against 70.
+decode.groups = 64

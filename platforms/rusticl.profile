@@ -27,3 +27,4 @@ decode.dot = 1           # guess: the float dot (int8 activations not timed on l
 prefill.dot = 1
 prefill.form = 1         # guess: the dot per token (the outer product is for PoCL's CPU device; not timed)
 decode.path = 1          # guess: the fused decode step spins between phases; llvmpipe not measured
+decode.groups = 64       # guess: one work-group per llvmpipe thread, where decode.path 2 is chosen

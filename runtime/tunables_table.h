@@ -64,7 +64,11 @@
    * persistent launch between attentions (kernels/fused.cl). Not 0: a 0 default means        \
    * the subgroup size */                                                                     \
   X(DECODE_PATH, "decode.path", decode_path, 2, 1, 1, 2, 0, 0,                                        \
-    "CLKV_DECODE_PATH", NONE, NONE, ())
+    "CLKV_DECODE_PATH", NONE, NONE, ())                                                           \
+  /* the fused step's work-groups: one per compute unit, at most this many (kernels/fused.cl; \
+   * the test hook CLKV_FUSED_GROUPS sets the count itself, host/engine/fused.c) */            \
+  X(DECODE_GROUPS, "decode.groups", decode_groups, 64, 4096, 1, 4096, 0, 0,                         \
+    NULL, NONE, NONE, ())
 
 /* A gpu default that is the device's subgroup size rather than a number. */
 #define CLKV__TUN_SUBGROUP 0u

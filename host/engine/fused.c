@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* kernels/fused.cl: counters (claim and done for 8 phases, then exit; 16 ints apart),
- * flags, chunk rows. */
-#define FZ_N_CTR (17 * 16)
+/* kernels/fused.cl: the counters (done for 8 phases, exit, then a claim counter for each
+ * phase and work-group; 16 ints apart), flags, chunk rows. */
+#define fz_counters(n_wg) ((size_t)(9 + 8 * (n_wg)) * 16)
 #define FZ_F_FFN 1u
 #define FZ_F_QKV 2u
 #define FZ_F_OUT 4u
@@ -25,7 +25,7 @@ typedef struct variant {
 
 struct clkv__fused {
   int state;                    /* 0 undecided, 1 in use, -1 not for this context */
-  cl_mem ctr;                   /* (FZ_N_CTR) int32, zero between launches */
+  cl_mem ctr;                   /* fz_counters(n_wg) int32, zero between launches */
   cl_mem xq8;                   /* each work-group's int8 copy of a phase's input */
   unsigned n_wg;                /* work-groups per launch (one work-item each) */
   int logits;                   /* the last launch computes the logits (else the caller) */
@@ -132,23 +132,31 @@ static int decide(clkv_context *c) {
     f->state = -1;
     return 0;
   }
-  const cl_int zero[FZ_N_CTR] = {0};
-  CLKV_CL_CREATE(f->ctr, clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
-                                        sizeof zero, (void *)zero, &clkv__e));
-  /* GPUs: one work-group per compute unit. CPUs: one work-group, which claims every chunk
-   * itself and never waits for another: on PoCL (2 cores, SmolLM2 Q4_1, int8 dot) one group
-   * decoded 112-117 tok/s, one per core 102-103 (both threads busy, the second one's chunks
-   * and spin-waits cost more than they add) and the five launches a layer 104; a core
-   * descheduled by another process no longer stalls a spinning peer either. The attention
-   * launches between still use every core. docs/TUNING.md "Fused decode". */
-  f->n_wg = m->rt->info.type == CLKV_DEVICE_CPU ? 1
-            : m->rt->info.compute_units          ? m->rt->info.compute_units
-                                                 : 1;
+  /* One work-group per compute unit (one work-item each: a core each on PoCL), at most
+   * decode.groups. Each owns a contiguous range of every phase's chunks (kernels/fused.cl).
+   * On the 2-core VM (SmolLM2 Q4_1, int8 dot) two decoded 230 tok/s against 178 for one,
+   * Gemma 3 270M 99 against 70 (docs/TUNING.md "Fused decode"). */
+  f->n_wg = m->rt->info.compute_units ? m->rt->info.compute_units : 1;
+  if (f->n_wg > m->tun.decode_groups) f->n_wg = m->tun.decode_groups;
   /* test hook: more work-groups than workers must finish too (tests/test_fused.c) */
   const char *g = getenv("CLKV_FUSED_GROUPS");
   if (g && atoi(g) >= 1 && atoi(g) <= 256) f->n_wg = (unsigned)atoi(g);
+  cl_int *zero = calloc(fz_counters(f->n_wg), sizeof(cl_int)), ce = CL_SUCCESS;
+  if (!zero) {
+    st = clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory for the fused step's counters");
+    goto fail;
+  }
+  f->ctr = clCreateBuffer(m->rt->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                          fz_counters(f->n_wg) * sizeof(cl_int), zero, &ce);
+  free(zero);
+  if (ce != CL_SUCCESS || !f->ctr) {
+    if (ce == CL_SUCCESS) ce = CL_INVALID_VALUE;
+    st = clkv__err(err, clkv__cl_status(ce), "creating the fused step's counters: %s (%d)",
+                   clkv__cl_error_name(ce), (int)ce);
+    goto fail;
+  }
   /* The logits in the last launch, or (CLKV_FUSED_LOGITS=0) after it in the output mat-vec's
-   * own launch, which runs on every core where the fused launch runs on one (CPUs). */
+   * own launch. */
   f->logits = 1;
   const char *h = getenv("CLKV_FUSED_LOGITS");
   if (h && (!strcmp(h, "0") || !strcmp(h, "1"))) f->logits = atoi(h);

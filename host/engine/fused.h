@@ -24,8 +24,7 @@ clkv_status clkv__fused_step(clkv_context *ctx, int layer, cl_mem inv_freq, cl_m
                              clkv_error *err);
 
 /* 1 if the last fused launch computes the logits; 0 if the caller runs the output mat-vec
- * after it (CLKV_FUSED_LOGITS=0: on a CPU the fused launch is one work-group, one core; the
- * head's mat-vec uses them all). */
+ * after it (CLKV_FUSED_LOGITS=0: an option, slower on PoCL; docs/ARCHITECTURE.md). */
 int clkv__fused_logits(const clkv_context *ctx);
 
 /* The weight types a variant is built for: o, gate/up, down, the next layer's q, k, v

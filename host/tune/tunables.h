@@ -31,6 +31,8 @@ typedef struct clkv__tunables {
   unsigned tq, tk;          /* prefill attention tiles */
   unsigned decode_path;     /* decode.path: 2 a single sequence's decode step fused
                                (kernels/fused.cl), 1 a launch per projection */
+  unsigned decode_groups;   /* decode.groups: the fused step's work-groups, one per compute
+                               unit up to this many */
   unsigned gemm[CLKV__N_PROJ]; /* [projection] prefill path, CLKV__GEMM_*; 0 (own) default */
 } clkv__tunables;
 
