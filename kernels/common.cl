@@ -136,9 +136,8 @@ static inline void clkv_q32_q5(const __global uchar *p, int has_min, float8 *q0,
   *q3 = convert_float8((c >> (uchar)4) | (clkv_bits8(h[3]) << (uchar)4));
 }
 
-/* Q4_K (five 0) and Q5_K (five 1): sub-block j of the super-block at p. */
-static inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float8 *q0, float8 *q1,
-                         float8 *q2, float8 *q3, float *d, float *m) {
+/* Q4_K/Q5_K: the scale and offset of sub-block j of the super-block at p (weight = d q + m). */
+static inline void clkv_k45_scale(const __global uchar *p, uint j, float *d, float *m) {
   const __global uchar *s = p + 4;
   uint sc, mn;
   if (j < 4) {
@@ -148,8 +147,15 @@ static inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float
     sc = (s[j + 4] & 15u) | ((uint)(s[j - 4] >> 6) << 4);
     mn = (uint)(s[j + 4] >> 4) | ((uint)(s[j] >> 6) << 4);
   }
-  *d = clkv_ld_half(p, 0) * (float)sc;
-  *m = -clkv_ld_half(p, 1) * (float)mn;
+  const float2 dm = clkv_ld_half2(p);
+  *d = dm.x * (float)sc;
+  *m = -dm.y * (float)mn;
+}
+
+/* Q4_K (five 0) and Q5_K (five 1): sub-block j of the super-block at p. */
+static inline void clkv_q32_k45(const __global uchar *p, uint j, int five, float8 *q0, float8 *q1,
+                         float8 *q2, float8 *q3, float *d, float *m) {
+  clkv_k45_scale(p, j, d, m);
   const __global uchar *qs = p + (five ? 48 : 16) + 32 * (j / 2);
   const uchar sh = (uchar)(4 * (j & 1));
   uchar8 a0 = (vload8(0, qs) >> sh) & (uchar)15, a1 = (vload8(1, qs) >> sh) & (uchar)15;
@@ -477,6 +483,44 @@ static inline void clkv_iw32(const __global uchar *row, uint b, int t, char16 *w
     *m = t == GGML_T_Q5_1 ? dm.y : -16.0f * dm.x;
     *wl = as_char16((raw & (uchar)15) | hl);
     *wh = as_char16((raw >> (uchar)4) | hh);
+  }
+}
+
+/* Prefill's int8 tiles: K-quant block b (Q4_K, Q5_K, Q6_K: sub-block b % 8 of super-block
+ * b / 8) as 32 integers, as clkv_iw32: weight = d q + m for elements 0-15, d2 q + m for
+ * 16-31. Q6_K: signed q, its two scales of 16, m = 0; Q4_K, Q5_K: d2 = d. */
+static inline void clkv_iw32k(const __global uchar *row, uint b, int t, char16 *wl, char16 *wh,
+                              float *d, float *d2, float *m) {
+  const __global uchar *p = row + (b / 8) * clkv__wt_block_bytes(t);
+  const uint j = b % 8;
+  if (t == GGML_T_Q6_K) {
+    const uint n = j / 4, k = j % 4;
+    const __global uchar *ql = p + 64 * n + 32 * (k & 1), *qh = p + 128 + 32 * n;
+    const __global char *sc = (const __global char *)(p + 192 + 8 * n + 2 * k);
+    const uchar ls = (uchar)(4 * (k >> 1)), hs = (uchar)(2 * k);
+    const uchar16 a = ((vload16(0, ql) >> ls) & (uchar)15) | (((vload16(0, qh) >> hs) & (uchar)3) << (uchar)4);
+    const uchar16 c = ((vload16(1, ql) >> ls) & (uchar)15) | (((vload16(1, qh) >> hs) & (uchar)3) << (uchar)4);
+    const float D = clkv_ld_half(p, 104);
+    *wl = as_char16(a) - (char)32;
+    *wh = as_char16(c) - (char)32;
+    *d = D * (float)sc[0];
+    *d2 = D * (float)sc[1];
+    *m = 0.0f;
+  } else { /* Q4_K, Q5_K */
+    const int five = t == GGML_T_Q5_K;
+    clkv_k45_scale(p, j, d, m);
+    *d2 = *d;
+    const __global uchar *qs = p + (five ? 48 : 16) + 32 * (j / 2);
+    const uchar sh = (uchar)(4 * (j & 1));
+    uchar16 a = (vload16(0, qs) >> sh) & (uchar)15, c = (vload16(1, qs) >> sh) & (uchar)15;
+    if (five) {
+      const __global uchar *qh = p + 16;
+      const uchar hj = (uchar)j;
+      a |= ((vload16(0, qh) >> hj) & (uchar)1) << (uchar)4;
+      c |= ((vload16(1, qh) >> hj) & (uchar)1) << (uchar)4;
+    }
+    *wl = as_char16(a);
+    *wh = as_char16(c);
   }
 }
 

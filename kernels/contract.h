@@ -83,6 +83,12 @@ CLKV__CONTRACT_FN unsigned clkv__wt_block_bytes(int t) {
  * a time (Q4_K 40 against 11 GFLOP/s, Q6_K 29 against 17; docs/TUNING.md). */
 #define CLKV_INT8_TYPE(t) (((t) >= 2 && (t) <= 3) || ((t) >= 6 && (t) <= 8))
 #define CLKV_INT8_SIGNED(t) ((t) == 8)
+/* Prefill's int8 tiles (kernels/matvec.cl, many tokens per weight block) take the K-quants
+ * Q4_K, Q5_K and Q6_K too: a 32-block of Q4_K/Q5_K is d·sc·q - dmin·m, of Q6_K two halves of
+ * 16 with a scale each (CLKV_INT8_TWO_SCALES) and no offset (CLKV_INT8_NO_M). */
+#define CLKV_INT8_TILE_TYPE(t) (CLKV_INT8_TYPE(t) || ((t) >= 12 && (t) <= 14))
+#define CLKV_INT8_TWO_SCALES(t) ((t) == 14)
+#define CLKV_INT8_NO_M(t) ((t) == 8 || (t) == 14)
 
 /* The mat-vec epilogue (-DEPI=id, kernels/matvec.cl and kernels/gemm.cl): what the kernel does
  * with a row's dot products. Plain numbers, so that a kernel can choose with #if. */

@@ -63,7 +63,7 @@
  * one u8 x s8 dot of four bytes per lane (x86 VNNI's vpdpbusd) takes PVW tokens' words against
  * one broadcast word of a weight row: sum((q + 128) * w) = sum(q * w) + 128 * sum(w), the
  * second term taken off by starting the lanes at -128 * sum(w). */
-#define USE_OUTER_I8 (USE_OUTER && INT8 != 0 && CLKV_INT8_TYPE(WTYPE))
+#define USE_OUTER_I8 (USE_OUTER && INT8 != 0 && CLKV_INT8_TILE_TYPE(WTYPE))
 #if USE_OUTER_I8
 #if PVW == 16
 #define pveci int16
@@ -536,16 +536,30 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
       _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) acc[r][j] = (pvec)(0.0f);
     for (uint b = 0; b < nb; b++) {
       int wq[ROWS * 8];
-      int w0[ROWS];
-      float wd[ROWS], wm[ROWS];
+      int w0[ROWS], w1[ROWS];
+      float wd[ROWS], wd2[ROWS], wm[ROWS];
       _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
         char16 wl, wh;
-        clkv_iw32(W + (size_t)min(r0 + r, rows - 1) * row_bytes, b, WTYPE, &wl, &wh, &wd[r], &wm[r]);
+        const __global uchar *wr = W + (size_t)min(r0 + r, rows - 1) * row_bytes;
+#if CLKV_INT8_TYPE(WTYPE)
+        clkv_iw32(wr, b, WTYPE, &wl, &wh, &wd[r], &wm[r]);
+        wd2[r] = wd[r];
+#else
+        clkv_iw32k(wr, b, WTYPE, &wl, &wh, &wd[r], &wd2[r], &wm[r]);
+#endif
         vstore8((int8)(as_int4(wl), as_int4(wh)), r, wq);
-        const short16 s16 = convert_short16(wl) + convert_short16(wh);
-        const short8 s8 = s16.lo + s16.hi;
+        const short8 sl = convert_short16(wl).lo + convert_short16(wl).hi;
+        const short8 sh = convert_short16(wh).lo + convert_short16(wh).hi;
+#if CLKV_INT8_TWO_SCALES(WTYPE) /* each half its own start: its own scale */
+        const short4 l4 = sl.lo + sl.hi, h4 = sh.lo + sh.hi;
+        w0[r] = -128 * ((int)l4.x + (int)l4.y + (int)l4.z + (int)l4.w);
+        w1[r] = -128 * ((int)h4.x + (int)h4.y + (int)h4.z + (int)h4.w);
+#else
+        const short8 s8 = sl + sh;
         const short4 s4 = s8.lo + s8.hi;
         w0[r] = -128 * ((int)s4.x + (int)s4.y + (int)s4.z + (int)s4.w);
+        w1[r] = 0;
+#endif
       }
       _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
         __local const int *xb = xw + b * 8 * TT + j * PVW;
@@ -554,9 +568,16 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
         const pvec dx = PV_LOAD(0, xd + b * TT + j * PVW), sx = PV_LOAD(0, xs + b * TT + j * PVW);
         _Pragma("unroll") for (int r = 0; r < ROWS; r++) {
           pveci a = (pveci)(w0[r]);
+#if CLKV_INT8_TWO_SCALES(WTYPE) /* Q6_K: words 0-3 and 4-7 summed apart */
+          pveci a2 = (pveci)(w1[r]);
+          _Pragma("unroll") for (int k = 0; k < 4; k++) PVI_DP(a, xv[k], wq, r * 8 + k);
+          _Pragma("unroll") for (int k = 4; k < 8; k++) PVI_DP(a2, xv[k], wq, r * 8 + k);
+          acc[r][j] = fma(convert_pvec(a2), dx * wd2[r], acc[r][j]);
+#else
           _Pragma("unroll") for (int k = 0; k < 8; k++) PVI_DP(a, xv[k], wq, r * 8 + k);
+#endif
           acc[r][j] = fma(convert_pvec(a), dx * wd[r], acc[r][j]);
-          if (!CLKV_INT8_SIGNED(WTYPE)) /* Q8_0's m is 0 */
+          if (!CLKV_INT8_NO_M(WTYPE)) /* Q8_0's and Q6_K's m is 0 */
             acc[r][j] = fma((pvec)(wm[r]), sx, acc[r][j]);
         }
       }

@@ -33,7 +33,8 @@ const clkv__mv_shape kc_test_shapes[] = {
 const size_t kc_n_test_shapes = N_OF(kc_test_shapes);
 
 int kc_test_shape_for(size_t s, uint32_t t) {
-  if (kc_test_shapes[s].dot > 1) return CLKV_INT8_TYPE(t);
+  if (kc_test_shapes[s].dot > 1) /* the int8 shapes: the types that take them */
+    return kc_test_shapes[s].form == 2 ? CLKV_INT8_TILE_TYPE(t) : CLKV_INT8_TYPE(t);
   if (t == GGML_T_F32 || t == GGML_T_F16 || t == GGML_T_BF16 || t == GGML_T_Q8_0 ||
       t == GGML_T_Q4_0 || t == GGML_T_Q4_1 || t == GGML_T_Q4_K)
     return 1;

@@ -212,7 +212,8 @@ static void check_matvec_at(uint32_t t, const clkv__mv_shape *s, const kc_matvec
   char what[128];
   snprintf(what, sizeof what, "%s %s (epi %d) %s shape %u/%u/%u/%u dot %u form %u", clkv__ggml_type_get(t)->name,
            c->name, epi, clkv__gemm_mode_name(mode), s->ksplit, s->rg, s->rows, s->tt, s->dot, s->form);
-  if (k && clkv__matvec_int8(s) && CLKV_INT8_TYPE((int)t)) {
+  const int i8t = clkv__matvec_outer(s) ? CLKV_INT8_TILE_TYPE((int)t) : CLKV_INT8_TYPE((int)t);
+  if (k && clkv__matvec_int8(s) && i8t) {
     float *bound = malloc(sizeof(float) * ny);
     int8_bound(c, deq, x, nw, eps, n, bound);
     const float lim = tol * (1.0f + max_abs(want, (size_t)(n * out_rows)));

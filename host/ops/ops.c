@@ -14,7 +14,10 @@ _Static_assert(CLKV_INT8_TYPE(GGML_T_Q4_0) && CLKV_INT8_TYPE(GGML_T_Q4_1) &&
                    CLKV_INT8_TYPE(GGML_T_Q8_0) && !CLKV_INT8_TYPE(GGML_T_Q4_K) &&
                    !CLKV_INT8_TYPE(GGML_T_Q6_K) && !CLKV_INT8_TYPE(GGML_T_F32) &&
                    !CLKV_INT8_TYPE(GGML_T_Q8_1) && CLKV_INT8_SIGNED(GGML_T_Q8_0) &&
-                   !CLKV_INT8_SIGNED(GGML_T_Q5_0),
+                   !CLKV_INT8_SIGNED(GGML_T_Q5_0) && CLKV_INT8_TILE_TYPE(GGML_T_Q4_K) &&
+                   CLKV_INT8_TILE_TYPE(GGML_T_Q5_K) && CLKV_INT8_TILE_TYPE(GGML_T_Q6_K) &&
+                   !CLKV_INT8_TILE_TYPE(GGML_T_Q3_K) && !CLKV_INT8_TILE_TYPE(GGML_T_IQ4_XS) &&
+                   CLKV_INT8_TWO_SCALES(GGML_T_Q6_K) && CLKV_INT8_NO_M(GGML_T_Q8_0),
                "CLKV_INT8_TYPE/CLKV_INT8_SIGNED's numbers are not the types kernels/contract.h names");
 
 unsigned clkv__matvec_rows(const clkv__mv_shape *s, int epi) {

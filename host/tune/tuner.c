@@ -294,8 +294,10 @@ static int cand_check(bench *b, const cand *c) {
   }
   /* F16 operands: about 3 decimal digits; int8 activations (decode.dot 2, 3; kernels/common.cl):
    * half a step of 1/127 of each 32-block's largest input, summed over a row */
-  const int int8 = c->kind <= CLKV__TK_MV_PREFILL && clkv__matvec_int8(&c->t.mv[phase_of(c->kind)]) &&
-                   CLKV_INT8_TYPE((int)b->wtype);
+  const clkv__mv_shape *mv = &c->t.mv[phase_of(c->kind)];
+  const int int8 = c->kind <= CLKV__TK_MV_PREFILL && clkv__matvec_int8(mv) &&
+                   (clkv__matvec_outer(mv) ? CLKV_INT8_TILE_TYPE((int)b->wtype)
+                                           : CLKV_INT8_TYPE((int)b->wtype));
   const float tol = gemm_of(c) == CLKV__GEMM_CLBLAST16 || int8 ? 1e-2f : 2e-4f;
   const int is_mv = c->kind <= CLKV__TK_MV_PREFILL || proj_of(c->kind) >= 0;
   for (int i = 0; ok && i < 4 && is_mv; i++) {
