@@ -26,5 +26,5 @@ tk = 32
 decode.dot = 1           # guess: the float dot (int8 activations not timed on llvmpipe)
 prefill.dot = 1
 prefill.form = 1         # guess: the dot per token (the outer product is for PoCL's CPU device; not timed)
-decode.path = 1          # guess: the fused decode step spins between phases; llvmpipe not measured
+decode.path = 1          # fact: the fused step gives wrong logits on llvmpipe (docs/TUNING.md, rusticl)
 decode.groups = 64       # guess: one work-group per llvmpipe thread, where decode.path 2 is chosen
