@@ -185,3 +185,47 @@ Test(fused, one_worker_thread_finishes_and_gives_the_same_text) {
                      "differ", runs[i][0], runs[i][1]);
   }
 }
+
+/* Steps of synthetic duration: t_max with decode.groups' work-groups, t_one with one. Returns
+ * how many ran with one. */
+static int feed(clkv_context *ctx, unsigned max, double t_max, double t_one, int steps) {
+  int on_one = 0;
+  for (int i = 0; i < steps; i++) {
+    const unsigned g = clkv__fused_groups(ctx);
+    cr_assert(g == 1 || g == max, "%u work-groups (%u or 1 expected)", g, max);
+    on_one += g == 1;
+    clkv__fused_observe(ctx, g == 1 ? t_one : t_max);
+  }
+  return on_one;
+}
+
+/* The measured choice between one work-group per core and one (host/engine/fused.c): the
+ * faster keeps nearly every step, and when the machine changes so that the other is faster,
+ * the context follows within a few windows. */
+Test(fused, measured_work_groups_keep_the_faster) {
+  const char *path = tu_real_model();
+  if (!path) cr_skip_test("default model not found (run scripts/setup)");
+  clkv_model_params mp = clkv_model_default_params();
+  clkv_model *m;
+  cr_assert_eq(clkv_model_load(tu_rt, path, &mp, &m, &err), CLKV_OK, "%s", err.message);
+  m->tun.decode_path = 2;
+  clkv_context *ctx;
+  cr_assert_eq(clkv_context_create(m, NULL, &ctx, &err), CLKV_OK, "%s", err.message);
+  cr_assert(clkv__fused_usable(ctx, 1, CLKV__PH_DECODE, 1), "the fused path is not taken");
+  const unsigned max = clkv__fused_groups(ctx);
+  if (max < 2) {
+    clkv_context_free(ctx);
+    clkv_model_free(m);
+    cr_skip_test("one compute unit: nothing to choose");
+  }
+  /* all work-groups twice as fast: one work-group only on trial, one window in 33 */
+  int one = feed(ctx, max, 1e-3, 2e-3, 600);
+  cr_assert_lt(one, 600 / 10, "one work-group ran %d of 600 steps though slower", one);
+  cr_assert_eq(clkv__fused_groups(ctx), max);
+  /* then the other way round: after the switch, the rest mostly on one */
+  feed(ctx, max, 3e-3, 2e-3, 60);
+  one = feed(ctx, max, 3e-3, 2e-3, 600);
+  cr_assert_gt(one, 600 - 600 / 10, "one work-group ran only %d of 600 steps though faster", one);
+  clkv_context_free(ctx);
+  clkv_model_free(m);
+}

@@ -27,8 +27,13 @@ struct clkv__fused {
   int state;                    /* 0 undecided, 1 in use, -1 not for this context */
   cl_mem ctr;                   /* fz_counters(n_wg) int32, zero between launches */
   cl_mem xq8;                   /* each work-group's int8 copy of a phase's input */
-  unsigned n_wg;                /* work-groups per launch (one work-item each) */
+  unsigned n_wg;                /* work-groups of the next launch (one work-item each) */
+  unsigned n_wg_max;            /* what the buffers are sized for: decode.groups' choice */
   int logits;                   /* the last launch computes the logits (else the caller) */
+  /* The measured choice between n_wg_max and one work-group (clkv__fused_observe): arm 0
+   * n_wg_max, arm 1 one; steps and seconds of the current window; each arm's last mean. */
+  int adapt, arm, probing, win_n, since;
+  double win_s, mean[2];
   variant var[MAX_VARIANTS];
   int n_var;
 };
@@ -140,7 +145,13 @@ static int decide(clkv_context *c) {
   if (f->n_wg > m->tun.decode_groups) f->n_wg = m->tun.decode_groups;
   /* test hook: more work-groups than workers must finish too (tests/test_fused.c) */
   const char *g = getenv("CLKV_FUSED_GROUPS");
-  if (g && atoi(g) >= 1 && atoi(g) <= 256) f->n_wg = (unsigned)atoi(g);
+  const int fixed = g && atoi(g) >= 1 && atoi(g) <= 256;
+  if (fixed) f->n_wg = (unsigned)atoi(g);
+  f->n_wg_max = f->n_wg;
+  /* More than one work-group on a CPU: measured against one as the context decodes
+   * (clkv__fused_observe); a count set by CLKV_FUSED_GROUPS stays as set. */
+  f->adapt = !fixed && f->n_wg > 1 && m->rt->info.type == CLKV_DEVICE_CPU;
+  f->mean[0] = f->mean[1] = -1;
   cl_int *zero = calloc(fz_counters(f->n_wg), sizeof(cl_int)), ce = CL_SUCCESS;
   if (!zero) {
     st = clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory for the fused step's counters");
@@ -184,6 +195,39 @@ int clkv__fused_usable(clkv_context *c, int n, int phase, int n_logits) {
 }
 
 int clkv__fused_logits(const clkv_context *c) { return c->fused && c->fused->logits; }
+
+/* Steps per measured window; windows on the chosen arm between two trials of the other; how
+ * much slower than the other's last mean a window may be before the other is tried again. */
+#define ADAPT_WINDOW 8
+#define ADAPT_STAY 32
+#define ADAPT_SLACK 1.1
+
+unsigned clkv__fused_groups(const clkv_context *c) {
+  return c->fused && c->fused->state > 0 ? c->fused->n_wg : 0;
+}
+
+void clkv__fused_observe(clkv_context *c, double seconds) {
+  clkv__fused *f = c->fused;
+  if (!f || f->state <= 0 || !f->adapt) return;
+  if (f->win_n++ == 0) return; /* the first step after a switch is not counted */
+  f->win_s += seconds;
+  if (f->win_n <= ADAPT_WINDOW) return;
+  const int a = f->arm, b = !a;
+  f->mean[a] = f->win_s / ADAPT_WINDOW;
+  f->win_n = 0;
+  f->win_s = 0;
+  if (f->probing) { /* a was on trial: keep the faster */
+    f->probing = 0;
+    f->arm = f->mean[a] < f->mean[b] ? a : b;
+    f->since = 0;
+  } else if (f->mean[b] < 0 || f->mean[a] > ADAPT_SLACK * f->mean[b] ||
+             ++f->since >= ADAPT_STAY) { /* b not measured, or a slower now, or a while */
+    f->probing = 1;
+    f->arm = b;
+    f->since = 0;
+  }
+  f->n_wg = f->arm ? 1 : f->n_wg_max;
+}
 
 clkv_status clkv__fused_step(clkv_context *c, int layer, cl_mem inv_freq, cl_mem logits,
                              clkv_error *err) {

@@ -27,6 +27,16 @@ clkv_status clkv__fused_step(clkv_context *ctx, int layer, cl_mem inv_freq, cl_m
  * after it (CLKV_FUSED_LOGITS=0: an option, slower on PoCL; docs/ARCHITECTURE.md). */
 int clkv__fused_logits(const clkv_context *ctx);
 
+/* Tells the fused state how long a fused decode step took (its launches and the logits'
+ * read). Where a CPU launches more than one work-group, the context tries one work-group
+ * against them a window of steps at a time and keeps the faster, trying the other again now
+ * and then: which wins depends on what else the machine is doing (docs/TUNING.md "Fused
+ * decode"). */
+void clkv__fused_observe(clkv_context *ctx, double seconds);
+
+/* The work-groups of the next fused launch (0: the context does not use the fused path). */
+unsigned clkv__fused_groups(const clkv_context *ctx);
+
 /* The weight types a variant is built for: o, gate/up, down, the next layer's q, k, v
  * (wqkv's type three times when not split), the output. */
 #define CLKV__FZ_TYPES 7

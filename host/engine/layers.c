@@ -235,7 +235,9 @@ clkv_status clkv__run_layers(clkv_context *c, int n, int phase, int prefill_seq,
                              clkv_error *err) {
   clkv_model *m = c->m;
   clkv_status st = CLKV_OK;
-  if (clkv__fused_usable(c, n, phase, n_logits)) {
+  const int fused = clkv__fused_usable(c, n, phase, n_logits);
+  const double t0 = fused ? clkv__now_ms() : 0;
+  if (fused) {
     CLKV_TRY(run_fused(c, out.dev, err));
   } else {
     CLKV_TRY(run_embed(c, n, err));
@@ -245,12 +247,13 @@ clkv_status clkv__run_layers(clkv_context *c, int n, int phase, int prefill_seq,
   if (n_logits > 0) {
     /* several rows of one sequence (every position's logits) share each weight block */
     const int ph = n_logits > 1 && prefill_seq >= 0 ? CLKV__PH_PREFILL : CLKV__PH_DECODE;
-    if (!clkv__fused_usable(c, n, phase, n_logits) || !clkv__fused_logits(c))
+    if (!fused || !clkv__fused_logits(c))
       CLKV_TRY(run_matvec(c, &m->output, CLKV__EPI_STORE, ph, -1, c->x, (unsigned)logits_row0,
                           (unsigned)n_logits, m->out_norm, out.dev, 0, err));
     CLKV_CL_TRY(clEnqueueReadBuffer(m->rt->queue, out.dev, CL_TRUE, 0,
                                     sizeof(float) * (size_t)n_logits * (size_t)m->info.n_vocab,
                                     out.host, 0, NULL, NULL));
+    if (fused) clkv__fused_observe(c, (clkv__now_ms() - t0) * 1e-3);
     const float cap = m->arch->logit_softcap;
     if (cap > 0)
       for (size_t i = 0; i < (size_t)n_logits * (size_t)m->info.n_vocab; i++)
