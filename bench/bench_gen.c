@@ -271,14 +271,15 @@ static clkv_status run_lb_pp(clkv_context *ctx, int n_vocab, int prompt, int rep
   gen_row one = {.kind = "prefill"};
   clkv_status st = CLKV_OK;
   reps = reps < 64 ? reps : 64;
+  int done = 0;
   st = run_prefill(ctx, n_vocab, prompt, 1, &one); /* untimed warm-up, as llama-bench's */
   for (int i = 0; i < reps && !st; ++i) {
     st = run_prefill(ctx, n_vocab, prompt, 1, &one); /* a new prompt each repetition */
-    rate[i] = one.tok_s;
+    if (!st) rate[done++] = one.tok_s;
   }
   *r = one;
-  mean_sd(rate, reps, &r->tok_s, &r->sd);
-  r->reps = reps;
+  mean_sd(rate, done, &r->tok_s, &r->sd);
+  r->reps = done;
   snprintf(r->test, sizeof r->test, "pp%d", prompt);
   return st;
 }

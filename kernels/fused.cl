@@ -252,8 +252,8 @@ static inline float fz_norm_scale(const __global float *x, uint n, float eps) {
  * g owns chunks [g·nch/G, (g+1)·nch/G) and takes them in order before it helps the others
  * with theirs, so each core streams its own rows front to back, which the hardware prefetchers
  * follow. (Taking turns chunk by chunk from one counter made both cores miss the cache: with
- * two work-groups SmolLM2 decoded 152-161 tok/s that way against 178 for one; with ranges
- * 230. docs/TUNING.md "Fused decode".) The plain read skips an exhausted range without
+ * two work-groups SmolLM2 decoded 152-161 tok/s that way against 170-179 for one; with
+ * ranges 257-275. docs/TUNING.md "Fused decode".) The plain read skips an exhausted range without
  * taking its line for writing; a stale value is only ever too low (counters rise until the
  * launch ends), and the atomic decides. */
 static inline int fz_claim(volatile __global int *ctr, int p, int nch) {

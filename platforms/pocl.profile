@@ -58,7 +58,7 @@ tk = 32
 # float dot it was no faster (72-75 against 73-75, 16:51Z).
 decode.path = 2
 # fact: one work-group per core, each taking its own contiguous range of rows first
-# (docs/TUNING.md "Fused decode", 2026-12-01, quiet 2-core VM): SmolLM2 Q4_1 tg128 230 tok/s
-# against 178 for one work-group, Gemma 3 270M 99 against 70. Each context still measures one
+# (docs/TUNING.md "Fused decode", 2026-12-01, quiet 2-core VM): SmolLM2 Q4_1 tg128 257-275
+# tok/s against 170-179 for one work-group, Gemma 3 270M 98-118 against 67-72. Each context still measures one
 # work-group against them as it decodes and keeps the faster (another process on the cores).
 decode.groups = 64

@@ -32,7 +32,7 @@ struct clkv__fused {
   int logits;                   /* the last launch computes the logits (else the caller) */
   /* The measured choice between n_wg_max and one work-group (clkv__fused_observe): arm 0
    * n_wg_max, arm 1 one; steps and seconds of the current window; each arm's last mean. */
-  int adapt, arm, probing, win_n, since;
+  int adapt, arm, probing, skip, win_n, since;
   double win_s, mean[2];
   variant var[MAX_VARIANTS];
   int n_var;
@@ -139,8 +139,8 @@ static int decide(clkv_context *c) {
   }
   /* One work-group per compute unit (one work-item each: a core each on PoCL), at most
    * decode.groups. Each owns a contiguous range of every phase's chunks (kernels/fused.cl).
-   * On the 2-core VM (SmolLM2 Q4_1, int8 dot) two decoded 230 tok/s against 178 for one,
-   * Gemma 3 270M 99 against 70 (docs/TUNING.md "Fused decode"). */
+   * On the 2-core VM (SmolLM2 Q4_1, int8 dot) two decoded 257-275 tok/s against 170-179 for
+   * one, Gemma 3 270M 98-118 against 67-72 (docs/TUNING.md "Fused decode"). */
   f->n_wg = m->rt->info.compute_units ? m->rt->info.compute_units : 1;
   if (f->n_wg > m->tun.decode_groups) f->n_wg = m->tun.decode_groups;
   /* test hook: more work-groups than workers must finish too (tests/test_fused.c) */
@@ -152,6 +152,7 @@ static int decide(clkv_context *c) {
    * (clkv__fused_observe); a count set by CLKV_FUSED_GROUPS stays as set. */
   f->adapt = !fixed && f->n_wg > 1 && m->rt->info.type == CLKV_DEVICE_CPU;
   f->mean[0] = f->mean[1] = -1;
+  f->skip = 1;
   cl_int *zero = calloc(fz_counters(f->n_wg), sizeof(cl_int)), ce = CL_SUCCESS;
   if (!zero) {
     st = clkv__err(err, CLKV_ERR_NO_MEMORY, "out of host memory for the fused step's counters");
@@ -209,9 +210,12 @@ unsigned clkv__fused_groups(const clkv_context *c) {
 void clkv__fused_observe(clkv_context *c, double seconds) {
   clkv__fused *f = c->fused;
   if (!f || f->state <= 0 || !f->adapt) return;
-  if (f->win_n++ == 0) return; /* the first step after a switch is not counted */
+  if (f->skip) { /* the first step, and the first after a switch, are not counted */
+    f->skip = 0;
+    return;
+  }
   f->win_s += seconds;
-  if (f->win_n <= ADAPT_WINDOW) return;
+  if (++f->win_n < ADAPT_WINDOW) return;
   const int a = f->arm, b = !a;
   f->mean[a] = f->win_s / ADAPT_WINDOW;
   f->win_n = 0;
@@ -226,6 +230,7 @@ void clkv__fused_observe(clkv_context *c, double seconds) {
     f->arm = b;
     f->since = 0;
   }
+  f->skip = f->arm != a;
   f->n_wg = f->arm ? 1 : f->n_wg_max;
 }
 
