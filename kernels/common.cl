@@ -574,7 +574,8 @@ static inline int8 clkv_idot32(int t, char16 wl, char16 wh, char16 xl, char16 xh
 /* RoPE of the pair (y0, y1) = elements (2i, 2i+1) of a head, at angle pos · inv_freq[i]:
  * the one rotation of both the mat-vec (matvec.cl) and the CLBlast (gemm.cl) QKV epilogues. */
 static inline float2 clkv_rope_pair(float2 y, int pos, float inv_f) {
-  const float ang = (float)pos * inv_f, c = cos(ang), s = sin(ang);
+  float c;
+  const float s = sincos((float)pos * inv_f, &c);
   return (float2)(y.x * c - y.y * s, y.x * s + y.y * c);
 }
 

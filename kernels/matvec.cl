@@ -630,7 +630,8 @@ void clkv_matvec(__global const uchar *W, uint rows, uint cols,
         if (R < rows && R < q_rows + kv_rows) {
           const float f = inv_freq[(R % HEAD_DIM) / 2];
           _Pragma("unroll") for (int j = 0; j < TT / PVW; j++) {
-            const pvec ang = posv[j] * f, c = cos(ang), sn = sin(ang);
+            pvec c;
+            const pvec sn = sincos(posv[j] * f, &c);
             const pvec y0 = acc[r][j], y1 = acc[r + 1][j];
             acc[r][j] = y0 * c - y1 * sn;
             acc[r + 1][j] = y0 * sn + y1 * c;
